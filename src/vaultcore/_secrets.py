@@ -1,0 +1,228 @@
+"""``vault.secrets``: Azure Key Vault's SecretClient over the lifecycle engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._backup import ObjectBackup
+from ._lifecycle import Lifecycle, NewVersion
+from ._models import (
+    DeletedSecret,
+    KeyVaultSecret,
+    SecretProperties,
+    base_properties,
+    deleted_fields,
+)
+from ._records import DeletedRecord, Kind, VersionRecord
+from ._validation import check_bool, check_content_type, check_tags, to_timestamp
+from .exceptions import ForbiddenError, IntegrityError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._context import VaultContext
+
+__all__ = ["SecretClient"]
+
+MAX_SECRET_BYTES = 25 * 1024
+_KIND = Kind.SECRET
+_UNSET: Any = object()
+
+
+class SecretClient:
+    """Secrets: immutable versions of string values with attributes and soft-delete."""
+
+    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup) -> None:
+        self._ctx = ctx
+        self._engine = engine
+        self._backups = backups
+
+    @property
+    def vault_url(self) -> str:
+        return self._ctx.settings.url
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _props(self, rec: VersionRecord) -> SecretProperties:
+        key_id = rec.extra.get("kid")
+        return SecretProperties(
+            **base_properties(_KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
+            content_type=rec.content_type,
+            key_id=str(key_id) if key_id else None,
+        )
+
+    def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
+        return DeletedSecret(
+            properties=self._props(rec),
+            **deleted_fields(_KIND, rec.name, deleted, self._ctx.settings),  # type: ignore[arg-type]
+        )
+
+    def _check_allowed(self) -> None:
+        if self._ctx.settings.kind == "managed_hsm":
+            raise ForbiddenError(
+                "Secrets are not supported by a managed HSM; it holds HSM-backed keys only.",
+                inner_code="OperationNotAllowed",
+            )
+
+    @staticmethod
+    def _value_bytes(value: object) -> bytes:
+        if not isinstance(value, str):
+            raise InvalidParameterError("a secret value must be a string")
+        data = value.encode("utf-8")
+        if len(data) > MAX_SECRET_BYTES:
+            raise InvalidParameterError(
+                f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}"
+            )
+        return data
+
+    def _new_version(
+        self,
+        value: str,
+        enabled: bool | None,
+        tags: Mapping[str, str] | None,
+        content_type: str | None,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+    ) -> NewVersion:
+        return NewVersion(
+            payload=self._value_bytes(value),
+            enabled=True if enabled is None else check_bool(enabled, "enabled"),
+            not_before=to_timestamp(not_before, "not_before"),
+            expires_on=to_timestamp(expires_on, "expires_on"),
+            tags=check_tags(tags),
+            content_type=check_content_type(content_type),
+        )
+
+    def _to_secret(self, rec: VersionRecord) -> KeyVaultSecret:
+        try:
+            value = rec.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IntegrityError() from None
+        return KeyVaultSecret(properties=self._props(rec), value=value)
+
+    # -- operations --------------------------------------------------------------------
+
+    def set_secret(
+        self,
+        name: str,
+        value: str,
+        *,
+        enabled: bool | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+    ) -> KeyVaultSecret:
+        """Create a new version of *name* (the secret is created if it does not exist)."""
+        self._check_allowed()
+        new = self._new_version(value, enabled, tags, content_type, not_before, expires_on)
+        rec = self._engine.add_version(_KIND, name, new)
+        return KeyVaultSecret(properties=self._props(rec), value=value)
+
+    def set_secrets(
+        self,
+        secrets: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[SecretProperties]:
+        """Set many secrets in one transaction (one durable commit, one native batch)."""
+        self._check_allowed()
+        items = [
+            (name, self._new_version(value, None, tags, content_type, None, None))
+            for name, value in secrets.items()
+        ]
+        recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items))
+        return [self._props(r) for r in recs]
+
+    def get_secret(self, name: str, version: str | None = None) -> KeyVaultSecret:
+        """The value of a version (latest by default); Forbidden if disabled/nbf/exp."""
+        self._check_allowed()
+        rec = self._engine.get(_KIND, name, version)
+        self._engine.check_usable(_KIND, rec)
+        return self._to_secret(rec)
+
+    def list_properties_of_secrets(self) -> Iterator[SecretProperties]:
+        """Properties of the latest version of every secret (no values)."""
+        self._check_allowed()
+        return iter([self._props(r) for r in self._engine.latest_all(_KIND)])
+
+    def list_properties_of_secret_versions(self, name: str) -> Iterator[SecretProperties]:
+        self._check_allowed()
+        return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
+
+    def update_secret_properties(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        enabled: bool | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_type: str | None = _UNSET,
+        not_before: datetime | None = _UNSET,
+        expires_on: datetime | None = _UNSET,
+    ) -> SecretProperties:
+        """Change attributes of one version; arguments left out keep their value."""
+        self._check_allowed()
+        changes: dict[str, Any] = {}
+        if enabled is not None:
+            changes["enabled"] = check_bool(enabled, "enabled")
+        if tags is not None:
+            changes["tags"] = check_tags(tags)
+        if content_type is not _UNSET:
+            changes["content_type"] = check_content_type(content_type)
+        if not_before is not _UNSET:
+            changes["not_before"] = to_timestamp(not_before, "not_before")
+        if expires_on is not _UNSET:
+            changes["expires_on"] = to_timestamp(expires_on, "expires_on")
+
+        def run(txn: Any) -> VersionRecord:
+            current = self._engine.get_in(txn, _KIND, name, version)
+            if current.managed:
+                raise ForbiddenError(
+                    f"Secret {name} is managed by a certificate; update the certificate instead.",
+                    inner_code="ManagedSecret",
+                )
+            return self._engine.update_version_in(txn, _KIND, name, version, changes)
+
+        return self._props(self._engine.write(run))
+
+    def delete_secret(self, name: str) -> DeletedSecret:
+        """Soft-delete the secret and all its versions (``begin_delete_secret`` in Azure)."""
+        self._check_allowed()
+
+        def run(txn: Any) -> tuple[DeletedRecord, VersionRecord]:
+            if self._engine.get_in(txn, _KIND, name).managed:
+                raise ForbiddenError(
+                    f"Secret {name} is managed by a certificate; delete the certificate instead.",
+                    inner_code="ManagedSecret",
+                )
+            return self._engine.delete_in(txn, _KIND, name)
+
+        return self._deleted(*self._engine.write(run))
+
+    def get_deleted_secret(self, name: str) -> DeletedSecret:
+        self._check_allowed()
+        return self._deleted(*self._engine.get_deleted(_KIND, name))
+
+    def list_deleted_secrets(self) -> Iterator[DeletedSecret]:
+        self._check_allowed()
+        return iter([self._deleted(d, r) for d, r in self._engine.list_deleted(_KIND)])
+
+    def recover_deleted_secret(self, name: str) -> SecretProperties:
+        self._check_allowed()
+        return self._props(self._engine.recover(_KIND, name))
+
+    def purge_deleted_secret(self, name: str) -> None:
+        """Erase a soft-deleted secret for good (refused under purge protection)."""
+        self._check_allowed()
+        self._engine.purge(_KIND, name)
+
+    def backup_secret(self, name: str) -> bytes:
+        """An opaque blob with every version, restorable within the security domain."""
+        self._check_allowed()
+        return self._backups.backup(_KIND, name)
+
+    def restore_secret_backup(self, backup: bytes) -> SecretProperties:
+        self._check_allowed()
+        return self._props(self._backups.restore(_KIND, backup))

@@ -1,0 +1,337 @@
+"""Storage: the narrow ``Store`` interface and its LMDB implementation.
+
+This is the only module that imports :mod:`lmdb`; every ``lmdb.Error`` is translated here.
+The store holds only ciphertext and opaque keys (see ``_envelope`` and ``_lifecycle``).
+
+Model (after py-lmdb): one ``Environment`` per vault directory per process (shared by every
+``Vault`` object opened on that path, reference counted), named sub-databases, every
+mutation inside one write transaction. LMDB gives one writer and many MVCC readers across
+threads and processes. The map grows when full (``MapFullError`` → double and retry) and a
+map grown by another process is adopted (``MapResizedError``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import lmdb
+
+from .exceptions import NotAVaultError, StorageError
+
+__all__ = ["DATABASES", "LmdbStore", "ReadTxn", "WriteTxn", "is_vault_dir"]
+
+T = TypeVar("T")
+
+#: Named sub-databases of a vault.
+DATABASES = (
+    b"meta",  # header, keyring blob, generation, settings
+    b"objects",  # kind|objkey -> sealed object record (current objects)
+    b"versions",  # kind|objkey|vid -> sealed version record (current objects)
+    b"deleted",  # kind|objkey -> sealed deleted-object record
+    b"dversions",  # kind|objkey|vid -> sealed version record (soft-deleted objects)
+    b"purgeq",  # purge_ts(8)|kind|objkey -> b"" (sweep index; no names)
+    b"audit",  # seq(8) -> sealed audit event
+    b"access",  # principal / role-assignment records (sealed)
+)
+
+_DATA_FILE = "data.mdb"
+_INITIAL_MAP = 64 << 20
+_MAX_MAP = 1 << 40
+
+_envs_lock = threading.Lock()
+_envs: dict[str, _SharedEnv] = {}
+
+
+class _SharedEnv:
+    """One LMDB environment per path per process, shared by reference count."""
+
+    def __init__(self, path: str, env: Any) -> None:
+        self.path = path
+        self.env = env
+        self.refs = 0
+        self.dbs = {name: env.open_db(name) for name in DATABASES}
+        self.resize_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # An LMDB environment must not be used across fork(): forget the parent's handles
+    # (without closing them: that would release the parent's locks).
+    _envs.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def is_vault_dir(path: str) -> bool:
+    """True if *path* is a directory holding an LMDB data file."""
+    return os.path.isfile(os.path.join(path, _DATA_FILE))
+
+
+def _translate(exc: Exception, what: str) -> StorageError:
+    if isinstance(exc, lmdb.MapFullError):
+        return StorageError(f"{what}: the vault's map is full and could not grow")
+    if isinstance(exc, lmdb.ReadersFullError):
+        return StorageError(f"{what}: too many concurrent readers (max_readers)")
+    if isinstance(exc, lmdb.DiskError | lmdb.PanicError | lmdb.CorruptedError):
+        return StorageError(f"{what}: the store is damaged or the disk failed ({type(exc).__name__})")
+    if isinstance(exc, lmdb.InvalidError | lmdb.VersionMismatchError):
+        return NotAVaultError(f"{what}: not an LMDB store of a supported version")
+    if isinstance(exc, lmdb.ReadonlyError):
+        return StorageError(f"{what}: the vault is read-only")
+    return StorageError(f"{what}: {type(exc).__name__}")
+
+
+class ReadTxn:
+    """A read-only view: point gets and ordered prefix scans."""
+
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: Any, dbs: dict[bytes, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, db: bytes, key: bytes) -> bytes | None:
+        value = self._txn.get(key, db=self._dbs[db])
+        return None if value is None else bytes(value)
+
+    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        """The greatest (key, value) whose key starts with *prefix*."""
+        cur = self._txn.cursor(db=self._dbs[db])
+        if not self._seek_last(cur, prefix) or not cur.key().startswith(prefix):
+            return None
+        return bytes(cur.key()), bytes(cur.value())
+
+    @staticmethod
+    def _seek_last(cur: Any, prefix: bytes) -> bool:
+        """Put *cur* on the last key <= every key starting with *prefix*."""
+        upper = _prefix_upper(prefix)
+        if upper is not None and cur.set_range(upper):
+            return bool(cur.prev())
+        return bool(cur.last())
+
+    def scan(self, db: bytes, prefix: bytes = b"", *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Yield (key, value) pairs whose key starts with *prefix*, in key order."""
+        cur = self._txn.cursor(db=self._dbs[db])
+        if reverse:
+            ok = self._seek_last(cur, prefix)
+            while ok and cur.key().startswith(prefix):
+                yield bytes(cur.key()), bytes(cur.value())
+                ok = cur.prev()
+            return
+        if not cur.set_range(prefix):
+            return
+        for key, value in cur:
+            if not key.startswith(prefix):
+                return
+            yield bytes(key), bytes(value)
+
+    def scan_from(self, db: bytes, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield every (key, value) with key >= *start*, in key order."""
+        cur = self._txn.cursor(db=self._dbs[db])
+        if not cur.set_range(start):
+            return
+        for key, value in cur:
+            yield bytes(key), bytes(value)
+
+    def count(self, db: bytes) -> int:
+        return int(self._txn.stat(self._dbs[db])["entries"])
+
+
+class WriteTxn(ReadTxn):
+    """A write transaction: everything put here commits together or not at all."""
+
+    __slots__ = ()
+
+    def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
+        self._txn.put(key, value, db=self._dbs[db])
+
+    def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
+        """Put only if *key* is absent; False if it existed."""
+        return bool(self._txn.put(key, value, db=self._dbs[db], overwrite=False))
+
+    def delete(self, db: bytes, key: bytes) -> bool:
+        return bool(self._txn.delete(key, db=self._dbs[db]))
+
+    def delete_prefix(self, db: bytes, prefix: bytes) -> int:
+        keys = [k for k, _ in self.scan(db, prefix)]
+        for key in keys:
+            self._txn.delete(key, db=self._dbs[db])
+        return len(keys)
+
+
+def _prefix_upper(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with *prefix* (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class LmdbStore:
+    """A vault directory's LMDB environment (shared per process) and its transactions."""
+
+    def __init__(self, shared: _SharedEnv) -> None:
+        self._shared = shared
+        self._closed = False
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, *, create: bool) -> LmdbStore:
+        """Open (or, with *create*, make) the store at *path* (a directory)."""
+        real = os.path.realpath(path)
+        if create:
+            try:
+                os.makedirs(real, mode=0o700, exist_ok=True)
+                os.chmod(real, 0o700)
+            except OSError as exc:
+                raise StorageError(f"cannot create vault directory {path!r}: {exc.strerror}") from None
+        elif not os.path.isdir(real):
+            raise NotAVaultError(f"no vault at {path!r}: the directory does not exist")
+        elif not is_vault_dir(real):
+            raise NotAVaultError(f"no vault at {path!r}: the directory holds no vault data file")
+        with _envs_lock:
+            shared = _envs.get(real)
+            if shared is None:
+                shared = _SharedEnv(real, cls._open_env(real, path))
+                _envs[real] = shared
+            shared.refs += 1
+        return cls(shared)
+
+    @staticmethod
+    def _open_env(real: str, shown: str) -> Any:
+        old_umask = os.umask(0o077)
+        try:
+            return lmdb.open(
+                real,
+                map_size=max(_INITIAL_MAP, _current_file_size(real) * 2),
+                max_dbs=len(DATABASES) + 2,
+                max_readers=512,
+                subdir=True,
+                mode=0o600,
+                readahead=False,
+                meminit=False,
+                lock=True,
+            )
+        except lmdb.Error as exc:
+            raise _translate(exc, f"cannot open vault store {shown!r}") from None
+        finally:
+            os.umask(old_umask)
+
+    @property
+    def path(self) -> str:
+        return self._shared.path
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with _envs_lock:
+            self._shared.refs -= 1
+            if self._shared.refs <= 0 and _envs.get(self._shared.path) is self._shared:
+                del _envs[self._shared.path]
+                self._shared.env.close()
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTxn]:
+        """A consistent snapshot for reading."""
+        env = self._shared.env
+        try:
+            txn = env.begin()
+        except lmdb.MapResizedError:
+            self._adopt_resize()
+            txn = env.begin()
+        except lmdb.Error as exc:
+            raise _translate(exc, "read failed") from None
+        try:
+            yield ReadTxn(txn, self._shared.dbs)
+        except lmdb.Error as exc:
+            raise _translate(exc, "read failed") from None
+        finally:
+            txn.abort()
+
+    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+        """Run *fn* in one write transaction and commit it (durably).
+
+        *fn* may run more than once (when the map must grow), so it must not have side
+        effects outside the transaction before it returns.
+        """
+        env = self._shared.env
+        for _ in range(24):
+            try:
+                txn = env.begin(write=True)
+            except lmdb.MapResizedError:
+                self._adopt_resize()
+                continue
+            except lmdb.Error as exc:
+                raise _translate(exc, "write failed") from None
+            try:
+                result = fn(WriteTxn(txn, self._shared.dbs))
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                txn.abort()
+                self._grow()
+            except lmdb.MapResizedError:
+                txn.abort()
+                self._adopt_resize()
+            except lmdb.Error as exc:
+                txn.abort()
+                raise _translate(exc, "write failed") from None
+            except BaseException:
+                txn.abort()
+                raise
+        raise StorageError("write failed: the map could not grow enough")
+
+    def _grow(self) -> None:
+        shared = self._shared
+        with shared.resize_lock:
+            size = int(shared.env.info()["map_size"])
+            if size * 2 > _MAX_MAP:
+                raise StorageError(f"the vault is full at {size} bytes (limit {_MAX_MAP})")
+            try:
+                shared.env.set_mapsize(size * 2)
+            except lmdb.Error as exc:
+                raise _translate(exc, "growing the map failed") from None
+
+    def _adopt_resize(self) -> None:
+        with self._shared.resize_lock:
+            try:
+                self._shared.env.set_mapsize(0)
+            except lmdb.Error as exc:
+                raise _translate(exc, "adopting a grown map failed") from None
+
+    # -- whole-store operations --------------------------------------------------------
+
+    def hot_copy(self, dest_dir: str) -> None:
+        """A consistent, compacting copy of the whole store into *dest_dir* (0700)."""
+        if os.path.exists(dest_dir) and os.listdir(dest_dir):
+            raise StorageError(f"backup destination {dest_dir!r} exists and is not empty")
+        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+        os.chmod(dest_dir, 0o700)
+        old_umask = os.umask(0o077)
+        try:
+            self._shared.env.copy(dest_dir, compact=True)
+        except lmdb.Error as exc:
+            raise _translate(exc, "backup copy failed") from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(os.path.join(dest_dir, _DATA_FILE), 0o600)
+
+    def files(self) -> list[str]:
+        """The store's files (for scans in tests and for permission checks)."""
+        return [os.path.join(self._shared.path, n) for n in sorted(os.listdir(self._shared.path))]
+
+
+def _current_file_size(path: str) -> int:
+    try:
+        return os.path.getsize(os.path.join(path, _DATA_FILE))
+    except OSError:
+        return 0

@@ -1,0 +1,326 @@
+"""``Vault``: create or open a vault directory and reach its clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from . import _bindings
+from ._backup import ObjectBackup, export_domain, import_domain
+from ._context import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    GENERATION_KEY,
+    HEADER_KEY,
+    KEYRING_KEY,
+    META,
+    Clock,
+    VaultContext,
+    VaultSettings,
+    keyring_aad,
+    parse_header,
+    utc_now,
+)
+from ._credentials import KDF_DEFAULT, Credential, KdfParameters
+from ._keyring import Keyring
+from ._lifecycle import Lifecycle
+from ._rotation import Progress, rotate_keyring
+from ._secrets import SecretClient
+from ._storage import LmdbStore, WriteTxn
+from .exceptions import (
+    ConflictError,
+    IntegrityError,
+    InvalidParameterError,
+    VaultLockedError,
+)
+
+__all__ = ["MaintenanceReport", "Vault"]
+
+_KINDS = ("vault", "managed_hsm")
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What ``run_maintenance`` did."""
+
+    purged: int
+    events: tuple[dict[str, Any], ...] = ()
+
+
+def _default_name(path: str) -> str:
+    base = re.sub(r"[^0-9a-zA-Z-]", "-", os.path.basename(os.path.abspath(path))).strip("-").lower()
+    return (base or "vault")[:24]
+
+
+class Vault:
+    """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager."""
+
+    def __init__(self, ctx: VaultContext) -> None:
+        self._ctx = ctx
+        self._engine = Lifecycle(ctx)
+        self._backups = ObjectBackup(ctx, self._engine)
+        self.secrets = SecretClient(ctx, self._engine, self._backups)
+
+    # -- create / open -----------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        credential: Credential,
+        *,
+        retention_days: int = 90,
+        purge_protection: bool = False,
+        name: str | None = None,
+        clock: Clock | None = None,
+        kind: str = "vault",
+        security_domain: tuple[bytes, str | bytes] | None = None,
+        allow_software_oct_keys: bool = False,
+    ) -> Vault:
+        """Create a new vault in the directory *path* (created 0700)."""
+        path = os.fspath(path)
+        if not isinstance(credential, Credential):
+            raise InvalidParameterError("credential must be a vaultcore credential")
+        if not isinstance(retention_days, int) or not 7 <= retention_days <= 90:
+            raise InvalidParameterError("retention_days must be between 7 and 90")
+        if kind not in _KINDS:
+            raise InvalidParameterError(f"kind must be one of {', '.join(_KINDS)}")
+        if kind == "managed_hsm" and credential.tier != "premium":
+            raise InvalidParameterError("a managed HSM needs a PKCS#11 credential (its root key lives in the token)")
+        vault_name = name if name is not None else _default_name(path)
+        if not re.fullmatch(r"[0-9a-zA-Z-]{1,63}", vault_name):
+            raise InvalidParameterError("the vault name must be 1-63 characters of 0-9, a-z, A-Z and '-'")
+        domain = import_domain(*security_domain) if security_domain is not None else None
+        clock = clock or utc_now
+        now = clock()
+        if now.tzinfo is None:
+            raise InvalidParameterError("the vault clock must return timezone-aware datetimes")
+
+        vault_id = _bindings.random_bytes(16)
+        root, root_header = credential._create_root(vault_id)
+        header = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "vault_id": vault_id.hex(),
+            "name": vault_name,
+            "kind": kind,
+            "tier": credential.tier,
+            "retention_days": retention_days,
+            "purge_protection": bool(purge_protection),
+            "allow_software_oct": bool(allow_software_oct_keys) or kind == "managed_hsm",
+            "created_on": int(now.timestamp()),
+            "root": root_header,
+        }
+        header_raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        ring = Keyring.new(vault_id, domain=domain)
+        store = LmdbStore.open(path, create=True)
+        try:
+
+            def init(txn: WriteTxn) -> None:
+                if txn.get(META, HEADER_KEY) is not None:
+                    raise ConflictError(f"a vault already exists at {path!r}")
+                txn.put(META, HEADER_KEY, header_raw)
+                txn.put(META, KEYRING_KEY, root.wrap(ring.to_bytes(), keyring_aad(header_raw)))
+                txn.put(META, GENERATION_KEY, ring.generation.to_bytes(8, "big"))
+
+            store.write(init)
+            ctx = VaultContext(store, root, header_raw, ring, clock)
+            _after_keyring_commit(ctx, root)
+        except BaseException:
+            store.close()
+            raise
+        return cls._attach(ctx)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], credential: Credential, *, clock: Clock | None = None) -> Vault:
+        """Open an existing vault; ``UnauthorizedError`` if *credential* does not unlock it."""
+        path = os.fspath(path)
+        if not isinstance(credential, Credential):
+            raise InvalidParameterError("credential must be a vaultcore credential")
+        store = LmdbStore.open(path, create=False)
+        try:
+            with store.read() as txn:
+                header_raw = txn.get(META, HEADER_KEY)
+                header = parse_header(header_raw)
+                assert header_raw is not None
+                keyring_blob = txn.get(META, KEYRING_KEY)
+            settings = VaultSettings.from_header(header)
+            root_header = header.get("root")
+            if not isinstance(root_header, dict):
+                raise IntegrityError("the vault header is damaged")
+            root = credential._open_root(root_header, settings.vault_id)
+            if keyring_blob is None:
+                raise IntegrityError("the keyring is missing")
+            ring = Keyring.from_bytes(root.unwrap(keyring_blob, keyring_aad(header_raw)))
+            if ring.vault_id != settings.vault_id:
+                raise IntegrityError()
+            _check_rollback(root, ring)
+            ctx = VaultContext(store, root, header_raw, ring, clock or utc_now)
+        except BaseException:
+            store.close()
+            raise
+        vault = cls._attach(ctx)
+        vault._engine.sweep()
+        return vault
+
+    @classmethod
+    def _attach(cls, ctx: VaultContext) -> Vault:
+        return cls(ctx)
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the vault; further use raises ``VaultLockedError``."""
+        if self._ctx.closed:
+            return
+        self._ctx.closed = True
+        self._ctx.store.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ctx.closed else "open"
+        s = self._ctx.settings
+        return f"<Vault {s.name!r} {s.kind}/{s.tier} at {self._ctx.store.path!r} ({state})>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Vault cannot be pickled; open it in each process")
+
+    # -- properties --------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._ctx.settings.name
+
+    @property
+    def vault_url(self) -> str:
+        return self._ctx.settings.url
+
+    @property
+    def path(self) -> str:
+        return self._ctx.store.path
+
+    @property
+    def kind(self) -> str:
+        return self._ctx.settings.kind
+
+    @property
+    def tier(self) -> str:
+        return self._ctx.settings.tier
+
+    @property
+    def retention_days(self) -> int:
+        return self._ctx.settings.retention_days
+
+    @property
+    def purge_protection(self) -> bool:
+        return self._ctx.settings.purge_protection
+
+    @property
+    def keyring_generation(self) -> int:
+        return self._ctx.keyring.generation
+
+    # -- administration ----------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._ctx.closed:
+            raise VaultLockedError("the vault is closed")
+
+    def change_credential(self, credential: Credential) -> None:
+        """Protect the keyring with a new credential (re-wraps only the keyring)."""
+        self._require_open()
+        if not isinstance(credential, Credential):
+            raise InvalidParameterError("credential must be a vaultcore credential")
+        if self._ctx.settings.kind == "managed_hsm" and credential.tier != "premium":
+            raise InvalidParameterError("a managed HSM needs a PKCS#11 credential")
+        root, root_header = credential._create_root(self._ctx.settings.vault_id)
+        header = dict(self._ctx.header)
+        header["root"] = root_header
+        header["tier"] = credential.tier
+        header_raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        old_root = self._ctx.root
+
+        def run(txn: WriteTxn) -> Keyring:
+            ring = self._ctx.keyring.bumped()
+            self._ctx.root = root
+            try:
+                self._ctx.replace_keyring_in(txn, ring, header_raw)
+            finally:
+                self._ctx.root = old_root
+            return ring
+
+        ring = self._ctx.write(run)
+        self._ctx.adopt(ring, header_raw, root)
+        _after_keyring_commit(self._ctx, root)
+
+    def enable_purge_protection(self) -> None:
+        """Turn purge protection on (as in Azure, it can never be turned off)."""
+        self._require_open()
+        if self._ctx.settings.purge_protection:
+            return
+        header = dict(self._ctx.header)
+        header["purge_protection"] = True
+        header_raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+        def run(txn: WriteTxn) -> Keyring:
+            ring = self._ctx.keyring.bumped()
+            self._ctx.replace_keyring_in(txn, ring, header_raw)
+            return ring
+
+        ring = self._ctx.write(run)
+        self._ctx.adopt(ring, header_raw)
+        _after_keyring_commit(self._ctx, self._ctx.root)
+
+    def rotate_keyring(self, *, progress: Progress | None = None) -> int:
+        """Add a keyring term, re-wrap every DEK under it, destroy the old term.
+
+        ``progress(done, total)`` is called after each committed chunk. Returns the number of
+        records re-wrapped. If a previous rotation was interrupted, this finishes it.
+        """
+        self._require_open()
+        count = rotate_keyring(self._ctx, progress=progress)
+        _after_keyring_commit(self._ctx, self._ctx.root)
+        return count
+
+    def run_maintenance(self) -> MaintenanceReport:
+        """Purge soft-deleted objects past their scheduled purge date (and, as features
+        land, evaluate rotation and certificate lifetime policies)."""
+        self._require_open()
+        purged = self._engine.sweep()
+        return MaintenanceReport(purged=purged)
+
+    def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:
+        """The security domain sealed under *passphrase*, for ``create(security_domain=...)``."""
+        self._require_open()
+        ring = self._ctx.keyring
+        return export_domain(ring.domain_id, ring.domain_key, passphrase, kdf)
+
+    def backup_to(self, path: str | os.PathLike[str]) -> None:
+        """A consistent, compacting hot copy of the whole vault into a new directory.
+
+        Open the copy with the same credential. Writers may keep running meanwhile.
+        """
+        self._require_open()
+        self._ctx.store.hot_copy(os.fspath(path))
+
+
+def _check_rollback(root: Any, ring: Keyring) -> None:
+    """A root key that can remember the keyring generation (PKCS#11) refuses older vaults."""
+    check = getattr(root, "check_generation", None)
+    if check is not None:
+        check(ring.generation)
+
+
+def _after_keyring_commit(ctx: VaultContext, root: Any) -> None:
+    record = getattr(root, "record_generation", None)
+    if record is not None:
+        record(ctx.keyring.generation)
+
