@@ -1,0 +1,142 @@
+/*
+ * vaultcore native core: the C contract.
+ *
+ * This header holds declarations only. csrc/build_ffi.py feeds it (minus preprocessor
+ * lines) to cffi's cdef, so keep it to plain C declarations that pycparser understands:
+ * no macros other than the include guard, no inline code, no attributes.
+ *
+ * Conventions (see docs/native.md):
+ *   - Every function returns an int status (VC_OK on success) and writes only into
+ *     caller-provided buffers whose sizes the caller guarantees. No allocation is visible
+ *     to the caller; temporaries holding keys or plaintext are wiped (OPENSSL_cleanse).
+ *   - Key sizes are 16, 24 or 32 bytes (AES-128/192/256). GCM nonces are 12 bytes and
+ *     tags 16 bytes; nothing else is supported.
+ *   - Batch inputs are packed: the records' bytes concatenated in one buffer plus an
+ *     array of n lengths. Outputs are packed the same way, in input order.
+ *   - On VC_ERR_AUTH every output byte the call could have written with plaintext or
+ *     key material is zeroed.
+ *   - Batch calls report per-record results in `ok` (1 = good, 0 = failed
+ *     authentication); the call itself then returns VC_OK unless arguments were bad or
+ *     OpenSSL failed.
+ *   - All functions are thread-safe; OpenSSL cipher objects are fetched once per process
+ *     and cipher contexts are cached per thread (freed at thread exit).
+ */
+#ifndef VAULTCORE_NATIVE_H
+#define VAULTCORE_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    VC_OK = 0,
+    VC_ERR_AUTH = 1,     /* tag / unwrap / integrity check failed */
+    VC_ERR_PARAM = 2,    /* bad size or argument */
+    VC_ERR_INTERNAL = 3, /* OpenSSL failure (fetch, init, cipher call) */
+    VC_ERR_RAND = 4,     /* the DRBG failed */
+    VC_ERR_NOMEM = 5     /* allocation of a temporary failed */
+};
+
+enum {
+    VC_ABI_VERSION = 1,
+    VC_GCM_NONCE_SIZE = 12,
+    VC_GCM_TAG_SIZE = 16,
+    VC_DEK_SIZE = 32,
+    VC_WRAPPED_DEK_SIZE = 40,
+    VC_RECORD_OVERHEAD = 68, /* wrapped DEK (40) + nonce (12) + tag (16) */
+    VC_MAX_PREFIX = 64
+};
+
+/* Version of this contract; the bindings refuse a mismatching build. */
+int vc_abi_version(void);
+/* OpenSSL version string of the libcrypto actually linked at run time. */
+const char *vc_openssl_version(void);
+
+/* ---- utilities ---------------------------------------------------------------------- */
+
+/* n bytes from OpenSSL's public DRBG. */
+int vc_random_bytes(uint8_t *out, size_t n);
+/* Constant-time comparison of n bytes: returns 1 if equal, 0 otherwise (not a status). */
+int vc_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
+/* Wipe n bytes (OPENSSL_cleanse). */
+void vc_cleanse(void *p, size_t n);
+/* Allocator whose free wipes the block (used for cffi buffers that receive plaintext). */
+void *vc_secure_alloc(size_t n);
+void vc_secure_free(void *p);
+
+/* ---- AES-GCM ------------------------------------------------------------------------ */
+
+/* out (pt_len + 16 bytes) = ciphertext || tag. out may equal pt (in place). */
+int vc_gcm_seal(const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
+                uint8_t *out);
+/* out (ct_tag_len - 16 bytes) = plaintext; VC_ERR_AUTH on a bad tag. out may equal ct_tag. */
+int vc_gcm_open(const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                const uint8_t *aad, size_t aad_len, const uint8_t *ct_tag, size_t ct_tag_len,
+                uint8_t *out);
+/* n records; keys are n * key_len bytes, nonces n * 12; aads/pts packed with lengths.
+ * out receives the records' ct||tag packed (sum(pt_lens) + 16 n bytes). */
+int vc_gcm_seal_batch(size_t n, const uint8_t *keys, size_t key_len, const uint8_t *nonces,
+                      const uint8_t *aads, const size_t *aad_lens, const uint8_t *pts,
+                      const size_t *pt_lens, uint8_t *out, size_t out_len);
+/* As above for opening: ct_tags packed with lengths (each >= 16); out receives the
+ * plaintexts packed (sum(ct_lens) - 16 n bytes); ok[i] = 1 if record i authenticated. */
+int vc_gcm_open_batch(size_t n, const uint8_t *keys, size_t key_len, const uint8_t *nonces,
+                      const uint8_t *aads, const size_t *aad_lens, const uint8_t *cts,
+                      const size_t *ct_lens, uint8_t *out, size_t out_len, uint8_t *ok);
+
+/* ---- AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP) over AES-ECB --------------------- */
+
+/* KW: key_len >= 16 and a multiple of 8; out is key_len + 8 bytes. */
+int vc_kw_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *key, size_t key_len,
+               uint8_t *out);
+/* KW: wrapped_len >= 24 and a multiple of 8 (else VC_ERR_AUTH); out is wrapped_len - 8. */
+int vc_kw_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t *wrapped,
+                 size_t wrapped_len, uint8_t *out);
+/* KWP: 1 <= key_len <= 2^32-1; out holds ((key_len + 7) / 8) * 8 + 8 bytes. */
+int vc_kwp_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *key, size_t key_len,
+                uint8_t *out);
+/* KWP: out holds wrapped_len - 8 bytes; *out_len receives the unpadded key length. */
+int vc_kwp_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t *wrapped,
+                  size_t wrapped_len, uint8_t *out, size_t *out_len);
+/* KW of n keys of key_len bytes each under one KEK; out is n * (key_len + 8). */
+int vc_kw_wrap_batch(const uint8_t *kek, size_t kek_len, size_t n, const uint8_t *keys,
+                     size_t key_len, uint8_t *out);
+/* KW unwrap of n blobs of wrapped_len bytes each; out is n * (wrapped_len - 8);
+ * ok[i] = 1 if blob i unwrapped (failed slots are zeroed). */
+int vc_kw_unwrap_batch(const uint8_t *kek, size_t kek_len, size_t n, const uint8_t *wrapped,
+                       size_t wrapped_len, uint8_t *out, uint8_t *ok);
+/* Unwrap n KW-wrapped 32-byte DEKs (n * 40 bytes) under old_kek and wrap them under
+ * new_kek into out (n * 40 bytes; may equal in). ok[i] = 1 if DEK i unwrapped; a failed
+ * slot is left zeroed. Plaintext DEKs exist only in a wiped temporary. */
+int vc_kw_rewrap_batch(const uint8_t *old_kek, size_t old_kek_len, const uint8_t *new_kek,
+                       size_t new_kek_len, size_t n, const uint8_t *in, uint8_t *out,
+                       uint8_t *ok);
+
+/* ---- Fused envelope records ------------------------------------------------------------
+ * blob = prefix || KW(kek, DEK) (40) || nonce (12) || GCM(DEK, nonce, aad, pt) || tag (16)
+ * The DEK (32 bytes) and nonce are drawn inside C; the DEK never leaves C. The prefix is
+ * copied verbatim and is NOT authenticated here (the caller binds it through the AAD or
+ * otherwise). prefix_len <= VC_MAX_PREFIX.
+ */
+
+/* out is prefix_len + 68 + pt_len bytes. */
+int vc_seal_record(const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                   size_t prefix_len, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+                   size_t pt_len, uint8_t *out);
+/* out is blob_len - prefix_len - 68 bytes; VC_ERR_AUTH if the blob is short, the DEK
+ * does not unwrap or the tag does not verify. */
+int vc_open_record(const uint8_t *kek, size_t kek_len, const uint8_t *blob, size_t blob_len,
+                   size_t prefix_len, const uint8_t *aad, size_t aad_len, uint8_t *out);
+/* n records sharing kek and prefix; aads/pts packed with lengths; out receives the n
+ * blobs packed (n * (prefix_len + 68) + sum(pt_lens) bytes). */
+int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                    size_t prefix_len, const uint8_t *aads, const size_t *aad_lens,
+                    const uint8_t *pts, const size_t *pt_lens, uint8_t *out, size_t out_len);
+/* n blobs packed with lengths; out receives the plaintexts packed, record i taking
+ * max(0, blob_lens[i] - prefix_len - 68) bytes (out_len = sum of those); ok[i] = 1 if
+ * record i opened (failed slots zeroed). */
+int vc_open_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *blobs,
+                    const size_t *blob_lens, size_t prefix_len, const uint8_t *aads,
+                    const size_t *aad_lens, uint8_t *out, size_t out_len, uint8_t *ok);
+
+#endif /* VAULTCORE_NATIVE_H */

@@ -1,0 +1,584 @@
+"""Thin marshalling layer over the compiled native core (``vaultcore._native``).
+
+This is the only module that imports ``vaultcore._native``. It checks lengths, hands
+buffers to C without copying where it can (``bytes`` directly, other buffers through
+``ffi.from_buffer``), allocates outputs, and maps C status codes to the vaultcore
+exception tree:
+
+* ``VC_ERR_AUTH``  -> :class:`~vaultcore.exceptions.IntegrityError` (every cause alike)
+* ``VC_ERR_PARAM`` -> :class:`~vaultcore.exceptions.InvalidParameterError`
+* ``VC_ERR_NOMEM`` -> :class:`MemoryError`; anything else -> :class:`VaultError`
+
+It holds no policy: which key, which AAD, which prefix is the caller's business.
+The C contract is ``csrc/vaultcore_native.h``; ``docs/native.md`` explains the choices.
+
+Record layout produced by :func:`seal_record` (the prefix is copied, not authenticated
+here; the vault binds it through the AAD)::
+
+    prefix (0..64) || KW(kek, DEK) (40) || nonce (12) || GCM(DEK, nonce, aad, pt) || tag (16)
+
+Output buffers that receive plaintext or key material are allocated with an allocator
+whose ``free`` wipes them (``vc_secure_free``); the returned ``bytes`` are Python's.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate, pairwise
+from typing import Any
+
+# The compiled module has no stubs; everything from it is Any and stays in this module.
+from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+
+from .exceptions import IntegrityError, InvalidParameterError, VaultError
+
+__all__ = [
+    "DEK_SIZE",
+    "MAX_PREFIX_SIZE",
+    "NONCE_SIZE",
+    "RECORD_OVERHEAD",
+    "TAG_SIZE",
+    "WRAPPED_DEK_SIZE",
+    "constant_time_eq",
+    "gcm_open",
+    "gcm_open_batch",
+    "gcm_open_into",
+    "gcm_seal",
+    "gcm_seal_batch",
+    "gcm_seal_into",
+    "kw_unwrap",
+    "kw_unwrap_batch",
+    "kw_wrap",
+    "kw_wrap_batch",
+    "kwp_unwrap",
+    "kwp_wrap",
+    "open_record",
+    "open_records",
+    "openssl_version",
+    "random_bytes",
+    "rewrap_dek_batch",
+    "seal_record",
+    "seal_records",
+]
+
+_EXPECTED_ABI = 1
+if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
+    raise ImportError(
+        f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: "
+        "rebuild it with `make build`"
+    )
+
+DEK_SIZE: int = lib.VC_DEK_SIZE
+WRAPPED_DEK_SIZE: int = lib.VC_WRAPPED_DEK_SIZE
+NONCE_SIZE: int = lib.VC_GCM_NONCE_SIZE
+TAG_SIZE: int = lib.VC_GCM_TAG_SIZE
+RECORD_OVERHEAD: int = lib.VC_RECORD_OVERHEAD
+MAX_PREFIX_SIZE: int = lib.VC_MAX_PREFIX
+
+_AES_KEY_SIZES = frozenset((16, 24, 32))
+_OK = lib.VC_OK
+_ERR_AUTH = lib.VC_ERR_AUTH
+_ERR_PARAM = lib.VC_ERR_PARAM
+_ERR_NOMEM = lib.VC_ERR_NOMEM
+
+# size_t arrays are passed as array.array buffers (built in C from a map, no per-item
+# cffi conversion).
+_SIZE_T = next(c for c in "LQI" if array(c).itemsize == ffi.sizeof("size_t"))
+
+# Outputs that will hold plaintext or keys: wiped when cffi frees them.
+_secure_new = ffi.new_allocator(
+    alloc=lib.vc_secure_alloc, free=lib.vc_secure_free, should_clear_after_alloc=False
+)
+# Outputs that hold ciphertext only.
+_raw_new = ffi.new_allocator(should_clear_after_alloc=False)
+
+_from_buffer = ffi.from_buffer
+_buffer = ffi.buffer
+
+
+def _raise(rc: int) -> None:
+    if rc == _ERR_AUTH:
+        raise IntegrityError()
+    if rc == _ERR_PARAM:
+        raise InvalidParameterError("invalid size or argument for the native crypto core")
+    if rc == _ERR_NOMEM:
+        raise MemoryError("native crypto core: out of memory")
+    raise VaultError(f"native crypto core failure (status {rc})")
+
+
+def _in(buf: Any) -> Any:
+    """A pointer-compatible view of a bytes-like object (bytes pass through as is)."""
+    return buf if buf.__class__ is bytes else _from_buffer(buf)
+
+
+def _nbytes(buf: Any) -> int:
+    return len(buf) if buf.__class__ is bytes else memoryview(buf).nbytes
+
+
+def _check_key(key: Any, what: str = "key") -> int:
+    n = _nbytes(key)
+    if n not in _AES_KEY_SIZES:
+        raise InvalidParameterError(f"AES {what} must be 16, 24 or 32 bytes, not {n}")
+    return n
+
+
+def _check_nonce(nonce: Any) -> None:
+    if _nbytes(nonce) != NONCE_SIZE:
+        raise InvalidParameterError(f"AES-GCM nonce must be {NONCE_SIZE} bytes")
+
+
+def _check_prefix_len(prefix_len: int) -> None:
+    if not 0 <= prefix_len <= MAX_PREFIX_SIZE:
+        raise InvalidParameterError(f"prefix length must be 0..{MAX_PREFIX_SIZE}")
+
+
+def _pack(items: Sequence[Any], what: str) -> tuple[bytes, Any]:
+    """Concatenate bytes-like items and their lengths (as a size_t array).
+
+    The join is checked against the sum of the lengths, so that an item whose ``len``
+    is not its byte size (a memoryview of non-bytes) cannot make C read out of bounds.
+    """
+    lens = array(_SIZE_T, map(len, items))
+    packed = b"".join(items)
+    if len(packed) != sum(lens):
+        lens = array(_SIZE_T, (memoryview(x).nbytes for x in items))
+        if len(packed) != sum(lens):  # pragma: no cover - defensive
+            raise InvalidParameterError(f"{what}: inconsistent buffer sizes")
+    return packed, lens
+
+
+# ---- utilities ---------------------------------------------------------------------------
+
+
+def openssl_version() -> str:
+    """The version string of the libcrypto the native core is linked against."""
+    return str(ffi.string(lib.vc_openssl_version()).decode("ascii"))
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes from OpenSSL's DRBG."""
+    if n < 0:
+        raise InvalidParameterError("n must be >= 0")
+    if n == 0:
+        return b""
+    out = _secure_new("uint8_t[]", n)
+    rc = lib.vc_random_bytes(out, n)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def constant_time_eq(a: bytes, b: bytes) -> bool:
+    """Compare in time independent of the contents (lengths are not secret)."""
+    na, nb = _nbytes(a), _nbytes(b)
+    if na != nb:
+        return False
+    return bool(lib.vc_ct_equal(_in(a), _in(b), na))
+
+
+# ---- AES-GCM -----------------------------------------------------------------------------
+
+
+def gcm_seal(key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """AES-GCM encrypt: returns ciphertext || 16-byte tag."""
+    kl = _check_key(key)
+    _check_nonce(nonce)
+    n = _nbytes(plaintext)
+    out = _raw_new("uint8_t[]", n + TAG_SIZE)
+    rc = lib.vc_gcm_seal(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(plaintext), n, out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def gcm_seal_into(key: bytes, nonce: bytes, aad: bytes, plaintext: Any, out: Any) -> None:
+    """AES-GCM encrypt into a caller buffer of ``len(plaintext) + 16`` bytes.
+
+    ``out`` may be the buffer holding ``plaintext`` (encryption in place).
+    """
+    kl = _check_key(key)
+    _check_nonce(nonce)
+    n = _nbytes(plaintext)
+    if _nbytes(out) != n + TAG_SIZE:
+        raise InvalidParameterError("output buffer must be len(plaintext) + 16 bytes")
+    dst = _from_buffer(out, require_writable=True)
+    rc = lib.vc_gcm_seal(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(plaintext), n, dst)
+    if rc:
+        _raise(rc)
+
+
+def gcm_open(key: bytes, nonce: bytes, aad: bytes, ct_tag: bytes) -> bytes:
+    """AES-GCM decrypt and verify; :class:`IntegrityError` if the tag does not verify."""
+    kl = _check_key(key)
+    _check_nonce(nonce)
+    n = _nbytes(ct_tag) - TAG_SIZE
+    if n < 0:
+        raise IntegrityError()
+    out = _secure_new("uint8_t[]", n)
+    rc = lib.vc_gcm_open(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(ct_tag), n + 16, out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def gcm_open_into(key: bytes, nonce: bytes, aad: bytes, ct_tag: Any, out: Any) -> None:
+    """AES-GCM decrypt into a caller buffer of ``len(ct_tag) - 16`` bytes.
+
+    On failure ``out`` is zeroed and :class:`IntegrityError` raised.
+    """
+    kl = _check_key(key)
+    _check_nonce(nonce)
+    n = _nbytes(ct_tag) - TAG_SIZE
+    if n < 0:
+        raise IntegrityError()
+    if _nbytes(out) != n:
+        raise InvalidParameterError("output buffer must be len(ct_tag) - 16 bytes")
+    dst = _from_buffer(out, require_writable=True)
+    rc = lib.vc_gcm_open(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(ct_tag), n + 16, dst)
+    if rc:
+        _raise(rc)
+
+
+def _check_batch_keys(keys: Sequence[Any], nonces: Sequence[Any], n: int) -> tuple[bytes, int]:
+    if len(keys) != n or len(nonces) != n:
+        raise InvalidParameterError("batch sequences must have the same length")
+    packed_keys, key_lens = _pack(keys, "keys")
+    kl = key_lens[0]
+    if kl not in _AES_KEY_SIZES or key_lens.count(kl) != n:
+        raise InvalidParameterError("batch keys must all be 16, 24 or 32 bytes (one size)")
+    packed_nonces, nonce_lens = _pack(nonces, "nonces")
+    if nonce_lens.count(NONCE_SIZE) != n:
+        raise InvalidParameterError(f"AES-GCM nonces must be {NONCE_SIZE} bytes")
+    return packed_keys + packed_nonces, kl
+
+
+def gcm_seal_batch(
+    keys: Sequence[bytes],
+    nonces: Sequence[bytes],
+    aads: Sequence[bytes],
+    plaintexts: Sequence[bytes],
+) -> list[bytes]:
+    """Seal N records in one call, each with its own key, nonce and AAD."""
+    n = len(plaintexts)
+    if len(aads) != n:
+        raise InvalidParameterError("batch sequences must have the same length")
+    if n == 0:
+        return []
+    kn, kl = _check_batch_keys(keys, nonces, n)
+    pts, pt_lens = _pack(plaintexts, "plaintexts")
+    aad_buf, aad_lens = _pack(aads, "aads")
+    total = len(pts) + n * TAG_SIZE
+    out = _raw_new("uint8_t[]", total)
+    nonce_ptr = _from_buffer(kn)
+    rc = lib.vc_gcm_seal_batch(
+        n,
+        nonce_ptr,
+        kl,
+        nonce_ptr + n * kl,
+        aad_buf,
+        _from_buffer("size_t[]", aad_lens),
+        pts,
+        _from_buffer("size_t[]", pt_lens),
+        out,
+        total,
+    )
+    if rc:
+        _raise(rc)
+    buf = _buffer(out)
+    offs = list(accumulate(pt_lens, lambda acc, x: acc + x + TAG_SIZE, initial=0))
+    return [buf[a:b] for a, b in pairwise(offs)]
+
+
+def gcm_open_batch(
+    keys: Sequence[bytes],
+    nonces: Sequence[bytes],
+    aads: Sequence[bytes],
+    ct_tags: Sequence[bytes],
+) -> list[bytes | None]:
+    """Open N records in one call; ``None`` for each record that fails authentication."""
+    n = len(ct_tags)
+    if len(aads) != n:
+        raise InvalidParameterError("batch sequences must have the same length")
+    if n == 0:
+        return []
+    kn, kl = _check_batch_keys(keys, nonces, n)
+    cts, ct_lens = _pack(ct_tags, "ciphertexts")
+    aad_buf, aad_lens = _pack(aads, "aads")
+    pt_lens = [max(0, x - TAG_SIZE) for x in ct_lens]
+    total = sum(pt_lens)
+    out = _secure_new("uint8_t[]", total)
+    ok = _raw_new("uint8_t[]", n)
+    key_ptr = _from_buffer(kn)
+    rc = lib.vc_gcm_open_batch(
+        n,
+        key_ptr,
+        kl,
+        key_ptr + n * kl,
+        aad_buf,
+        _from_buffer("size_t[]", aad_lens),
+        cts,
+        _from_buffer("size_t[]", ct_lens),
+        out,
+        total,
+        ok,
+    )
+    if rc:
+        _raise(rc)
+    return _split(_buffer(out), pt_lens, _buffer(ok)[:])
+
+
+def _split(buf: Any, lens: Sequence[int], ok: bytes) -> list[bytes | None]:
+    offs = list(accumulate(lens, initial=0))
+    res: list[bytes | None] = list(map(buf.__getitem__, map(slice, offs, offs[1:])))
+    if ok.count(0):
+        for i, good in enumerate(ok):
+            if not good:
+                res[i] = None
+    return res
+
+
+# ---- AES key wrap ------------------------------------------------------------------------
+
+
+def kw_wrap(kek: bytes, key: bytes) -> bytes:
+    """RFC 3394 AES key wrap; ``key`` is >= 16 bytes and a multiple of 8."""
+    kl = _check_key(kek, "key-encryption key")
+    n = _nbytes(key)
+    if n < 16 or n % 8:
+        raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
+    out = _raw_new("uint8_t[]", n + 8)
+    rc = lib.vc_kw_wrap(_in(kek), kl, _in(key), n, out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def kw_unwrap(kek: bytes, wrapped: bytes) -> bytes:
+    """RFC 3394 AES key unwrap; :class:`IntegrityError` if the integrity check fails."""
+    kl = _check_key(kek, "key-encryption key")
+    n = _nbytes(wrapped)
+    if n < 24 or n % 8:
+        raise IntegrityError()
+    out = _secure_new("uint8_t[]", n - 8)
+    rc = lib.vc_kw_unwrap(_in(kek), kl, _in(wrapped), n, out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def kwp_wrap(kek: bytes, key: bytes) -> bytes:
+    """RFC 5649 AES key wrap with padding; ``key`` is 1 .. 2**32-1 bytes."""
+    kl = _check_key(kek, "key-encryption key")
+    n = _nbytes(key)
+    if not 1 <= n <= 0xFFFFFFFF:
+        raise InvalidParameterError("the key to wrap must be 1 .. 2**32-1 bytes")
+    out = _raw_new("uint8_t[]", (n + 7) // 8 * 8 + 8)
+    rc = lib.vc_kwp_wrap(_in(kek), kl, _in(key), n, out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def kwp_unwrap(kek: bytes, wrapped: bytes) -> bytes:
+    """RFC 5649 AES key unwrap; :class:`IntegrityError` on any check failure."""
+    kl = _check_key(kek, "key-encryption key")
+    n = _nbytes(wrapped)
+    if n < 16 or n % 8:
+        raise IntegrityError()
+    out = _secure_new("uint8_t[]", n - 8)
+    out_len = ffi.new("size_t *")
+    rc = lib.vc_kwp_unwrap(_in(kek), kl, _in(wrapped), n, out, out_len)
+    if rc:
+        _raise(rc)
+    return _buffer(out, out_len[0])[:]
+
+
+def kw_wrap_batch(kek: bytes, keys: Sequence[bytes]) -> list[bytes]:
+    """RFC 3394 wrap of N keys of one size under one KEK, in one call."""
+    kl = _check_key(kek, "key-encryption key")
+    n = len(keys)
+    if n == 0:
+        return []
+    packed, lens = _pack(keys, "keys")
+    size = lens[0]
+    if size < 16 or size % 8 or lens.count(size) != n:
+        raise InvalidParameterError(
+            "batch keys must all have one size, >= 16 bytes and a multiple of 8"
+        )
+    stride = size + 8
+    out = _raw_new("uint8_t[]", n * stride)
+    rc = lib.vc_kw_wrap_batch(_in(kek), kl, n, packed, size, out)
+    if rc:
+        _raise(rc)
+    buf = _buffer(out)
+    return [buf[i : i + stride] for i in range(0, n * stride, stride)]
+
+
+def kw_unwrap_batch(kek: bytes, wrapped: Sequence[bytes]) -> list[bytes | None]:
+    """RFC 3394 unwrap of N wrapped keys of one size; ``None`` where the check fails."""
+    kl = _check_key(kek, "key-encryption key")
+    n = len(wrapped)
+    if n == 0:
+        return []
+    packed, lens = _pack(wrapped, "wrapped keys")
+    size = lens[0]
+    if lens.count(size) != n:
+        raise InvalidParameterError("batch wrapped keys must all have one size")
+    if size < 24 or size % 8:
+        return [None] * n
+    plen = size - 8
+    out = _secure_new("uint8_t[]", n * plen)
+    ok = _raw_new("uint8_t[]", n)
+    rc = lib.vc_kw_unwrap_batch(_in(kek), kl, n, packed, size, out, ok)
+    if rc:
+        _raise(rc)
+    return _split(_buffer(out), [plen] * n, _buffer(ok)[:])
+
+
+def rewrap_dek_batch(
+    old_kek: bytes, new_kek: bytes, wrapped: bytes | bytearray | memoryview
+) -> tuple[bytearray, list[bool]]:
+    """Unwrap N contiguous RFC 3394-wrapped 32-byte DEKs (N * 40 bytes) under ``old_kek``
+    and wrap them under ``new_kek``; the plaintext DEKs never leave C.
+
+    Returns the N * 40 rewrapped bytes and a per-DEK ok flag (a failed slot is zeros).
+    """
+    okl = _check_key(old_kek, "old key-encryption key")
+    nkl = _check_key(new_kek, "new key-encryption key")
+    size = _nbytes(wrapped)
+    if size % WRAPPED_DEK_SIZE:
+        raise InvalidParameterError(f"wrapped DEKs must be a multiple of {WRAPPED_DEK_SIZE} bytes")
+    n = size // WRAPPED_DEK_SIZE
+    out = bytearray(size)
+    ok = bytearray(n)
+    if n == 0:
+        return out, []
+    rc = lib.vc_kw_rewrap_batch(
+        _in(old_kek), okl, _in(new_kek), nkl, n, _in(wrapped), _from_buffer(out), _from_buffer(ok)
+    )
+    if rc:
+        _raise(rc)
+    return out, list(map(bool, ok))
+
+
+# ---- fused envelope records --------------------------------------------------------------
+
+
+def seal_record(kek: bytes, prefix: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """Seal one record under a fresh DEK drawn (and wrapped under ``kek``) inside C.
+
+    Returns ``prefix || wrapped_dek(40) || nonce(12) || ct || tag(16)``.
+    """
+    kl = _check_key(kek, "key-encryption key")
+    pl = _nbytes(prefix)
+    _check_prefix_len(pl)
+    n = _nbytes(plaintext)
+    out = _raw_new("uint8_t[]", pl + RECORD_OVERHEAD + n)
+    rc = lib.vc_seal_record(
+        _in(kek), kl, _in(prefix), pl, _in(aad), _nbytes(aad), _in(plaintext), n, out
+    )
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def open_record(kek: bytes, blob: bytes | memoryview, prefix_len: int, aad: bytes) -> bytes:
+    """Unwrap the record's DEK and decrypt in one call; :class:`IntegrityError` on failure.
+
+    The ``prefix_len`` leading bytes are skipped, not checked.
+    """
+    kl = _check_key(kek, "key-encryption key")
+    _check_prefix_len(prefix_len)
+    bl = _nbytes(blob)
+    n = bl - prefix_len - RECORD_OVERHEAD
+    if n < 0:
+        raise IntegrityError()
+    out = _secure_new("uint8_t[]", n)
+    rc = lib.vc_open_record(_in(kek), kl, _in(blob), bl, prefix_len, _in(aad), _nbytes(aad), out)
+    if rc:
+        _raise(rc)
+    return _buffer(out)[:]
+
+
+def seal_records(
+    kek: bytes, prefix: bytes, aads: Sequence[bytes], plaintexts: Sequence[bytes]
+) -> list[memoryview]:
+    """Seal N records (one fresh DEK each) in one call.
+
+    The blobs are written into one contiguous ``bytearray`` and returned as memoryview
+    slices of it (``view.obj`` is the whole buffer), in input order.
+    """
+    kl = _check_key(kek, "key-encryption key")
+    pl = _nbytes(prefix)
+    _check_prefix_len(pl)
+    n = len(plaintexts)
+    if len(aads) != n:
+        raise InvalidParameterError("aads and plaintexts must have the same length")
+    if n == 0:
+        return []
+    pts, pt_lens = _pack(plaintexts, "plaintexts")
+    aad_buf, aad_lens = _pack(aads, "aads")
+    rec = pl + RECORD_OVERHEAD
+    total = len(pts) + n * rec
+    out = bytearray(total)
+    rc = lib.vc_seal_records(
+        n,
+        _in(kek),
+        kl,
+        _in(prefix),
+        pl,
+        aad_buf,
+        _from_buffer("size_t[]", aad_lens),
+        pts,
+        _from_buffer("size_t[]", pt_lens),
+        _from_buffer(out),
+        total,
+    )
+    if rc:
+        _raise(rc)
+    mv = memoryview(out)
+    offs = list(accumulate(pt_lens, lambda acc, x: acc + x + rec, initial=0))
+    return list(map(mv.__getitem__, map(slice, offs, offs[1:])))
+
+
+def open_records(
+    kek: bytes,
+    blobs: Sequence[bytes | memoryview],
+    prefix_len: int,
+    aads: Sequence[bytes],
+) -> list[bytes | None]:
+    """Open N records in one call; ``None`` for each record that fails (per-record status)."""
+    kl = _check_key(kek, "key-encryption key")
+    _check_prefix_len(prefix_len)
+    n = len(blobs)
+    if len(aads) != n:
+        raise InvalidParameterError("aads and blobs must have the same length")
+    if n == 0:
+        return []
+    packed, blob_lens = _pack(blobs, "blobs")
+    aad_buf, aad_lens = _pack(aads, "aads")
+    ovh = prefix_len + RECORD_OVERHEAD
+    if min(blob_lens) >= ovh:
+        pt_lens: Sequence[int] = [x - ovh for x in blob_lens]
+    else:
+        pt_lens = [max(0, x - ovh) for x in blob_lens]
+    total = sum(pt_lens)
+    out = _secure_new("uint8_t[]", total)
+    ok = _raw_new("uint8_t[]", n)
+    rc = lib.vc_open_records(
+        n,
+        _in(kek),
+        kl,
+        packed,
+        _from_buffer("size_t[]", blob_lens),
+        prefix_len,
+        aad_buf,
+        _from_buffer("size_t[]", aad_lens),
+        out,
+        total,
+        ok,
+    )
+    if rc:
+        _raise(rc)
+    return _split(_buffer(out), pt_lens, _buffer(ok)[:])
