@@ -263,12 +263,21 @@ def parse_subject(subject: str) -> x509.Name:
 
 
 def _escape_dn_value(value: str) -> str:
-    out = "".join("\\" + c if c in ',;+"\\<>=' else c for c in value)
-    if out.startswith(("#", " ")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
+    """RFC 4514 escaping, plus hex for unprintable characters and edge whitespace."""
+
+    def hexed(c: str) -> str:
+        return "".join(f"\\{b:02X}" for b in c.encode("utf-8"))
+
+    last = len(value) - 1
+    out = []
+    for i, c in enumerate(value):
+        if c in ',;+"\\<>=' or (i == 0 and c == "#"):
+            out.append("\\" + c)
+        elif not c.isprintable() or (c.isspace() and i in (0, last)):
+            out.append(hexed(c))
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def format_subject(name: x509.Name) -> str:
