@@ -217,7 +217,7 @@ class KeyMaterial:
         return cls(key)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> KeyMaterial:
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> KeyMaterial:
         """Parse :meth:`to_bytes` output; a malformed blob raises ``IntegrityError``.
 
         The bytes come out of the authenticated envelope and were checked when the key was
