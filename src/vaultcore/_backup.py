@@ -140,7 +140,9 @@ def _passphrase_bytes(passphrase: str | bytes) -> bytes:
     return data
 
 
-def export_domain(domain_id: bytes, domain_key: bytes, passphrase: str | bytes, kdf: KdfParameters = KDF_DEFAULT) -> bytes:
+def export_domain(
+    domain_id: bytes, domain_key: bytes, passphrase: str | bytes, kdf: KdfParameters = KDF_DEFAULT
+) -> bytes:
     """The security domain sealed under a passphrase (give it to a new vault's ``create``)."""
     kdf.check()
     salt = _bindings.random_bytes(16)

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from vaultcore._jwk import KeyCurveName, KeyType
 from vaultcore.exceptions import InvalidParameterError
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "CertificateContact",
     "CertificateContentType",
     "CertificateIssuer",
-    "CertificateKeyCurveName",
-    "CertificateKeyType",
     "CertificateOperation",
     "CertificateOperationError",
     "CertificateOperationStatus",
@@ -91,24 +90,6 @@ class WellKnownIssuerNames(StrEnum):
     Unknown = "Unknown"
 
 
-class CertificateKeyType(StrEnum):
-    """Key types a certificate may be backed by (Azure's ``kty``)."""
-
-    ec = "EC"
-    ec_hsm = "EC-HSM"
-    rsa = "RSA"
-    rsa_hsm = "RSA-HSM"
-
-
-class CertificateKeyCurveName(StrEnum):
-    """Elliptic curves a certificate key may use (Azure's ``crv``)."""
-
-    p_256 = "P-256"
-    p_384 = "P-384"
-    p_521 = "P-521"
-    p_256_k = "P-256K"
-
-
 class CertificateOperationStatus(StrEnum):
     """States of a pending certificate operation."""
 
@@ -121,11 +102,11 @@ class CertificateOperationStatus(StrEnum):
 RSA_KEY_SIZES = (2048, 3072, 4096)
 """RSA sizes a certificate key may have (the same as the keys API)."""
 
-CURVE_KEY_SIZES: Mapping[CertificateKeyCurveName, int] = {
-    CertificateKeyCurveName.p_256: 256,
-    CertificateKeyCurveName.p_384: 384,
-    CertificateKeyCurveName.p_521: 521,
-    CertificateKeyCurveName.p_256_k: 256,
+CURVE_KEY_SIZES: Mapping[KeyCurveName, int] = {
+    KeyCurveName.p_256: 256,
+    KeyCurveName.p_384: 384,
+    KeyCurveName.p_521: 521,
+    KeyCurveName.p_256_k: 256,
 }
 """Key size in bits that the service reports for each curve."""
 
@@ -138,7 +119,8 @@ DAYS_PER_MONTH_BOUND = 27
 SERVER_AUTH_EKU = "1.3.6.1.5.5.7.3.1"
 CLIENT_AUTH_EKU = "1.3.6.1.5.5.7.3.2"
 
-_EC_TYPES = (CertificateKeyType.ec, CertificateKeyType.ec_hsm)
+_EC_TYPES = (KeyType.ec, KeyType.ec_hsm)
+_CERTIFICATE_KEY_TYPES = (KeyType.ec, KeyType.ec_hsm, KeyType.rsa, KeyType.rsa_hsm)
 _OID_RE = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SHOW_MAX = 40
 
@@ -388,10 +370,10 @@ class CertificatePolicy:
     san_uris: Sequence[str] | None = None
     san_ip_addresses: Sequence[str] | None = None
     exportable: bool | None = None
-    key_type: CertificateKeyType | None = None
+    key_type: KeyType | None = None
     key_size: int | None = None
     reuse_key: bool | None = None
-    key_curve_name: CertificateKeyCurveName | None = None
+    key_curve_name: KeyCurveName | None = None
     enhanced_key_usage: Sequence[str] | None = None
     key_usage: Sequence[KeyUsageType] | None = None
     content_type: CertificateContentType | None = None
@@ -421,9 +403,14 @@ class CertificatePolicy:
         _set(self, "san_ip_addresses", ips)
         for name in ("exportable", "reuse_key", "certificate_transparency", "enabled"):
             _opt_bool(getattr(self, name), name)
-        _set(self, "key_type", _opt_enum(CertificateKeyType, self.key_type, "key_type"))
+        key_type = _opt_enum(KeyType, self.key_type, "key_type")
+        if key_type is not None and key_type not in _CERTIFICATE_KEY_TYPES:
+            raise InvalidParameterError(
+                f"key_type must be RSA, RSA-HSM, EC or EC-HSM for a certificate; got {key_type}"
+            )
+        _set(self, "key_type", key_type)
         _opt_int(self.key_size, "key_size", 1)
-        curve = _opt_enum(CertificateKeyCurveName, self.key_curve_name, "key_curve_name")
+        curve = _opt_enum(KeyCurveName, self.key_curve_name, "key_curve_name")
         _set(self, "key_curve_name", curve)
         ekus = _opt_strings(self.enhanced_key_usage, "enhanced_key_usage", _check_oid)
         _set(self, "enhanced_key_usage", None if ekus is None else tuple(dict.fromkeys(ekus)))
@@ -490,7 +477,7 @@ class CertificatePolicy:
         a policy needs a subject or a SAN.
         """
         issuer = self.issuer_name or WellKnownIssuerNames.Self.value
-        key_type = self.key_type or CertificateKeyType.rsa
+        key_type = self.key_type or KeyType.rsa
         key_size = self.key_size
         curve = self.key_curve_name
         if key_type in _EC_TYPES:
@@ -548,7 +535,7 @@ class CertificatePolicy:
 
         if self.issuer_name is None:
             raise InvalidParameterError("issuer_name is required")
-        key_type = self.key_type or CertificateKeyType.rsa
+        key_type = self.key_type or KeyType.rsa
         if key_type in _EC_TYPES:
             if self.key_curve_name is None:
                 raise InvalidParameterError(
@@ -599,7 +586,7 @@ class CertificatePolicy:
         }
         merged = dataclasses.replace(self, **changes)
         if update.key_type is not None and (update.key_type in _EC_TYPES) != (
-            (self.key_type or CertificateKeyType.rsa) in _EC_TYPES
+            (self.key_type or KeyType.rsa) in _EC_TYPES
         ):
             merged = dataclasses.replace(
                 merged, key_size=update.key_size, key_curve_name=update.key_curve_name
@@ -708,7 +695,7 @@ class CertificatePolicy:
         )
 
 
-def _curve_for_size(key_size: int) -> CertificateKeyCurveName:
+def _curve_for_size(key_size: int) -> KeyCurveName:
     for curve, size in CURVE_KEY_SIZES.items():
         if size == key_size:
             return curve

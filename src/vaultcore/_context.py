@@ -200,7 +200,10 @@ class VaultContext:
             raw = txn.get(META, GENERATION_KEY)
             if raw is not None and _GEN.unpack(raw)[0] != self._keyring.generation:
                 self._set_keyring(self._load_keyring(txn))
-            return fn(txn)
+            result = fn(txn)
+            if self.audit is not None:
+                self.audit.commit_pending_in(txn, result)
+            return result
 
         return self.store.write(run)
 

@@ -74,9 +74,7 @@ class KdfParameters:
         if not (1 <= self.iterations <= self.MAX_ITERATIONS):
             raise InvalidParameterError(f"Argon2id iterations must be 1..{self.MAX_ITERATIONS}")
         if not (8 * self.lanes <= self.memory_cost <= self.MAX_MEMORY_COST):
-            raise InvalidParameterError(
-                f"Argon2id memory_cost must be {8 * self.lanes}..{self.MAX_MEMORY_COST} KiB"
-            )
+            raise InvalidParameterError(f"Argon2id memory_cost must be {8 * self.lanes}..{self.MAX_MEMORY_COST} KiB")
 
 
 #: Presets, after argon2-cffi's profiles.
@@ -163,8 +161,7 @@ class _SecretCredential(Credential):
     def _check(self, secret: bytes, header: dict[str, Any], vault_id: bytes) -> RootKey:
         if header.get("type") != self._type:
             raise UnauthorizedError(
-                f"this vault is unlocked by a {header.get('type', 'different')!s} credential, "
-                f"not a {self._type}"
+                f"this vault is unlocked by a {header.get('type', 'different')!s} credential, not a {self._type}"
             )
         expected = _unb64(header.get("verifier"), "credential verifier")
         if not _bindings.constant_time_eq(self._verifier(secret, vault_id), expected):

@@ -89,9 +89,7 @@ class Keyring:
         for term in retired:
             audit[term] = self.audit_key(term)
         terms = {t: s for t, s in self.terms.items() if t not in retired}
-        return replace(
-            self, generation=self.generation + 1, terms=terms, retired_audit_keys=audit, _cache={}
-        )
+        return replace(self, generation=self.generation + 1, terms=terms, retired_audit_keys=audit, _cache={})
 
     def bumped(self) -> Keyring:
         return replace(self, generation=self.generation + 1, _cache={})
@@ -157,9 +155,7 @@ class Keyring:
                 index_key=base64.b64decode(doc["index_key"]),
                 domain_id=bytes.fromhex(doc["domain_id"]),
                 domain_key=base64.b64decode(doc["domain_key"]),
-                retired_audit_keys={
-                    int(t): base64.b64decode(k) for t, k in doc["retired_audit_keys"].items()
-                },
+                retired_audit_keys={int(t): base64.b64decode(k) for t, k in doc["retired_audit_keys"].items()},
             )
         except (KeyError, TypeError, ValueError):
             raise IntegrityError() from None

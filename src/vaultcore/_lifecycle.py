@@ -266,7 +266,9 @@ class Lifecycle:
     def add_version(self, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
         return self.write(lambda txn: self.add_version_in(txn, kind, name, new))
 
-    def add_versions_bulk_in(self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]) -> list[VersionRecord]:
+    def add_versions_bulk_in(
+        self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]
+    ) -> list[VersionRecord]:
         """Create many versions in one transaction, sealed in one native batch call."""
         now = self._ctx.now()
         seen: dict[bytes, bytes] = {}
@@ -336,7 +338,9 @@ class Lifecycle:
             raise self.not_found(kind, name)
         obj = self._open_object(okey, blob)
         merged = {**obj.extra, **extra}
-        obj = ObjectRecord(name=obj.name, created_on=obj.created_on, extra={k: v for k, v in merged.items() if v is not None})
+        obj = ObjectRecord(
+            name=obj.name, created_on=obj.created_on, extra={k: v for k, v in merged.items() if v is not None}
+        )
         txn.put(OBJECTS, okey, self._ctx.envelope.seal(RecordType.OBJECT, okey, obj.to_bytes()))
         return obj
 
@@ -451,7 +455,9 @@ class Lifecycle:
         versions = [self._open_version(k, v) for k, v in txn.scan(VERSIONS, okey)]
         return obj, versions
 
-    def import_in(self, txn: WriteTxn, kind: Kind, obj: ObjectRecord, versions: Iterable[VersionRecord]) -> VersionRecord:
+    def import_in(
+        self, txn: WriteTxn, kind: Kind, obj: ObjectRecord, versions: Iterable[VersionRecord]
+    ) -> VersionRecord:
         """Recreate an object with its original versions (restore). Conflict if it exists."""
         okey = self.objkey(kind, obj.name)
         if txn.get(DELETED, okey) is not None:

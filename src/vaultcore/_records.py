@@ -146,7 +146,13 @@ class DeletedRecord:
 
     def to_bytes(self) -> bytes:
         return encode(
-            {"n": self.obj.name, "c": self.obj.created_on, "x": self.obj.extra, "d": self.deleted_on, "p": self.scheduled_purge}
+            {
+                "n": self.obj.name,
+                "c": self.obj.created_on,
+                "x": self.obj.extra,
+                "d": self.deleted_on,
+                "p": self.scheduled_purge,
+            }
         )
 
     @classmethod

@@ -15,7 +15,9 @@ from ._models import (
     base_properties,
     deleted_fields,
 )
+from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
+from ._roles import DataAction as A
 from ._validation import check_bool, check_content_type, check_tags, to_timestamp
 from .exceptions import ForbiddenError, IntegrityError, InvalidParameterError
 
@@ -27,13 +29,15 @@ __all__ = ["SecretClient"]
 MAX_SECRET_BYTES = 25 * 1024
 _KIND = Kind.SECRET
 _UNSET: Any = object()
+_name = name_scope("secrets")
 
 
 class SecretClient:
     """Secrets: immutable versions of string values with attributes and soft-delete."""
 
-    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup) -> None:
+    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup, session: Session) -> None:
         self._ctx = ctx
+        self._session = session
         self._engine = engine
         self._backups = backups
 
@@ -70,9 +74,7 @@ class SecretClient:
             raise InvalidParameterError("a secret value must be a string")
         data = value.encode("utf-8")
         if len(data) > MAX_SECRET_BYTES:
-            raise InvalidParameterError(
-                f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}"
-            )
+            raise InvalidParameterError(f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}")
         return data
 
     def _new_version(
@@ -102,6 +104,7 @@ class SecretClient:
 
     # -- operations --------------------------------------------------------------------
 
+    @operation("SecretSet", A.SECRET_SET, _name, object_id=id_of)
     def set_secret(
         self,
         name: str,
@@ -119,6 +122,7 @@ class SecretClient:
         rec = self._engine.add_version(_KIND, name, new)
         return KeyVaultSecret(properties=self._props(rec), value=value)
 
+    @operation("SecretSetBulk", A.SECRET_SET)
     def set_secrets(
         self,
         secrets: Mapping[str, str],
@@ -129,12 +133,12 @@ class SecretClient:
         """Set many secrets in one transaction (one durable commit, one native batch)."""
         self._check_allowed()
         items = [
-            (name, self._new_version(value, None, tags, content_type, None, None))
-            for name, value in secrets.items()
+            (name, self._new_version(value, None, tags, content_type, None, None)) for name, value in secrets.items()
         ]
         recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items))
         return [self._props(r) for r in recs]
 
+    @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
     def get_secret(self, name: str, version: str | None = None) -> KeyVaultSecret:
         """The value of a version (latest by default); Forbidden if disabled/nbf/exp."""
         self._check_allowed()
@@ -142,15 +146,18 @@ class SecretClient:
         self._engine.check_usable(_KIND, rec)
         return self._to_secret(rec)
 
+    @operation("SecretList", A.SECRET_READ_METADATA)
     def list_properties_of_secrets(self) -> Iterator[SecretProperties]:
         """Properties of the latest version of every secret (no values)."""
         self._check_allowed()
         return iter([self._props(r) for r in self._engine.latest_all(_KIND)])
 
+    @operation("SecretListVersions", A.SECRET_READ_METADATA, _name)
     def list_properties_of_secret_versions(self, name: str) -> Iterator[SecretProperties]:
         self._check_allowed()
         return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
 
+    @operation("SecretUpdate", A.SECRET_SET, _name, object_id=id_of)
     def update_secret_properties(
         self,
         name: str,
@@ -187,6 +194,7 @@ class SecretClient:
 
         return self._props(self._engine.write(run))
 
+    @operation("SecretDelete", A.SECRET_DELETE, _name)
     def delete_secret(self, name: str) -> DeletedSecret:
         """Soft-delete the secret and all its versions (``begin_delete_secret`` in Azure)."""
         self._check_allowed()
@@ -201,28 +209,34 @@ class SecretClient:
 
         return self._deleted(*self._engine.write(run))
 
+    @operation("SecretGetDeleted", A.DELETED_SECRET_READ, _name)
     def get_deleted_secret(self, name: str) -> DeletedSecret:
         self._check_allowed()
         return self._deleted(*self._engine.get_deleted(_KIND, name))
 
+    @operation("SecretListDeleted", A.DELETED_SECRET_READ)
     def list_deleted_secrets(self) -> Iterator[DeletedSecret]:
         self._check_allowed()
         return iter([self._deleted(d, r) for d, r in self._engine.list_deleted(_KIND)])
 
+    @operation("SecretRecover", A.DELETED_SECRET_RECOVER, _name)
     def recover_deleted_secret(self, name: str) -> SecretProperties:
         self._check_allowed()
         return self._props(self._engine.recover(_KIND, name))
 
+    @operation("SecretPurge", A.DELETED_SECRET_PURGE, _name)
     def purge_deleted_secret(self, name: str) -> None:
         """Erase a soft-deleted secret for good (refused under purge protection)."""
         self._check_allowed()
         self._engine.purge(_KIND, name)
 
+    @operation("SecretBackup", A.SECRET_BACKUP, _name)
     def backup_secret(self, name: str) -> bytes:
         """An opaque blob with every version, restorable within the security domain."""
         self._check_allowed()
         return self._backups.backup(_KIND, name)
 
+    @operation("SecretRestore", A.SECRET_RESTORE, object_id=id_of)
     def restore_secret_backup(self, backup: bytes) -> SecretProperties:
         self._check_allowed()
         return self._props(self._backups.restore(_KIND, backup))

@@ -10,6 +10,8 @@ from types import TracebackType
 from typing import Any
 
 from . import _bindings
+from ._access import AccessManager
+from ._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from ._backup import ObjectBackup, export_domain, import_domain
 from ._context import (
     FORMAT_NAME,
@@ -28,6 +30,8 @@ from ._context import (
 from ._credentials import KDF_DEFAULT, Credential, KdfParameters
 from ._keyring import Keyring
 from ._lifecycle import Lifecycle
+from ._operations import ADMIN, Session, new_request_id, operation
+from ._roles import DataAction as A
 from ._rotation import Progress, rotate_keyring
 from ._secrets import SecretClient
 from ._storage import LmdbStore, WriteTxn
@@ -35,6 +39,7 @@ from .exceptions import (
     ConflictError,
     IntegrityError,
     InvalidParameterError,
+    UnauthorizedError,
     VaultLockedError,
 )
 
@@ -57,13 +62,23 @@ def _default_name(path: str) -> str:
 
 
 class Vault:
-    """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager."""
+    """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager.
 
-    def __init__(self, ctx: VaultContext) -> None:
+    The object returned by ``create``/``open`` acts as the administrator (whoever holds the
+    vault credential). :meth:`as_principal` and :meth:`as_os_user` return views of the same
+    open vault whose every operation is checked against that principal's role assignments.
+    Every operation of every view is audited.
+    """
+
+    def __init__(self, ctx: VaultContext, session: Session | None = None, *, owner: bool = True) -> None:
         self._ctx = ctx
+        self._session = session or Session(ADMIN)
+        self._owner = owner
         self._engine = Lifecycle(ctx)
         self._backups = ObjectBackup(ctx, self._engine)
-        self.secrets = SecretClient(ctx, self._engine, self._backups)
+        self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
+        self.access = AccessManager(ctx, self._session)
+        self.audit = AuditView(ctx, self._session)
 
     # -- create / open -----------------------------------------------------------------
 
@@ -80,6 +95,7 @@ class Vault:
         kind: str = "vault",
         security_domain: tuple[bytes, str | bytes] | None = None,
         allow_software_oct_keys: bool = False,
+        audit: str = "group",
     ) -> Vault:
         """Create a new vault in the directory *path* (created 0700)."""
         path = os.fspath(path)
@@ -129,14 +145,19 @@ class Vault:
 
             store.write(init)
             ctx = VaultContext(store, root, header_raw, ring, clock)
+            ctx.audit = AuditLog(ctx, mode=audit)
             _after_keyring_commit(ctx, root)
         except BaseException:
             store.close()
             raise
-        return cls._attach(ctx)
+        vault = cls._attach(ctx)
+        vault._record_admin("VaultCreate")
+        return vault
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], credential: Credential, *, clock: Clock | None = None) -> Vault:
+    def open(
+        cls, path: str | os.PathLike[str], credential: Credential, *, clock: Clock | None = None, audit: str = "group"
+    ) -> Vault:
         """Open an existing vault; ``UnauthorizedError`` if *credential* does not unlock it."""
         path = os.fspath(path)
         if not isinstance(credential, Credential):
@@ -160,10 +181,12 @@ class Vault:
                 raise IntegrityError()
             _check_rollback(root, ring)
             ctx = VaultContext(store, root, header_raw, ring, clock or utc_now)
+            ctx.audit = AuditLog(ctx, mode=audit)
         except BaseException:
             store.close()
             raise
         vault = cls._attach(ctx)
+        vault._record_admin("VaultOpen")
         vault._engine.sweep()
         return vault
 
@@ -174,11 +197,68 @@ class Vault:
     # -- lifetime ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the vault; further use raises ``VaultLockedError``."""
-        if self._ctx.closed:
+        """Close the vault (flushing queued audit events); further use raises ``VaultLockedError``.
+
+        Closing a principal view only detaches the view; the vault stays open.
+        """
+        if not self._owner or self._ctx.closed:
             return
+        self._ctx.audit.close()
         self._ctx.closed = True
         self._ctx.store.close()
+
+    def _record_admin(self, operation_name: str) -> None:
+        event = PendingEvent(
+            self._session.principal,
+            operation_name,
+            "/",
+            new_request_id(),
+            self._session.caller,
+            self._ctx.clock().timestamp(),
+        )
+        self._ctx.audit.record(event)
+
+    # -- principals --------------------------------------------------------------------
+
+    def as_principal(self, client_id: str, client_secret: str, *, caller: dict[str, Any] | None = None) -> Vault:
+        """A view of this vault acting as an application principal (checked and audited)."""
+        self._require_open()
+        try:
+            pid = self.access.authenticate(client_id, client_secret)
+        except UnauthorizedError:
+            event = PendingEvent(
+                f"app:{client_id}",
+                "PrincipalAuthenticate",
+                "/",
+                new_request_id(),
+                {**self._session.caller, **(caller or {})},
+                self._ctx.clock().timestamp(),
+            )
+            event.result = "Unauthorized"
+            self._ctx.audit.record(event)
+            raise
+        return self._view(pid, caller)
+
+    def as_os_user(self, uid: int, *, caller: dict[str, Any] | None = None) -> Vault:
+        """A view acting as the OS user *uid*.
+
+        For a trusted front end that has authenticated the uid itself (the local server reads
+        it from its Unix socket with ``SO_PEERCRED``); the principal must exist.
+        """
+        self._require_open()
+        pid = f"uid:{uid}"
+        self.access.require_principal(pid)
+        return self._view(pid, caller)
+
+    def _view(self, pid: str, caller: dict[str, Any] | None) -> Vault:
+        session = Session(pid, authorizer=self.access.authorizer(pid), caller=caller)
+        view = type(self)(self._ctx, session, owner=False)
+        return view
+
+    @property
+    def principal(self) -> str:
+        """Who this object acts as: ``admin``, ``app:<client id>`` or ``uid:<n>``."""
+        return self._session.principal
 
     def __enter__(self) -> Vault:
         return self
@@ -234,6 +314,7 @@ class Vault:
         if self._ctx.closed:
             raise VaultLockedError("the vault is closed")
 
+    @operation("VaultCredentialChange", A.VAULT_ADMIN)
     def change_credential(self, credential: Credential) -> None:
         """Protect the keyring with a new credential (re-wraps only the keyring)."""
         self._require_open()
@@ -261,6 +342,7 @@ class Vault:
         self._ctx.adopt(ring, header_raw, root)
         _after_keyring_commit(self._ctx, root)
 
+    @operation("VaultUpdate", A.VAULT_ADMIN)
     def enable_purge_protection(self) -> None:
         """Turn purge protection on (as in Azure, it can never be turned off)."""
         self._require_open()
@@ -279,6 +361,7 @@ class Vault:
         self._ctx.adopt(ring, header_raw)
         _after_keyring_commit(self._ctx, self._ctx.root)
 
+    @operation("VaultKeyringRotate", A.VAULT_ADMIN)
     def rotate_keyring(self, *, progress: Progress | None = None) -> int:
         """Add a keyring term, re-wrap every DEK under it, destroy the old term.
 
@@ -290,6 +373,7 @@ class Vault:
         _after_keyring_commit(self._ctx, self._ctx.root)
         return count
 
+    @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_maintenance(self) -> MaintenanceReport:
         """Purge soft-deleted objects past their scheduled purge date (and, as features
         land, evaluate rotation and certificate lifetime policies)."""
@@ -297,12 +381,14 @@ class Vault:
         purged = self._engine.sweep()
         return MaintenanceReport(purged=purged)
 
+    @operation("SecurityDomainExport", A.VAULT_ADMIN)
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:
         """The security domain sealed under *passphrase*, for ``create(security_domain=...)``."""
         self._require_open()
         ring = self._ctx.keyring
         return export_domain(ring.domain_id, ring.domain_key, passphrase, kdf)
 
+    @operation("VaultBackup", A.VAULT_ADMIN)
     def backup_to(self, path: str | os.PathLike[str]) -> None:
         """A consistent, compacting hot copy of the whole vault into a new directory.
 
@@ -324,3 +410,34 @@ def _after_keyring_commit(ctx: VaultContext, root: Any) -> None:
     if record is not None:
         record(ctx.keyring.generation)
 
+
+class AuditView:
+    """``vault.audit``: read, verify and export the audit log (needs the audit-read action)."""
+
+    def __init__(self, ctx: VaultContext, session: Session) -> None:
+        self._ctx = ctx
+        self._session = session
+
+    @property
+    def _log(self) -> AuditLog:
+        log: AuditLog = self._ctx.audit
+        return log
+
+    @operation("AuditRead", A.AUDIT_READ)
+    def events(self, **filters: Any) -> list[AuditEvent]:
+        """Events in order; filters: ``since``, ``until`` (datetimes), ``principal``, ``operation``."""
+        return list(self._log.events(**filters))
+
+    @operation("AuditVerify", A.AUDIT_READ)
+    def verify(self) -> AuditVerification:
+        """Check the HMAC chain; the result names the first edited, missing or moved event."""
+        return self._log.verify()
+
+    @operation("AuditExport", A.AUDIT_READ)
+    def export(self, fp: Any, **filters: Any) -> int:
+        """Write events as JSON lines to the text file *fp*; returns how many."""
+        return self._log.export(fp, **filters)
+
+    def flush(self) -> None:
+        """Commit queued read events now."""
+        self._log.flush()

@@ -39,14 +39,13 @@ from vaultcore._certpolicy import (
     CURVE_KEY_SIZES,
     RSA_KEY_SIZES,
     CertificateContentType,
-    CertificateKeyCurveName,
-    CertificateKeyType,
     CertificatePolicy,
     CertificatePolicyAction,
     KeyUsageType,
     LifetimeAction,
     WellKnownIssuerNames,
 )
+from vaultcore._jwk import KeyCurveName, KeyType
 from vaultcore.exceptions import InvalidParameterError
 
 __all__ = [
@@ -79,11 +78,11 @@ UPN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
 
 _MAX_SERIAL = 1 << 159
 
-_CURVES: dict[str, CertificateKeyCurveName] = {
-    ec.SECP256R1.name: CertificateKeyCurveName.p_256,
-    ec.SECP384R1.name: CertificateKeyCurveName.p_384,
-    ec.SECP521R1.name: CertificateKeyCurveName.p_521,
-    ec.SECP256K1.name: CertificateKeyCurveName.p_256_k,
+_CURVES: dict[str, KeyCurveName] = {
+    ec.SECP256R1.name: KeyCurveName.p_256,
+    ec.SECP384R1.name: KeyCurveName.p_384,
+    ec.SECP521R1.name: KeyCurveName.p_521,
+    ec.SECP256K1.name: KeyCurveName.p_256_k,
 }
 
 # --------------------------------------------------------------------------- names
@@ -332,16 +331,16 @@ def check_key_for_policy(private_key: CertificatePrivateKey, policy: Certificate
     vault's business.
     """
     key = _check_key(private_key)
-    kty = policy.key_type or CertificateKeyType.rsa
+    kty = policy.key_type or KeyType.rsa
     if isinstance(key, rsa.RSAPrivateKey):
-        if kty not in (CertificateKeyType.rsa, CertificateKeyType.rsa_hsm):
+        if kty not in (KeyType.rsa, KeyType.rsa_hsm):
             raise InvalidParameterError(f"the policy asks for a {kty.value} key, not RSA")
         if policy.key_size is not None and key.key_size != policy.key_size:
             raise InvalidParameterError(
                 f"the policy asks for RSA {policy.key_size}, the key has {key.key_size} bits"
             )
         return
-    if kty not in (CertificateKeyType.ec, CertificateKeyType.ec_hsm):
+    if kty not in (KeyType.ec, KeyType.ec_hsm):
         raise InvalidParameterError(f"the policy asks for a {kty.value} key, not EC")
     curve = _CURVES[key.curve.name]
     if policy.key_curve_name is not None and curve != policy.key_curve_name:
@@ -834,10 +833,10 @@ def policy_from_certificate(
     """
     public_key = cert.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
-        key_type, key_size, curve = CertificateKeyType.rsa, public_key.key_size, None
+        key_type, key_size, curve = KeyType.rsa, public_key.key_size, None
     elif isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name in _CURVES:
         curve = _CURVES[public_key.curve.name]
-        key_type, key_size = CertificateKeyType.ec, CURVE_KEY_SIZES[curve]
+        key_type, key_size = KeyType.ec, CURVE_KEY_SIZES[curve]
     else:
         raise InvalidParameterError("the certificate's key must be RSA or EC (P-256/384/521/256K)")
     dns: list[str] = []

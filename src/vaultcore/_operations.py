@@ -1,0 +1,156 @@
+"""Every public operation passes through here: authorisation, then audit.
+
+A :class:`Session` is *who* is calling (the administrator who unlocked the vault, an
+application principal, or an OS user). Client methods are decorated with
+:func:`operation`, which names the Azure-style operation (``SecretGet``), the data action
+it needs (``Microsoft.KeyVault/vaults/secrets/getSecret/action``) and the scope it acts on
+(``/secrets/NAME`` or the vault ``/``). The decorator:
+
+1. checks the session's role assignments (``ForbiddenError`` naming the missing action);
+2. publishes the pending audit event, so a write transaction commits it atomically with
+   the mutation (see ``VaultContext.write``);
+3. records the outcome (success, denied, not found, ...) and hands events that did not
+   ride in a mutation to the audit log's group commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+from ._audit import PendingEvent
+from .exceptions import ForbiddenError, VaultError
+
+if TYPE_CHECKING:
+    from ._context import VaultContext
+
+__all__ = ["ADMIN", "Session", "operation"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ADMIN = "admin"
+_REQ_PREFIX = os.urandom(4).hex()
+_req_counter = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_REQ_PREFIX}-{next(_req_counter):012x}"
+
+
+class Session:
+    """Who performs operations, and what they may do."""
+
+    def __init__(
+        self,
+        principal: str,
+        *,
+        authorizer: Callable[[str, str], bool] | None = None,
+        caller: dict[str, Any] | None = None,
+    ) -> None:
+        self.principal = principal
+        self._authorizer = authorizer
+        self.caller = {"pid": os.getpid(), "uid": os.getuid() if hasattr(os, "getuid") else None, **(caller or {})}
+
+    @property
+    def is_admin(self) -> bool:
+        return self._authorizer is None
+
+    def allowed(self, action: str, scope: str) -> bool:
+        return self._authorizer is None or self._authorizer(action, scope)
+
+
+class _HasSession(Protocol):
+    _ctx: VaultContext
+    _session: Session
+
+
+def _result_of(exc: BaseException) -> str:
+    if isinstance(exc, VaultError):
+        return exc.code
+    return "InternalError"
+
+
+def operation(
+    name: str,
+    action: str,
+    scope: Callable[..., str] | None = None,
+    *,
+    object_id: Callable[[Any], str | None] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a client method as an audited, authorised operation.
+
+    *scope* receives the method's arguments and returns the scope path (``/secrets/x``);
+    *object_id* receives the result and returns the object id with version for the event.
+    """
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            client: _HasSession = args[0]  # type: ignore[assignment]
+            ctx = client._ctx
+            session = client._session
+            audit = ctx.audit
+            try:
+                target = scope(*args[1:], **kwargs) if scope is not None else "/"
+            except TypeError:
+                target = "/"
+            event = PendingEvent(
+                session.principal, name, target, new_request_id(), session.caller, ctx.clock().timestamp()
+            )
+            if not session.allowed(action, target):
+                event.result = "Forbidden"
+                audit.record(event)
+                raise ForbiddenError(
+                    f"Principal {session.principal!r} is not authorized to perform {name} on {target}: "
+                    f"missing permission {action}",
+                    inner_code="ForbiddenByRbac",
+                )
+            outer = audit.pending
+            if outer is not None:  # nested inside another operation: audited by the outer one
+                return fn(*args, **kwargs)
+            audit.pending = event
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                event.result = _result_of(exc)
+                audit.pending = None
+                audit.record(event)
+                raise
+            audit.pending = None
+            if object_id is not None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    event.object_id = object_id(result) or event.object_id
+            audit.record(event)
+            return result
+
+        return wrapper
+
+    return deco
+
+
+def name_scope(collection: str) -> Callable[..., str]:
+    """Scope function for methods whose first argument is an object name."""
+
+    def scope(name: object = None, *args: Any, **kwargs: Any) -> str:
+        if name is None:
+            name = kwargs.get("name")
+        return f"/{collection}/{str(name).lower()}" if isinstance(name, str) else "/"
+
+    return scope
+
+
+def id_of(result: Any) -> str | None:
+    """The versioned id of a result (``.id`` or ``.properties.id``), as a scope-style path."""
+    ident = getattr(result, "id", None)
+    if ident is None:
+        props = getattr(result, "properties", None)
+        ident = getattr(props, "id", None)
+    if not isinstance(ident, str):
+        return None
+    marker = ident.find("/", ident.find("//") + 2)
+    return ident[marker:] if marker > 0 else ident
