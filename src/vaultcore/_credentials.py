@@ -215,7 +215,9 @@ class PassphraseCredential(_SecretCredential):
         return self._new(secret, vault_id, extra)
 
     def _open_root(self, header: dict[str, Any], vault_id: bytes) -> RootKey:
-        if header.get("type") == self._type and header.get("kdf") != "argon2id":
+        if header.get("type") != self._type:
+            return self._check(b"", header, vault_id)  # UnauthorizedError: another kind of credential
+        if header.get("kdf") != "argon2id":
             raise NotAVaultError("vault header: unknown key derivation function")
         try:
             params = KdfParameters(
@@ -227,8 +229,6 @@ class PassphraseCredential(_SecretCredential):
         except (TypeError, ValueError):
             # Hostile or damaged header: refuse before spending any work on it.
             raise IntegrityError("vault header: KDF parameters are out of bounds") from None
-        if header.get("type") != self._type:
-            return self._check(b"", header, vault_id)
         salt = _unb64(header.get("salt"), "KDF salt")
         return self._check(self._derive(salt, params), header, vault_id)
 
