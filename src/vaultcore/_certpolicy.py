@@ -184,9 +184,7 @@ def _opt_time(value: object, what: str) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-def _opt_strings(
-    value: object, what: str, check: Callable[[str, str], str] | None = None
-) -> tuple[str, ...] | None:
+def _opt_strings(value: object, what: str, check: Callable[[str, str], str] | None = None) -> tuple[str, ...] | None:
     """A list of non-empty strings as a tuple, each passed through ``check``."""
     if value is None:
         return None
@@ -203,8 +201,7 @@ def _opt_strings(
 def _ascii(item: str, what: str) -> None:
     if not item.isascii() or any(c.isspace() or not c.isprintable() for c in item):
         raise InvalidParameterError(
-            f"{what}: {_show(item)} must be printable ASCII without spaces "
-            "(encode international names as A-labels)"
+            f"{what}: {_show(item)} must be printable ASCII without spaces (encode international names as A-labels)"
         )
 
 
@@ -320,8 +317,7 @@ class LifetimeAction:
         days = _opt_int(self.days_before_expiry, "days_before_expiry", 1)
         if (pct is None) == (days is None):
             raise InvalidParameterError(
-                "a lifetime action needs exactly one trigger: "
-                "lifetime_percentage or days_before_expiry"
+                "a lifetime action needs exactly one trigger: lifetime_percentage or days_before_expiry"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -394,13 +390,16 @@ class CertificatePolicy:
         subject = self.subject
         if subject is not None and (not isinstance(subject, str) or not subject.strip()):
             raise InvalidParameterError("subject must be a non-empty X.500 name such as 'CN=a'")
-        _set(self, "san_emails", _opt_strings(self.san_emails, "san_emails", _check_email))
-        _set(self, "san_dns_names", _opt_strings(self.san_dns_names, "san_dns_names", _check_dns))
-        upns = _opt_strings(self.san_user_principal_names, "san_user_principal_names", _check_upn)
-        _set(self, "san_user_principal_names", upns)
-        _set(self, "san_uris", _opt_strings(self.san_uris, "san_uris", _check_uri))
-        ips = _opt_strings(self.san_ip_addresses, "san_ip_addresses", _check_ip)
-        _set(self, "san_ip_addresses", ips)
+        sans = (
+            ("san_emails", _check_email),
+            ("san_dns_names", _check_dns),
+            ("san_user_principal_names", _check_upn),
+            ("san_uris", _check_uri),
+            ("san_ip_addresses", _check_ip),
+        )
+        for name, check in sans:
+            # An empty SAN list says nothing: keep it as None so JSON round trips are exact.
+            _set(self, name, _opt_strings(getattr(self, name), name, check) or None)
         for name in ("exportable", "reuse_key", "certificate_transparency", "enabled"):
             _opt_bool(getattr(self, name), name)
         key_type = _opt_enum(KeyType, self.key_type, "key_type")
@@ -490,11 +489,7 @@ class CertificatePolicy:
         actions = self.lifetime_actions
         if actions is None:
             renew = issuer != WellKnownIssuerNames.Unknown.value
-            action = (
-                CertificatePolicyAction.auto_renew
-                if renew
-                else CertificatePolicyAction.email_contacts
-            )
+            action = CertificatePolicyAction.auto_renew if renew else CertificatePolicyAction.email_contacts
             actions = (LifetimeAction(action, lifetime_percentage=80),)
         filled = dataclasses.replace(
             self,
@@ -506,9 +501,7 @@ class CertificatePolicy:
             reuse_key=False if self.reuse_key is None else self.reuse_key,
             content_type=self.content_type or CertificateContentType.pkcs12,
             enhanced_key_usage=(
-                (SERVER_AUTH_EKU, CLIENT_AUTH_EKU)
-                if self.enhanced_key_usage is None
-                else self.enhanced_key_usage
+                (SERVER_AUTH_EKU, CLIENT_AUTH_EKU) if self.enhanced_key_usage is None else self.enhanced_key_usage
             ),
             key_usage=(
                 (KeyUsageType.digital_signature, KeyUsageType.key_encipherment)
@@ -538,9 +531,7 @@ class CertificatePolicy:
         key_type = self.key_type or KeyType.rsa
         if key_type in _EC_TYPES:
             if self.key_curve_name is None:
-                raise InvalidParameterError(
-                    "an EC certificate key needs key_curve_name: P-256, P-384, P-521 or P-256K"
-                )
+                raise InvalidParameterError("an EC certificate key needs key_curve_name: P-256, P-384, P-521 or P-256K")
             size = CURVE_KEY_SIZES[self.key_curve_name]
             if self.key_size is not None and self.key_size != size:
                 raise InvalidParameterError(
@@ -550,9 +541,7 @@ class CertificatePolicy:
             if self.key_curve_name is not None:
                 raise InvalidParameterError("key_curve_name applies only to EC keys")
             if self.key_size is not None and self.key_size not in RSA_KEY_SIZES:
-                raise InvalidParameterError(
-                    f"RSA key_size must be 2048, 3072 or 4096; got {self.key_size}"
-                )
+                raise InvalidParameterError(f"RSA key_size must be 2048, 3072 or 4096; got {self.key_size}")
         if self.subject is None:
             if not self.has_sans:
                 raise InvalidParameterError(
@@ -588,9 +577,7 @@ class CertificatePolicy:
         if update.key_type is not None and (update.key_type in _EC_TYPES) != (
             (self.key_type or KeyType.rsa) in _EC_TYPES
         ):
-            merged = dataclasses.replace(
-                merged, key_size=update.key_size, key_curve_name=update.key_curve_name
-            )
+            merged = dataclasses.replace(merged, key_size=update.key_size, key_curve_name=update.key_curve_name)
         return merged
 
     # ----------------------------------------------------------------- JSON
@@ -627,9 +614,7 @@ class CertificatePolicy:
                 "subject": self.subject,
                 "sans": sans or None,
                 "ekus": None if self.enhanced_key_usage is None else list(self.enhanced_key_usage),
-                "key_usage": (
-                    None if self.key_usage is None else [usage.value for usage in self.key_usage]
-                ),
+                "key_usage": (None if self.key_usage is None else [usage.value for usage in self.key_usage]),
                 "validity_months": self.validity_in_months,
             }
         )
@@ -684,9 +669,7 @@ class CertificatePolicy:
             key_usage=_list(x509_props, "key_usage"),
             content_type=_obj(data, "secret_props").get("contentType"),
             validity_in_months=x509_props.get("validity_months"),
-            lifetime_actions=(
-                None if actions is None else [LifetimeAction.from_dict(a) for a in actions]
-            ),
+            lifetime_actions=(None if actions is None else [LifetimeAction.from_dict(a) for a in actions]),
             certificate_type=issuer.get("cty"),
             certificate_transparency=issuer.get("cert_transparency"),
             enabled=attributes.get("enabled"),
@@ -876,9 +859,7 @@ class CertificateIssuer:
             account_id=credentials.get("account_id"),
             password=credentials.get("pwd"),
             organization_id=org.get("id"),
-            admin_contacts=(
-                None if admins is None else [AdministratorContact.from_dict(a) for a in admins]
-            ),
+            admin_contacts=(None if admins is None else [AdministratorContact.from_dict(a) for a in admins]),
             enabled=attributes.get("enabled"),
             created_on=_from_ts(attributes.get("created"), "attributes.created"),
             updated_on=_from_ts(attributes.get("updated"), "attributes.updated"),

@@ -305,9 +305,7 @@ def _check_key(private_key: object) -> CertificatePrivateKey:
         return private_key
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         if private_key.curve.name not in _CURVES:
-            raise InvalidParameterError(
-                "EC certificate keys must use P-256, P-384, P-521 or P-256K"
-            )
+            raise InvalidParameterError("EC certificate keys must use P-256, P-384, P-521 or P-256K")
         return private_key
     raise InvalidParameterError("certificate keys must be RSA or EC keys")
 
@@ -336,9 +334,7 @@ def check_key_for_policy(private_key: CertificatePrivateKey, policy: Certificate
         if kty not in (KeyType.rsa, KeyType.rsa_hsm):
             raise InvalidParameterError(f"the policy asks for a {kty.value} key, not RSA")
         if policy.key_size is not None and key.key_size != policy.key_size:
-            raise InvalidParameterError(
-                f"the policy asks for RSA {policy.key_size}, the key has {key.key_size} bits"
-            )
+            raise InvalidParameterError(f"the policy asks for RSA {policy.key_size}, the key has {key.key_size} bits")
         return
     if kty not in (KeyType.ec, KeyType.ec_hsm):
         raise InvalidParameterError(f"the policy asks for a {kty.value} key, not EC")
@@ -355,13 +351,8 @@ def certificate_matches_key(cert: x509.Certificate, private_key: CertificatePriv
     own_key = private_key.public_key()
     if isinstance(cert_key, rsa.RSAPublicKey) and isinstance(own_key, rsa.RSAPublicKey):
         return cert_key.public_numbers() == own_key.public_numbers()
-    if isinstance(cert_key, ec.EllipticCurvePublicKey) and isinstance(
-        own_key, ec.EllipticCurvePublicKey
-    ):
-        return (
-            cert_key.curve.name == own_key.curve.name
-            and cert_key.public_numbers() == own_key.public_numbers()
-        )
+    if isinstance(cert_key, ec.EllipticCurvePublicKey) and isinstance(own_key, ec.EllipticCurvePublicKey):
+        return cert_key.curve.name == own_key.curve.name and cert_key.public_numbers() == own_key.public_numbers()
     return False
 
 
@@ -420,10 +411,7 @@ def _general_names(policy: CertificatePolicy) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     names += [x509.DNSName(name) for name in policy.san_dns_names or ()]
     names += [x509.RFC822Name(email) for email in policy.san_emails or ()]
-    names += [
-        x509.OtherName(UPN_OID, _der_utf8string(upn))
-        for upn in policy.san_user_principal_names or ()
-    ]
+    names += [x509.OtherName(UPN_OID, _der_utf8string(upn)) for upn in policy.san_user_principal_names or ()]
     names += [x509.UniformResourceIdentifier(uri) for uri in policy.san_uris or ()]
     names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in policy.san_ip_addresses or ()]
     return names
@@ -444,9 +432,7 @@ def _key_usage(usages: Iterable[KeyUsageType]) -> x509.KeyUsage:
     )
 
 
-def _policy_extensions(
-    policy: CertificatePolicy, subject: x509.Name
-) -> list[tuple[x509.ExtensionType, bool]]:
+def _policy_extensions(policy: CertificatePolicy, subject: x509.Name) -> list[tuple[x509.ExtensionType, bool]]:
     """(extension, critical) pairs shared by certificates and CSRs."""
     out: list[tuple[x509.ExtensionType, bool]] = []
     names = _general_names(policy)
@@ -500,18 +486,14 @@ def build_self_signed(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
     )
     for extension, critical in _policy_extensions(policy, subject):
         builder = builder.add_extension(extension, critical=critical)
     return builder.sign(key, signature_hash(key))
 
 
-def build_csr(
-    private_key: CertificatePrivateKey, policy: CertificatePolicy
-) -> x509.CertificateSigningRequest:
+def build_csr(private_key: CertificatePrivateKey, policy: CertificatePolicy) -> x509.CertificateSigningRequest:
     """A CSR for an external CA (issuer ``Unknown``) with the policy's subject and extensions.
 
     SANs, EKUs and key usage travel as the CSR's extension request.
@@ -593,18 +575,14 @@ def _load_pem_key(block: bytes, password: bytes | None) -> object:
         return serialization.load_pem_private_key(block, password)
     except TypeError:
         if password is None:
-            raise InvalidParameterError(
-                "the private key is encrypted; a password is required"
-            ) from None
+            raise InvalidParameterError("the private key is encrypted; a password is required") from None
         # A password was given for a key that is not encrypted: Azure ignores it.
         return _load_pem_key(block, None)
     except UnsupportedAlgorithm:
         raise InvalidParameterError("the private key uses an unsupported algorithm") from None
     except ValueError:
         if password is not None:
-            raise InvalidParameterError(
-                "the password is wrong or the private key is corrupt"
-            ) from None
+            raise InvalidParameterError("the password is wrong or the private key is corrupt") from None
         raise InvalidParameterError("the private key is corrupt or unsupported") from None
 
 
@@ -639,9 +617,7 @@ def _parse_pfx(data: bytes, password: bytes | None) -> ImportedCertificate:
             loaded = pkcs12.load_pkcs12(data, attempt)
             break
         except UnsupportedAlgorithm:
-            raise InvalidParameterError(
-                "the PFX uses an unsupported encryption algorithm"
-            ) from None
+            raise InvalidParameterError("the PFX uses an unsupported encryption algorithm") from None
         except (ValueError, TypeError):
             continue
     if loaded is None:
@@ -651,9 +627,7 @@ def _parse_pfx(data: bytes, password: bytes | None) -> ImportedCertificate:
     return _assemble(loaded.key, certs, CertificateContentType.pkcs12)
 
 
-def _assemble(
-    key: object, certs: list[x509.Certificate], content_type: CertificateContentType
-) -> ImportedCertificate:
+def _assemble(key: object, certs: list[x509.Certificate], content_type: CertificateContentType) -> ImportedCertificate:
     if key is None:
         raise InvalidParameterError("the certificate data has no private key")
     private_key = _check_key(key)
@@ -687,9 +661,7 @@ def parse_import(data: bytes, password: bytes | None = None) -> ImportedCertific
             return _parse_pem(candidate, password)
         if _looks_pfx(candidate):
             return _parse_pfx(candidate, password)
-    raise InvalidParameterError(
-        "the certificate data is neither PEM nor PKCS#12 (PFX), raw or base64"
-    )
+    raise InvalidParameterError("the certificate data is neither PEM nor PKCS#12 (PFX), raw or base64")
 
 
 # --------------------------------------------------------------------------- export
@@ -736,9 +708,7 @@ def export_pem(
 
 
 def _load_cert_item(item: bytes, index: int) -> list[x509.Certificate]:
-    bad = InvalidParameterError(
-        f"x509_certificates[{index}] is not a DER, PEM or base64 certificate"
-    )
+    bad = InvalidParameterError(f"x509_certificates[{index}] is not a DER, PEM or base64 certificate")
     if not isinstance(item, bytes | bytearray | memoryview):
         raise bad
     for candidate in (bytes(item), _b64decode(bytes(item))):
@@ -782,9 +752,7 @@ def _aware(value: dt.datetime, what: str) -> dt.datetime:
     return value
 
 
-def lifetime_action_time(
-    action: LifetimeAction, not_before: dt.datetime, not_after: dt.datetime
-) -> dt.datetime:
+def lifetime_action_time(action: LifetimeAction, not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
     """When ``action`` fires for a certificate valid from ``not_before`` to ``not_after``.
 
     ``lifetime_percentage``: ``not_before + pct % of the validity period``;
@@ -879,9 +847,7 @@ def policy_from_certificate(
         key_usage=usages if usages is not None else [],
         content_type=content_type,
         validity_in_months=_validity_months(cert.not_valid_before_utc, cert.not_valid_after_utc),
-        lifetime_actions=[
-            LifetimeAction(CertificatePolicyAction.email_contacts, lifetime_percentage=80)
-        ],
+        lifetime_actions=[LifetimeAction(CertificatePolicyAction.email_contacts, lifetime_percentage=80)],
         enabled=True,
     )
 
