@@ -178,9 +178,7 @@ def key_type(kty: object) -> KeyType:
     """Parse a key type for software material; ``-HSM`` types are the HSM layer's."""
     kind = _parse(KeyType, kty)
     if kind is None:
-        raise InvalidParameterError(
-            f"key type {show(kty)} is not supported; use {choices(KeyType)}"
-        )
+        raise InvalidParameterError(f"key type {show(kty)} is not supported; use {choices(KeyType)}")
     if kind is not kind.software:
         raise UnsupportedError(
             f"{kind} key material lives in the HSM and is not handled here; "
@@ -193,9 +191,7 @@ def curve_name(curve: object) -> KeyCurveName:
     """Parse a curve name (``P-256`` ...), with a message listing the supported ones."""
     name = _parse(KeyCurveName, curve)
     if name is None:
-        raise InvalidParameterError(
-            f"EC curve {show(curve)} is not supported; use {choices(KeyCurveName)}"
-        )
+        raise InvalidParameterError(f"EC curve {show(curve)} is not supported; use {choices(KeyCurveName)}")
     return name
 
 
@@ -203,26 +199,20 @@ def curve_of(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> Key
     """The Azure curve name of a ``cryptography`` EC key; other curves are refused."""
     name = _CURVE_BY_OPENSSL_NAME.get(key.curve.name)
     if name is None:
-        raise InvalidParameterError(
-            f"EC curve {key.curve.name} is not supported; use {choices(KeyCurveName)}"
-        )
+        raise InvalidParameterError(f"EC curve {key.curve.name} is not supported; use {choices(KeyCurveName)}")
     return name
 
 
 def check_rsa_size(bits: int) -> None:
     """Azure's RSA sizes: 2048, 3072, 4096."""
     if bits not in RSA_KEY_SIZES:
-        raise InvalidParameterError(
-            f"RSA key size {bits} is not supported; use {choices(RSA_KEY_SIZES)}"
-        )
+        raise InvalidParameterError(f"RSA key size {bits} is not supported; use {choices(RSA_KEY_SIZES)}")
 
 
 def check_oct_size(bits: int) -> None:
     """Azure's (Managed HSM) AES sizes: 128, 192, 256."""
     if bits not in SYMMETRIC_KEY_SIZES:
-        raise InvalidParameterError(
-            f"oct key size {bits} is not supported; use {choices(SYMMETRIC_KEY_SIZES)}"
-        )
+        raise InvalidParameterError(f"oct key size {bits} is not supported; use {choices(SYMMETRIC_KEY_SIZES)}")
 
 
 # --------------------------------------------------------------------------- encoding
@@ -308,9 +298,7 @@ def _member(jwk: Mapping[str, object], name: str, kty: str) -> bytes:
         except (binascii.Error, ValueError):
             raise InvalidParameterError(f"JWK member {name!r} is not valid base64url") from None
     else:
-        raise InvalidParameterError(
-            f"JWK member {name!r} must be a base64url string, not {type(value).__name__}"
-        )
+        raise InvalidParameterError(f"JWK member {name!r} must be a base64url string, not {type(value).__name__}")
     if not data:
         raise InvalidParameterError(f"JWK member {name!r} is empty")
     return data
@@ -360,9 +348,7 @@ def rsa_private_from_jwk(jwk: Mapping[str, object]) -> rsa.RSAPrivateKey:
     present = [m for m in _RSA_CRT_MEMBERS if jwk.get(m) is not None]
     if present and len(present) != len(_RSA_CRT_MEMBERS):
         missing = [m for m in _RSA_CRT_MEMBERS if m not in present]
-        raise InvalidParameterError(
-            f"RSA JWK has {', '.join(present)} but lacks {', '.join(missing)}"
-        )
+        raise InvalidParameterError(f"RSA JWK has {', '.join(present)} but lacks {', '.join(missing)}")
     if present:
         p, q, dp, dq, qi = (_int(jwk, m) for m in _RSA_CRT_MEMBERS)
         if p < 3 or q < 3 or p * q != n:

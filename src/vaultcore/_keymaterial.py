@@ -235,9 +235,7 @@ class KeyMaterial:
             key = body
         elif tag in (_TAG_RSA, _TAG_EC):
             try:
-                loaded = serialization.load_der_private_key(
-                    body, password=None, unsafe_skip_rsa_key_validation=True
-                )
+                loaded = serialization.load_der_private_key(body, password=None, unsafe_skip_rsa_key_validation=True)
             except (ValueError, TypeError, UnsupportedAlgorithm):
                 raise IntegrityError() from None
             expected = rsa.RSAPrivateKey if tag == _TAG_RSA else ec.EllipticCurvePrivateKey
@@ -371,8 +369,7 @@ def generate(
         e = _DEFAULT_EXPONENT if public_exponent is None else _integer(public_exponent, "e")
         if e not in RSA_PUBLIC_EXPONENTS:
             raise InvalidParameterError(
-                f"RSA public exponent {e} is not supported; "
-                f"use {_jwk.choices(RSA_PUBLIC_EXPONENTS)}"
+                f"RSA public exponent {e} is not supported; use {_jwk.choices(RSA_PUBLIC_EXPONENTS)}"
             )
         return KeyMaterial(rsa.generate_private_key(public_exponent=e, key_size=bits))
     if public_exponent is not None:

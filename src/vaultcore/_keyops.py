@@ -146,9 +146,7 @@ _KW: dict[str, int] = {
 
 def _rsa_signer(h: hashes.HashAlgorithm, pss: bool) -> _Signer:
     pad: asympadding.AsymmetricPadding = (
-        asympadding.PSS(asympadding.MGF1(h), salt_length=h.digest_size)
-        if pss
-        else asympadding.PKCS1v15()
+        asympadding.PSS(asympadding.MGF1(h), salt_length=h.digest_size) if pss else asympadding.PKCS1v15()
     )
     return _Signer(h, None, pad, None)
 
@@ -183,9 +181,7 @@ def _algorithm(cls: type[_E], value: object, what: str) -> _E:
             return cls(value)
         except ValueError:
             pass
-    raise InvalidParameterError(
-        f"{_jwk.show(value)} is not a {what} algorithm; use {_jwk.choices(cls)}"
-    )
+    raise InvalidParameterError(f"{_jwk.show(value)} is not {what} algorithm; use {_jwk.choices(cls)}")
 
 
 def _data(value: object, what: str) -> bytes:
@@ -224,9 +220,7 @@ def _unused(alg: str, **params: object) -> None:
 
 def _kty(key: object) -> KeyType:
     if not isinstance(key, KeyMaterial | PublicKeyMaterial):
-        raise InvalidParameterError(
-            f"key must be KeyMaterial or PublicKeyMaterial, not {type(key).__name__}"
-        )
+        raise InvalidParameterError(f"key must be KeyMaterial or PublicKeyMaterial, not {type(key).__name__}")
     return key.kty
 
 
@@ -265,14 +259,12 @@ def _oct(key: Key, alg: str, size: int) -> bytes:
     secret = key._key
     assert isinstance(secret, bytes)
     if len(secret) != size:
-        raise InvalidParameterError(
-            f"{alg} needs a {size * 8}-bit oct key; this key has {len(secret) * 8} bits"
-        )
+        raise InvalidParameterError(f"{alg} needs a {size * 8}-bit oct key; this key has {len(secret) * 8} bits")
     return secret
 
 
 def _signer(alg: object) -> tuple[SignatureAlgorithm, _Signer]:
-    algorithm = _algorithm(SignatureAlgorithm, alg, "signature")
+    algorithm = _algorithm(SignatureAlgorithm, alg, "a signature")
     return algorithm, _SIGNERS[algorithm]
 
 
@@ -281,8 +273,7 @@ def _digest(value: object, algorithm: SignatureAlgorithm, signer: _Signer) -> by
     size = signer.hash.digest_size
     if len(digest) != size:
         raise InvalidParameterError(
-            f"{algorithm} signs a {size}-byte {signer.hash.name.upper()} digest; "
-            f"got {len(digest)} bytes"
+            f"{algorithm} signs a {size}-byte {signer.hash.name.upper()} digest; got {len(digest)} bytes"
         )
     return digest
 
@@ -341,7 +332,7 @@ def encrypt(
     aad: BytesLike | None = None,
 ) -> EncryptOutput:
     """Encrypt ``plaintext`` (RSA with the public key suffices; AES needs the oct key)."""
-    algorithm = _algorithm(EncryptionAlgorithm, alg, "encryption")
+    algorithm = _algorithm(EncryptionAlgorithm, alg, "an encryption")
     data = _data(plaintext, "plaintext")
     if algorithm in _RSA:
         _unused(algorithm, iv=iv, aad=aad)
@@ -352,8 +343,7 @@ def encrypt(
     if cipher.mode == "gcm":
         if iv is not None:
             raise InvalidParameterError(
-                f"{algorithm} generates its own random IV (returned with the ciphertext); "
-                "do not pass iv"
+                f"{algorithm} generates its own random IV (returned with the ciphertext); do not pass iv"
             )
         nonce = os.urandom(GCM_IV_SIZE)
         sealed = AESGCM(secret).encrypt(nonce, data, header)
@@ -384,7 +374,7 @@ def decrypt(
     tag: BytesLike | None = None,
 ) -> bytes:
     """Decrypt what :func:`encrypt` made; a failed GCM tag or OAEP check → ``IntegrityError``."""
-    algorithm = _algorithm(EncryptionAlgorithm, alg, "encryption")
+    algorithm = _algorithm(EncryptionAlgorithm, alg, "an encryption")
     data = _data(ciphertext, "ciphertext")
     if algorithm in _RSA:
         _unused(algorithm, iv=iv, aad=aad, tag=tag)
@@ -401,9 +391,7 @@ def decrypt(
     _unused(algorithm, aad=aad, tag=tag)
     vector = _exact(iv, _BLOCK, "iv", algorithm)
     if len(data) % _BLOCK:
-        raise InvalidParameterError(
-            f"{algorithm} ciphertext is whole 16-byte blocks; got {len(data)} bytes"
-        )
+        raise InvalidParameterError(f"{algorithm} ciphertext is whole 16-byte blocks; got {len(data)} bytes")
     decryptor = _cbc(secret, vector).decryptor()
     plain = decryptor.update(data) + decryptor.finalize()
     if cipher.mode == "cbc":
@@ -424,7 +412,7 @@ def _kw_sizes(key: Key, alg: KeyWrapAlgorithm) -> bytes:
 
 def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> bytes:
     """Wrap a key: RSA algorithms encrypt it, AxxxKW is RFC 3394 (16+ bytes, 8-byte steps)."""
-    algorithm = _algorithm(KeyWrapAlgorithm, alg, "key wrap")
+    algorithm = _algorithm(KeyWrapAlgorithm, alg, "a key wrap")
     data = _data(key_to_wrap, "key")
     if algorithm in _RSA:
         return _rsa_encrypt(key, algorithm, data)
@@ -441,15 +429,14 @@ def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> b
 
 def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike) -> bytes:
     """Undo :func:`wrap_key`; a failed unwrap raises ``IntegrityError``."""
-    algorithm = _algorithm(KeyWrapAlgorithm, alg, "key wrap")
+    algorithm = _algorithm(KeyWrapAlgorithm, alg, "a key wrap")
     data = _data(wrapped, "wrapped key")
     if algorithm in _RSA:
         return _rsa_decrypt(key, algorithm, data)
     kek = _kw_sizes(key, algorithm)
     if len(data) < 24 or len(data) % 8:
         raise InvalidParameterError(
-            f"{algorithm} wrapped keys are 24 bytes or more in multiples of 8; "
-            f"got {len(data)} bytes"
+            f"{algorithm} wrapped keys are 24 bytes or more in multiples of 8; got {len(data)} bytes"
         )
     from vaultcore import _bindings  # native core: loaded on first use
 
@@ -475,9 +462,7 @@ def _sign(key: KeyMaterial, algorithm: SignatureAlgorithm, signer: _Signer, d: b
     return r.to_bytes(width, "big") + s.to_bytes(width, "big")
 
 
-def _verify(
-    key: Key, algorithm: SignatureAlgorithm, signer: _Signer, d: bytes, signature: object
-) -> bool:
+def _verify(key: Key, algorithm: SignatureAlgorithm, signer: _Signer, d: bytes, signature: object) -> bool:
     if not isinstance(signature, bytes | bytearray | memoryview):
         raise InvalidParameterError(f"signature must be bytes, not {type(signature).__name__}")
     sig = bytes(signature)
@@ -508,9 +493,7 @@ def sign(key: KeyMaterial, alg: SignatureAlgorithm | str, digest: BytesLike) -> 
     return _sign(key, algorithm, signer, _digest(digest, algorithm, signer))
 
 
-def verify(
-    key: Key, alg: SignatureAlgorithm | str, digest: BytesLike, signature: BytesLike
-) -> bool:
+def verify(key: Key, alg: SignatureAlgorithm | str, digest: BytesLike, signature: BytesLike) -> bool:
     """``True`` if ``signature`` is valid for ``digest``; ``False`` for any bad signature."""
     algorithm, signer = _signer(alg)
     return _verify(key, algorithm, signer, _digest(digest, algorithm, signer), signature)
@@ -522,9 +505,7 @@ def sign_data(key: KeyMaterial, alg: SignatureAlgorithm | str, data: BytesLike) 
     return _sign(key, algorithm, signer, _hash(signer, data))
 
 
-def verify_data(
-    key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signature: BytesLike
-) -> bool:
+def verify_data(key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signature: BytesLike) -> bool:
     """Hash ``data`` with the algorithm's hash, then :func:`verify`."""
     algorithm, signer = _signer(alg)
     return _verify(key, algorithm, signer, _hash(signer, data), signature)

@@ -298,9 +298,7 @@ def test_public_jwk_oct_has_no_key_material(oct_key: KeyMaterial) -> None:
     assert oct_key.public_jwk() == {"kty": "oct"}
 
 
-def test_public_jwk_never_has_private_members(
-    any_key: KeyMaterial, rsa_keys: dict[int, KeyMaterial]
-) -> None:
+def test_public_jwk_never_has_private_members(any_key: KeyMaterial, rsa_keys: dict[int, KeyMaterial]) -> None:
     for km in [any_key, *rsa_keys.values()]:
         assert not PRIVATE_MEMBERS & set(km.public_jwk("kid"))
         assert not PRIVATE_MEMBERS & set(km.public_jwk("kid", key_ops=default_key_ops(km.kty)))
@@ -373,9 +371,7 @@ def test_import_accepts_raw_bytes_members_and_padding(rsa2048: KeyMaterial) -> N
 
 
 def test_import_rejects_hsm_and_unknown_types() -> None:
-    with pytest.raises(
-        InvalidParameterError, match="names an HSM key; import the material as kty 'RSA'"
-    ):
+    with pytest.raises(InvalidParameterError, match="names an HSM key; import the material as kty 'RSA'"):
         from_jwk({"kty": "RSA-HSM", "n": "AQAB", "e": "AQAB", "d": "AQAB"})
     with pytest.raises(InvalidParameterError, match="key type 'OKP' is not supported"):
         from_jwk({"kty": "OKP", "crv": "Ed25519"})
@@ -391,9 +387,7 @@ def _swap(jwk: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return out
 
 
-def test_import_rejects_bad_rsa_jwks(
-    rsa2048: KeyMaterial, rsa_keys: dict[int, KeyMaterial]
-) -> None:
+def test_import_rejects_bad_rsa_jwks(rsa2048: KeyMaterial, rsa_keys: dict[int, KeyMaterial]) -> None:
     good = rsa2048.private_jwk()
     other = rsa_keys[3072].private_jwk()
     public_only = rsa2048.public_jwk()
