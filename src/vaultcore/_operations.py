@@ -96,7 +96,7 @@ def operation(
             session = client._session
             audit = ctx.audit
             try:
-                target = scope(*args[1:], **kwargs) if scope is not None else "/"
+                target = scope(*args[1:], **kwargs) if scope is not None else getattr(client, "_default_scope", "/")
             except TypeError:
                 target = "/"
             event = PendingEvent(
@@ -146,7 +146,7 @@ def name_scope(collection: str) -> Callable[..., str]:
 
 def id_of(result: Any) -> str | None:
     """The versioned id of a result (``.id`` or ``.properties.id``), as a scope-style path."""
-    ident = getattr(result, "id", None)
+    ident = getattr(result, "id", None) or getattr(result, "key_id", None)
     if ident is None:
         props = getattr(result, "properties", None)
         ident = getattr(props, "id", None)

@@ -29,6 +29,7 @@ from ._context import (
 )
 from ._credentials import KDF_DEFAULT, Credential, KdfParameters
 from ._keyring import Keyring
+from ._keys import KeyClient
 from ._lifecycle import Lifecycle
 from ._operations import ADMIN, Session, new_request_id, operation
 from ._roles import DataAction as A
@@ -77,6 +78,7 @@ class Vault:
         self._engine = Lifecycle(ctx)
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
+        self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
         self.access = AccessManager(ctx, self._session)
         self.audit = AuditView(ctx, self._session)
 
@@ -207,11 +209,11 @@ class Vault:
         self._ctx.closed = True
         self._ctx.store.close()
 
-    def _record_admin(self, operation_name: str) -> None:
+    def _record_admin(self, operation_name: str, object_id: str = "/") -> None:
         event = PendingEvent(
             self._session.principal,
             operation_name,
-            "/",
+            object_id,
             new_request_id(),
             self._session.caller,
             self._ctx.clock().timestamp(),
@@ -379,7 +381,10 @@ class Vault:
         land, evaluate rotation and certificate lifetime policies)."""
         self._require_open()
         purged = self._engine.sweep()
-        return MaintenanceReport(purged=purged)
+        events = self.keys.run_rotation_policies()
+        for event in events:
+            self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}")
+        return MaintenanceReport(purged=purged, events=tuple(events))
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:

@@ -1,0 +1,128 @@
+"""``CryptographyClient``: Azure's cryptographic operations with a vault key.
+
+Every call re-reads the key version's attributes (so a key disabled or deleted a moment
+ago stops working at once), checks ``key_ops``/enabled/``nbf``/``exp``, then runs the
+operation on the key material, which is parsed once per version and cached (a version's
+material never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import _keyops
+from ._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
+from ._key_models import DecryptResult, EncryptResult, SignResult, UnwrapResult, VerifyResult, WrapResult
+from ._operations import Session, id_of, operation
+from ._records import VersionRecord
+from ._roles import DataAction as A
+from .exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._context import VaultContext
+    from ._keymaterial import KeyMaterial
+    from ._keys import KeyClient
+
+__all__ = ["CryptographyClient"]
+
+
+def _enum(cls: type[EncryptionAlgorithm] | type[KeyWrapAlgorithm] | type[SignatureAlgorithm], value: object) -> str:
+    try:
+        return str(cls(value))
+    except ValueError:
+        raise InvalidParameterError(
+            f"algorithm {value!r} is not supported; use one of {', '.join(a.value for a in cls)}"
+        ) from None
+
+
+class CryptographyClient:
+    """Operations with one key (latest version unless *version* is given)."""
+
+    def __init__(self, keys: KeyClient, name: str, version: str | None = None) -> None:
+        self._keys = keys
+        self._ctx: VaultContext = keys._ctx
+        self._session: Session = keys._session
+        self._name = name
+        self._version = version
+
+    @property
+    def _default_scope(self) -> str:
+        """The scope every operation of this client acts on (for role checks and audit)."""
+        return f"/keys/{self._name.lower()}"
+
+    @property
+    def key_id(self) -> str:
+        return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
+
+    def _prepare(self, op: str) -> tuple[VersionRecord, KeyMaterial, str]:
+        rec = self._keys._resolve(self._name, self._version)
+        self._keys._check(rec, op)
+        kid = f"{self._ctx.settings.url}/keys/{rec.name}/{rec.version}"
+        return rec, self._keys.material(rec), kid
+
+    @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=id_of)
+    def encrypt(
+        self,
+        algorithm: EncryptionAlgorithm | str,
+        plaintext: bytes,
+        *,
+        iv: bytes | None = None,
+        additional_authenticated_data: bytes | None = None,
+    ) -> EncryptResult:
+        alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
+        _, material, kid = self._prepare("encrypt")
+        out = _keyops.encrypt(material, alg, plaintext, iv=iv, aad=additional_authenticated_data)
+        return EncryptResult(kid, alg, out.ciphertext, out.iv, out.tag, out.aad)
+
+    @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=id_of)
+    def decrypt(
+        self,
+        algorithm: EncryptionAlgorithm | str,
+        ciphertext: bytes,
+        *,
+        iv: bytes | None = None,
+        authentication_tag: bytes | None = None,
+        additional_authenticated_data: bytes | None = None,
+    ) -> DecryptResult:
+        alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
+        _, material, kid = self._prepare("decrypt")
+        plain = _keyops.decrypt(
+            material, alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag
+        )
+        return DecryptResult(kid, alg, plain)
+
+    @operation("KeyWrap", A.KEY_WRAP, object_id=id_of)
+    def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
+        alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
+        _, material, kid = self._prepare("wrapKey")
+        return WrapResult(kid, alg, _keyops.wrap_key(material, alg, key))
+
+    @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=id_of)
+    def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
+        alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
+        _, material, kid = self._prepare("unwrapKey")
+        return UnwrapResult(kid, alg, _keyops.unwrap_key(material, alg, encrypted_key))
+
+    @operation("KeySign", A.KEY_SIGN, object_id=id_of)
+    def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
+        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        _, material, kid = self._prepare("sign")
+        return SignResult(kid, alg, _keyops.sign(material, alg, digest))
+
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
+    def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
+        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        _, material, kid = self._prepare("verify")
+        return VerifyResult(kid, alg, _keyops.verify(material, alg, digest, signature))
+
+    @operation("KeySign", A.KEY_SIGN, object_id=id_of)
+    def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
+        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        _, material, kid = self._prepare("sign")
+        return SignResult(kid, alg, _keyops.sign_data(material, alg, data))
+
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
+    def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
+        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        _, material, kid = self._prepare("verify")
+        return VerifyResult(kid, alg, _keyops.verify_data(material, alg, data, signature))

@@ -1,0 +1,586 @@
+"""``vault.keys``: Azure Key Vault's KeyClient over the lifecycle engine.
+
+Private key material is the version's payload, sealed by the envelope like a secret value.
+It leaves the vault only through :meth:`KeyClient.export_key`, for keys created or imported
+with ``exportable=True``. Cryptographic operations go through :class:`CryptographyClient`
+(``get_cryptography_client``), which enforces ``key_ops``, enabled, ``nbf`` and ``exp``.
+
+Azure's rules kept here: software ``oct`` keys exist only in a Managed HSM (a vault created
+with ``allow_software_oct_keys=True`` relaxes that); ``-HSM`` key types need a premium vault
+or a managed HSM; ``exp`` stops encrypt, wrapKey and sign but not decrypt, unwrapKey and
+verify (so data protected before expiry can still be read).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from . import _bindings
+from . import _keymaterial as km
+from ._backup import ObjectBackup
+from ._durations import parse_duration
+from ._jwk import KeyCurveName, KeyOperation, KeyType
+from ._key_models import (
+    DeletedKey,
+    JsonWebKey,
+    KeyProperties,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+    KeyVaultKey,
+)
+from ._lifecycle import Lifecycle, NewVersion
+from ._models import base_properties, deleted_fields
+from ._operations import Session, id_of, name_scope, operation
+from ._records import DeletedRecord, Kind, VersionRecord
+from ._roles import DataAction as A
+from ._validation import check_bool, check_tags, from_timestamp, to_timestamp
+from .exceptions import ForbiddenError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._context import VaultContext
+    from ._crypto_client import CryptographyClient
+
+__all__ = ["KeyClient"]
+
+_KIND = Kind.KEY
+_name = name_scope("keys")
+_UNSET: Any = object()
+_ALL_OPS = {op.value for op in KeyOperation}
+_MAX_RANDOM = 128
+
+
+class KeyClient:
+    """Keys: RSA, EC and oct keys with versions, rotation and Azure's operations."""
+
+    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup, session: Session) -> None:
+        self._ctx = ctx
+        self._engine = engine
+        self._backups = backups
+        self._session = session
+        self._cache: OrderedDict[tuple[str, str], km.KeyMaterial] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def vault_url(self) -> str:
+        return self._ctx.settings.url
+
+    # -- conversions -------------------------------------------------------------------
+
+    def _kid(self, rec: VersionRecord) -> str:
+        return f"{self._ctx.settings.url}/keys/{rec.name}/{rec.version}"
+
+    def _props(self, rec: VersionRecord) -> KeyProperties:
+        return KeyProperties(
+            **base_properties(_KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
+            exportable=bool(rec.extra.get("exportable", False)),
+            hsm_platform="0" if rec.extra.get("hsm") else None,
+        )
+
+    def material(self, rec: VersionRecord) -> km.KeyMaterial:
+        """The (cached) key material of a version; versions' material never changes."""
+        key = (rec.name.lower(), rec.version)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        material = km.KeyMaterial.from_bytes(rec.payload)
+        with self._cache_lock:
+            self._cache[key] = material
+            while len(self._cache) > 128:
+                self._cache.popitem(last=False)
+        return material
+
+    def _jwk(self, rec: VersionRecord) -> JsonWebKey:
+        ops = list(rec.extra.get("ops", []))
+        jwk = dict(self.material(rec).public_jwk(self._kid(rec), key_ops=ops))
+        jwk["kty"] = rec.extra.get("kty", jwk.get("kty"))
+        return JsonWebKey.from_dict(jwk)
+
+    def _key(self, rec: VersionRecord) -> KeyVaultKey:
+        return KeyVaultKey(properties=self._props(rec), key=self._jwk(rec))
+
+    def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedKey:
+        return DeletedKey(
+            properties=self._props(rec),
+            key=self._jwk(rec),
+            **deleted_fields(_KIND, rec.name, deleted, self._ctx.settings),  # type: ignore[arg-type]
+        )
+
+    # -- rules -------------------------------------------------------------------------
+
+    def _check_type_allowed(self, kty: KeyType) -> None:
+        settings = self._ctx.settings
+        hsm = kty.value.endswith("-HSM")
+        if settings.kind == "managed_hsm" and not hsm:
+            raise InvalidParameterError(
+                f"A managed HSM holds HSM-backed keys only; use kty '{kty.value}-HSM'.", inner_code="BadParameter"
+            )
+        if hsm:
+            raise InvalidParameterError(
+                f"Key type {kty.value} needs a premium vault or a managed HSM (its key lives in the HSM); "
+                "this vault is standard tier.",
+                inner_code="BadParameter",
+            )
+        if kty is KeyType.oct and not settings.allow_software_oct:
+            raise InvalidParameterError(
+                "Software 'oct' keys are allowed only in a managed HSM (as in Azure Key Vault). Create the vault "
+                "with allow_software_oct_keys=True to relax this rule.",
+                inner_code="BadParameter",
+            )
+
+    @staticmethod
+    def _ops(key_operations: Sequence[str] | None, kty: KeyType) -> list[str]:
+        if key_operations is None:
+            return [op.value for op in km.default_key_ops(kty.software)]
+        if isinstance(key_operations, str) or not all(isinstance(o, str) for o in key_operations):
+            raise InvalidParameterError("key_operations must be a list of operation names")
+        ops = [KeyOperation(o).value if o in _ALL_OPS else o for o in key_operations]
+        bad = [o for o in ops if o not in _ALL_OPS]
+        if bad:
+            raise InvalidParameterError(f"unknown key operation(s) {bad}; use {sorted(_ALL_OPS)}")
+        return list(dict.fromkeys(ops))
+
+    def _new_version(
+        self,
+        material: km.KeyMaterial,
+        kty: KeyType,
+        ops: list[str],
+        *,
+        enabled: bool | None,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+        tags: Mapping[str, str] | None,
+        exportable: bool | None,
+        managed: bool = False,
+    ) -> NewVersion:
+        extra: dict[str, Any] = {"kty": kty.value, "ops": ops, "exportable": bool(exportable)}
+        if material.kty is KeyType.rsa:
+            extra["size"] = material.key_size
+            extra["e"] = material.public_exponent
+        elif material.kty is KeyType.ec:
+            extra["crv"] = str(material.curve)
+        else:
+            extra["size"] = material.key_size
+        return NewVersion(
+            payload=material.to_bytes(),
+            enabled=True if enabled is None else check_bool(enabled, "enabled"),
+            not_before=to_timestamp(not_before, "not_before"),
+            expires_on=to_timestamp(expires_on, "expires_on"),
+            tags=check_tags(tags),
+            managed=managed,
+            extra=extra,
+        )
+
+    def _policy_expiry(self, name: str, expires_on: datetime | None) -> datetime | None:
+        """A key rotated or created under a policy with ``expires_in`` gets that expiry."""
+        if expires_on is not None:
+            return expires_on
+        try:
+            obj = self._engine.get_object(_KIND, name)
+        except Exception:
+            return None
+        expires_in = (obj.extra.get("rotation_policy") or {}).get("expires_in")
+        if not expires_in:
+            return None
+        return parse_duration(expires_in).add_to(self._ctx.clock())
+
+    # -- create / import ---------------------------------------------------------------
+
+    @operation("KeyCreate", A.KEY_CREATE, _name, object_id=id_of)
+    def create_key(
+        self,
+        name: str,
+        key_type: KeyType | str,
+        *,
+        size: int | None = None,
+        curve: KeyCurveName | str | None = None,
+        key_operations: Sequence[str] | None = None,
+        public_exponent: int | None = None,
+        enabled: bool | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        exportable: bool | None = None,
+        hardware_protected: bool = False,
+    ) -> KeyVaultKey:
+        """Create a key (a new version if *name* exists) with Azure's parameters and defaults."""
+        kty = _key_type(key_type)
+        if hardware_protected and not kty.value.endswith("-HSM"):
+            kty = KeyType(kty.value + "-HSM")
+        self._check_type_allowed(kty)
+        ops = self._ops(key_operations, kty)
+        check_tags(tags)
+        to_timestamp(not_before, "not_before")
+        to_timestamp(expires_on, "expires_on")
+        material = km.generate(kty.software, size=size, curve=curve, public_exponent=public_exponent)
+        new = self._new_version(
+            material,
+            kty,
+            ops,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=self._policy_expiry(name, expires_on),
+            tags=tags,
+            exportable=exportable,
+        )
+        rec = self._engine.add_version(_KIND, name, new)
+        return self._key(rec)
+
+    def create_rsa_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.rsa_hsm if hsm else KeyType.rsa, size=size, **kwargs)
+
+    def create_ec_key(self, name: str, *, curve: KeyCurveName | str | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.ec_hsm if hsm else KeyType.ec, curve=curve, **kwargs)
+
+    def create_oct_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.oct_hsm if hsm else KeyType.oct, size=size, **kwargs)
+
+    @operation("KeyImport", A.KEY_IMPORT, _name, object_id=id_of)
+    def import_key(
+        self,
+        name: str,
+        key: JsonWebKey | Mapping[str, Any],
+        *,
+        hardware_protected: bool = False,
+        enabled: bool | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        exportable: bool | None = None,
+    ) -> KeyVaultKey:
+        """Import a JWK with its private members (a new version if *name* exists)."""
+        jwk = key.to_dict() if isinstance(key, JsonWebKey) else dict(key)
+        material = km.from_jwk(jwk)
+        kty = material.kty
+        if hardware_protected:
+            kty = KeyType(kty.value + "-HSM")
+        self._check_type_allowed(kty)
+        ops = self._ops(jwk.get("key_ops"), kty)
+        new = self._new_version(
+            material,
+            kty,
+            ops,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            tags=tags,
+            exportable=exportable,
+        )
+        return self._key(self._engine.add_version(_KIND, name, new))
+
+    # -- reads -------------------------------------------------------------------------
+
+    @operation("KeyGet", A.KEY_READ, _name, object_id=id_of)
+    def get_key(self, name: str, version: str | None = None) -> KeyVaultKey:
+        """A version's public JWK and properties (a disabled key is Forbidden, as in Azure)."""
+        rec = self._engine.get(_KIND, name, version)
+        if not rec.enabled:
+            raise ForbiddenError("Operation get is not allowed on a disabled key.", inner_code="KeyDisabled")
+        return self._key(rec)
+
+    @operation("KeyList", A.KEY_READ)
+    def list_properties_of_keys(self) -> Iterator[KeyProperties]:
+        return iter([self._props(r) for r in self._engine.latest_all(_KIND)])
+
+    @operation("KeyListVersions", A.KEY_READ, _name)
+    def list_properties_of_key_versions(self, name: str) -> Iterator[KeyProperties]:
+        return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
+
+    @operation("KeyUpdate", A.KEY_UPDATE, _name, object_id=id_of)
+    def update_key_properties(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        enabled: bool | None = None,
+        key_operations: Sequence[str] | None = None,
+        not_before: datetime | None = _UNSET,
+        expires_on: datetime | None = _UNSET,
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyVaultKey:
+        changes: dict[str, Any] = {}
+        if enabled is not None:
+            changes["enabled"] = check_bool(enabled, "enabled")
+        if tags is not None:
+            changes["tags"] = check_tags(tags)
+        if not_before is not _UNSET:
+            changes["not_before"] = to_timestamp(not_before, "not_before")
+        if expires_on is not _UNSET:
+            changes["expires_on"] = to_timestamp(expires_on, "expires_on")
+
+        def run(txn: Any) -> VersionRecord:
+            current = self._engine.get_in(txn, _KIND, name, version)
+            if current.managed:
+                raise ForbiddenError(
+                    f"Key {name} is managed by a certificate; update the certificate instead.", inner_code="ManagedKey"
+                )
+            local = dict(changes)
+            if key_operations is not None:
+                local["extra"] = {**current.extra, "ops": self._ops(key_operations, KeyType(current.extra["kty"]))}
+            return self._engine.update_version_in(txn, _KIND, name, version, local)
+
+        return self._key(self._engine.write(run))
+
+    # -- delete / recover / purge ------------------------------------------------------
+
+    @operation("KeyDelete", A.KEY_DELETE, _name)
+    def delete_key(self, name: str) -> DeletedKey:
+        def run(txn: Any) -> tuple[DeletedRecord, VersionRecord]:
+            if self._engine.get_in(txn, _KIND, name).managed:
+                raise ForbiddenError(
+                    f"Key {name} is managed by a certificate; delete the certificate instead.", inner_code="ManagedKey"
+                )
+            return self._engine.delete_in(txn, _KIND, name)
+
+        return self._deleted(*self._engine.write(run))
+
+    @operation("KeyGetDeleted", A.DELETED_KEY_READ, _name)
+    def get_deleted_key(self, name: str) -> DeletedKey:
+        return self._deleted(*self._engine.get_deleted(_KIND, name))
+
+    @operation("KeyListDeleted", A.DELETED_KEY_READ)
+    def list_deleted_keys(self) -> Iterator[DeletedKey]:
+        return iter([self._deleted(d, r) for d, r in self._engine.list_deleted(_KIND)])
+
+    @operation("KeyRecover", A.DELETED_KEY_RECOVER, _name, object_id=id_of)
+    def recover_deleted_key(self, name: str) -> KeyVaultKey:
+        return self._key(self._engine.recover(_KIND, name))
+
+    @operation("KeyPurge", A.DELETED_KEY_PURGE, _name)
+    def purge_deleted_key(self, name: str) -> None:
+        self._engine.purge(_KIND, name)
+
+    # -- backup / restore --------------------------------------------------------------
+
+    @operation("KeyBackup", A.KEY_BACKUP, _name)
+    def backup_key(self, name: str) -> bytes:
+        return self._backups.backup(_KIND, name)
+
+    @operation("KeyRestore", A.KEY_RESTORE, object_id=id_of)
+    def restore_key_backup(self, backup: bytes) -> KeyVaultKey:
+        return self._key(self._backups.restore(_KIND, backup))
+
+    # -- export ------------------------------------------------------------------------
+
+    @operation("KeyExport", A.KEY_EXPORT, _name, object_id=id_of)
+    def export_key(self, name: str, version: str | None = None) -> KeyVaultKey:
+        """The key with its private JWK members — only for keys marked ``exportable``."""
+        rec = self._engine.get(_KIND, name, version)
+        self._engine.check_usable(_KIND, rec)
+        if not rec.extra.get("exportable"):
+            raise ForbiddenError(
+                f"Key {name} is not exportable; create or import it with exportable=True.",
+                inner_code="KeyNotExportable",
+            )
+        ops = list(rec.extra.get("ops", []))
+        jwk = dict(self.material(rec).private_jwk(self._kid(rec), key_ops=ops))
+        jwk["kty"] = rec.extra.get("kty", jwk.get("kty"))
+        return KeyVaultKey(properties=self._props(rec), key=JsonWebKey.from_dict(jwk))
+
+    # -- rotation ----------------------------------------------------------------------
+
+    @operation("KeyRotate", A.KEY_ROTATE, _name, object_id=id_of)
+    def rotate_key(self, name: str) -> KeyVaultKey:
+        """A new version with the same type, size/curve, operations and exportability."""
+        return self._key(self._rotate(name))
+
+    def _rotate(self, name: str) -> VersionRecord:
+        current = self._engine.get(_KIND, name)
+        if current.managed:
+            raise ForbiddenError(f"Key {name} is managed by a certificate.", inner_code="ManagedKey")
+        kty = KeyType(current.extra["kty"])
+        material = km.generate(
+            kty.software,
+            size=current.extra.get("size") if kty.software is not KeyType.ec else None,
+            curve=current.extra.get("crv"),
+            public_exponent=current.extra.get("e"),
+        )
+        new = self._new_version(
+            material,
+            kty,
+            list(current.extra.get("ops", [])),
+            enabled=True,
+            not_before=None,
+            expires_on=self._policy_expiry(name, None),
+            tags=current.tags,
+            exportable=bool(current.extra.get("exportable")),
+        )
+        return self._engine.add_version(_KIND, name, new)
+
+    @operation("KeyRotationPolicyGet", A.KEY_ROTATION_POLICY_READ, _name)
+    def get_key_rotation_policy(self, name: str) -> KeyRotationPolicy:
+        """The key's rotation policy (Azure's default when none was set: Notify 30 days before expiry)."""
+        obj = self._engine.get_object(_KIND, name)
+        return self._policy_model(name, obj.extra.get("rotation_policy"))
+
+    @operation("KeyRotationPolicySet", A.KEY_ROTATION_POLICY_WRITE, _name)
+    def update_key_rotation_policy(
+        self,
+        name: str,
+        policy: KeyRotationPolicy | None = None,
+        *,
+        lifetime_actions: Sequence[KeyRotationLifetimeAction] | None = None,
+        expires_in: str | None = None,
+    ) -> KeyRotationPolicy:
+        if policy is not None:
+            lifetime_actions = policy.lifetime_actions if lifetime_actions is None else lifetime_actions
+            expires_in = policy.expires_in if expires_in is None else expires_in
+        actions = [_check_action(a) for a in (lifetime_actions or [])]
+        if expires_in is not None:
+            parse_duration(expires_in, "expires_in")
+        if (
+            sum(1 for a in actions if a["action"] == "Rotate") > 1
+            or sum(1 for a in actions if a["action"] == "Notify") > 1
+        ):
+            raise InvalidParameterError("a rotation policy has at most one Rotate and one Notify action")
+        now = self._ctx.now()
+
+        def run(txn: Any) -> dict[str, Any]:
+            obj = self._engine.get_object_in(txn, _KIND, name)
+            old = obj.extra.get("rotation_policy") or {}
+            doc = {
+                "actions": actions,
+                "expires_in": expires_in,
+                "created": old.get("created", now),
+                "updated": now,
+            }
+            self._engine.update_object_in(txn, _KIND, name, {"rotation_policy": doc})
+            return doc
+
+        return self._policy_model(name, self._engine.write(run))
+
+    def _policy_model(self, name: str, doc: dict[str, Any] | None) -> KeyRotationPolicy:
+        policy_id = f"{self._ctx.settings.url}/keys/{name}/rotationpolicy"
+        if not doc:
+            return KeyRotationPolicy(
+                id=policy_id,
+                lifetime_actions=[KeyRotationLifetimeAction("Notify", time_before_expiry="P30D")],
+            )
+        return KeyRotationPolicy(
+            id=policy_id,
+            lifetime_actions=[
+                KeyRotationLifetimeAction(a["action"], a.get("time_after_create"), a.get("time_before_expiry"))
+                for a in doc.get("actions", [])
+            ],
+            expires_in=doc.get("expires_in"),
+            created_on=from_timestamp(doc.get("created")),
+            updated_on=from_timestamp(doc.get("updated")),
+        )
+
+    def run_rotation_policies(self) -> list[dict[str, Any]]:
+        """Apply every key's rotation policy at the vault clock's now (``run_maintenance``)."""
+        now = self._ctx.clock()
+        events: list[dict[str, Any]] = []
+        for rec in self._engine.latest_all(_KIND):
+            if rec.managed:
+                continue
+            try:
+                obj = self._engine.get_object(_KIND, rec.name)
+            except Exception:  # noqa: S112 - deleted meanwhile
+                continue
+            doc = obj.extra.get("rotation_policy")
+            actions = doc.get("actions", []) if doc else [{"action": "Notify", "time_before_expiry": "P30D"}]
+            for action in actions:
+                if not _due(action, rec, now):
+                    continue
+                if action["action"] == "Rotate":
+                    new = self._rotate(rec.name)
+                    events.append(
+                        {"event": "KeyRotated", "key": rec.name, "version": new.version, "previous": rec.version}
+                    )
+                elif obj.extra.get("notified") != rec.version:
+                    self._engine.write(
+                        lambda txn, n=rec.name, v=rec.version: self._engine.update_object_in(
+                            txn, _KIND, n, {"notified": v}
+                        )
+                    )
+                    events.append({"event": "KeyNearExpiry", "key": rec.name, "version": rec.version})
+        return events
+
+    # -- misc --------------------------------------------------------------------------
+
+    @operation("KeyRandom", A.RNG)
+    def get_random_bytes(self, count: int) -> bytes:
+        """*count* (1-128) bytes from the CSPRNG (the token's RNG in a managed HSM)."""
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= _MAX_RANDOM:
+            raise InvalidParameterError(f"count must be an integer from 1 to {_MAX_RANDOM}")
+        rng = getattr(self._ctx.root, "random_bytes", None)
+        if self._ctx.settings.kind == "managed_hsm" and rng is not None:
+            return bytes(rng(count))
+        return _bindings.random_bytes(count)
+
+    def get_cryptography_client(self, name: str, version: str | None = None) -> CryptographyClient:
+        """A client for encrypt/decrypt, wrap/unwrap and sign/verify with this key."""
+        from ._crypto_client import CryptographyClient
+
+        return CryptographyClient(self, name, version)
+
+    # used by the cryptography client
+    def _resolve(self, name: str, version: str | None) -> VersionRecord:
+        return self._engine.get(_KIND, name, version)
+
+    def _check(self, rec: VersionRecord, op: str) -> None:
+        """Azure's per-operation rules: enabled, nbf, exp (not for decrypt/unwrap/verify), key_ops."""
+        if not rec.enabled:
+            raise ForbiddenError(f"Operation {op} is not allowed on a disabled key.", inner_code="KeyDisabled")
+        now = self._ctx.now()
+        if rec.not_before is not None and now < rec.not_before:
+            raise ForbiddenError(
+                f"Operation {op} is not allowed: the key is not yet valid.", inner_code="KeyNotYetValid"
+            )
+        if op in ("encrypt", "wrapKey", "sign") and rec.expires_on is not None and now >= rec.expires_on:
+            raise ForbiddenError(f"Operation {op} is not allowed: the key has expired.", inner_code="KeyExpired")
+        if op not in rec.extra.get("ops", []):
+            raise ForbiddenError(
+                f"Operation {op} is not permitted by this key's key_ops {rec.extra.get('ops', [])}.",
+                inner_code="KeyOperationForbidden",
+            )
+
+
+def _key_type(value: object) -> KeyType:
+    try:
+        return KeyType(value)
+    except ValueError:
+        raise InvalidParameterError(
+            f"key type {value!r} is not supported; use {', '.join(t.value for t in KeyType)}"
+        ) from None
+
+
+def _check_action(action: KeyRotationLifetimeAction | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(action, KeyRotationLifetimeAction):
+        doc = {
+            "action": action.action,
+            "time_after_create": action.time_after_create,
+            "time_before_expiry": action.time_before_expiry,
+        }
+    else:
+        doc = dict(action)
+    kind = str(doc.get("action", "")).capitalize()
+    if kind not in ("Rotate", "Notify"):
+        raise InvalidParameterError("a lifetime action is 'Rotate' or 'Notify'")
+    after, before = doc.get("time_after_create"), doc.get("time_before_expiry")
+    if (after is None) == (before is None):
+        raise InvalidParameterError("a lifetime action needs exactly one of time_after_create or time_before_expiry")
+    if after is not None:
+        parse_duration(after, "time_after_create")
+    if before is not None:
+        parse_duration(before, "time_before_expiry")
+    return {"action": kind, "time_after_create": after, "time_before_expiry": before}
+
+
+def _due(action: dict[str, Any], rec: VersionRecord, now: datetime) -> bool:
+    created = datetime.fromtimestamp(rec.created_on, UTC)
+    if action.get("time_after_create"):
+        return now >= parse_duration(action["time_after_create"]).add_to(created)
+    if action.get("time_before_expiry") and rec.expires_on is not None:
+        expiry = datetime.fromtimestamp(rec.expires_on, UTC)
+        return now >= parse_duration(action["time_before_expiry"]).subtract_from(expiry)
+    return False
