@@ -22,7 +22,13 @@ from ._credentials import RootKey
 from ._envelope import Envelope
 from ._keyring import Keyring
 from ._storage import LmdbStore, ReadTxn, WriteTxn
-from .exceptions import IntegrityError, InvalidParameterError, NotAVaultError, VaultLockedError
+from .exceptions import (
+    IntegrityError,
+    InvalidParameterError,
+    NotAVaultError,
+    UnauthorizedError,
+    VaultLockedError,
+)
 
 __all__ = ["Clock", "VaultContext", "VaultSettings", "keyring_aad", "utc_now"]
 
@@ -149,9 +155,25 @@ class VaultContext:
         blob = txn.get(META, KEYRING_KEY)
         if blob is None:
             raise IntegrityError("the keyring is missing")
-        ring = Keyring.from_bytes(self.root.unwrap(blob, keyring_aad(self.header_raw)))
-        if ring.vault_id != self.settings.vault_id:
+        header_raw = txn.get(META, HEADER_KEY)
+        if header_raw is None or header_raw == self.header_raw:
+            ring = Keyring.from_bytes(self.root.unwrap(blob, keyring_aad(self.header_raw)))
+            if ring.vault_id != self.settings.vault_id:
+                raise IntegrityError()
+            return ring
+        # Another handle (or process) changed the header: new settings or a new credential.
+        header = parse_header(header_raw)
+        if header.get("root") != self.header.get("root"):
+            raise UnauthorizedError(
+                "the vault's credential was changed by another handle; open the vault again with the new credential"
+            )
+        ring = Keyring.from_bytes(self.root.unwrap(blob, keyring_aad(header_raw)))
+        settings = VaultSettings.from_header(header)
+        if ring.vault_id != self.settings.vault_id or settings.vault_id != self.settings.vault_id:
             raise IntegrityError()
+        with self._ring_lock:
+            if ring.generation >= self._keyring.generation:
+                self.header_raw, self.header, self.settings = header_raw, header, settings
         return ring
 
     def reload_keyring(self) -> Keyring:
