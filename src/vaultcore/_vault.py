@@ -205,9 +205,11 @@ class Vault:
         """
         if not self._owner or self._ctx.closed:
             return
-        self._ctx.audit.close()
-        self._ctx.closed = True
-        self._ctx.store.close()
+        try:
+            self._ctx.audit.close()
+        finally:
+            self._ctx.closed = True
+            self._ctx.store.close()
 
     def _record_admin(self, operation_name: str, object_id: str = "/") -> None:
         event = PendingEvent(
