@@ -198,7 +198,15 @@ class LmdbStore:
         with _envs_lock:
             shared = _envs.get(real)
             if shared is None:
-                shared = _SharedEnv(real, cls._open_env(real, path))
+                env = cls._open_env(real, path)
+                try:
+                    # Someone else's LMDB store: refuse before adding our databases to it.
+                    if not create and not _holds_vault_databases(env):
+                        raise NotAVaultError(f"no vault at {path!r}: the LMDB store holds no vault databases")
+                    shared = _SharedEnv(real, env)
+                except BaseException:
+                    env.close()
+                    raise
                 _envs[real] = shared
             shared.refs += 1
         return cls(shared)
@@ -328,6 +336,15 @@ class LmdbStore:
     def files(self) -> list[str]:
         """The store's files (for scans in tests and for permission checks)."""
         return [os.path.join(self._shared.path, n) for n in sorted(os.listdir(self._shared.path))]
+
+
+def _holds_vault_databases(env: Any) -> bool:
+    """True if the environment's main database names the vault's ``meta`` database."""
+    try:
+        with env.begin() as txn:
+            return txn.get(DATABASES[0]) is not None
+    except lmdb.Error as exc:
+        raise _translate(exc, "cannot read the vault store") from None
 
 
 def _current_file_size(path: str) -> int:
