@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+
 import vaultcore
 
 #: Sub-databases of a vault (see ``vaultcore._storage.DATABASES``).

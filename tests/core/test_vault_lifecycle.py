@@ -283,7 +283,9 @@ def test_delete_recover_purge(vault: Vault, vault_dir: Path, clock: FakeClock) -
     with pytest.raises(NotFoundError):
         vault.secrets.recover_deleted_secret("api-key")
     fresh = vault.secrets.set_secret("api-key", "four")
-    assert [p.version for p in vault.secrets.list_properties_of_secret_versions("api-key")] == [fresh.properties.version]
+    assert [p.version for p in vault.secrets.list_properties_of_secret_versions("api-key")] == [
+        fresh.properties.version
+    ]
 
     # purge is crypto-erase: nothing of the purged object is left in the store
     vault.secrets.delete_secret("other")
