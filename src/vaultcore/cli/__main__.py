@@ -1,0 +1,5 @@
+"""``python -m vaultcore.cli``."""
+
+from ._app import main
+
+main()

@@ -1,0 +1,118 @@
+"""The root ``vaultcore`` command: global options, error handling, command registration.
+
+Each command group lives in its own module exposing ``COMMANDS``; a group is registered
+here once the vault feature behind it exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from click.shell_completion import get_completion_class
+
+from .. import __version__
+from . import _admin, _env, _secret
+from ._errors import guard
+from ._state import (
+    ENV_KEY_FILE,
+    ENV_OUTPUT,
+    ENV_PASSPHRASE,
+    ENV_VAULT,
+    OUTPUT_FORMATS,
+    State,
+    default_vault_path,
+)
+
+__all__ = ["cli", "main"]
+
+PROG_NAME = "vaultcore"
+COMPLETE_VAR = "_VAULTCORE_COMPLETE"
+_MODULES = (_admin, _secret, _env)
+
+
+class _Root(click.Group):
+    """Runs every command inside :func:`guard` (the one error-to-exit-code mapping)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with guard():
+            return super().invoke(ctx)
+
+
+@click.group(
+    cls=_Root,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=f"""\b
+Examples:
+  vaultcore init                                  create the default vault
+  echo -n hunter2 | vaultcore secret set db-password
+  vaultcore secret get db-password
+  vaultcore run --prefix myapp- -- python app.py
+  {ENV_PASSPHRASE}=... vaultcore --vault ./ci-vault secret list -o json
+
+\b
+Environment:
+  {ENV_VAULT}         vault directory (like --vault)
+  {ENV_PASSPHRASE}    passphrase (else a hidden prompt on a terminal)
+  {ENV_KEY_FILE}      key file (like --key-file)
+  {ENV_OUTPUT}        table or json (like --output)
+
+\b
+Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
+  4 integrity failure, 5 conflict, 6 no vault, 7 storage/HSM/file error,
+  70 internal error, 130 interrupted. Details: docs/cli.md.
+""",
+)
+@click.option(
+    "--vault",
+    "vault_path",
+    envvar=ENV_VAULT,
+    type=click.Path(file_okay=False),
+    help=f"Vault directory [default: {default_vault_path()}].",
+)
+@click.option(
+    "--key-file",
+    envvar=ENV_KEY_FILE,
+    type=click.Path(dir_okay=False),
+    help="Unlock with this key file instead of a passphrase.",
+)
+@click.option(
+    "-o",
+    "--output",
+    envvar=ENV_OUTPUT,
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Result format; json is stable (docs/cli.md).",
+)
+@click.version_option(__version__, prog_name=PROG_NAME)
+@click.pass_context
+def cli(ctx: click.Context, vault_path: str | None, key_file: str | None, output: str) -> None:
+    """vaultcore: an embedded, encrypted key vault with Azure Key Vault's object model."""
+    state = State(vault_path or default_vault_path(), output=output, key_file=key_file)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    Example (bash):  eval "$(vaultcore completion bash)"
+    Same as:         eval "$(_VAULTCORE_COMPLETE=bash_source vaultcore)"
+    """
+    complete_class = get_completion_class(shell)
+    assert complete_class is not None  # the Choice above only admits known shells
+    click.echo(complete_class(cli, {}, PROG_NAME, COMPLETE_VAR).source())
+
+
+for _module in _MODULES:
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``vaultcore``)."""
+    cli.main(args=argv, prog_name=PROG_NAME, complete_var=COMPLETE_VAR)

@@ -1,0 +1,126 @@
+"""Parameter types and input/output helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from .. import Vault
+from ._state import State, default_vault_path, interactive
+
+__all__ = [
+    "CLEAR",
+    "TagType",
+    "WhenType",
+    "complete_names",
+    "read_secret_value",
+    "tags_dict",
+    "write_new_file",
+]
+
+#: What a clearable :class:`WhenType` returns for ``none``.
+CLEAR = "none"
+_RELATIVE = re.compile(r"\+(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class WhenType(click.ParamType):  # type: ignore[type-arg]
+    """A UTC time: ISO 8601 (naive means UTC) or relative like ``+90d`` (s, m, h, d, w)."""
+
+    name = "when"
+
+    def __init__(self, *, clearable: bool = False) -> None:
+        self.clearable = clearable
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        if self.clearable and text.lower() == CLEAR:
+            return CLEAR
+        relative = _RELATIVE.fullmatch(text)
+        if relative:
+            delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+            return datetime.now(UTC).replace(microsecond=0) + delta
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is not an ISO 8601 time (2026-01-31T12:00:00Z) or +N[smhdw]", param, ctx)
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class TagType(click.ParamType):  # type: ignore[type-arg]
+    """``KEY=VALUE``."""
+
+    name = "key=value"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        key, sep, val = str(value).partition("=")
+        if not sep or not key:
+            self.fail(f"{value!r} is not KEY=VALUE", param, ctx)
+        return (key, val)
+
+
+def tags_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return dict(pairs)
+
+
+def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
+    """A secret value from *path* (exactly), a hidden prompt (terminal) or stdin.
+
+    From stdin one trailing newline is dropped unless *keep_newline*, so
+    ``echo value | vaultcore secret set NAME`` stores ``value``.
+    """
+    if path is not None:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    elif interactive():
+        prompted: str = click.prompt("Secret value", hide_input=True, confirmation_prompt=True, err=True)
+        return prompted
+    else:
+        data = sys.stdin.buffer.read()
+        if not keep_newline:
+            if data.endswith(b"\r\n"):
+                data = data[:-2]
+            elif data.endswith(b"\n"):
+                data = data[:-1]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.UsageError("the secret value is not UTF-8 text") from None
+
+
+def write_new_file(path: str, data: bytes, *, force: bool) -> None:
+    """Write *data* to *path* with mode 0600; refuses to overwrite unless *force*."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise click.UsageError(f"{path!r} already exists (pass --force to overwrite)") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def complete_names(list_names: Callable[[Vault], Iterable[str]]) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of object names; works only when the vault opens without a prompt."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        params = ctx.find_root().params
+        state = State(params.get("vault_path") or default_vault_path(), key_file=params.get("key_file"))
+        try:
+            with Vault.open(state.vault_path, state.credential(prompt=False)) as vault:
+                names = sorted(list_names(vault))
+        except Exception:  # completion must never fail loudly
+            return []
+        return [CompletionItem(n) for n in names if n.lower().startswith(incomplete.lower())]
+
+    return complete

@@ -1,0 +1,117 @@
+"""Stable JSON shapes and human tables for results (documented in docs/cli.md).
+
+JSON field names follow the Python API (snake_case); times are UTC ISO 8601 strings with a
+``Z`` suffix, absent times are ``null``. Fields are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from .. import DeletedSecret, KeyVaultSecret, SecretProperties, Vault
+from .._models import ObjectProperties
+
+__all__ = [
+    "deleted_secret",
+    "fields_table",
+    "iso",
+    "object_properties",
+    "rows_table",
+    "secret",
+    "secret_properties",
+    "vault_info",
+]
+
+
+def iso(value: datetime | None) -> str | None:
+    """``2026-01-31T12:00:00Z`` (or ``None``)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_properties(p: ObjectProperties) -> dict[str, Any]:
+    """Attributes every object version has."""
+    return {
+        "id": p.id,
+        "name": p.name,
+        "version": p.version,
+        "enabled": p.enabled,
+        "not_before": iso(p.not_before),
+        "expires_on": iso(p.expires_on),
+        "created_on": iso(p.created_on),
+        "updated_on": iso(p.updated_on),
+        "recovery_level": p.recovery_level,
+        "recoverable_days": p.recoverable_days,
+        "tags": dict(p.tags),
+        "managed": p.managed,
+    }
+
+
+def secret_properties(p: SecretProperties) -> dict[str, Any]:
+    return {**object_properties(p), "content_type": p.content_type, "key_id": p.key_id}
+
+
+def secret(s: KeyVaultSecret) -> dict[str, Any]:
+    return {**secret_properties(s.properties), "value": s.value}
+
+
+def deleted_secret(d: DeletedSecret) -> dict[str, Any]:
+    return {
+        **secret_properties(d.properties),
+        "recovery_id": d.recovery_id,
+        "deleted_date": iso(d.deleted_date),
+        "scheduled_purge_date": iso(d.scheduled_purge_date),
+    }
+
+
+def vault_info(v: Vault) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "vault_url": v.vault_url,
+        "path": v.path,
+        "kind": v.kind,
+        "tier": v.tier,
+        "retention_days": v.retention_days,
+        "purge_protection": v.purge_protection,
+        "keyring_generation": v.keyring_generation,
+    }
+
+
+# -- human rendering -------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Text:
+    if value is None:
+        return Text("-")
+    if isinstance(value, bool):
+        return Text("yes" if value else "no")
+    if isinstance(value, dict):
+        return Text(", ".join(f"{k}={v}" for k, v in value.items()) or "-")
+    return Text(str(value))
+
+
+def fields_table(data: dict[str, Any]) -> Table:
+    """A two-column field/value table of one JSON-shaped result."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in data.items():
+        table.add_row(Text(key.replace("_", " ")), _cell(value))
+    return table
+
+
+def rows_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Table:
+    """One row per JSON-shaped result, showing *columns*."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    return table

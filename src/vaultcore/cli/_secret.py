@@ -1,0 +1,318 @@
+"""``vaultcore secret ...``: Azure Key Vault secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from .. import Vault
+from ..exceptions import NotFoundError
+from . import _render as r
+from ._params import (
+    CLEAR,
+    TagType,
+    WhenType,
+    complete_names,
+    read_secret_value,
+    write_new_file,
+)
+from ._state import State, output_option, pass_state
+
+__all__ = ["COMMANDS"]
+
+_LIST_COLUMNS = ("name", "enabled", "content_type", "updated_on", "expires_on", "tags")
+_VERSION_COLUMNS = ("version", "enabled", "created_on", "not_before", "expires_on", "content_type")
+_DELETED_COLUMNS = ("name", "deleted_date", "scheduled_purge_date")
+
+
+def _secret_names(vault: Vault) -> Iterable[str]:
+    return (p.name for p in vault.secrets.list_properties_of_secrets())
+
+
+def _deleted_names(vault: Vault) -> Iterable[str]:
+    return (d.name for d in vault.secrets.list_deleted_secrets())
+
+
+name_argument = click.argument("name", shell_complete=complete_names(_secret_names))
+deleted_name_argument = click.argument("name", shell_complete=complete_names(_deleted_names))
+version_option = click.option("--version", "version", help="A version id (default: the latest).")
+
+
+@click.group(
+    "secret",
+    epilog="""\b
+Examples:
+  echo -n 's3cr3t' | vaultcore secret set db-password
+  vaultcore secret set tls-key --file key.pem --content-type application/x-pem-file
+  vaultcore secret get db-password
+  vaultcore secret list -o json
+""",
+)
+def secret() -> None:
+    """Secrets: versioned string values with attributes and soft-delete."""
+
+
+@secret.command(
+    "set",
+    epilog="""\b
+Examples:
+  vaultcore secret set db-password            (prompts, hidden, when on a terminal)
+  printf %s "$PW" | vaultcore secret set db-password --tag env=prod
+  vaultcore secret set api-key --file key.txt --expires +90d
+""",
+)
+@name_argument
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the value from this file (stored exactly).",
+)
+@click.option("--keep-newline", is_flag=True, help="Keep a trailing newline read from stdin.")
+@click.option("--content-type", help="A hint of what the value is (e.g. text/plain).")
+@click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="A tag (repeatable).")
+@click.option("--disabled", is_flag=True, help="Create the version disabled.")
+@click.option("--not-before", type=WhenType(), help="Not usable before this time.")
+@click.option("--expires", type=WhenType(), help="Not usable after this time (e.g. +90d).")
+@output_option
+@pass_state
+def set_(
+    state: State,
+    name: str,
+    path: str | None,
+    keep_newline: bool,
+    content_type: str | None,
+    tags: tuple[tuple[str, str], ...],
+    disabled: bool,
+    not_before: datetime | None,
+    expires: datetime | None,
+) -> None:
+    """Add a new version of secret NAME, read from stdin, --file or a hidden prompt.
+
+    The value is never taken from the command line and never printed.
+    """
+    value = read_secret_value(path, keep_newline=keep_newline)
+    result = state.vault().secrets.set_secret(
+        name,
+        value,
+        enabled=not disabled,
+        tags=dict(tags) if tags else None,
+        content_type=content_type,
+        not_before=not_before,
+        expires_on=expires,
+    )
+    data = r.secret_properties(result.properties)
+    state.emit(data, r.fields_table(data))
+
+
+@secret.command(
+    "get",
+    epilog="""\b
+Examples:
+  export DB_PASSWORD="$(vaultcore secret get db-password)"
+  vaultcore secret get db-password --version 3f2a... -o json
+  vaultcore secret get tls-key --file key.pem
+""",
+)
+@name_argument
+@version_option
+@click.option("-n", "--no-newline", is_flag=True, help="Do not print a newline after the value.")
+@click.option("-f", "--file", "path", type=click.Path(dir_okay=False), help="Write the value to this new file (0600).")
+@click.option("--force", is_flag=True, help="Overwrite --file if it exists.")
+@output_option
+@pass_state
+def get(state: State, name: str, version: str | None, no_newline: bool, path: str | None, force: bool) -> None:
+    """Print the value of secret NAME (JSON output adds its properties)."""
+    result = state.vault().secrets.get_secret(name, version)
+    if path is not None:
+        write_new_file(path, result.value.encode("utf-8"), force=force)
+        data = r.secret_properties(result.properties)
+        state.emit(data, f"Wrote secret {result.name!r} to {path}.")
+    elif state.json:
+        state.emit(r.secret(result))
+    else:
+        click.echo(result.value, nl=not no_newline)
+
+
+@secret.command("show")
+@name_argument
+@version_option
+@output_option
+@pass_state
+def show(state: State, name: str, version: str | None) -> None:
+    """Show the properties of secret NAME (never its value)."""
+    versions = list(state.vault().secrets.list_properties_of_secret_versions(name))
+    wanted = versions[-1].version if version is None else version.lower()
+    matching = [p for p in versions if p.version == wanted]
+    if not matching:
+        raise NotFoundError(f"A secret with (name/id) {name}/{version} was not found in this key vault.")
+    found = matching[0]
+    data = r.secret_properties(found)
+    state.emit(data, r.fields_table(data))
+
+
+@secret.command("list")
+@output_option
+@pass_state
+def list_(state: State) -> None:
+    """List secrets (latest version of each; no values)."""
+    items = sorted(state.vault().secrets.list_properties_of_secrets(), key=lambda p: p.name.lower())
+    data = [r.secret_properties(p) for p in items]
+    state.emit(data, r.rows_table(_LIST_COLUMNS, data))
+
+
+@secret.command("versions")
+@name_argument
+@output_option
+@pass_state
+def versions(state: State, name: str) -> None:
+    """List the versions of secret NAME, oldest first."""
+    data = [r.secret_properties(p) for p in state.vault().secrets.list_properties_of_secret_versions(name)]
+    state.emit(data, r.rows_table(_VERSION_COLUMNS, data))
+
+
+@secret.command(
+    "update",
+    epilog="""\b
+Examples:
+  vaultcore secret update db-password --disable --version 3f2a...
+  vaultcore secret update db-password --tag owner=ops --expires +30d
+  vaultcore secret update db-password --expires none --content-type ''
+""",
+)
+@name_argument
+@version_option
+@click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the version.")
+@click.option("--content-type", help="New content type ('' clears it).")
+@click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="Replace the tags (repeatable).")
+@click.option("--clear-tags", is_flag=True, help="Remove every tag.")
+@click.option("--not-before", type=WhenType(clearable=True), help="New not-before time ('none' clears).")
+@click.option("--expires", type=WhenType(clearable=True), help="New expiry ('none' clears).")
+@output_option
+@pass_state
+def update(
+    state: State,
+    name: str,
+    version: str | None,
+    enabled: bool | None,
+    content_type: str | None,
+    tags: tuple[tuple[str, str], ...],
+    clear_tags: bool,
+    not_before: Any,
+    expires: Any,
+) -> None:
+    """Change attributes of a version of secret NAME (the value never changes)."""
+    changes: dict[str, Any] = {}
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if content_type is not None:
+        changes["content_type"] = content_type or None
+    if tags and clear_tags:
+        raise click.UsageError("--tag and --clear-tags cannot be combined")
+    if tags or clear_tags:
+        changes["tags"] = dict(tags)
+    if not_before is not None:
+        changes["not_before"] = None if not_before == CLEAR else not_before
+    if expires is not None:
+        changes["expires_on"] = None if expires == CLEAR else expires
+    if not changes:
+        raise click.UsageError("nothing to update: give at least one attribute option")
+    props = state.vault().secrets.update_secret_properties(name, version, **changes)
+    data = r.secret_properties(props)
+    state.emit(data, r.fields_table(data))
+
+
+@secret.command("delete")
+@name_argument
+@output_option
+@pass_state
+def delete(state: State, name: str) -> None:
+    """Soft-delete secret NAME and all its versions (recoverable until purged)."""
+    deleted = state.vault().secrets.delete_secret(name)
+    data = r.deleted_secret(deleted)
+    state.emit(
+        data,
+        f"Deleted secret {deleted.name!r}; recoverable until {data['scheduled_purge_date']} "
+        f"('vaultcore secret recover {deleted.name}').",
+    )
+
+
+@secret.command("list-deleted")
+@output_option
+@pass_state
+def list_deleted(state: State) -> None:
+    """List soft-deleted secrets."""
+    items = sorted(state.vault().secrets.list_deleted_secrets(), key=lambda d: d.name.lower())
+    data = [r.deleted_secret(d) for d in items]
+    state.emit(data, r.rows_table(_DELETED_COLUMNS, data))
+
+
+@secret.command("show-deleted")
+@deleted_name_argument
+@output_option
+@pass_state
+def show_deleted(state: State, name: str) -> None:
+    """Show a soft-deleted secret."""
+    data = r.deleted_secret(state.vault().secrets.get_deleted_secret(name))
+    state.emit(data, r.fields_table(data))
+
+
+@secret.command("recover")
+@deleted_name_argument
+@output_option
+@pass_state
+def recover(state: State, name: str) -> None:
+    """Bring soft-deleted secret NAME back, with all its versions."""
+    data = r.secret_properties(state.vault().secrets.recover_deleted_secret(name))
+    state.emit(data, f"Recovered secret {data['name']!r}.")
+
+
+@secret.command("purge")
+@deleted_name_argument
+@output_option
+@pass_state
+def purge(state: State, name: str) -> None:
+    """Erase soft-deleted secret NAME for good (refused under purge protection)."""
+    state.vault().secrets.purge_deleted_secret(name)
+    state.emit({"name": name, "purged": True}, f"Purged secret {name!r}.")
+
+
+@secret.command(
+    "backup",
+    epilog="""\b
+Example:
+  vaultcore secret backup db-password -f db-password.vcbak
+""",
+)
+@name_argument
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False), help="Blob file to write.")
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+@output_option
+@pass_state
+def backup(state: State, name: str, path: str, force: bool) -> None:
+    """Write every version of secret NAME to an encrypted blob.
+
+    The blob restores into this vault or one created from its security domain.
+    """
+    blob = state.vault().secrets.backup_secret(name)
+    write_new_file(path, blob, force=force)
+    state.emit({"name": name, "file": path, "bytes": len(blob)}, f"Backed up secret {name!r} to {path}.")
+
+
+@secret.command("restore")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False), help="Blob file.")
+@output_option
+@pass_state
+def restore(state: State, path: str) -> None:
+    """Restore a secret from a backup blob (the name must be free)."""
+    with open(path, "rb") as handle:
+        blob = handle.read()
+    data = r.secret_properties(state.vault().secrets.restore_secret_backup(blob))
+    state.emit(data, f"Restored secret {data['name']!r}.")
+
+
+COMMANDS: tuple[click.Command, ...] = (secret,)

@@ -1,0 +1,152 @@
+"""Per-invocation state: where the vault is, how to unlock it, how to print results."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+import platformdirs
+from rich.console import Console, RenderableType
+
+from .. import Credential, KdfParameters, KeyFileCredential, PassphraseCredential, Vault
+from ..exceptions import UnauthorizedError
+
+__all__ = [
+    "ENV_KEY_FILE",
+    "ENV_OUTPUT",
+    "ENV_PASSPHRASE",
+    "ENV_VAULT",
+    "State",
+    "default_vault_path",
+    "output_option",
+    "pass_state",
+]
+
+ENV_VAULT = "VAULTCORE_VAULT"
+ENV_PASSPHRASE = "VAULTCORE_PASSPHRASE"
+ENV_KEY_FILE = "VAULTCORE_KEY_FILE"
+ENV_OUTPUT = "VAULTCORE_OUTPUT"
+OUTPUT_FORMATS = ("table", "json")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_vault_path() -> str:
+    """The vault used when neither ``--vault`` nor ``VAULTCORE_VAULT`` is given."""
+    return os.path.join(platformdirs.user_data_dir("vaultcore"), "default")
+
+
+def interactive() -> bool:
+    """Whether a hidden prompt can be shown (stdin is a terminal)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+@dataclass
+class State:
+    """What the root command resolved; commands reach it with :func:`pass_state`."""
+
+    vault_path: str
+    output: str = "table"
+    key_file: str | None = None
+    _vault: Vault | None = field(default=None, repr=False)
+    _out: Console | None = field(default=None, repr=False)
+    _err: Console | None = field(default=None, repr=False)
+
+    # -- consoles ----------------------------------------------------------------------
+
+    @property
+    def out(self) -> Console:
+        """Console on stdout (markup off: values and names are printed verbatim)."""
+        if self._out is None:
+            self._out = Console(markup=False, highlight=False, emoji=False)
+            if not self._out.is_terminal:
+                self._out.width = 240  # piped: do not fold tables at 80 columns
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """Console on stderr, for progress bars and notes."""
+        if self._err is None:
+            self._err = Console(stderr=True, markup=False, highlight=False, emoji=False)
+        return self._err
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    def emit(self, data: Any, human: RenderableType | None = None) -> None:
+        """Print a result: *data* as JSON, or the human rendering (``str`` printed verbatim)."""
+        if self.json:
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        elif isinstance(human, str):
+            click.echo(human)
+        elif human is not None and self.out.is_terminal:
+            self.out.print(human)
+        elif human is not None:  # piped: plain lines without trailing padding
+            with self.out.capture() as captured:
+                self.out.print(human)
+            click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+    def note(self, text: str) -> None:
+        """A remark for humans on stderr (never part of a result)."""
+        click.echo(text, err=True)
+
+    # -- credentials and the vault -----------------------------------------------------
+
+    def credential(self, *, confirm: bool = False, kdf: KdfParameters | None = None, prompt: bool = True) -> Credential:
+        """The unlock credential: key file, ``VAULTCORE_PASSPHRASE``, else a hidden prompt."""
+        if self.key_file:
+            return KeyFileCredential(self.key_file)
+        passphrase = os.environ.get(ENV_PASSPHRASE)
+        if passphrase is None:
+            if not (prompt and interactive()):
+                raise UnauthorizedError(
+                    f"no credential: set {ENV_PASSPHRASE} or {ENV_KEY_FILE} (or run in a terminal to be prompted)"
+                )
+            passphrase = click.prompt("Vault passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+        if kdf is not None:
+            return PassphraseCredential(passphrase, kdf=kdf)
+        return PassphraseCredential(passphrase)
+
+    def vault(self) -> Vault:
+        """The vault, opened on first use and closed when the command ends."""
+        if self._vault is None:
+            self._vault = Vault.open(self.vault_path, self.credential())
+        return self._vault
+
+    def adopt(self, vault: Vault) -> None:
+        """Use an already opened vault (``init`` creates one) for the rest of the command."""
+        self.close()
+        self._vault = vault
+
+    def close(self) -> None:
+        if self._vault is not None:
+            self._vault.close()
+            self._vault = None
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _set_output(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    state = ctx.find_object(State)
+    if value is not None and state is not None:
+        state.output = value
+
+
+def output_option(fn: F) -> F:
+    """``-o/--output`` on a subcommand too, so ``vaultcore secret list -o json`` works."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(OUTPUT_FORMATS),
+        default=None,
+        expose_value=False,
+        callback=_set_output,
+        help="Result format (default: the global --output).",
+    )(fn)
