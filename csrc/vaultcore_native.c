@@ -291,32 +291,6 @@ void vc_cleanse(void *p, size_t n)
         OPENSSL_cleanse(p, n);
 }
 
-#define SECURE_HDR 16
-
-void *vc_secure_alloc(size_t n)
-{
-    uint8_t *p;
-    if (n > SIZE_MAX - SECURE_HDR)
-        return NULL;
-    p = malloc(n + SECURE_HDR);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + SECURE_HDR;
-}
-
-void vc_secure_free(void *q)
-{
-    uint8_t *p;
-    size_t n;
-    if (q == NULL)
-        return;
-    p = (uint8_t *)q - SECURE_HDR;
-    memcpy(&n, p, sizeof(n));
-    OPENSSL_cleanse(q, n);
-    free(p);
-}
-
 /* ---- AES-GCM ------------------------------------------------------------------------- */
 
 /* One GCM operation on an already fetched context. For decryption `tag` is the expected

@@ -57,11 +57,8 @@ const char *vc_openssl_version(void);
 int vc_random_bytes(uint8_t *out, size_t n);
 /* Constant-time comparison of n bytes: returns 1 if equal, 0 otherwise (not a status). */
 int vc_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
-/* Wipe n bytes (OPENSSL_cleanse). */
+/* Wipe n bytes (OPENSSL_cleanse); the bindings wipe their plaintext scratch with it. */
 void vc_cleanse(void *p, size_t n);
-/* Allocator whose free wipes the block (used for cffi buffers that receive plaintext). */
-void *vc_secure_alloc(size_t n);
-void vc_secure_free(void *p);
 
 /* ---- AES-GCM ------------------------------------------------------------------------ */
 

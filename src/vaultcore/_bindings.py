@@ -17,8 +17,15 @@ here; the vault binds it through the AAD)::
 
     prefix (0..64) || KW(kek, DEK) (40) || nonce (12) || GCM(DEK, nonce, aad, pt) || tag (16)
 
-Output buffers that receive plaintext or key material are allocated with an allocator
-whose ``free`` wipes them (``vc_secure_free``); the returned ``bytes`` are Python's.
+cffi scratch buffers that receive plaintext or key material are wiped (``vc_cleanse``)
+once copied into the returned ``bytes``; those ``bytes`` are Python's and cannot be wiped.
+
+Routing: for single AES-GCM calls on buffers of ``_GCM_ROUTE_MIN`` bytes and more,
+``gcm_seal``/``gcm_open`` use ``cryptography``'s ``AESGCM``: its wheel bundles a newer
+OpenSSL whose VAES/AVX-512 GCM is several times faster on large buffers than the system
+OpenSSL 3.0 the native core links (see docs/native.md for the measurements). The
+``*_into`` forms, the batch forms and the fused record functions always use the native
+core.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from collections.abc import Sequence
 from itertools import accumulate, pairwise
 from typing import Any
 
-# The compiled module has no stubs; everything from it is Any and stays in this module.
-from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+from cryptography.exceptions import InvalidTag as _InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 
+# The compiled module has no stubs; everything from it is Any and stays in this module.
+from ._native import ffi, lib  # type: ignore[import-not-found]
 from .exceptions import IntegrityError, InvalidParameterError, VaultError
 
 __all__ = [
@@ -64,10 +73,7 @@ __all__ = [
 
 _EXPECTED_ABI = 1
 if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
-    raise ImportError(
-        f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: "
-        "rebuild it with `make build`"
-    )
+    raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`")
 
 DEK_SIZE: int = lib.VC_DEK_SIZE
 WRAPPED_DEK_SIZE: int = lib.VC_WRAPPED_DEK_SIZE
@@ -86,15 +92,16 @@ _ERR_NOMEM = lib.VC_ERR_NOMEM
 # cffi conversion).
 _SIZE_T = next(c for c in "LQI" if array(c).itemsize == ffi.sizeof("size_t"))
 
-# Outputs that will hold plaintext or keys: wiped when cffi frees them.
-_secure_new = ffi.new_allocator(
-    alloc=lib.vc_secure_alloc, free=lib.vc_secure_free, should_clear_after_alloc=False
-)
-# Outputs that hold ciphertext only.
+# Output scratch: not zeroed on allocation (C writes every byte or zeroes on failure).
 _raw_new = ffi.new_allocator(should_clear_after_alloc=False)
-
 _from_buffer = ffi.from_buffer
 _buffer = ffi.buffer
+_wipe = lib.vc_cleanse
+
+# Single AES-GCM calls at least this large go through cryptography (measured crossover;
+# docs/native.md). cryptography refuses inputs of 2**31 bytes and more: those stay native.
+_GCM_ROUTE_MIN = 4096
+_GCM_ROUTE_MAX = (1 << 31) - 1
 
 
 def _raise(rc: int) -> None:
@@ -156,17 +163,25 @@ def openssl_version() -> str:
     return str(ffi.string(lib.vc_openssl_version()).decode("ascii"))
 
 
+def _take_secret(out: Any, n: int) -> bytes:
+    """Copy a scratch buffer holding plaintext or key bytes out, then wipe it."""
+    res: bytes = _buffer(out, n)[:]
+    if n:
+        _wipe(out, n)
+    return res
+
+
 def random_bytes(n: int) -> bytes:
     """``n`` bytes from OpenSSL's DRBG."""
     if n < 0:
         raise InvalidParameterError("n must be >= 0")
     if n == 0:
         return b""
-    out = _secure_new("uint8_t[]", n)
+    out = _raw_new("uint8_t[]", n)
     rc = lib.vc_random_bytes(out, n)
     if rc:
         _raise(rc)
-    return _buffer(out)[:]
+    return _take_secret(out, n)
 
 
 def constant_time_eq(a: bytes, b: bytes) -> bool:
@@ -185,6 +200,8 @@ def gcm_seal(key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
     kl = _check_key(key)
     _check_nonce(nonce)
     n = _nbytes(plaintext)
+    if _GCM_ROUTE_MIN <= n <= _GCM_ROUTE_MAX and _nbytes(aad) <= _GCM_ROUTE_MAX:
+        return _CryptoAESGCM(key).encrypt(nonce, plaintext, aad)
     out = _raw_new("uint8_t[]", n + TAG_SIZE)
     rc = lib.vc_gcm_seal(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(plaintext), n, out)
     if rc:
@@ -215,11 +232,16 @@ def gcm_open(key: bytes, nonce: bytes, aad: bytes, ct_tag: bytes) -> bytes:
     n = _nbytes(ct_tag) - TAG_SIZE
     if n < 0:
         raise IntegrityError()
-    out = _secure_new("uint8_t[]", n)
+    if _GCM_ROUTE_MIN <= n <= _GCM_ROUTE_MAX and _nbytes(aad) <= _GCM_ROUTE_MAX:
+        try:
+            return _CryptoAESGCM(key).decrypt(nonce, ct_tag, aad)
+        except _InvalidTag:
+            raise IntegrityError() from None
+    out = _raw_new("uint8_t[]", n)
     rc = lib.vc_gcm_open(_in(key), kl, _in(nonce), _in(aad), _nbytes(aad), _in(ct_tag), n + 16, out)
     if rc:
         _raise(rc)
-    return _buffer(out)[:]
+    return _take_secret(out, n)
 
 
 def gcm_open_into(key: bytes, nonce: bytes, aad: bytes, ct_tag: Any, out: Any) -> None:
@@ -307,7 +329,7 @@ def gcm_open_batch(
     aad_buf, aad_lens = _pack(aads, "aads")
     pt_lens = [max(0, x - TAG_SIZE) for x in ct_lens]
     total = sum(pt_lens)
-    out = _secure_new("uint8_t[]", total)
+    out = _raw_new("uint8_t[]", total)
     ok = _raw_new("uint8_t[]", n)
     key_ptr = _from_buffer(kn)
     rc = lib.vc_gcm_open_batch(
@@ -325,12 +347,16 @@ def gcm_open_batch(
     )
     if rc:
         _raise(rc)
-    return _split(_buffer(out), pt_lens, _buffer(ok)[:])
+    return _split_secret(out, total, pt_lens, _buffer(ok)[:])
 
 
-def _split(buf: Any, lens: Sequence[int], ok: bytes) -> list[bytes | None]:
+def _split_secret(out: Any, total: int, lens: Sequence[int], ok: bytes) -> list[bytes | None]:
+    """Slice a packed plaintext scratch buffer into bytes (None where not ok); wipe it."""
+    buf = _buffer(out, total)
     offs = list(accumulate(lens, initial=0))
     res: list[bytes | None] = list(map(buf.__getitem__, map(slice, offs, offs[1:])))
+    if total:
+        _wipe(out, total)
     if ok.count(0):
         for i, good in enumerate(ok):
             if not good:
@@ -360,11 +386,11 @@ def kw_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     n = _nbytes(wrapped)
     if n < 24 or n % 8:
         raise IntegrityError()
-    out = _secure_new("uint8_t[]", n - 8)
+    out = _raw_new("uint8_t[]", n - 8)
     rc = lib.vc_kw_unwrap(_in(kek), kl, _in(wrapped), n, out)
     if rc:
         _raise(rc)
-    return _buffer(out)[:]
+    return _take_secret(out, n - 8)
 
 
 def kwp_wrap(kek: bytes, key: bytes) -> bytes:
@@ -386,12 +412,14 @@ def kwp_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     n = _nbytes(wrapped)
     if n < 16 or n % 8:
         raise IntegrityError()
-    out = _secure_new("uint8_t[]", n - 8)
+    out = _raw_new("uint8_t[]", n - 8)
     out_len = ffi.new("size_t *")
     rc = lib.vc_kwp_unwrap(_in(kek), kl, _in(wrapped), n, out, out_len)
     if rc:
         _raise(rc)
-    return _buffer(out, out_len[0])[:]
+    res = _buffer(out, out_len[0])[:]
+    _wipe(out, n - 8)
+    return res
 
 
 def kw_wrap_batch(kek: bytes, keys: Sequence[bytes]) -> list[bytes]:
@@ -403,9 +431,7 @@ def kw_wrap_batch(kek: bytes, keys: Sequence[bytes]) -> list[bytes]:
     packed, lens = _pack(keys, "keys")
     size = lens[0]
     if size < 16 or size % 8 or lens.count(size) != n:
-        raise InvalidParameterError(
-            "batch keys must all have one size, >= 16 bytes and a multiple of 8"
-        )
+        raise InvalidParameterError("batch keys must all have one size, >= 16 bytes and a multiple of 8")
     stride = size + 8
     out = _raw_new("uint8_t[]", n * stride)
     rc = lib.vc_kw_wrap_batch(_in(kek), kl, n, packed, size, out)
@@ -428,12 +454,12 @@ def kw_unwrap_batch(kek: bytes, wrapped: Sequence[bytes]) -> list[bytes | None]:
     if size < 24 or size % 8:
         return [None] * n
     plen = size - 8
-    out = _secure_new("uint8_t[]", n * plen)
+    out = _raw_new("uint8_t[]", n * plen)
     ok = _raw_new("uint8_t[]", n)
     rc = lib.vc_kw_unwrap_batch(_in(kek), kl, n, packed, size, out, ok)
     if rc:
         _raise(rc)
-    return _split(_buffer(out), [plen] * n, _buffer(ok)[:])
+    return _split_secret(out, n * plen, [plen] * n, _buffer(ok)[:])
 
 
 def rewrap_dek_batch(
@@ -475,9 +501,7 @@ def seal_record(kek: bytes, prefix: bytes, aad: bytes, plaintext: bytes) -> byte
     _check_prefix_len(pl)
     n = _nbytes(plaintext)
     out = _raw_new("uint8_t[]", pl + RECORD_OVERHEAD + n)
-    rc = lib.vc_seal_record(
-        _in(kek), kl, _in(prefix), pl, _in(aad), _nbytes(aad), _in(plaintext), n, out
-    )
+    rc = lib.vc_seal_record(_in(kek), kl, _in(prefix), pl, _in(aad), _nbytes(aad), _in(plaintext), n, out)
     if rc:
         _raise(rc)
     return _buffer(out)[:]
@@ -488,22 +512,32 @@ def open_record(kek: bytes, blob: bytes | memoryview, prefix_len: int, aad: byte
 
     The ``prefix_len`` leading bytes are skipped, not checked.
     """
-    kl = _check_key(kek, "key-encryption key")
-    _check_prefix_len(prefix_len)
-    bl = _nbytes(blob)
+    # The hot read path: bytes arguments skip the generic helpers.
+    if kek.__class__ is bytes and blob.__class__ is bytes and aad.__class__ is bytes:
+        kl = len(kek)
+        bl = len(blob)
+        al = len(aad)
+    else:
+        kl, bl, al = _nbytes(kek), _nbytes(blob), _nbytes(aad)
+        kek, blob, aad = _in(kek), _in(blob), _in(aad)
+    if kl not in _AES_KEY_SIZES:
+        _check_key(kek, "key-encryption key")
+    if not 0 <= prefix_len <= MAX_PREFIX_SIZE:
+        _check_prefix_len(prefix_len)
     n = bl - prefix_len - RECORD_OVERHEAD
     if n < 0:
         raise IntegrityError()
-    out = _secure_new("uint8_t[]", n)
-    rc = lib.vc_open_record(_in(kek), kl, _in(blob), bl, prefix_len, _in(aad), _nbytes(aad), out)
+    out = _raw_new("uint8_t[]", n)
+    rc = lib.vc_open_record(kek, kl, blob, bl, prefix_len, aad, al, out)
     if rc:
         _raise(rc)
-    return _buffer(out)[:]
+    res: bytes = _buffer(out)[:]
+    if n:
+        _wipe(out, n)
+    return res
 
 
-def seal_records(
-    kek: bytes, prefix: bytes, aads: Sequence[bytes], plaintexts: Sequence[bytes]
-) -> list[memoryview]:
+def seal_records(kek: bytes, prefix: bytes, aads: Sequence[bytes], plaintexts: Sequence[bytes]) -> list[memoryview]:
     """Seal N records (one fresh DEK each) in one call.
 
     The blobs are written into one contiguous ``bytearray`` and returned as memoryview
@@ -564,7 +598,7 @@ def open_records(
     else:
         pt_lens = [max(0, x - ovh) for x in blob_lens]
     total = sum(pt_lens)
-    out = _secure_new("uint8_t[]", total)
+    out = _raw_new("uint8_t[]", total)
     ok = _raw_new("uint8_t[]", n)
     rc = lib.vc_open_records(
         n,
@@ -581,4 +615,4 @@ def open_records(
     )
     if rc:
         _raise(rc)
-    return _split(_buffer(out), pt_lens, _buffer(ok)[:])
+    return _split_secret(out, total, pt_lens, _buffer(ok)[:])
