@@ -66,15 +66,27 @@ class Lifecycle:
 
     def __init__(self, ctx: VaultContext) -> None:
         self._ctx = ctx
+        self._objkeys: dict[tuple[int, str], bytes] = {}
 
     # -- keys of the store -------------------------------------------------------------
 
     def objkey(self, kind: Kind, name: str) -> bytes:
-        """The store prefix of an object: kind byte and keyed hash of the lowercased name."""
+        """The store prefix of an object: kind byte and keyed hash of the lowercased name.
+
+        Memoised (bounded): the keyed hash of a name never changes for a vault.
+        """
+        cache_key = (kind.byte, name)
+        hit = self._objkeys.get(cache_key)
+        if hit is not None:
+            return hit
         check_name(name, kind)
         h = self._ctx.name_hasher()
         h.update(bytes([kind.byte]) + name.lower().encode())
-        return bytes([kind.byte]) + h.digest()[:16]
+        okey = bytes([kind.byte]) + h.digest()[:16]
+        if len(self._objkeys) >= 4096:
+            self._objkeys.clear()
+        self._objkeys[cache_key] = okey
+        return okey
 
     def _new_vid(self, txn: ReadTxn, db: bytes, okey: bytes) -> bytes:
         now_ms = int(self._ctx.clock().timestamp() * 1000)
