@@ -89,14 +89,15 @@ class ObjectBackup:
         if len(blob) < _HEAD + 40 + 12 + 16 or blob[:4] != _MAGIC:
             raise IntegrityError("not a vaultcore backup blob")
         ring = self._ctx.keyring
-        if blob[4] != kind.byte:
-            raise InvalidParameterError(f"this backup does not hold a {kind.label}")
         if not _bindings.constant_time_eq(blob[5:_HEAD], ring.domain_id):
             raise ForbiddenError(
                 "this backup belongs to another security domain and cannot be restored here",
                 inner_code="BackupFromAnotherDomain",
             )
         body = _bindings.open_record(ring.domain_kek(), blob[_HEAD:], 0, blob[:_HEAD])
+        # Only an authenticated kind byte is reported as a wrong kind; a damaged one failed above.
+        if blob[4] != kind.byte:
+            raise InvalidParameterError(f"this backup does not hold a {kind.label}")
         header, payload = decode(body)
         out = []
         try:
