@@ -33,7 +33,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
-from typing import Any
+from typing import Any, TypeAlias
 
 from cryptography.exceptions import InvalidTag as _InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
@@ -70,6 +70,8 @@ __all__ = [
     "seal_record",
     "seal_records",
 ]
+
+Buf: TypeAlias = bytes | bytearray | memoryview
 
 _EXPECTED_ABI = 1
 if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
@@ -184,7 +186,7 @@ def random_bytes(n: int) -> bytes:
     return _take_secret(out, n)
 
 
-def constant_time_eq(a: bytes, b: bytes) -> bool:
+def constant_time_eq(a: Buf, b: Buf) -> bool:
     """Compare in time independent of the contents (lengths are not secret)."""
     na, nb = _nbytes(a), _nbytes(b)
     if na != nb:
@@ -195,7 +197,7 @@ def constant_time_eq(a: bytes, b: bytes) -> bool:
 # ---- AES-GCM -----------------------------------------------------------------------------
 
 
-def gcm_seal(key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
+def gcm_seal(key: Buf, nonce: Buf, aad: Buf, plaintext: Buf) -> bytes:
     """AES-GCM encrypt: returns ciphertext || 16-byte tag."""
     kl = _check_key(key)
     _check_nonce(nonce)
@@ -209,7 +211,7 @@ def gcm_seal(key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
     return _buffer(out)[:]
 
 
-def gcm_seal_into(key: bytes, nonce: bytes, aad: bytes, plaintext: Any, out: Any) -> None:
+def gcm_seal_into(key: Buf, nonce: Buf, aad: Buf, plaintext: Buf, out: bytearray | memoryview) -> None:
     """AES-GCM encrypt into a caller buffer of ``len(plaintext) + 16`` bytes.
 
     ``out`` may be the buffer holding ``plaintext`` (encryption in place).
@@ -225,7 +227,7 @@ def gcm_seal_into(key: bytes, nonce: bytes, aad: bytes, plaintext: Any, out: Any
         _raise(rc)
 
 
-def gcm_open(key: bytes, nonce: bytes, aad: bytes, ct_tag: bytes) -> bytes:
+def gcm_open(key: Buf, nonce: Buf, aad: Buf, ct_tag: Buf) -> bytes:
     """AES-GCM decrypt and verify; :class:`IntegrityError` if the tag does not verify."""
     kl = _check_key(key)
     _check_nonce(nonce)
@@ -244,7 +246,7 @@ def gcm_open(key: bytes, nonce: bytes, aad: bytes, ct_tag: bytes) -> bytes:
     return _take_secret(out, n)
 
 
-def gcm_open_into(key: bytes, nonce: bytes, aad: bytes, ct_tag: Any, out: Any) -> None:
+def gcm_open_into(key: Buf, nonce: Buf, aad: Buf, ct_tag: Buf, out: bytearray | memoryview) -> None:
     """AES-GCM decrypt into a caller buffer of ``len(ct_tag) - 16`` bytes.
 
     On failure ``out`` is zeroed and :class:`IntegrityError` raised.
@@ -276,10 +278,10 @@ def _check_batch_keys(keys: Sequence[Any], nonces: Sequence[Any], n: int) -> tup
 
 
 def gcm_seal_batch(
-    keys: Sequence[bytes],
-    nonces: Sequence[bytes],
-    aads: Sequence[bytes],
-    plaintexts: Sequence[bytes],
+    keys: Sequence[Buf],
+    nonces: Sequence[Buf],
+    aads: Sequence[Buf],
+    plaintexts: Sequence[Buf],
 ) -> list[bytes]:
     """Seal N records in one call, each with its own key, nonce and AAD."""
     n = len(plaintexts)
@@ -313,10 +315,10 @@ def gcm_seal_batch(
 
 
 def gcm_open_batch(
-    keys: Sequence[bytes],
-    nonces: Sequence[bytes],
-    aads: Sequence[bytes],
-    ct_tags: Sequence[bytes],
+    keys: Sequence[Buf],
+    nonces: Sequence[Buf],
+    aads: Sequence[Buf],
+    ct_tags: Sequence[Buf],
 ) -> list[bytes | None]:
     """Open N records in one call; ``None`` for each record that fails authentication."""
     n = len(ct_tags)
@@ -367,7 +369,7 @@ def _split_secret(out: Any, total: int, lens: Sequence[int], ok: bytes) -> list[
 # ---- AES key wrap ------------------------------------------------------------------------
 
 
-def kw_wrap(kek: bytes, key: bytes) -> bytes:
+def kw_wrap(kek: Buf, key: Buf) -> bytes:
     """RFC 3394 AES key wrap; ``key`` is >= 16 bytes and a multiple of 8."""
     kl = _check_key(kek, "key-encryption key")
     n = _nbytes(key)
@@ -380,7 +382,7 @@ def kw_wrap(kek: bytes, key: bytes) -> bytes:
     return _buffer(out)[:]
 
 
-def kw_unwrap(kek: bytes, wrapped: bytes) -> bytes:
+def kw_unwrap(kek: Buf, wrapped: Buf) -> bytes:
     """RFC 3394 AES key unwrap; :class:`IntegrityError` if the integrity check fails."""
     kl = _check_key(kek, "key-encryption key")
     n = _nbytes(wrapped)
@@ -393,7 +395,7 @@ def kw_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     return _take_secret(out, n - 8)
 
 
-def kwp_wrap(kek: bytes, key: bytes) -> bytes:
+def kwp_wrap(kek: Buf, key: Buf) -> bytes:
     """RFC 5649 AES key wrap with padding; ``key`` is 1 .. 2**32-1 bytes."""
     kl = _check_key(kek, "key-encryption key")
     n = _nbytes(key)
@@ -406,7 +408,7 @@ def kwp_wrap(kek: bytes, key: bytes) -> bytes:
     return _buffer(out)[:]
 
 
-def kwp_unwrap(kek: bytes, wrapped: bytes) -> bytes:
+def kwp_unwrap(kek: Buf, wrapped: Buf) -> bytes:
     """RFC 5649 AES key unwrap; :class:`IntegrityError` on any check failure."""
     kl = _check_key(kek, "key-encryption key")
     n = _nbytes(wrapped)
@@ -422,7 +424,7 @@ def kwp_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     return res
 
 
-def kw_wrap_batch(kek: bytes, keys: Sequence[bytes]) -> list[bytes]:
+def kw_wrap_batch(kek: Buf, keys: Sequence[Buf]) -> list[bytes]:
     """RFC 3394 wrap of N keys of one size under one KEK, in one call."""
     kl = _check_key(kek, "key-encryption key")
     n = len(keys)
@@ -441,7 +443,7 @@ def kw_wrap_batch(kek: bytes, keys: Sequence[bytes]) -> list[bytes]:
     return [buf[i : i + stride] for i in range(0, n * stride, stride)]
 
 
-def kw_unwrap_batch(kek: bytes, wrapped: Sequence[bytes]) -> list[bytes | None]:
+def kw_unwrap_batch(kek: Buf, wrapped: Sequence[Buf]) -> list[bytes | None]:
     """RFC 3394 unwrap of N wrapped keys of one size; ``None`` where the check fails."""
     kl = _check_key(kek, "key-encryption key")
     n = len(wrapped)
@@ -462,9 +464,7 @@ def kw_unwrap_batch(kek: bytes, wrapped: Sequence[bytes]) -> list[bytes | None]:
     return _split_secret(out, n * plen, [plen] * n, _buffer(ok)[:])
 
 
-def rewrap_dek_batch(
-    old_kek: bytes, new_kek: bytes, wrapped: bytes | bytearray | memoryview
-) -> tuple[bytearray, list[bool]]:
+def rewrap_dek_batch(old_kek: Buf, new_kek: Buf, wrapped: Buf) -> tuple[bytearray, list[bool]]:
     """Unwrap N contiguous RFC 3394-wrapped 32-byte DEKs (N * 40 bytes) under ``old_kek``
     and wrap them under ``new_kek``; the plaintext DEKs never leave C.
 
@@ -491,7 +491,7 @@ def rewrap_dek_batch(
 # ---- fused envelope records --------------------------------------------------------------
 
 
-def seal_record(kek: bytes, prefix: bytes, aad: bytes, plaintext: bytes) -> bytes:
+def seal_record(kek: Buf, prefix: Buf, aad: Buf, plaintext: Buf) -> bytes:
     """Seal one record under a fresh DEK drawn (and wrapped under ``kek``) inside C.
 
     Returns ``prefix || wrapped_dek(40) || nonce(12) || ct || tag(16)``.
@@ -507,7 +507,7 @@ def seal_record(kek: bytes, prefix: bytes, aad: bytes, plaintext: bytes) -> byte
     return _buffer(out)[:]
 
 
-def open_record(kek: bytes, blob: bytes | memoryview, prefix_len: int, aad: bytes) -> bytes:
+def open_record(kek: Buf, blob: Buf, prefix_len: int, aad: Buf) -> bytes:
     """Unwrap the record's DEK and decrypt in one call; :class:`IntegrityError` on failure.
 
     The ``prefix_len`` leading bytes are skipped, not checked.
@@ -537,7 +537,7 @@ def open_record(kek: bytes, blob: bytes | memoryview, prefix_len: int, aad: byte
     return res
 
 
-def seal_records(kek: bytes, prefix: bytes, aads: Sequence[bytes], plaintexts: Sequence[bytes]) -> list[memoryview]:
+def seal_records(kek: Buf, prefix: Buf, aads: Sequence[Buf], plaintexts: Sequence[Buf]) -> list[memoryview]:
     """Seal N records (one fresh DEK each) in one call.
 
     The blobs are written into one contiguous ``bytearray`` and returned as memoryview
@@ -577,10 +577,10 @@ def seal_records(kek: bytes, prefix: bytes, aads: Sequence[bytes], plaintexts: S
 
 
 def open_records(
-    kek: bytes,
-    blobs: Sequence[bytes | memoryview],
+    kek: Buf,
+    blobs: Sequence[Buf],
     prefix_len: int,
-    aads: Sequence[bytes],
+    aads: Sequence[Buf],
 ) -> list[bytes | None]:
     """Open N records in one call; ``None`` for each record that fails (per-record status)."""
     kl = _check_key(kek, "key-encryption key")
