@@ -1,0 +1,121 @@
+"""Helpers for testing programs that use vaultcore (public API, after structlog's ``testing``).
+
+The pytest plugin (installed with vaultcore, entry point ``pytest11``) turns these into
+fixtures: ``vault`` (a fresh temporary vault) and ``vault_factory`` (makes more, closes them
+all at teardown). Use the classes directly in other test runners::
+
+    from vaultcore.testing import FakeClock, VaultFactory
+
+    factory = VaultFactory(tmp_dir)
+    clock = FakeClock()
+    vault = factory(clock=clock, retention_days=7)
+    vault.secrets.set_secret("db-password", "s3cr3t")
+    clock.advance(days=8)
+    factory.close()
+
+Test vaults use a random :class:`~vaultcore.RawKeyCredential` by default (no key
+derivation, so they are fast); ``factory.passphrase_credential(pw)`` gives a passphrase
+credential with :data:`~vaultcore.KDF_TESTING` (cheap, **not secure**: tests only).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import KDF_TESTING, Credential, PassphraseCredential, RawKeyCredential, Vault
+
+__all__ = ["START", "FakeClock", "VaultFactory", "new_test_credential"]
+
+#: Where a :class:`FakeClock` starts unless told otherwise.
+START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock for ``Vault.create(clock=...)`` that only moves when told to."""
+
+    def __init__(self, now: datetime = START) -> None:
+        if now.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware datetime")
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by ``timedelta(**delta)``, e.g. ``advance(days=8)``; returns the new time."""
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware datetime")
+        self.now = when
+
+    def __repr__(self) -> str:
+        return f"FakeClock({self.now.isoformat()})"
+
+
+def new_test_credential() -> RawKeyCredential:
+    """A fresh random raw-key credential (fast: no key derivation)."""
+    return RawKeyCredential(os.urandom(32))
+
+
+class VaultFactory:
+    """Creates vaults in sub-directories of *base_dir*; :meth:`close` closes every one."""
+
+    def __init__(self, base_dir: str | os.PathLike[str]) -> None:
+        self.base_dir = Path(base_dir)
+        self._vaults: list[Vault] = []
+        self._credentials: dict[str, Credential] = {}
+        self._count = 0
+
+    def __call__(self, name: str | None = None, *, credential: Credential | None = None, **create: Any) -> Vault:
+        """Create a vault (``name`` is its directory and vault name); ``create`` goes to
+        :meth:`Vault.create` (``retention_days``, ``purge_protection``, ``clock``, ...)."""
+        self._count += 1
+        dirname = name or f"vault{self._count}"
+        path = self.base_dir / dirname
+        credential = credential or new_test_credential()
+        vault = Vault.create(path, credential, **create)
+        self._credentials[vault.path] = credential
+        self._vaults.append(vault)
+        return vault
+
+    @staticmethod
+    def passphrase_credential(passphrase: str) -> PassphraseCredential:
+        """A passphrase credential with the cheap ``KDF_TESTING`` parameters (tests only)."""
+        return PassphraseCredential(passphrase, kdf=KDF_TESTING)
+
+    def credential(self, vault: Vault | str | os.PathLike[str]) -> Credential:
+        """The credential a vault of this factory was created with."""
+        path = vault.path if isinstance(vault, Vault) else os.fspath(vault)
+        for known, credential in self._credentials.items():
+            if os.path.realpath(known) == os.path.realpath(path):
+                return credential
+        raise KeyError(f"{path!r} was not created by this factory")
+
+    def reopen(self, vault: Vault | str | os.PathLike[str], **open_kwargs: Any) -> Vault:
+        """Open a vault of this factory again (another handle, e.g. after ``close()``)."""
+        path = vault.path if isinstance(vault, Vault) else os.fspath(vault)
+        opened = Vault.open(path, self.credential(path), **open_kwargs)
+        self._vaults.append(opened)
+        return opened
+
+    @property
+    def vaults(self) -> list[Vault]:
+        """Every handle created or reopened so far, in order."""
+        return list(self._vaults)
+
+    def close(self) -> None:
+        """Close every vault handle this factory made (closing twice is harmless)."""
+        while self._vaults:
+            self._vaults.pop().close()
+
+    def __enter__(self) -> VaultFactory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
