@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Literal, NamedTuple, TypeAlias, TypeVar, cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -75,12 +76,14 @@ __all__ = [
 ]
 
 Key: TypeAlias = KeyMaterial | PublicKeyMaterial
+_T = TypeVar("_T")
 BytesLike: TypeAlias = bytes | bytearray | memoryview
-_E = TypeVar("_E", bound=enum.StrEnum)
 
 GCM_IV_SIZE = 12
 GCM_TAG_SIZE = 16
 _BLOCK = 16
+_KEY_CLASSES = (KeyMaterial, PublicKeyMaterial)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,98 +99,110 @@ class EncryptOutput:
     aad: bytes | None = None
 
 
+# Algorithm tables are keyed by the plain string values, so a caller's str or enum member
+# finds its entry in one dict lookup; each entry carries the name used in messages.
+
+
 class _RsaCipher(NamedTuple):
+    name: str
     padding: asympadding.AsymmetricPadding
     overhead: int  # bytes of padding: the longest plaintext is modulus bytes - overhead
 
 
 class _AesCipher(NamedTuple):
+    name: str
     key_bytes: int
-    mode: Literal["gcm", "cbc", "cbcpad"]
+    mode: Literal["gcm", "cbc", "cbcpad", "kw"]
 
 
 class _Signer(NamedTuple):
+    name: str
     hash: hashes.HashAlgorithm
     curve: KeyCurveName | None  # None: RSA
     padding: asympadding.AsymmetricPadding | None  # RSA only
+    prehashed: Prehashed
     ecdsa: ec.ECDSA | None  # EC only
 
 
-_RSA: dict[str, _RsaCipher] = {
-    EncryptionAlgorithm.rsa1_5: _RsaCipher(asympadding.PKCS1v15(), 11),
-    EncryptionAlgorithm.rsa_oaep: _RsaCipher(
-        asympadding.OAEP(asympadding.MGF1(hashes.SHA1()), hashes.SHA1(), None),  # noqa: S303
-        2 * 20 + 2,
-    ),
-    EncryptionAlgorithm.rsa_oaep_256: _RsaCipher(
-        asympadding.OAEP(asympadding.MGF1(hashes.SHA256()), hashes.SHA256(), None),
-        2 * 32 + 2,
-    ),
-}
-
-_AES: dict[str, _AesCipher] = {
-    EncryptionAlgorithm.a128_gcm: _AesCipher(16, "gcm"),
-    EncryptionAlgorithm.a192_gcm: _AesCipher(24, "gcm"),
-    EncryptionAlgorithm.a256_gcm: _AesCipher(32, "gcm"),
-    EncryptionAlgorithm.a128_cbc: _AesCipher(16, "cbc"),
-    EncryptionAlgorithm.a192_cbc: _AesCipher(24, "cbc"),
-    EncryptionAlgorithm.a256_cbc: _AesCipher(32, "cbc"),
-    EncryptionAlgorithm.a128_cbcpad: _AesCipher(16, "cbcpad"),
-    EncryptionAlgorithm.a192_cbcpad: _AesCipher(24, "cbcpad"),
-    EncryptionAlgorithm.a256_cbcpad: _AesCipher(32, "cbcpad"),
-}
-
-_KW: dict[str, int] = {
-    KeyWrapAlgorithm.aes_128: 16,
-    KeyWrapAlgorithm.aes_192: 24,
-    KeyWrapAlgorithm.aes_256: 32,
-}
+def _rsa(alg: enum.StrEnum, padding: asympadding.AsymmetricPadding, overhead: int) -> _RsaCipher:
+    return _RsaCipher(alg.value, padding, overhead)
 
 
-def _rsa_signer(h: hashes.HashAlgorithm, pss: bool) -> _Signer:
+def _aes(alg: enum.StrEnum, key_bytes: int, mode: Literal["gcm", "cbc", "cbcpad", "kw"]) -> _AesCipher:
+    return _AesCipher(alg.value, key_bytes, mode)
+
+
+def _rsa_signer(alg: SignatureAlgorithm, h: hashes.HashAlgorithm, pss: bool) -> _Signer:
     pad: asympadding.AsymmetricPadding = (
         asympadding.PSS(asympadding.MGF1(h), salt_length=h.digest_size) if pss else asympadding.PKCS1v15()
     )
-    return _Signer(h, None, pad, None)
+    return _Signer(alg.value, h, None, pad, Prehashed(h), None)
 
 
-def _ec_signer(h: hashes.HashAlgorithm, curve: KeyCurveName) -> _Signer:
-    return _Signer(h, curve, None, ec.ECDSA(Prehashed(h)))
+def _ec_signer(alg: SignatureAlgorithm, h: hashes.HashAlgorithm, curve: KeyCurveName) -> _Signer:
+    return _Signer(alg.value, h, curve, None, Prehashed(h), ec.ECDSA(Prehashed(h)))
 
 
+_SHA1_OAEP = asympadding.OAEP(asympadding.MGF1(hashes.SHA1()), hashes.SHA1(), None)  # noqa: S303 - Azure's RSA-OAEP
+_SHA256_OAEP = asympadding.OAEP(asympadding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+_RSA_CIPHERS = [
+    (EncryptionAlgorithm.rsa1_5, KeyWrapAlgorithm.rsa1_5, asympadding.PKCS1v15(), 11),
+    (EncryptionAlgorithm.rsa_oaep, KeyWrapAlgorithm.rsa_oaep, _SHA1_OAEP, 2 * 20 + 2),
+    (EncryptionAlgorithm.rsa_oaep_256, KeyWrapAlgorithm.rsa_oaep_256, _SHA256_OAEP, 2 * 32 + 2),
+]
+E, W = EncryptionAlgorithm, KeyWrapAlgorithm
+_ENCRYPTION: dict[str, _RsaCipher | _AesCipher] = {e.value: _rsa(e, pad, over) for e, _, pad, over in _RSA_CIPHERS}
+_ENCRYPTION.update(
+    {
+        E.a128_gcm.value: _aes(E.a128_gcm, 16, "gcm"),
+        E.a192_gcm.value: _aes(E.a192_gcm, 24, "gcm"),
+        E.a256_gcm.value: _aes(E.a256_gcm, 32, "gcm"),
+        E.a128_cbc.value: _aes(E.a128_cbc, 16, "cbc"),
+        E.a192_cbc.value: _aes(E.a192_cbc, 24, "cbc"),
+        E.a256_cbc.value: _aes(E.a256_cbc, 32, "cbc"),
+        E.a128_cbcpad.value: _aes(E.a128_cbcpad, 16, "cbcpad"),
+        E.a192_cbcpad.value: _aes(E.a192_cbcpad, 24, "cbcpad"),
+        E.a256_cbcpad.value: _aes(E.a256_cbcpad, 32, "cbcpad"),
+    }
+)
+_WRAP: dict[str, _RsaCipher | _AesCipher] = {w.value: _rsa(w, pad, over) for _, w, pad, over in _RSA_CIPHERS}
+_WRAP.update(
+    {
+        W.aes_128.value: _aes(W.aes_128, 16, "kw"),
+        W.aes_192.value: _aes(W.aes_192, 24, "kw"),
+        W.aes_256.value: _aes(W.aes_256, 32, "kw"),
+    }
+)
+S = SignatureAlgorithm
 _SIGNERS: dict[str, _Signer] = {
-    SignatureAlgorithm.rs256: _rsa_signer(hashes.SHA256(), pss=False),
-    SignatureAlgorithm.rs384: _rsa_signer(hashes.SHA384(), pss=False),
-    SignatureAlgorithm.rs512: _rsa_signer(hashes.SHA512(), pss=False),
-    SignatureAlgorithm.ps256: _rsa_signer(hashes.SHA256(), pss=True),
-    SignatureAlgorithm.ps384: _rsa_signer(hashes.SHA384(), pss=True),
-    SignatureAlgorithm.ps512: _rsa_signer(hashes.SHA512(), pss=True),
-    SignatureAlgorithm.es256: _ec_signer(hashes.SHA256(), KeyCurveName.p_256),
-    SignatureAlgorithm.es256_k: _ec_signer(hashes.SHA256(), KeyCurveName.p_256_k),
-    SignatureAlgorithm.es384: _ec_signer(hashes.SHA384(), KeyCurveName.p_384),
-    SignatureAlgorithm.es512: _ec_signer(hashes.SHA512(), KeyCurveName.p_521),
+    S.rs256.value: _rsa_signer(S.rs256, hashes.SHA256(), pss=False),
+    S.rs384.value: _rsa_signer(S.rs384, hashes.SHA384(), pss=False),
+    S.rs512.value: _rsa_signer(S.rs512, hashes.SHA512(), pss=False),
+    S.ps256.value: _rsa_signer(S.ps256, hashes.SHA256(), pss=True),
+    S.ps384.value: _rsa_signer(S.ps384, hashes.SHA384(), pss=True),
+    S.ps512.value: _rsa_signer(S.ps512, hashes.SHA512(), pss=True),
+    S.es256.value: _ec_signer(S.es256, hashes.SHA256(), KeyCurveName.p_256),
+    S.es256_k.value: _ec_signer(S.es256_k, hashes.SHA256(), KeyCurveName.p_256_k),
+    S.es384.value: _ec_signer(S.es384, hashes.SHA384(), KeyCurveName.p_384),
+    S.es512.value: _ec_signer(S.es512, hashes.SHA512(), KeyCurveName.p_521),
 }
-_PREHASHED = {name: Prehashed(s.hash) for name, s in _SIGNERS.items()}
+del E, W, S
 
 
 # --------------------------------------------------------------------------- checks
 
 
-def _algorithm(cls: type[_E], value: object, what: str) -> _E:
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, str):
-        try:
-            return cls(value)
-        except ValueError:
-            pass
-    raise InvalidParameterError(f"{_jwk.show(value)} is not {what} algorithm; use {_jwk.choices(cls)}")
+def _lookup(table: dict[str, _T], value: object, what: str, names: type[enum.StrEnum]) -> _T:
+    spec = table.get(value) if isinstance(value, str) else None
+    if spec is None:
+        raise InvalidParameterError(f"{_jwk.show(value)} is not {what} algorithm; use {_jwk.choices(names)}")
+    return spec
 
 
 def _data(value: object, what: str) -> bytes:
-    if isinstance(value, bytes):
+    if type(value) is bytes:
         data = value
-    elif isinstance(value, bytearray | memoryview):
+    elif isinstance(value, _BYTES_LIKE):
         data = bytes(value)
     else:
         raise InvalidParameterError(f"{what} must be bytes, not {type(value).__name__}")
@@ -199,7 +214,7 @@ def _data(value: object, what: str) -> bytes:
 def _optional(value: object, what: str) -> bytes | None:
     if value is None:
         return None
-    if not isinstance(value, bytes | bytearray | memoryview):
+    if not isinstance(value, _BYTES_LIKE):
         raise InvalidParameterError(f"{what} must be bytes, not {type(value).__name__}")
     return bytes(value)
 
@@ -219,73 +234,70 @@ def _unused(alg: str, **params: object) -> None:
 
 
 def _kty(key: object) -> KeyType:
-    if not isinstance(key, KeyMaterial | PublicKeyMaterial):
+    if not isinstance(key, _KEY_CLASSES):
         raise InvalidParameterError(f"key must be KeyMaterial or PublicKeyMaterial, not {type(key).__name__}")
-    return key.kty
+    return key._kty
 
 
 def _wrong_type(alg: str, need: str, key: Key) -> InvalidParameterError:
     return InvalidParameterError(f"{alg} needs {need} key; this key is {key.kty}")
 
 
+# The accessors below read KeyMaterial's cached attributes directly (same package): the
+# type was checked at construction, so no isinstance against cryptography's ABCs is needed.
+
+
 def _rsa_public(key: Key, alg: str) -> rsa.RSAPublicKey:
     if _kty(key) is not KeyType.rsa:
         raise _wrong_type(alg, "an RSA", key)
-    obj = key.as_cryptography()
-    public = obj.public_key() if isinstance(obj, rsa.RSAPrivateKey) else obj
-    assert isinstance(public, rsa.RSAPublicKey)
-    return public
+    return cast(rsa.RSAPublicKey, key._public if type(key) is KeyMaterial else key._key)
 
 
 def _rsa_private(key: Key, alg: str, action: str) -> rsa.RSAPrivateKey:
     if _kty(key) is not KeyType.rsa:
         raise _wrong_type(alg, "an RSA", key)
-    obj = key.as_cryptography()
-    if not isinstance(obj, rsa.RSAPrivateKey):
+    if type(key) is not KeyMaterial:
         raise InvalidParameterError(f"{alg} {action} needs the private key")
-    return obj
+    return cast(rsa.RSAPrivateKey, key._key)
 
 
 def _check_curve(key: Key, alg: str, curve: KeyCurveName) -> None:
     if _kty(key) is not KeyType.ec:
         raise _wrong_type(alg, f"an EC {curve}", key)
-    if key.curve is not curve:
-        raise InvalidParameterError(f"{alg} needs an EC {curve} key; this key is on {key.curve}")
+    if key._curve is not curve:
+        raise InvalidParameterError(f"{alg} needs an EC {curve} key; this key is on {key._curve}")
 
 
 def _oct(key: Key, alg: str, size: int) -> bytes:
-    if _kty(key) is not KeyType.oct or not isinstance(key, KeyMaterial):
+    if _kty(key) is not KeyType.oct or type(key) is not KeyMaterial:
         raise _wrong_type(alg, f"a {size * 8}-bit oct", key)
-    secret = key._key
-    assert isinstance(secret, bytes)
+    secret = cast(bytes, key._key)
     if len(secret) != size:
         raise InvalidParameterError(f"{alg} needs a {size * 8}-bit oct key; this key has {len(secret) * 8} bits")
     return secret
 
 
-def _signer(alg: object) -> tuple[SignatureAlgorithm, _Signer]:
-    algorithm = _algorithm(SignatureAlgorithm, alg, "a signature")
-    return algorithm, _SIGNERS[algorithm]
+def _signer(alg: object) -> _Signer:
+    return _lookup(_SIGNERS, alg, "a signature", SignatureAlgorithm)
 
 
-def _digest(value: object, algorithm: SignatureAlgorithm, signer: _Signer) -> bytes:
+def _digest(value: object, signer: _Signer) -> bytes:
     digest = _data(value, "digest")
     size = signer.hash.digest_size
     if len(digest) != size:
         raise InvalidParameterError(
-            f"{algorithm} signs a {size}-byte {signer.hash.name.upper()} digest; got {len(digest)} bytes"
+            f"{signer.name} signs a {size}-byte {signer.hash.name.upper()} digest; got {len(digest)} bytes"
         )
     return digest
 
 
 def hash_for(alg: SignatureAlgorithm | str) -> hashes.HashAlgorithm:
     """The hash a signature algorithm signs: SHA-256 for RS256/PS256/ES256/ES256K, etc."""
-    _, signer = _signer(alg)
-    return type(signer.hash)()
+    return type(_signer(alg).hash)()
 
 
 def _hash(signer: _Signer, data: object) -> bytes:
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise InvalidParameterError(f"data must be bytes, not {type(data).__name__}")
     h = hashes.Hash(signer.hash)
     h.update(data)
@@ -295,26 +307,25 @@ def _hash(signer: _Signer, data: object) -> bytes:
 # --------------------------------------------------------------------------- RSA and AES
 
 
-def _rsa_encrypt(key: Key, alg: str, data: bytes) -> bytes:
-    cipher = _RSA[alg]
-    public = _rsa_public(key, alg)
+def _rsa_encrypt(key: Key, cipher: _RsaCipher, data: bytes) -> bytes:
+    public = _rsa_public(key, cipher.name)
     limit = (public.key_size + 7) // 8 - cipher.overhead
     if len(data) > limit:
         raise InvalidParameterError(
-            f"{alg} with a {public.key_size}-bit key takes at most {limit} bytes; got {len(data)}"
+            f"{cipher.name} with a {public.key_size}-bit key takes at most {limit} bytes; got {len(data)}"
         )
     return public.encrypt(data, cipher.padding)
 
 
-def _rsa_decrypt(key: Key, alg: str, data: bytes) -> bytes:
-    private = _rsa_private(key, alg, "decryption")
+def _rsa_decrypt(key: Key, cipher: _RsaCipher, data: bytes) -> bytes:
+    private = _rsa_private(key, cipher.name, "decryption")
     size = (private.key_size + 7) // 8
     if len(data) != size:
         raise InvalidParameterError(
-            f"{alg} ciphertext for a {private.key_size}-bit key is {size} bytes; got {len(data)}"
+            f"{cipher.name} ciphertext for a {private.key_size}-bit key is {size} bytes; got {len(data)}"
         )
     try:
-        return private.decrypt(data, _RSA[alg].padding)
+        return private.decrypt(data, cipher.padding)
     except ValueError:
         raise IntegrityError() from None
 
@@ -332,30 +343,30 @@ def encrypt(
     aad: BytesLike | None = None,
 ) -> EncryptOutput:
     """Encrypt ``plaintext`` (RSA with the public key suffices; AES needs the oct key)."""
-    algorithm = _algorithm(EncryptionAlgorithm, alg, "an encryption")
+    cipher = _lookup(_ENCRYPTION, alg, "an encryption", EncryptionAlgorithm)
     data = _data(plaintext, "plaintext")
-    if algorithm in _RSA:
-        _unused(algorithm, iv=iv, aad=aad)
-        return EncryptOutput(_rsa_encrypt(key, algorithm, data))
-    cipher = _AES[algorithm]
-    secret = _oct(key, algorithm, cipher.key_bytes)
+    name = cipher.name
+    if isinstance(cipher, _RsaCipher):
+        _unused(name, iv=iv, aad=aad)
+        return EncryptOutput(_rsa_encrypt(key, cipher, data))
+    secret = _oct(key, name, cipher.key_bytes)
     header = _optional(aad, "aad")
     if cipher.mode == "gcm":
         if iv is not None:
             raise InvalidParameterError(
-                f"{algorithm} generates its own random IV (returned with the ciphertext); do not pass iv"
+                f"{name} generates its own random IV (returned with the ciphertext); do not pass iv"
             )
         nonce = os.urandom(GCM_IV_SIZE)
         sealed = AESGCM(secret).encrypt(nonce, data, header)
         return EncryptOutput(sealed[:-GCM_TAG_SIZE], nonce, sealed[-GCM_TAG_SIZE:], header)
     if header is not None:
-        raise InvalidParameterError(f"aad is not used by {algorithm}; only AES-GCM takes aad")
-    vector = _exact(iv, _BLOCK, "iv", algorithm)
+        raise InvalidParameterError(f"aad is not used by {name}; only AES-GCM takes aad")
+    vector = _exact(iv, _BLOCK, "iv", name)
     if cipher.mode == "cbc":
         if len(data) % _BLOCK:
             raise InvalidParameterError(
-                f"{algorithm} encrypts whole 16-byte blocks; plaintext is {len(data)} bytes "
-                f"(use {algorithm}PAD for other lengths)"
+                f"{name} encrypts whole 16-byte blocks; plaintext is {len(data)} bytes "
+                f"(use {name}PAD for other lengths)"
             )
     else:
         padder = sympadding.PKCS7(128).padder()
@@ -374,24 +385,24 @@ def decrypt(
     tag: BytesLike | None = None,
 ) -> bytes:
     """Decrypt what :func:`encrypt` made; a failed GCM tag or OAEP check → ``IntegrityError``."""
-    algorithm = _algorithm(EncryptionAlgorithm, alg, "an encryption")
+    cipher = _lookup(_ENCRYPTION, alg, "an encryption", EncryptionAlgorithm)
     data = _data(ciphertext, "ciphertext")
-    if algorithm in _RSA:
-        _unused(algorithm, iv=iv, aad=aad, tag=tag)
-        return _rsa_decrypt(key, algorithm, data)
-    cipher = _AES[algorithm]
-    secret = _oct(key, algorithm, cipher.key_bytes)
+    name = cipher.name
+    if isinstance(cipher, _RsaCipher):
+        _unused(name, iv=iv, aad=aad, tag=tag)
+        return _rsa_decrypt(key, cipher, data)
+    secret = _oct(key, name, cipher.key_bytes)
     if cipher.mode == "gcm":
-        nonce = _exact(iv, GCM_IV_SIZE, "iv", algorithm)
-        check = _exact(tag, GCM_TAG_SIZE, "tag", algorithm)
+        nonce = _exact(iv, GCM_IV_SIZE, "iv", name)
+        check = _exact(tag, GCM_TAG_SIZE, "tag", name)
         try:
             return AESGCM(secret).decrypt(nonce, data + check, _optional(aad, "aad"))
         except InvalidTag:
             raise IntegrityError() from None
-    _unused(algorithm, aad=aad, tag=tag)
-    vector = _exact(iv, _BLOCK, "iv", algorithm)
+    _unused(name, aad=aad, tag=tag)
+    vector = _exact(iv, _BLOCK, "iv", name)
     if len(data) % _BLOCK:
-        raise InvalidParameterError(f"{algorithm} ciphertext is whole 16-byte blocks; got {len(data)} bytes")
+        raise InvalidParameterError(f"{name} ciphertext is whole 16-byte blocks; got {len(data)} bytes")
     decryptor = _cbc(secret, vector).decryptor()
     plain = decryptor.update(data) + decryptor.finalize()
     if cipher.mode == "cbc":
@@ -406,82 +417,81 @@ def decrypt(
 # --------------------------------------------------------------------------- key wrap
 
 
-def _kw_sizes(key: Key, alg: KeyWrapAlgorithm) -> bytes:
-    return _oct(key, alg, _KW[alg])
+_KwFunctions: TypeAlias = tuple[Callable[[bytes, bytes], bytes], Callable[[bytes, bytes], bytes]]
+_kw_functions: _KwFunctions | None = None
+
+
+def _native_kw() -> _KwFunctions:
+    """RFC 3394 wrap/unwrap of the native core, imported on first use and then kept
+    (an import statement per call would cost about a microsecond)."""
+    global _kw_functions
+    if _kw_functions is None:
+        from vaultcore import _bindings
+
+        _kw_functions = (_bindings.kw_wrap, _bindings.kw_unwrap)
+    return _kw_functions
 
 
 def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> bytes:
     """Wrap a key: RSA algorithms encrypt it, AxxxKW is RFC 3394 (16+ bytes, 8-byte steps)."""
-    algorithm = _algorithm(KeyWrapAlgorithm, alg, "a key wrap")
+    cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     data = _data(key_to_wrap, "key")
-    if algorithm in _RSA:
-        return _rsa_encrypt(key, algorithm, data)
-    kek = _kw_sizes(key, algorithm)
+    if isinstance(cipher, _RsaCipher):
+        return _rsa_encrypt(key, cipher, data)
+    kek = _oct(key, cipher.name, cipher.key_bytes)
     if len(data) < 16 or len(data) % 8:
         raise InvalidParameterError(
-            f"{algorithm} wraps keys of 16 bytes or more in multiples of 8; got {len(data)} bytes"
+            f"{cipher.name} wraps keys of 16 bytes or more in multiples of 8; got {len(data)} bytes"
         )
-    from vaultcore import _bindings  # native core: loaded on first use
-
-    wrapped: bytes = _bindings.kw_wrap(kek, data)
-    return wrapped
+    return _native_kw()[0](kek, data)
 
 
 def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike) -> bytes:
     """Undo :func:`wrap_key`; a failed unwrap raises ``IntegrityError``."""
-    algorithm = _algorithm(KeyWrapAlgorithm, alg, "a key wrap")
+    cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     data = _data(wrapped, "wrapped key")
-    if algorithm in _RSA:
-        return _rsa_decrypt(key, algorithm, data)
-    kek = _kw_sizes(key, algorithm)
+    if isinstance(cipher, _RsaCipher):
+        return _rsa_decrypt(key, cipher, data)
+    kek = _oct(key, cipher.name, cipher.key_bytes)
     if len(data) < 24 or len(data) % 8:
         raise InvalidParameterError(
-            f"{algorithm} wrapped keys are 24 bytes or more in multiples of 8; got {len(data)} bytes"
+            f"{cipher.name} wrapped keys are 24 bytes or more in multiples of 8; got {len(data)} bytes"
         )
-    from vaultcore import _bindings  # native core: loaded on first use
-
-    unwrapped: bytes = _bindings.kw_unwrap(kek, data)
-    return unwrapped
+    return _native_kw()[1](kek, data)
 
 
 # --------------------------------------------------------------------------- signatures
 
 
-def _sign(key: KeyMaterial, algorithm: SignatureAlgorithm, signer: _Signer, d: bytes) -> bytes:
+def _sign(key: KeyMaterial, signer: _Signer, d: bytes) -> bytes:
     if signer.curve is None:
-        assert signer.padding is not None
-        private = _rsa_private(key, algorithm, "signing")
-        return private.sign(d, signer.padding, _PREHASHED[algorithm])
-    assert signer.ecdsa is not None
-    _check_curve(key, algorithm, signer.curve)
-    private_ec = key.as_cryptography()
-    if not isinstance(private_ec, ec.EllipticCurvePrivateKey):
-        raise InvalidParameterError(f"{algorithm} signing needs the private key")
-    r, s = decode_dss_signature(private_ec.sign(d, signer.ecdsa))
+        private = _rsa_private(key, signer.name, "signing")
+        return private.sign(d, cast(asympadding.AsymmetricPadding, signer.padding), signer.prehashed)
+    _check_curve(key, signer.name, signer.curve)
+    if type(key) is not KeyMaterial:
+        raise InvalidParameterError(f"{signer.name} signing needs the private key")
+    private_ec = cast(ec.EllipticCurvePrivateKey, key._key)
+    r, s = decode_dss_signature(private_ec.sign(d, cast(ec.ECDSA, signer.ecdsa)))
     width = _jwk.CURVES[signer.curve][1]
     return r.to_bytes(width, "big") + s.to_bytes(width, "big")
 
 
-def _verify(key: Key, algorithm: SignatureAlgorithm, signer: _Signer, d: bytes, signature: object) -> bool:
-    if not isinstance(signature, bytes | bytearray | memoryview):
+def _verify(key: Key, signer: _Signer, d: bytes, signature: object) -> bool:
+    if not isinstance(signature, _BYTES_LIKE):
         raise InvalidParameterError(f"signature must be bytes, not {type(signature).__name__}")
     sig = bytes(signature)
     try:
         if signer.curve is None:
-            assert signer.padding is not None
-            public = _rsa_public(key, algorithm)
-            public.verify(sig, d, signer.padding, _PREHASHED[algorithm])
+            public = _rsa_public(key, signer.name)
+            public.verify(sig, d, cast(asympadding.AsymmetricPadding, signer.padding), signer.prehashed)
             return True
-        assert signer.ecdsa is not None
-        _check_curve(key, algorithm, signer.curve)
-        obj = key.as_cryptography()
-        public_ec = obj.public_key() if isinstance(obj, ec.EllipticCurvePrivateKey) else obj
-        assert isinstance(public_ec, ec.EllipticCurvePublicKey)
+        _check_curve(key, signer.name, signer.curve)
+        public_ec = cast(ec.EllipticCurvePublicKey, key._public if type(key) is KeyMaterial else key._key)
         width = _jwk.CURVES[signer.curve][1]
         if len(sig) != 2 * width:
             return False
         r, s = int.from_bytes(sig[:width], "big"), int.from_bytes(sig[width:], "big")
-        public_ec.verify(encode_dss_signature(r, s), d, signer.ecdsa)
+        public_ec.verify(encode_dss_signature(r, s), d, cast(ec.ECDSA, signer.ecdsa))
         return True
     except InvalidSignature:
         return False
@@ -489,23 +499,23 @@ def _verify(key: Key, algorithm: SignatureAlgorithm, signer: _Signer, d: bytes, 
 
 def sign(key: KeyMaterial, alg: SignatureAlgorithm | str, digest: BytesLike) -> bytes:
     """Sign a digest: RSxxx PKCS#1 v1.5, PSxxx PSS, ESxxx raw ``r ‖ s`` (curve must match)."""
-    algorithm, signer = _signer(alg)
-    return _sign(key, algorithm, signer, _digest(digest, algorithm, signer))
+    signer = _signer(alg)
+    return _sign(key, signer, _digest(digest, signer))
 
 
 def verify(key: Key, alg: SignatureAlgorithm | str, digest: BytesLike, signature: BytesLike) -> bool:
     """``True`` if ``signature`` is valid for ``digest``; ``False`` for any bad signature."""
-    algorithm, signer = _signer(alg)
-    return _verify(key, algorithm, signer, _digest(digest, algorithm, signer), signature)
+    signer = _signer(alg)
+    return _verify(key, signer, _digest(digest, signer), signature)
 
 
 def sign_data(key: KeyMaterial, alg: SignatureAlgorithm | str, data: BytesLike) -> bytes:
     """Hash ``data`` with the algorithm's hash (:func:`hash_for`), then :func:`sign`."""
-    algorithm, signer = _signer(alg)
-    return _sign(key, algorithm, signer, _hash(signer, data))
+    signer = _signer(alg)
+    return _sign(key, signer, _hash(signer, data))
 
 
 def verify_data(key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signature: BytesLike) -> bool:
     """Hash ``data`` with the algorithm's hash, then :func:`verify`."""
-    algorithm, signer = _signer(alg)
-    return _verify(key, algorithm, signer, _hash(signer, data), signature)
+    signer = _signer(alg)
+    return _verify(key, signer, _hash(signer, data), signature)
