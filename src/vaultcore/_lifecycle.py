@@ -363,6 +363,45 @@ class Lifecycle:
             raise self.not_found(kind, name)
         return self._open_object(okey, blob)
 
+    def new_version_id_in(self, txn: ReadTxn, kinds: Sequence[Kind], name: str) -> str:
+        """A fresh version id above the latest version of *name* in every one of *kinds*.
+
+        A certificate version and its backing key and secret share one id, so it must be
+        new for all three objects (pass it as ``NewVersion(version=...)``).
+        """
+        now_ms = int(self._ctx.clock().timestamp() * 1000)
+        for kind in kinds:
+            last = txn.last_with_prefix(VERSIONS, self.objkey(kind, name))
+            if last is not None:
+                now_ms = max(now_ms, int.from_bytes(last[0][17:23], "big") + 1)
+        return (now_ms.to_bytes(6, "big") + _bindings.random_bytes(10)).hex()
+
+    def ensure_object_in(self, txn: WriteTxn, kind: Kind, name: str) -> ObjectRecord:
+        """The object record of *name*, created without versions if absent.
+
+        A certificate whose first version waits for a CA (pending CSR) has an object record
+        (policy, pending operation) but no version yet.
+        """
+        okey = self.objkey(kind, name)
+        if txn.get(DELETED, okey) is not None:
+            raise self._deleted_conflict(kind, name)
+        blob = txn.get(OBJECTS, okey)
+        if blob is not None:
+            return self._open_object(okey, blob)
+        obj = ObjectRecord(name=name, created_on=self._ctx.now())
+        txn.put(OBJECTS, okey, self._ctx.envelope.seal(RecordType.OBJECT, okey, obj.to_bytes()))
+        return obj
+
+    def drop_empty_object_in(self, txn: WriteTxn, kind: Kind, name: str) -> bool:
+        """Remove an object record that has no version (an abandoned pending certificate).
+
+        Returns False, changing nothing, when the object has versions or does not exist.
+        """
+        okey = self.objkey(kind, name)
+        if txn.get(OBJECTS, okey) is None or txn.last_with_prefix(VERSIONS, okey) is not None:
+            return False
+        return txn.delete(OBJECTS, okey)
+
     # -- soft delete / recover / purge -------------------------------------------------
 
     def delete_in(self, txn: WriteTxn, kind: Kind, name: str) -> tuple[DeletedRecord, VersionRecord]:
