@@ -36,6 +36,7 @@ DATABASES = (
     b"purgeq",  # purge_ts(8)|kind|objkey -> b"" (sweep index; no names)
     b"audit",  # seq(8) -> sealed audit event
     b"access",  # principal / role-assignment records (sealed)
+    b"certmeta",  # certificate contacts and issuers (sealed; issuer keys are keyed hashes)
 )
 
 _DATA_FILE = "data.mdb"
