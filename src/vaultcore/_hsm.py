@@ -250,6 +250,8 @@ def _translate(exc: BaseException, where: _Where) -> VaultError:
         return UnauthorizedError(f"wrong PIN for PKCS#11 token '{label}'")
     if isinstance(exc, p11e.PinLocked):
         return UnauthorizedError(f"the user PIN of PKCS#11 token '{label}' is locked")
+    if isinstance(exc, p11e.UserAlreadyLoggedIn):
+        return UnauthorizedError(f"PKCS#11 token '{label}' is already logged in with another PIN")
     if isinstance(exc, p11e.PinExpired):
         return UnauthorizedError(f"the user PIN of PKCS#11 token '{label}' has expired")
     if isinstance(exc, p11e.UserPinNotInitialized):
@@ -326,6 +328,9 @@ class _TokenManager:
         self.lock = threading.RLock()
         self._libs: dict[str, _LibState] = {}
         self._realpaths: dict[str, str] = {}
+        # (module, token label) -> PIN digest of a login a forked child inherited from its
+        # parent: a module we cannot finalize in the child (the p11-kit proxy) keeps it.
+        self._inherited: dict[tuple[str, str], bytes] = {}
         self._flocks: dict[str, list[int]] = {}
         self._salt = os.urandom(16)
 
@@ -342,7 +347,11 @@ class _TokenManager:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._flocks.clear()
+        self._inherited.clear()
         for state in self._libs.values():
+            for token_state in state.tokens.values():
+                if token_state.session is not None and token_state.pin_digest is not None:
+                    self._inherited[(state.path, token_state.label)] = token_state.pin_digest
             state.stale = True
             state.tokens.clear()  # drop handles without calling the module
 
@@ -413,6 +422,9 @@ class _TokenManager:
         if state.softhsm_backed:
             conf = _hsm_softhsm.softhsm_conf_path()
             tokendir = _hsm_softhsm.softhsm_tokendir(conf)
+        if not state.stale:  # a forked child keeps what its parent's login left behind
+            for key in [key for key in self._inherited if key[0] == state.path]:
+                del self._inherited[key]
         state.tokens.clear()
         state.stale = False
         state.conf, state.tokendir = conf, tokendir
@@ -505,8 +517,13 @@ class _TokenManager:
 
         ``Token.open(user_pin=...)`` leaks its session when C_Login fails, so a failure
         re-initialises the module (closing every session of this process on it); after
-        ``UserAlreadyLoggedIn`` (e.g. a forked child of the proxy) the login is retried once.
+        ``UserAlreadyLoggedIn`` the login is retried once. A forked child of the proxy
+        cannot finalize SoftHSM and inherits its parent's login: the PIN-less session is
+        then already logged in and is kept when the PIN matches the parent's.
         """
+        inherited = self._inherited.get((lib.path, token.label))
+        if inherited is not None and hmac.compare_digest(inherited, self._pin_digest(pin)):
+            return session
         session.close()
         for attempt in (1, 2):
             try:
@@ -564,12 +581,14 @@ class _TokenManager:
             with contextlib.suppress(p11e.PKCS11Error):
                 session.close()
 
-    def session_count(self, config: Pkcs11Config) -> int | None:
-        """Open sessions of this process on the token (None if the module cannot tell)."""
+    def session_count(self, config: Pkcs11Config, *, whole_module: bool) -> int | None:
+        """Open sessions of this process on the token or module (None if it cannot tell)."""
         with self.lock:
             state = self.ready(config)
             raw = state.lib.raw
-            return None if raw is None else raw.count_sessions(state.token.slot.slot_id)
+            if raw is None:
+                return None
+            return raw.count_sessions(None if whole_module else state.token.slot.slot_id)
 
 
 _MANAGER = _TokenManager()
@@ -748,9 +767,12 @@ class HsmToken:
             "token_serial": self._serial,
         }
 
-    def open_session_count(self) -> int | None:
-        """Sessions this process has open on the token (diagnostic; None if unknown)."""
-        return _MANAGER.session_count(self._config)
+    def open_session_count(self, *, whole_module: bool = False) -> int | None:
+        """Sessions this process has open on the token, or on every slot of the module.
+
+        A diagnostic (leak checks); None when the module does not let us count.
+        """
+        return _MANAGER.session_count(self._config, whole_module=whole_module)
 
     # ----- randomness
     def random_bytes(self, n: int) -> bytes:
