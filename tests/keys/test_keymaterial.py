@@ -93,6 +93,7 @@ def test_enums_compare_equal_to_azure_strings() -> None:
     for member, text in pairs:
         assert member == text and hash(member) == hash(text)
     assert KeyType("rsa") is KeyType.rsa  # case-insensitive like the Azure SDK
+    assert KeyType.rsa_hsm.software is KeyType.rsa and KeyType.oct.software is KeyType.oct
     assert f"{KeyType.ec_hsm}" == "EC-HSM"
 
 

@@ -616,3 +616,16 @@ def test_public_key_material_is_enough_for_public_operations(rsa2048: KeyMateria
     digest = digest_for("PS384")
     assert verify(public, "PS384", digest, sign(rsa2048, "PS384", digest))
     assert unwrap_key(rsa2048, "RSA-OAEP-256", wrap_key(public, "RSA-OAEP-256", bytes(32))) == bytes(32)
+
+
+def test_algorithm_members_of_either_enum_are_accepted(rsa2048: KeyMaterial) -> None:
+    wrapped = wrap_key(rsa2048, EncryptionAlgorithm.rsa_oaep, bytes(32))
+    assert unwrap_key(rsa2048, KeyWrapAlgorithm.rsa_oaep, wrapped) == bytes(32)
+    out = encrypt(rsa2048, KeyWrapAlgorithm.rsa_oaep_256, b"x")
+    assert decrypt(rsa2048, EncryptionAlgorithm.rsa_oaep_256, out.ciphertext) == b"x"
+
+
+def test_encrypt_output_is_frozen(oct_keys: dict[int, KeyMaterial]) -> None:
+    out = encrypt(oct_keys[128], "A128GCM", b"x")
+    with pytest.raises(AttributeError):
+        out.iv = bytes(12)  # type: ignore[misc]
