@@ -1,0 +1,187 @@
+"""Several processes and threads on one vault at once; hot backup while writing (issue 3 §3, §6)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from vaultcore import RawKeyCredential, Vault
+
+KEY = b"\x5a" * 32
+PROCS = 4
+SINGLE = 60  # single set_secret commits per process
+SHARED = 15  # versions per process of one shared secret
+BULK = 3  # bulk commits of large values per process, to make the map grow under every process
+BULK_SIZE = 240
+BIG = 24 * 1024
+
+
+def _value(proc: int, i: int) -> str:
+    return f"value-{proc}-{i}-" + "x" * (i % 7)
+
+
+def _big(proc: int, i: int) -> str:
+    return (f"{proc}:{i}:" * 4096)[:BIG]
+
+
+def _worker(path: str, proc: int, start: multiprocessing.synchronize.Event, errors: multiprocessing.Queue) -> None:  # type: ignore[name-defined]
+    try:
+        start.wait(30)
+        with Vault.open(path, RawKeyCredential(KEY)) as vault:
+            for i in range(SINGLE):
+                vault.secrets.set_secret(f"p{proc}-s{i}", _value(proc, i))
+                # read back our own write and one of a neighbour's (if it is there yet)
+                assert vault.secrets.get_secret(f"P{proc}-S{i}").value == _value(proc, i)
+                other = (proc + 1) % PROCS
+                try:
+                    got = vault.secrets.get_secret(f"p{other}-s{i}").value
+                    assert got == _value(other, i)
+                except Exception as exc:
+                    if type(exc).__name__ != "NotFoundError":
+                        raise
+                if i % 4 == 0 and i // 4 < SHARED:
+                    vault.secrets.set_secret("shared", f"{proc}:{i // 4}")
+                if i % 20 == 0 and i // 20 < BULK:
+                    b = i // 20
+                    vault.secrets.set_secrets({f"p{proc}-big{b}-{j}": _big(proc, j) for j in range(BULK_SIZE)})
+            assert len(list(vault.secrets.list_properties_of_secrets())) >= SINGLE
+    except BaseException as exc:
+        errors.put(f"process {proc}: {type(exc).__name__}: {exc}")
+        raise
+
+
+@pytest.mark.slow
+def test_four_processes_write_and_read_one_vault(tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    Vault.create(path, RawKeyCredential(KEY)).close()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(str(path), p, start, errors)) for p in range(PROCS)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    assert problems == []
+    assert [p.exitcode for p in procs] == [0] * PROCS
+
+    with Vault.open(path, RawKeyCredential(KEY)) as vault:
+        for proc in range(PROCS):
+            for i in range(SINGLE):
+                assert vault.secrets.get_secret(f"p{proc}-s{i}").value == _value(proc, i)
+            for b in range(BULK):
+                for j in (0, BULK_SIZE // 2, BULK_SIZE - 1):
+                    assert vault.secrets.get_secret(f"p{proc}-big{b}-{j}").value == _big(proc, j)
+        shared = list(vault.secrets.list_properties_of_secret_versions("shared"))
+        assert len(shared) == PROCS * SHARED
+        assert len({p.version for p in shared}) == len(shared)
+        values = {vault.secrets.get_secret("shared", p.version).value for p in shared}
+        assert values == {f"{proc}:{k}" for proc in range(PROCS) for k in range(SHARED)}
+        names = {p.name for p in vault.secrets.list_properties_of_secrets()}
+        assert len(names) == PROCS * (SINGLE + BULK * BULK_SIZE) + 1
+    # the map had to grow past its initial 64 MiB while four processes were using it
+    assert (path / "data.mdb").stat().st_size > 64 << 20
+
+
+def test_threads_share_one_vault_and_several_handles(tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    vault = Vault.create(path, RawKeyCredential(KEY))
+    errors: list[str] = []
+    per_thread = 40
+
+    def work(t: int, own_handle: bool) -> None:
+        try:
+            v = Vault.open(path, RawKeyCredential(KEY)) if own_handle else vault
+            try:
+                for i in range(per_thread):
+                    v.secrets.set_secret(f"t{t}-{i}", f"{t}/{i}")
+                    assert v.secrets.get_secret(f"t{t}-{i}").value == f"{t}/{i}"
+                    v.secrets.set_secret("contended", f"{t}/{i}")
+                    if i % 10 == 9:
+                        v.secrets.set_secrets({f"t{t}-bulk{i}-{j}": str(j) for j in range(50)})
+                        list(v.secrets.list_properties_of_secrets())
+            finally:
+                if own_handle:
+                    v.close()
+        except BaseException as exc:
+            errors.append(f"thread {t}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(t, t % 2 == 0)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    try:
+        for t in range(6):
+            for i in range(per_thread):
+                assert vault.secrets.get_secret(f"t{t}-{i}").value == f"{t}/{i}"
+        assert len(list(vault.secrets.list_properties_of_secret_versions("contended"))) == 6 * per_thread
+        assert len(list(vault.secrets.list_properties_of_secrets())) == 6 * per_thread + 6 * 4 * 50 + 1
+    finally:
+        vault.close()
+
+
+def test_backup_to_while_another_thread_writes(tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    cred = RawKeyCredential(KEY)
+    vault = Vault.create(path, cred)
+    stop = threading.Event()
+    written: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            i = 0
+            while not stop.is_set() and i < 5000:
+                # each step commits its values and the counter in one transaction
+                batch = {f"w{i}-{j}": f"bulk {i} {j}" for j in range(100 if i % 5 == 4 else 0)}
+                batch = batch or {f"w{i}": f"value {i}"}
+                vault.secrets.set_secrets({**batch, "counter": str(i)})
+                written.append(i)
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    copies = []
+    try:
+        for n in range(3):
+            while len(written) < 20 * (n + 1):
+                time.sleep(0.005)
+            dest = tmp_path / f"copy{n}"
+            vault.backup_to(dest)
+            copies.append(dest)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert errors == []
+    assert len(written) > 60
+    for dest in copies:
+        with Vault.open(dest, cred) as copy:
+            counter = int(copy.secrets.get_secret("counter").value)
+            # a consistent snapshot: exactly the writes up to one point in the sequence
+            expected = {"counter"}
+            for i in range(counter + 1):
+                if i % 5 == 4:
+                    expected |= {f"w{i}-{j}" for j in range(100)}
+                else:
+                    expected.add(f"w{i}")
+            names = {p.name for p in copy.secrets.list_properties_of_secrets()}
+            assert names == expected
+            assert len(list(copy.secrets.list_properties_of_secret_versions("counter"))) == counter + 1
+            for i in range(counter + 1):
+                if i % 5 == 4:
+                    assert copy.secrets.get_secret(f"w{i}-99").value == f"bulk {i} 99"
+                else:
+                    assert copy.secrets.get_secret(f"w{i}").value == f"value {i}"
+    vault.close()
