@@ -291,6 +291,11 @@ void vc_cleanse(void *p, size_t n)
         OPENSSL_cleanse(p, n);
 }
 
+int vc_error_pending(void)
+{
+    return ERR_peek_error() != 0;
+}
+
 /* ---- AES-GCM ------------------------------------------------------------------------- */
 
 /* One GCM operation on an already fetched context. For decryption `tag` is the expected

@@ -59,6 +59,9 @@ int vc_random_bytes(uint8_t *out, size_t n);
 int vc_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* Wipe n bytes (OPENSSL_cleanse); the bindings wipe their plaintext scratch with it. */
 void vc_cleanse(void *p, size_t n);
+/* 1 if this thread's OpenSSL error queue is not empty (for tests: every function leaves
+ * it empty, failures included), else 0. */
+int vc_error_pending(void);
 
 /* ---- AES-GCM ------------------------------------------------------------------------ */
 

@@ -50,6 +50,7 @@ __all__ = [
     "TAG_SIZE",
     "WRAPPED_DEK_SIZE",
     "constant_time_eq",
+    "error_queue_pending",
     "gcm_open",
     "gcm_open_batch",
     "gcm_open_into",
@@ -163,6 +164,11 @@ def _pack(items: Sequence[Any], what: str) -> tuple[bytes, Any]:
 def openssl_version() -> str:
     """The version string of the libcrypto the native core is linked against."""
     return str(ffi.string(lib.vc_openssl_version()).decode("ascii"))
+
+
+def error_queue_pending() -> bool:
+    """Whether this thread's OpenSSL error queue holds entries (tests assert it never does)."""
+    return bool(lib.vc_error_pending())
 
 
 def _take_secret(out: Any, n: int) -> bytes:

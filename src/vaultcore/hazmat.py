@@ -94,6 +94,12 @@ def _nonce(value: object) -> BytesLike:
     return nonce
 
 
+def _writable(value: object) -> bytearray | memoryview:
+    if isinstance(value, bytearray | memoryview) and not memoryview(value).readonly:
+        return value
+    raise TypeError("buf must be a writable bytearray or memoryview")
+
+
 def _aad(value: object) -> BytesLike:
     return b"" if value is None else _bytes_like(value, "associated_data")
 
@@ -143,7 +149,7 @@ class AESGCM:
         """Write ciphertext || tag into ``buf`` (exactly ``len(data) + 16`` bytes; it may
         hold ``data`` itself for in-place encryption). Returns the bytes written."""
         data = _bytes_like(data, "data")
-        _bindings.gcm_seal_into(self._key, _nonce(nonce), _aad(associated_data), data, buf)
+        _bindings.gcm_seal_into(self._key, _nonce(nonce), _aad(associated_data), data, _writable(buf))
         return memoryview(data).nbytes + TAG_SIZE
 
     def decrypt_into(
@@ -156,7 +162,7 @@ class AESGCM:
         """Verify and decrypt into ``buf`` (exactly ``len(data) - 16`` bytes). On failure
         ``buf`` is zeroed and :class:`IntegrityError` raised. Returns the bytes written."""
         data = _bytes_like(data, "data")
-        _bindings.gcm_open_into(self._key, _nonce(nonce), _aad(associated_data), data, buf)
+        _bindings.gcm_open_into(self._key, _nonce(nonce), _aad(associated_data), data, _writable(buf))
         return memoryview(data).nbytes - TAG_SIZE
 
     def __repr__(self) -> str:
