@@ -19,9 +19,10 @@ from .. import (
 )
 from ..exceptions import UnauthorizedError
 from . import _render as r
+from . import _state
 from ._params import write_new_file
 from ._progress import progress, tree_size, watch_size
-from ._state import ENV_PASSPHRASE, State, interactive, output_option, pass_state
+from ._state import ENV_PASSPHRASE, State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
 
@@ -57,7 +58,7 @@ def _new_credential(state: State, key_file: str | None, kdf_profile: str, env: s
         return _key_file_credential(key_file, state)
     passphrase = os.environ.get(env)
     if passphrase is None:
-        if not interactive():
+        if not _state.interactive():
             raise UnauthorizedError(f"no {what}: set {env} or use --key-file (or run in a terminal)")
         passphrase = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=True, err=True)
     return PassphraseCredential(passphrase, kdf=KDF_PROFILES[kdf_profile])
@@ -66,7 +67,7 @@ def _new_credential(state: State, key_file: str | None, kdf_profile: str, env: s
 def _domain_passphrase(confirm: bool) -> str:
     passphrase = os.environ.get(ENV_DOMAIN_PASSPHRASE)
     if passphrase is None:
-        if not interactive():
+        if not _state.interactive():
             raise UnauthorizedError(f"no security domain passphrase: set {ENV_DOMAIN_PASSPHRASE}")
         passphrase = click.prompt("Security domain passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
     return passphrase

@@ -40,6 +40,7 @@ class _Root(click.Group):
 
 
 @click.group(
+    PROG_NAME,
     cls=_Root,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=f"""\b

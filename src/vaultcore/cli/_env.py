@@ -18,6 +18,7 @@ from ._dotenv import (
     parse_dotenv,
     secret_to_env_name,
 )
+from ._errors import BadInput
 from ._params import write_new_file
 from ._progress import progress
 from ._state import ENV_PASSPHRASE, State, output_option, pass_state
@@ -34,7 +35,7 @@ def _parse(handle: IO[str]) -> dict[str, str]:
     try:
         return parse_dotenv(handle.read())
     except DotenvError as exc:
-        raise click.UsageError(f"{handle.name}: {exc}") from None
+        raise BadInput(f"{handle.name}: {exc}") from None
 
 
 def _prefixed(state: State, vault: Vault, prefix: str) -> dict[str, str]:
@@ -136,7 +137,7 @@ def import_env(state: State, file: IO[str], prefix: str, content_type: str | Non
         secret_name = env_to_secret_name(env_name, prefix)
         other = names.get(secret_name.lower())
         if other is not None:
-            raise click.UsageError(f"{other} and {env_name} map to the same secret name {secret_name!r}")
+            raise BadInput(f"{other} and {env_name} map to the same secret name {secret_name!r}")
         names[secret_name.lower()] = env_name
     vault = state.vault()
     items = [(env_name, env_to_secret_name(env_name, prefix), value) for env_name, value in entries.items()]

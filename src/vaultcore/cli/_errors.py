@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_NO_VAULT",
     "EXIT_OK",
     "EXIT_USAGE",
+    "BadInput",
     "exit_code_for",
     "guard",
 ]
@@ -62,6 +63,13 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (VaultError, EXIT_ENVIRONMENT),  # storage, HSM, locked
     (OSError, EXIT_ENVIRONMENT),  # files the CLI reads or writes
 )
+
+
+class BadInput(click.ClickException):
+    """Bad content in a file or stdin the user gave (exit 2, one line, no usage text)."""
+
+    exit_code = EXIT_USAGE
+
 
 _HINTS: dict[int, str] = {
     EXIT_NO_VAULT: "create one with 'vaultcore init' or point --vault / VAULTCORE_VAULT at it",

@@ -13,7 +13,9 @@ import click
 from click.shell_completion import CompletionItem
 
 from .. import Vault
-from ._state import State, default_vault_path, interactive
+from . import _state
+from ._errors import BadInput
+from ._state import State, default_vault_path
 
 __all__ = [
     "CLEAR",
@@ -83,7 +85,7 @@ def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
     if path is not None:
         with open(path, "rb") as handle:
             data = handle.read()
-    elif interactive():
+    elif _state.interactive():
         prompted: str = click.prompt("Secret value", hide_input=True, confirmation_prompt=True, err=True)
         return prompted
     else:
@@ -96,7 +98,7 @@ def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise click.UsageError("the secret value is not UTF-8 text") from None
+        raise BadInput("the secret value is not UTF-8 text") from None
 
 
 def write_new_file(path: str, data: bytes, *, force: bool) -> None:
@@ -105,7 +107,7 @@ def write_new_file(path: str, data: bytes, *, force: bool) -> None:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise click.UsageError(f"{path!r} already exists (pass --force to overwrite)") from None
+        raise BadInput(f"{path!r} already exists (pass --force to overwrite)") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
