@@ -28,7 +28,7 @@ __all__ = ["CryptographyClient"]
 
 def _enum(cls: type[EncryptionAlgorithm] | type[KeyWrapAlgorithm] | type[SignatureAlgorithm], value: object) -> str:
     try:
-        return str(cls(value))
+        return str(cls(str(value)))
     except ValueError:
         raise InvalidParameterError(
             f"algorithm {value!r} is not supported; use one of {', '.join(a.value for a in cls)}"

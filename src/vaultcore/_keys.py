@@ -497,13 +497,13 @@ class KeyClient:
                         {"event": "KeyRotated", "key": rec.name, "version": new.version, "previous": rec.version}
                     )
                 elif obj.extra.get("notified") != rec.version:
-                    self._engine.write(
-                        lambda txn, n=rec.name, v=rec.version: self._engine.update_object_in(
-                            txn, _KIND, n, {"notified": v}
-                        )
-                    )
+                    self._mark_notified(rec)
                     events.append({"event": "KeyNearExpiry", "key": rec.name, "version": rec.version})
         return events
+
+    def _mark_notified(self, rec: VersionRecord) -> None:
+        """Notify fires once per version: remember the version it fired for."""
+        self._engine.write(lambda txn: self._engine.update_object_in(txn, _KIND, rec.name, {"notified": rec.version}))
 
     # -- misc --------------------------------------------------------------------------
 
@@ -547,7 +547,7 @@ class KeyClient:
 
 def _key_type(value: object) -> KeyType:
     try:
-        return KeyType(value)
+        return KeyType(str(value))
     except ValueError:
         raise InvalidParameterError(
             f"key type {value!r} is not supported; use {', '.join(t.value for t in KeyType)}"
