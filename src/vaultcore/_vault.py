@@ -13,6 +13,7 @@ from . import _bindings
 from ._access import AccessManager
 from ._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from ._backup import ObjectBackup, export_domain, import_domain
+from ._certificates import CertificateClient
 from ._context import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -79,6 +80,7 @@ class Vault:
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
         self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
+        self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
         self.access = AccessManager(ctx, self._session)
         self.audit = AuditView(ctx, self._session)
 
@@ -386,6 +388,10 @@ class Vault:
         events = self.keys.run_rotation_policies()
         for event in events:
             self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}")
+        cert_events = self.certificates.run_lifetime_actions()
+        for event in cert_events:
+            self._record_admin(event["event"], f"/certificates/{event['certificate'].lower()}/{event['version']}")
+        events += cert_events
         return MaintenanceReport(purged=purged, events=tuple(events))
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)
