@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import click
 
-from .. import Vault
 from ..exceptions import NotFoundError
 from . import _render as r
-from ._params import (
-    CLEAR,
-    TagType,
-    WhenType,
-    complete_names,
-    read_secret_value,
-    write_new_file,
-)
+from ._objects import KindSpec, add_lifecycle_commands
+from ._params import CLEAR, TagType, WhenType, read_secret_value, write_new_file
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
 
 _LIST_COLUMNS = ("name", "enabled", "content_type", "updated_on", "expires_on", "tags")
 _VERSION_COLUMNS = ("version", "enabled", "created_on", "not_before", "expires_on", "content_type")
-_DELETED_COLUMNS = ("name", "deleted_date", "scheduled_purge_date")
 
 
-def _secret_names(vault: Vault) -> Iterable[str]:
-    return (p.name for p in vault.secrets.list_properties_of_secrets())
-
-
-def _deleted_names(vault: Vault) -> Iterable[str]:
-    return (d.name for d in vault.secrets.list_deleted_secrets())
-
-
-name_argument = click.argument("name", shell_complete=complete_names(_secret_names))
-deleted_name_argument = click.argument("name", shell_complete=complete_names(_deleted_names))
+SPEC = KindSpec(
+    kind="secret",
+    label="secret",
+    client=lambda vault: vault.secrets,
+    properties=r.secret_properties,
+    deleted=r.deleted_secret,
+    recovered=r.secret_properties,
+    list_columns=_LIST_COLUMNS,
+    version_columns=_VERSION_COLUMNS,
+)
+name_argument = SPEC.name_argument()
 version_option = click.option("--version", "version", help="A version id (default: the latest).")
 
 
@@ -155,26 +147,6 @@ def show(state: State, name: str, version: str | None) -> None:
     state.emit(data, r.fields_table(data))
 
 
-@secret.command("list")
-@output_option
-@pass_state
-def list_(state: State) -> None:
-    """List secrets (latest version of each; no values)."""
-    items = sorted(state.vault().secrets.list_properties_of_secrets(), key=lambda p: p.name.lower())
-    data = [r.secret_properties(p) for p in items]
-    state.emit(data, r.rows_table(_LIST_COLUMNS, data))
-
-
-@secret.command("versions")
-@name_argument
-@output_option
-@pass_state
-def versions(state: State, name: str) -> None:
-    """List the versions of secret NAME, oldest first."""
-    data = [r.secret_properties(p) for p in state.vault().secrets.list_properties_of_secret_versions(name)]
-    state.emit(data, r.rows_table(_VERSION_COLUMNS, data))
-
-
 @secret.command(
     "update",
     epilog="""\b
@@ -226,93 +198,6 @@ def update(
     state.emit(data, r.fields_table(data))
 
 
-@secret.command("delete")
-@name_argument
-@output_option
-@pass_state
-def delete(state: State, name: str) -> None:
-    """Soft-delete secret NAME and all its versions (recoverable until purged)."""
-    deleted = state.vault().secrets.delete_secret(name)
-    data = r.deleted_secret(deleted)
-    state.emit(
-        data,
-        f"Deleted secret {deleted.name!r}; recoverable until {data['scheduled_purge_date']} "
-        f"('vaultcore secret recover {deleted.name}').",
-    )
-
-
-@secret.command("list-deleted")
-@output_option
-@pass_state
-def list_deleted(state: State) -> None:
-    """List soft-deleted secrets."""
-    items = sorted(state.vault().secrets.list_deleted_secrets(), key=lambda d: d.name.lower())
-    data = [r.deleted_secret(d) for d in items]
-    state.emit(data, r.rows_table(_DELETED_COLUMNS, data))
-
-
-@secret.command("show-deleted")
-@deleted_name_argument
-@output_option
-@pass_state
-def show_deleted(state: State, name: str) -> None:
-    """Show a soft-deleted secret."""
-    data = r.deleted_secret(state.vault().secrets.get_deleted_secret(name))
-    state.emit(data, r.fields_table(data))
-
-
-@secret.command("recover")
-@deleted_name_argument
-@output_option
-@pass_state
-def recover(state: State, name: str) -> None:
-    """Bring soft-deleted secret NAME back, with all its versions."""
-    data = r.secret_properties(state.vault().secrets.recover_deleted_secret(name))
-    state.emit(data, f"Recovered secret {data['name']!r}.")
-
-
-@secret.command("purge")
-@deleted_name_argument
-@output_option
-@pass_state
-def purge(state: State, name: str) -> None:
-    """Erase soft-deleted secret NAME for good (refused under purge protection)."""
-    state.vault().secrets.purge_deleted_secret(name)
-    state.emit({"name": name, "purged": True}, f"Purged secret {name!r}.")
-
-
-@secret.command(
-    "backup",
-    epilog="""\b
-Example:
-  vaultcore secret backup db-password -f db-password.vcbak
-""",
-)
-@name_argument
-@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False), help="Blob file to write.")
-@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
-@output_option
-@pass_state
-def backup(state: State, name: str, path: str, force: bool) -> None:
-    """Write every version of secret NAME to an encrypted blob.
-
-    The blob restores into this vault or one created from its security domain.
-    """
-    blob = state.vault().secrets.backup_secret(name)
-    write_new_file(path, blob, force=force)
-    state.emit({"name": name, "file": path, "bytes": len(blob)}, f"Backed up secret {name!r} to {path}.")
-
-
-@secret.command("restore")
-@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False), help="Blob file.")
-@output_option
-@pass_state
-def restore(state: State, path: str) -> None:
-    """Restore a secret from a backup blob (the name must be free)."""
-    with open(path, "rb") as handle:
-        blob = handle.read()
-    data = r.secret_properties(state.vault().secrets.restore_secret_backup(blob))
-    state.emit(data, f"Restored secret {data['name']!r}.")
-
+add_lifecycle_commands(secret, SPEC)
 
 COMMANDS: tuple[click.Command, ...] = (secret,)
