@@ -130,6 +130,8 @@ class Pkcs11Config:
     key_label: str = "vaultcore-root"
 
     def __post_init__(self) -> None:
+        if self.module is not None and not isinstance(self.module, str):
+            raise InvalidParameterError("module must be a path or None")
         module = self.module if self.module is not None else default_module()
         if not os.path.isfile(module):
             raise HSMConfigurationError(f"PKCS#11 module '{module}' does not exist")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import time
 
 import pytest
 from hsmhelpers import AUX_LABEL, MAIN_LABEL, PIN, SoftHsmEnv
 
-from vaultcore import _hsm_softhsm
+from vaultcore import _hsm, _hsm_softhsm
 from vaultcore._hsm import ROOT_BLOB_VERSION, HsmRootKey, HsmToken, Pkcs11Config, generation_label
 from vaultcore.exceptions import (
     HSMConfigurationError,
@@ -243,3 +244,38 @@ def test_describe_token(hsm_token: HsmToken, softhsm: SoftHsmEnv) -> None:
     info = hsm_token.describe()
     assert info["token_label"] == MAIN_LABEL and info["module"] == softhsm.module
     assert info["token_serial"]
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def test_lost_login_session_is_reopened_transparently(hsm_config: Pkcs11Config) -> None:
+    root = HsmRootKey(hsm_config, create=True)
+    blob = root.wrap(b"survives", b"")
+    with _hsm._MANAGER.lock:  # close the login session behind the manager's back
+        _hsm._MANAGER.ready(hsm_config).session.close()
+    assert root.unwrap(blob, b"") == b"survives"  # stale handle -> re-login, look up again
+    assert root.token.open_session_count() == 1
+
+
+def test_start_up_retries_back_off_then_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)  # _hsm calls time.sleep
+    general_error = _hsm._RETRYABLE_AT_START[1]  # python-pkcs11's GeneralError
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise general_error()
+        return "ok"
+
+    assert _hsm._TokenManager._retry(flaky) == "ok"
+    assert sleeps == [0.01, 0.02, 0.04]
+
+    def broken() -> str:
+        raise general_error()
+
+    with pytest.raises(general_error):
+        _hsm._TokenManager._retry(broken)
+    assert sleeps[3:] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32]
