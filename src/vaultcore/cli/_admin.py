@@ -91,6 +91,11 @@ def _create_options(fn: F) -> F:
                 type=click.Path(dir_okay=False),
                 help=f"Unlock with this key file, generated if missing (else {ENV_PASSPHRASE} or a prompt).",
             ),
+            click.option(
+                "--allow-software-oct-keys",
+                is_flag=True,
+                help="Allow software oct (AES) keys, which Azure keeps to managed HSMs.",
+            ),
             _kdf_option,
         )
     ):
@@ -106,6 +111,7 @@ def _create(
     name: str | None,
     key_file: str | None,
     kdf_profile: str,
+    allow_software_oct_keys: bool,
     security_domain: tuple[bytes, str] | None = None,
 ) -> None:
     key_file = key_file or state.key_file
@@ -117,6 +123,7 @@ def _create(
         purge_protection=purge_protection,
         name=name,
         security_domain=security_domain,
+        allow_software_oct_keys=allow_software_oct_keys,
     )
     state.adopt(vault)
     data = r.vault_info(vault)
@@ -136,7 +143,13 @@ Examples:
 @output_option
 @pass_state
 def init(
-    state: State, retention_days: int, purge_protection: bool, name: str | None, key_file: str | None, kdf_profile: str
+    state: State,
+    retention_days: int,
+    purge_protection: bool,
+    name: str | None,
+    key_file: str | None,
+    kdf_profile: str,
+    allow_software_oct_keys: bool,
 ) -> None:
     """Create a new standard vault at --vault (default: your data directory)."""
     _create(
@@ -146,6 +159,7 @@ def init(
         name=name,
         key_file=key_file,
         kdf_profile=kdf_profile,
+        allow_software_oct_keys=allow_software_oct_keys,
     )
 
 
@@ -283,6 +297,7 @@ def domain_import(
     name: str | None,
     key_file: str | None,
     kdf_profile: str,
+    allow_software_oct_keys: bool,
 ) -> None:
     """Create a new vault at --vault that shares the security domain exported to PATH.
 
@@ -298,6 +313,7 @@ def domain_import(
         name=name,
         key_file=key_file,
         kdf_profile=kdf_profile,
+        allow_software_oct_keys=allow_software_oct_keys,
         security_domain=(blob, _domain_passphrase(confirm=False)),
     )
 

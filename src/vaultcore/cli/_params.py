@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import sys
@@ -19,11 +21,13 @@ from ._state import State, default_vault_path
 
 __all__ = [
     "CLEAR",
+    "Base64Type",
     "TagType",
     "WhenType",
+    "b64u",
     "complete_names",
+    "read_binary_input",
     "read_secret_value",
-    "tags_dict",
     "write_new_file",
 ]
 
@@ -72,8 +76,34 @@ class TagType(click.ParamType):  # type: ignore[type-arg]
         return (key, val)
 
 
-def tags_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return dict(pairs)
+class Base64Type(click.ParamType):  # type: ignore[type-arg]
+    """Bytes given as base64url or standard base64, padding optional."""
+
+    name = "base64"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, bytes):
+            return value
+        text = str(value).strip().replace("-", "+").replace("_", "/")
+        try:
+            return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            self.fail(f"{value!r} is not base64", param, ctx)
+
+
+def b64u(data: bytes | None) -> str | None:
+    """base64url without padding (the JWK and Azure REST spelling of bytes)."""
+    return None if data is None else base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def read_binary_input(path: str | None, what: str) -> bytes:
+    """Bytes from *path* or piped stdin (never from a terminal: pipe them or use --file)."""
+    if path is not None:
+        with open(path, "rb") as handle:
+            return handle.read()
+    if _state.interactive():
+        raise BadInput(f"pipe the {what} into stdin or give --file")
+    return sys.stdin.buffer.read()
 
 
 def read_secret_value(path: str | None, *, keep_newline: bool) -> str:

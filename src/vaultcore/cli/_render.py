@@ -14,13 +14,17 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .. import DeletedSecret, KeyVaultSecret, SecretProperties, Vault
+from .. import DeletedKey, DeletedSecret, KeyProperties, KeyVaultKey, KeyVaultSecret, SecretProperties, Vault
 from .._models import ObjectProperties
 
 __all__ = [
+    "deleted_key",
     "deleted_secret",
     "fields_table",
     "iso",
+    "key",
+    "key_properties",
+    "key_summary",
     "object_properties",
     "rows_table",
     "secret",
@@ -71,6 +75,33 @@ def deleted_secret(d: DeletedSecret) -> dict[str, Any]:
     }
 
 
+def key_properties(p: KeyProperties) -> dict[str, Any]:
+    return {**object_properties(p), "exportable": p.exportable, "hsm_platform": p.hsm_platform}
+
+
+def key(k: KeyVaultKey) -> dict[str, Any]:
+    """Properties plus the JWK (public members, or private ones from ``key export``)."""
+    return {**key_properties(k.properties), "key": k.key.to_dict()}
+
+
+def deleted_key(d: DeletedKey) -> dict[str, Any]:
+    return {
+        **key_properties(d.properties),
+        "key": d.key.to_dict(),
+        "recovery_id": d.recovery_id,
+        "deleted_date": iso(d.deleted_date),
+        "scheduled_purge_date": iso(d.scheduled_purge_date),
+    }
+
+
+def key_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A key's JSON shape for a table: the JWK reduced to type, operations and curve."""
+    jwk = data.get("key", {})
+    out = {k: v for k, v in data.items() if k != "key"}
+    out.update(key_type=jwk.get("kty"), key_ops=jwk.get("key_ops"), curve=jwk.get("crv"))
+    return out
+
+
 def vault_info(v: Vault) -> dict[str, Any]:
     return {
         "name": v.name,
@@ -94,6 +125,8 @@ def _cell(value: Any) -> Text:
         return Text("yes" if value else "no")
     if isinstance(value, dict):
         return Text(", ".join(f"{k}={v}" for k, v in value.items()) or "-")
+    if isinstance(value, list):
+        return Text(", ".join(str(v) for v in value) or "-")
     return Text(str(value))
 
 
