@@ -28,7 +28,7 @@ from ._context import (
     parse_header,
     utc_now,
 )
-from ._credentials import KDF_DEFAULT, Credential, KdfParameters
+from ._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters
 from ._keyring import Keyring
 from ._keys import KeyClient
 from ._lifecycle import Lifecycle
@@ -72,8 +72,16 @@ class Vault:
     Every operation of every view is audited.
     """
 
-    def __init__(self, ctx: VaultContext, session: Session | None = None, *, owner: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: VaultContext,
+        session: Session | None = None,
+        *,
+        owner: bool = True,
+        access_kdf: KdfParameters = KDF_INTERACTIVE,
+    ) -> None:
         self._ctx = ctx
+        self._access_kdf = access_kdf
         self._session = session or Session(ADMIN)
         self._owner = owner
         self._engine = Lifecycle(ctx)
@@ -81,7 +89,7 @@ class Vault:
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
         self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
         self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
-        self.access = AccessManager(ctx, self._session)
+        self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
 
     # -- create / open -----------------------------------------------------------------
@@ -100,9 +108,16 @@ class Vault:
         security_domain: tuple[bytes, str | bytes] | None = None,
         allow_software_oct_keys: bool = False,
         audit: str = "group",
+        access_kdf: KdfParameters = KDF_INTERACTIVE,
     ) -> Vault:
-        """Create a new vault in the directory *path* (created 0700)."""
+        """Create a new vault in the directory *path* (created 0700).
+
+        *audit* is ``"group"`` (reads group-committed), ``"sync"`` or ``"off"`` (no read events);
+        *access_kdf* is the Argon2id cost of hashing new application client secrets
+        (``KDF_TESTING`` makes principals cheap in tests; never use it in production).
+        """
         path = os.fspath(path)
+        _check_kdf(access_kdf)
         if not isinstance(credential, Credential):
             raise InvalidParameterError("credential must be a vaultcore credential")
         if not isinstance(retention_days, int) or not 7 <= retention_days <= 90:
@@ -154,16 +169,26 @@ class Vault:
         except BaseException:
             store.close()
             raise
-        vault = cls._attach(ctx)
+        vault = cls._attach(ctx, access_kdf)
         vault._record_admin("VaultCreate")
         return vault
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], credential: Credential, *, clock: Clock | None = None, audit: str = "group"
+        cls,
+        path: str | os.PathLike[str],
+        credential: Credential,
+        *,
+        clock: Clock | None = None,
+        audit: str = "group",
+        access_kdf: KdfParameters = KDF_INTERACTIVE,
     ) -> Vault:
-        """Open an existing vault; ``UnauthorizedError`` if *credential* does not unlock it."""
+        """Open an existing vault; ``UnauthorizedError`` if *credential* does not unlock it.
+
+        *audit* and *access_kdf* as for :meth:`create`.
+        """
         path = os.fspath(path)
+        _check_kdf(access_kdf)
         if not isinstance(credential, Credential):
             raise InvalidParameterError("credential must be a vaultcore credential")
         store = LmdbStore.open(path, create=False)
@@ -189,14 +214,14 @@ class Vault:
         except BaseException:
             store.close()
             raise
-        vault = cls._attach(ctx)
+        vault = cls._attach(ctx, access_kdf)
         vault._record_admin("VaultOpen")
         vault._engine.sweep()
         return vault
 
     @classmethod
-    def _attach(cls, ctx: VaultContext) -> Vault:
-        return cls(ctx)
+    def _attach(cls, ctx: VaultContext, access_kdf: KdfParameters = KDF_INTERACTIVE) -> Vault:
+        return cls(ctx, access_kdf=access_kdf)
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -258,7 +283,7 @@ class Vault:
 
     def _view(self, pid: str, caller: dict[str, Any] | None) -> Vault:
         session = Session(pid, authorizer=self.access.authorizer(pid), caller=caller)
-        view = type(self)(self._ctx, session, owner=False)
+        view = type(self)(self._ctx, session, owner=False, access_kdf=self._access_kdf)
         return view
 
     @property
@@ -409,6 +434,12 @@ class Vault:
         """
         self._require_open()
         self._ctx.store.hot_copy(os.fspath(path))
+
+
+def _check_kdf(kdf: object) -> None:
+    if not isinstance(kdf, KdfParameters):
+        raise InvalidParameterError("access_kdf must be KdfParameters")
+    kdf.check()
 
 
 def _check_rollback(root: Any, ring: Keyring) -> None:
