@@ -15,6 +15,8 @@ from .exceptions import InvalidParameterError
 
 __all__ = ["Duration", "parse_duration"]
 
+_MAX_YEARS = 100
+
 _RE = re.compile(
     r"P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+)S)?)?"
@@ -44,7 +46,7 @@ def _add_months(when: datetime, months: int) -> datetime:
 
 
 def parse_duration(text: object, what: str = "duration") -> Duration:
-    """Parse an ISO-8601 duration; ``InvalidParameterError`` if malformed or zero."""
+    """Parse an ISO-8601 duration; ``InvalidParameterError`` if malformed, zero or over 100 years."""
     if not isinstance(text, str) or len(text) > 64:
         raise InvalidParameterError(f"{what} must be an ISO-8601 duration such as 'P90D'")
     m = _RE.fullmatch(text.strip().upper())
@@ -52,7 +54,11 @@ def parse_duration(text: object, what: str = "duration") -> Duration:
         raise InvalidParameterError(f"{what} {text!r} is not an ISO-8601 duration such as 'P90D' or 'P1Y'")
     g = {k: int(v) if v else 0 for k, v in m.groupdict().items()}
     months = g["y"] * 12 + g["mo"]
-    delta = timedelta(weeks=g["w"], days=g["d"], hours=g["h"], minutes=g["mi"], seconds=g["s"])
+    seconds = (g["w"] * 7 + g["d"]) * 86400 + g["h"] * 3600 + g["mi"] * 60 + g["s"]
+    if months > _MAX_YEARS * 12 or seconds > _MAX_YEARS * 366 * 86400:
+        # Unbounded values overflow timedelta here, or datetime when the policy is applied.
+        raise InvalidParameterError(f"{what} {text!r} is longer than {_MAX_YEARS} years")
+    delta = timedelta(seconds=seconds)
     if not months and not delta:
         raise InvalidParameterError(f"{what} must not be zero")
     return Duration(text.strip().upper(), months, delta)
