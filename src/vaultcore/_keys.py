@@ -433,6 +433,8 @@ class KeyClient:
         if policy is not None:
             lifetime_actions = policy.lifetime_actions if lifetime_actions is None else lifetime_actions
             expires_in = policy.expires_in if expires_in is None else expires_in
+        if isinstance(lifetime_actions, str | bytes | Mapping | KeyRotationLifetimeAction):
+            raise InvalidParameterError("lifetime_actions must be a list of lifetime actions")
         actions = [_check_action(a) for a in (lifetime_actions or [])]
         if expires_in is not None:
             parse_duration(expires_in, "expires_in")
@@ -561,8 +563,12 @@ def _check_action(action: KeyRotationLifetimeAction | Mapping[str, Any]) -> dict
             "time_after_create": action.time_after_create,
             "time_before_expiry": action.time_before_expiry,
         }
-    else:
+    elif isinstance(action, Mapping):
         doc = dict(action)
+    else:
+        raise InvalidParameterError(
+            f"a lifetime action is a KeyRotationLifetimeAction or a mapping, not {type(action).__name__}"
+        )
     kind = str(doc.get("action", "")).capitalize()
     if kind not in ("Rotate", "Notify"):
         raise InvalidParameterError("a lifetime action is 'Rotate' or 'Notify'")
