@@ -437,7 +437,7 @@ class KeyClient:
             raise InvalidParameterError("lifetime_actions must be a list of lifetime actions")
         actions = [_check_action(a) for a in (lifetime_actions or [])]
         if expires_in is not None:
-            parse_duration(expires_in, "expires_in")
+            expires_in = parse_duration(expires_in, "expires_in").text
         if (
             sum(1 for a in actions if a["action"] == "Rotate") > 1
             or sum(1 for a in actions if a["action"] == "Notify") > 1
@@ -575,10 +575,11 @@ def _check_action(action: KeyRotationLifetimeAction | Mapping[str, Any]) -> dict
     after, before = doc.get("time_after_create"), doc.get("time_before_expiry")
     if (after is None) == (before is None):
         raise InvalidParameterError("a lifetime action needs exactly one of time_after_create or time_before_expiry")
+    # Stored (and returned) in the parser's normal form: " p30d " -> "P30D".
     if after is not None:
-        parse_duration(after, "time_after_create")
+        after = parse_duration(after, "time_after_create").text
     if before is not None:
-        parse_duration(before, "time_before_expiry")
+        before = parse_duration(before, "time_before_expiry").text
     return {"action": kind, "time_after_create": after, "time_before_expiry": before}
 
 
