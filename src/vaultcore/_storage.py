@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import lmdb
@@ -58,14 +59,58 @@ class _SharedEnv:
         self.resize_lock = threading.Lock()
 
 
+# fork(): an LMDB environment must not be used in a child, and py-lmdb refuses to open an
+# environment that is still open in the process, so the child closes its inherited copies.
+# Closing aborts the transactions the child inherited, which clears their reader slots in
+# the shared lock file: slots that belong to the parent's threads. So fork waits (bounded)
+# until no transaction of this module is open, and the child closes only if none was.
+_txn_gate = threading.Lock()
+_open_txns = 0
+_fork_clean = True
+
+
+def _txn_opened() -> None:
+    global _open_txns
+    with _txn_gate:
+        _open_txns += 1
+
+
+def _txn_closed() -> None:
+    global _open_txns
+    with _txn_gate:
+        _open_txns -= 1
+
+
+def _before_fork() -> None:
+    global _fork_clean
+    _txn_gate.acquire()
+    deadline = time.monotonic() + 10.0
+    while _open_txns and time.monotonic() < deadline:
+        _txn_gate.release()
+        time.sleep(0.001)
+        _txn_gate.acquire()
+    _fork_clean = _open_txns == 0  # the gate stays held until the fork is done
+
+
+def _after_fork_in_parent() -> None:
+    _txn_gate.release()
+
+
 def _after_fork_in_child() -> None:
-    # An LMDB environment must not be used across fork(): forget the parent's handles
-    # (without closing them: that would release the parent's locks).
+    global _open_txns, _envs_lock
+    _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
+    if _fork_clean:
+        for shared in _envs.values():
+            with suppress(lmdb.Error):
+                shared.env.close()
+    # else: leave the parent's handles alone; the child cannot reopen those vaults
     _envs.clear()
+    _open_txns = 0
+    _txn_gate.release()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def is_vault_dir(path: str) -> bool:
@@ -252,19 +297,23 @@ class LmdbStore:
     def read(self) -> Iterator[ReadTxn]:
         """A consistent snapshot for reading."""
         env = self._shared.env
+        _txn_opened()
         try:
-            txn = env.begin()
-        except lmdb.MapResizedError:
-            self._adopt_resize()
-            txn = env.begin()
-        except lmdb.Error as exc:
-            raise _translate(exc, "read failed") from None
-        try:
-            yield ReadTxn(txn, self._shared.dbs)
-        except lmdb.Error as exc:
-            raise _translate(exc, "read failed") from None
+            try:
+                txn = env.begin()
+            except lmdb.MapResizedError:
+                self._adopt_resize()
+                txn = env.begin()
+            except lmdb.Error as exc:
+                raise _translate(exc, "read failed") from None
+            try:
+                yield ReadTxn(txn, self._shared.dbs)
+            except lmdb.Error as exc:
+                raise _translate(exc, "read failed") from None
+            finally:
+                txn.abort()
         finally:
-            txn.abort()
+            _txn_closed()
 
     def write(self, fn: Callable[[WriteTxn], T]) -> T:
         """Run *fn* in one write transaction and commit it (durably).
@@ -272,6 +321,13 @@ class LmdbStore:
         *fn* may run more than once (when the map must grow), so it must not have side
         effects outside the transaction before it returns.
         """
+        _txn_opened()
+        try:
+            return self._write(fn)
+        finally:
+            _txn_closed()
+
+    def _write(self, fn: Callable[[WriteTxn], T]) -> T:
         env = self._shared.env
         for _ in range(24):
             try:
@@ -326,11 +382,13 @@ class LmdbStore:
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         os.chmod(dest_dir, 0o700)
         old_umask = os.umask(0o077)
+        _txn_opened()  # the copy runs in a read transaction
         try:
             self._shared.env.copy(dest_dir, compact=True)
         except lmdb.Error as exc:
             raise _translate(exc, "backup copy failed") from None
         finally:
+            _txn_closed()
             os.umask(old_umask)
         os.chmod(os.path.join(dest_dir, _DATA_FILE), 0o600)
 
