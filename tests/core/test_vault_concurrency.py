@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -185,3 +186,52 @@ def test_backup_to_while_another_thread_writes(tmp_path: Path) -> None:
                 else:
                     assert copy.secrets.get_secret(f"w{i}").value == f"value {i}"
     vault.close()
+
+
+def _forked_child(path: str, k: int) -> None:
+    with Vault.open(path, RawKeyCredential(KEY)) as vault:
+        assert vault.secrets.get_secret("from-parent").value == "parent"
+        vault.secrets.set_secret(f"from-child-{k}", f"child {k}")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork() with threads running
+def test_forked_children_open_the_vault_their_parent_has_open(tmp_path: Path) -> None:
+    """multiprocessing's default start method on Linux: fork while the vault is open and read."""
+    path = tmp_path / "vault"
+    vault = Vault.create(path, RawKeyCredential(KEY))
+    vault.secrets.set_secret("from-parent", "parent")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:  # keeps read and write transactions open while the parent forks
+        i = 0
+        try:
+            while not stop.is_set():
+                assert vault.secrets.get_secret("from-parent").value == "parent"
+                if i % 10 == 0:
+                    vault.secrets.set_secret("parent-writes", str(i))
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        ctx = multiprocessing.get_context("fork")
+        for k in range(4):
+            child = ctx.Process(target=_forked_child, args=(str(path), k))
+            child.start()
+            child.join(60)
+            assert child.exitcode == 0
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    try:
+        for k in range(4):
+            assert vault.secrets.get_secret(f"from-child-{k}").value == f"child {k}"
+        vault.secrets.set_secret("after-fork", "ok")
+        assert vault.secrets.get_secret("after-fork").value == "ok"
+    finally:
+        vault.close()
