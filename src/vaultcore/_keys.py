@@ -443,6 +443,7 @@ class KeyClient:
             or sum(1 for a in actions if a["action"] == "Notify") > 1
         ):
             raise InvalidParameterError("a rotation policy has at most one Rotate and one Notify action")
+        _check_rotate_before_expiry(actions, expires_in, self._ctx.clock())
         now = self._ctx.now()
 
         def run(txn: Any) -> dict[str, Any]:
@@ -581,6 +582,21 @@ def _check_action(action: KeyRotationLifetimeAction | Mapping[str, Any]) -> dict
     if before is not None:
         before = parse_duration(before, "time_before_expiry").text
     return {"action": kind, "time_after_create": after, "time_before_expiry": before}
+
+
+def _check_rotate_before_expiry(actions: list[dict[str, Any]], expires_in: str | None, now: datetime) -> None:
+    """A Rotate due ``time_before_expiry`` must come after the new version's creation, or
+    every new version (expiring ``expires_in`` after creation) would be due at once and each
+    maintenance run would rotate again."""
+    if expires_in is None:
+        return
+    expiry = parse_duration(expires_in).add_to(now)
+    for action in actions:
+        before = action["time_before_expiry"]
+        if action["action"] == "Rotate" and before and parse_duration(before).subtract_from(expiry) <= now:
+            raise InvalidParameterError(
+                f"the Rotate action's time_before_expiry ({before}) must be shorter than expires_in ({expires_in})"
+            )
 
 
 def _due(action: dict[str, Any], rec: VersionRecord, now: datetime) -> bool:
