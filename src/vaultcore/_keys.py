@@ -257,6 +257,8 @@ class KeyClient:
         exportable: bool | None = None,
     ) -> KeyVaultKey:
         """Import a JWK with its private members (a new version if *name* exists)."""
+        if not isinstance(key, JsonWebKey | Mapping):
+            raise InvalidParameterError(f"key must be a JsonWebKey or a JWK mapping, not {type(key).__name__}")
         jwk = key.to_dict() if isinstance(key, JsonWebKey) else dict(key)
         material = km.from_jwk(jwk)
         kty = material.kty
