@@ -257,3 +257,17 @@ def test_roles_and_audit(vault: Vault) -> None:
     assert ("CertificateCreate", "Forbidden") in names
     assert ("CertificateDelete", "Forbidden") in names
     assert ("CertificateGet", "success") in names
+
+
+def test_auto_renew_waits_while_a_request_is_pending(vault: Vault, clock: FakeClock) -> None:
+    renew = LifetimeAction(CertificatePolicyAction.auto_renew, lifetime_percentage=10)
+    vault.certificates.create_certificate("w", policy(renew))
+    with pytest.raises(NotFoundError):
+        vault.certificates.delete_certificate_operation("never")
+    vault.certificates.create_certificate("w", policy(renew, issuer_name="Unknown"))  # a CSR now waits
+    clock.advance(days=60)
+    assert vault.run_maintenance().events == ()
+    assert len(versions(vault, "w")) == 1
+    vault.certificates.delete_certificate_operation("w")
+    assert vault.certificates.get_certificate("w").name == "w"  # versions survive the operation's removal
+    assert [e["event"] for e in vault.run_maintenance().events] == ["CertificateRenewalRequested"]

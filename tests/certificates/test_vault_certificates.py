@@ -407,3 +407,34 @@ def test_private_key_never_in_repr(vault: Vault) -> None:
     text = repr(got) + repr(vault.certificates.get_certificate_operation("r"))
     assert secret_value[:40] not in text
     assert "PRIVATE" not in text
+
+
+def test_edges_of_reads_and_policy_updates(vault: Vault) -> None:
+    vault.certificates.create_certificate("e", ec_policy())
+    with pytest.raises(InvalidParameterError):
+        vault.certificates.get_certificate_version("e", "")
+    with pytest.raises(NotFoundError):
+        vault.certificates.get_certificate_version("e", "00" * 16)
+    with pytest.raises(InvalidParameterError, match="not registered"):
+        vault.certificates.update_certificate_policy("e", CertificatePolicy(issuer_name="Nobody"))
+    vault.certificates.create_issuer("Somebody", "Prov")
+    assert vault.certificates.update_certificate_policy("e", CertificatePolicy(issuer_name="Somebody")).issuer_name
+    with pytest.raises(InvalidParameterError):
+        vault.certificates.update_certificate_policy("e", {"x509_props": {}})  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        vault.certificates.update_certificate_policy("missing", CertificatePolicy(validity_in_months=2))
+
+
+def test_key_operations_follow_key_usage(vault: Vault) -> None:
+    policy = CertificatePolicy(
+        "Self", subject="CN=data", key_usage=[KeyUsageType.data_encipherment], enhanced_key_usage=[]
+    )
+    vault.certificates.create_certificate("data", policy)
+    assert vault.keys.get_key("data").key_operations == ["encrypt", "decrypt"]
+    cert = der_of(vault, "data")
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.data_encipherment and not usage.digital_signature
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    with pytest.raises(ForbiddenError):
+        vault.keys.get_cryptography_client("data").sign(SignatureAlgorithm.rs256, b"\x00" * 32)
