@@ -12,7 +12,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
-from . import _admin, _env, _key, _secret
+from . import _admin, _cert, _env, _key, _secret
 from ._errors import guard
 from ._state import (
     ENV_KEY_FILE,
@@ -28,7 +28,7 @@ __all__ = ["cli", "main"]
 
 PROG_NAME = "vaultcore"
 COMPLETE_VAR = "_VAULTCORE_COMPLETE"
-_MODULES = (_admin, _secret, _key, _env)
+_MODULES = (_admin, _secret, _key, _cert, _env)
 
 
 class _Root(click.Group):

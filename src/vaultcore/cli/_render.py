@@ -6,6 +6,7 @@ JSON field names follow the Python API (snake_case); times are UTC ISO 8601 stri
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +15,25 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .. import DeletedKey, DeletedSecret, KeyProperties, KeyVaultKey, KeyVaultSecret, SecretProperties, Vault
+from .. import (
+    CertificateProperties,
+    DeletedCertificate,
+    DeletedKey,
+    DeletedSecret,
+    KeyProperties,
+    KeyVaultCertificate,
+    KeyVaultKey,
+    KeyVaultSecret,
+    SecretProperties,
+    Vault,
+)
 from .._models import ObjectProperties
 
 __all__ = [
+    "certificate",
+    "certificate_properties",
+    "certificate_summary",
+    "deleted_certificate",
     "deleted_key",
     "deleted_secret",
     "fields_table",
@@ -92,6 +108,42 @@ def deleted_key(d: DeletedKey) -> dict[str, Any]:
         "deleted_date": iso(d.deleted_date),
         "scheduled_purge_date": iso(d.scheduled_purge_date),
     }
+
+
+def certificate_properties(p: CertificateProperties) -> dict[str, Any]:
+    thumbprint = p.x509_thumbprint.hex().upper() if p.x509_thumbprint else None
+    return {**object_properties(p), "x509_thumbprint": thumbprint}
+
+
+def certificate(c: KeyVaultCertificate) -> dict[str, Any]:
+    """Properties, backing key/secret ids, the DER certificate (base64) and the REST-shaped policy."""
+    return {
+        **certificate_properties(c.properties),
+        "key_id": c.key_id,
+        "secret_id": c.secret_id,
+        "cer": base64.b64encode(c.cer).decode("ascii"),
+        "policy": None if c.policy is None else c.policy.to_dict(),
+    }
+
+
+def deleted_certificate(d: DeletedCertificate) -> dict[str, Any]:
+    return {
+        **certificate_properties(d.properties),
+        "key_id": d.key_id,
+        "secret_id": d.secret_id,
+        "recovery_id": d.recovery_id,
+        "deleted_date": iso(d.deleted_on),
+        "scheduled_purge_date": iso(d.scheduled_purge_date),
+    }
+
+
+def certificate_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A certificate's JSON shape for a table: no DER, the policy reduced to subject and issuer."""
+    policy = data.get("policy") or {}
+    out = {k: v for k, v in data.items() if k not in ("cer", "policy")}
+    out["subject"] = policy.get("x509_props", {}).get("subject")
+    out["issuer"] = policy.get("issuer", {}).get("name")
+    return out
 
 
 def key_summary(data: dict[str, Any]) -> dict[str, Any]:
