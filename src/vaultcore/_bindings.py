@@ -362,7 +362,7 @@ def _split_secret(out: Any, total: int, lens: Sequence[int], ok: bytes) -> list[
     """Slice a packed plaintext scratch buffer into bytes (None where not ok); wipe it."""
     buf = _buffer(out, total)
     offs = list(accumulate(lens, initial=0))
-    res: list[bytes | None] = list(map(buf.__getitem__, map(slice, offs, offs[1:])))
+    res: list[bytes | None] = [buf[a:b] for a, b in pairwise(offs)]
     if total:
         _wipe(out, total)
     if ok.count(0):
@@ -578,8 +578,8 @@ def seal_records(kek: Buf, prefix: Buf, aads: Sequence[Buf], plaintexts: Sequenc
     if rc:
         _raise(rc)
     mv = memoryview(out)
-    offs = list(accumulate(pt_lens, lambda acc, x: acc + x + rec, initial=0))
-    return list(map(mv.__getitem__, map(slice, offs, offs[1:])))
+    offs = list(accumulate(map(rec.__add__, pt_lens), initial=0))
+    return [mv[a:b] for a, b in pairwise(offs)]
 
 
 def open_records(
@@ -599,10 +599,9 @@ def open_records(
     packed, blob_lens = _pack(blobs, "blobs")
     aad_buf, aad_lens = _pack(aads, "aads")
     ovh = prefix_len + RECORD_OVERHEAD
-    if min(blob_lens) >= ovh:
-        pt_lens: Sequence[int] = [x - ovh for x in blob_lens]
-    else:
-        pt_lens = [max(0, x - ovh) for x in blob_lens]
+    pt_lens = list(map((-ovh).__add__, blob_lens))
+    if min(pt_lens) < 0:
+        pt_lens = [max(0, x) for x in pt_lens]
     total = sum(pt_lens)
     out = _raw_new("uint8_t[]", total)
     ok = _raw_new("uint8_t[]", n)
