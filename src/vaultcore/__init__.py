@@ -30,6 +30,7 @@ from ._credentials import (
     KdfParameters,
     KeyFileCredential,
     PassphraseCredential,
+    Pkcs11Credential,
     RawKeyCredential,
 )
 from ._crypto_client import CryptographyClient
@@ -116,6 +117,7 @@ __all__ = [
     "NotAVaultError",
     "NotFoundError",
     "PassphraseCredential",
+    "Pkcs11Credential",
     "RawKeyCredential",
     "SecretProperties",
     "SignResult",

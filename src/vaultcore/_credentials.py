@@ -37,6 +37,7 @@ __all__ = [
     "KdfParameters",
     "KeyFileCredential",
     "PassphraseCredential",
+    "Pkcs11Credential",
     "RawKeyCredential",
     "RootKey",
 ]
@@ -309,3 +310,108 @@ class RawKeyCredential(_SecretCredential):
 
     def _open_root(self, header: dict[str, Any], vault_id: bytes) -> RootKey:
         return self._check(self._key, header, vault_id)
+
+
+class _Pkcs11Root:
+    """Premium root key: AES-256-GCM inside the token, plus the token's rollback counter.
+
+    ``check_generation``/``record_generation`` mirror the keyring generation in a token
+    object, so a vault directory replaced by an older copy is refused at open.
+    """
+
+    def __init__(self, root: Any, vault_id: bytes) -> None:
+        from . import _hsm
+
+        self._root = root
+        self._label = _hsm.generation_label(vault_id)
+
+    @property
+    def token(self) -> Any:
+        return self._root.token
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
+        return bytes(self._root.wrap(plaintext, aad))
+
+    def unwrap(self, blob: bytes, aad: bytes) -> bytes:
+        return bytes(self._root.unwrap(blob, aad))
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._root.describe())
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes(self._root.token.random_bytes(n))
+
+    def check_generation(self, generation: int) -> None:
+        recorded = int(self._root.token.read_generation(self._label))
+        if generation < recorded:
+            from .exceptions import RollbackError
+
+            raise RollbackError(
+                f"this vault's keyring is generation {generation}, but the HSM token recorded generation "
+                f"{recorded}: the vault directory was replaced by an older copy (rollback refused)"
+            )
+
+    def record_generation(self, generation: int) -> None:
+        if int(self._root.token.read_generation(self._label)) < generation:
+            self._root.token.write_generation(self._label, generation)
+
+    def __repr__(self) -> str:
+        return f"<Pkcs11Root {self._root!r}>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("root keys cannot be pickled")
+
+
+class Pkcs11Credential(Credential):
+    """A root key in a PKCS#11 token (premium tier and managed HSMs).
+
+    ``module`` is the PKCS#11 library (default: SoftHSM2); ``token_label`` and ``pin`` pick
+    and unlock the token; ``key_label`` names the AES-256 root key, generated (or adopted)
+    non-extractable and sensitive when the vault is created. The key never leaves the
+    token: the keyring is encrypted and decrypted inside it with CKM_AES_GCM.
+    """
+
+    tier = "premium"
+
+    def __init__(
+        self, module: str | None = None, *, token_label: str, pin: str, key_label: str = "vaultcore-root"
+    ) -> None:
+        from . import _hsm
+
+        self._config = _hsm.Pkcs11Config(module, token_label, pin, key_label)
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    def __repr__(self) -> str:
+        c = self._config
+        return f"Pkcs11Credential(module={c.module!r}, token_label={c.token_label!r}, key_label={c.key_label!r})"
+
+    def _create_root(self, vault_id: bytes) -> tuple[RootKey, dict[str, Any]]:
+        from . import _hsm
+
+        root = _hsm.HsmRootKey(self._config, create=True)
+        described = root.describe()
+        header = {
+            "type": "pkcs11",
+            "module": self._config.module,
+            "token_label": self._config.token_label,
+            "key_label": self._config.key_label,
+            "key_id": described["key_id"],
+        }
+        return _Pkcs11Root(root, vault_id), header
+
+    def _open_root(self, header: dict[str, Any], vault_id: bytes) -> RootKey:
+        from . import _hsm
+
+        if header.get("type") != "pkcs11":
+            raise UnauthorizedError(
+                f"this vault is unlocked by a {header.get('type')!s} credential, not a PKCS#11 token"
+            )
+        root = _hsm.HsmRootKey(self._config, create=False)
+        if root.describe()["key_id"] != header.get("key_id"):
+            raise UnauthorizedError(
+                f"key '{self._config.key_label}' in token '{self._config.token_label}' is not this vault's root key"
+            )
+        return _Pkcs11Root(root, vault_id)
