@@ -9,8 +9,9 @@ Principals:
   (``SO_PEERCRED``) — the local analogue of a managed identity, with no secret to leak.
 
 Records live in the ``access`` database, sealed by the envelope, under keyed hashes of the
-principal id. Every change bumps an access generation so open sessions see revocations at
-once (one point read per checked operation).
+principal id. Principal ids are case-insensitive; a principal keeps the casing it was created
+with, and that is the id its views act (and are audited) as. Every change bumps an access
+generation so open sessions see revocations at once (one point read per checked operation).
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ class AccessManager:
                 raise NotFoundError(f"principal {principal_id} was not found")
             txn.delete(ACCESS, self._pkey(principal_id))
             for key, doc in list(self._all(txn, b"A")):
-                if doc["principal"] == principal_id:
+                if _same(doc["principal"], principal_id):
                     txn.delete(ACCESS, key)
             raw = txn.get(META, GEN_KEY)
             txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
@@ -233,14 +234,16 @@ class AccessManager:
         assignment_id = _bindings.random_bytes(16).hex()
 
         def run(txn: WriteTxn) -> RoleAssignment:
-            if self._get_principal(txn, principal_id) is None:
+            principal = self._get_principal(txn, principal_id)
+            if principal is None:
                 raise NotFoundError(f"principal {principal_id} was not found")
+            pid = principal["id"]  # the id as created: ids are case-insensitive
             for _, doc in self._all(txn, b"A"):
-                if (doc["principal"], doc["role"], doc["scope"]) == (principal_id, role, scope):
-                    return RoleAssignment(doc["id"], principal_id, role, scope)
-            doc = {"id": assignment_id, "principal": principal_id, "role": role, "scope": scope}
+                if _same(doc["principal"], pid) and (doc["role"], doc["scope"]) == (role, scope):
+                    return RoleAssignment(doc["id"], doc["principal"], role, scope)
+            doc = {"id": assignment_id, "principal": pid, "role": role, "scope": scope}
             self._put(txn, b"A" + bytes.fromhex(assignment_id), doc)
-            return RoleAssignment(assignment_id, principal_id, role, scope)
+            return RoleAssignment(assignment_id, pid, role, scope)
 
         return self._ctx.write(run)
 
@@ -266,7 +269,7 @@ class AccessManager:
         return [
             RoleAssignment(d["id"], d["principal"], d["role"], d["scope"])
             for d in docs
-            if principal_id is None or d["principal"] == principal_id
+            if principal_id is None or _same(d["principal"], principal_id)
         ]
 
     # -- authentication and authorisation ----------------------------------------------
@@ -288,9 +291,9 @@ class AccessManager:
         secret = client_secret.encode() if isinstance(client_secret, str) else b""
         digest = _hash_secret(secret or b"\0", salt, params)
         expected = bytes.fromhex(cred["hash"]) if cred else bytes(32)
-        if not cred or not secret or not hmac.compare_digest(digest, expected):
+        if doc is None or not cred or not secret or not hmac.compare_digest(digest, expected):
             raise UnauthorizedError("invalid client credentials")
-        return pid
+        return str(doc["id"])  # the id as created, whatever casing the caller used
 
     def require_principal(self, principal_id: str) -> None:
         with self._ctx.read() as txn:
@@ -305,13 +308,18 @@ class AccessManager:
             raw = txn.get(META, GEN_KEY)
             gen = _GEN.unpack(raw)[0] if raw else 0
             exists = self._get_principal(txn, principal_id) is not None
-            pairs = [(d["role"], d["scope"]) for _, d in self._all(txn, b"A") if d["principal"] == principal_id]
+            pairs = [(d["role"], d["scope"]) for _, d in self._all(txn, b"A") if _same(d["principal"], principal_id)]
         return gen, pairs if exists else []
 
     def _generation(self) -> int:
         with self._ctx.read() as txn:
             raw = txn.get(META, GEN_KEY)
         return _GEN.unpack(raw)[0] if raw else 0
+
+
+def _same(a: str, b: str) -> bool:
+    """Principal ids compare case-insensitively (client ids are, as in Entra ID)."""
+    return a.lower() == b.lower()
 
 
 class _Authorizer:
