@@ -214,9 +214,11 @@ def rotate_keyring(state: State) -> None:
 @output_option
 @pass_state
 def maintenance(state: State) -> None:
-    """Purge soft-deleted objects whose retention has ended (run it from cron)."""
+    """Purge expired deleted objects, apply key rotation and certificate lifetime policies (cron it)."""
     report = state.vault().run_maintenance()
-    state.emit({"purged": report.purged}, f"Maintenance done: {report.purged} expired deleted objects purged.")
+    events = [dict(event) for event in report.events]
+    human = f"Maintenance done: {report.purged} expired deleted objects purged, {len(events)} policy events."
+    state.emit({"purged": report.purged, "events": events}, human)
 
 
 @click.command(

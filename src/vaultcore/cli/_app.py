@@ -12,9 +12,11 @@ import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
-from . import _admin, _cert, _env, _key, _secret
+from . import _admin, _auditlog, _cert, _env, _key, _rbac, _secret
 from ._errors import guard
 from ._state import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
     ENV_KEY_FILE,
     ENV_OUTPUT,
     ENV_PASSPHRASE,
@@ -28,7 +30,7 @@ __all__ = ["cli", "main"]
 
 PROG_NAME = "vaultcore"
 COMPLETE_VAR = "_VAULTCORE_COMPLETE"
-_MODULES = (_admin, _secret, _key, _cert, _env)
+_MODULES = (_admin, _secret, _key, _cert, _rbac, _auditlog, _env)
 
 
 class _Root(click.Group):
@@ -57,6 +59,8 @@ Environment:
   {ENV_PASSPHRASE}    passphrase (else a hidden prompt on a terminal)
   {ENV_KEY_FILE}      key file (like --key-file)
   {ENV_OUTPUT}        table or json (like --output)
+  {ENV_CLIENT_ID}     act as this application principal (like --client-id)
+  {ENV_CLIENT_SECRET} that principal's client secret
 
 \b
 Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
@@ -78,6 +82,11 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     help="Unlock with this key file instead of a passphrase.",
 )
 @click.option(
+    "--client-id",
+    envvar=ENV_CLIENT_ID,
+    help=f"Act as this application principal (its secret from {ENV_CLIENT_SECRET}).",
+)
+@click.option(
     "-o",
     "--output",
     envvar=ENV_OUTPUT,
@@ -88,9 +97,9 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
 )
 @click.version_option(__version__, prog_name=PROG_NAME)
 @click.pass_context
-def cli(ctx: click.Context, vault_path: str | None, key_file: str | None, output: str) -> None:
+def cli(ctx: click.Context, vault_path: str | None, key_file: str | None, client_id: str | None, output: str) -> None:
     """vaultcore: an embedded, encrypted key vault with Azure Key Vault's object model."""
-    state = State(vault_path or default_vault_path(), output=output, key_file=key_file)
+    state = State(vault_path or default_vault_path(), output=output, key_file=key_file, client_id=client_id)
     ctx.obj = state
     ctx.call_on_close(state.close)
 

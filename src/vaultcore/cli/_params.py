@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import click
 from click.shell_completion import CompletionItem
@@ -26,6 +26,7 @@ __all__ = [
     "WhenType",
     "b64u",
     "complete_names",
+    "open_new_file",
     "read_binary_input",
     "read_secret_value",
     "write_new_file",
@@ -33,12 +34,12 @@ __all__ = [
 
 #: What a clearable :class:`WhenType` returns for ``none``.
 CLEAR = "none"
-_RELATIVE = re.compile(r"\+(\d+)([smhdw])")
+_RELATIVE = re.compile(r"([+-])(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class WhenType(click.ParamType):  # type: ignore[type-arg]
-    """A UTC time: ISO 8601 (naive means UTC) or relative like ``+90d`` (s, m, h, d, w)."""
+    """A UTC time: ISO 8601 (naive means UTC) or relative to now like ``+90d``, ``-1h`` (s, m, h, d, w)."""
 
     name = "when"
 
@@ -53,12 +54,13 @@ class WhenType(click.ParamType):  # type: ignore[type-arg]
             return CLEAR
         relative = _RELATIVE.fullmatch(text)
         if relative:
-            delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-            return datetime.now(UTC).replace(microsecond=0) + delta
+            delta = timedelta(**{_UNITS[relative.group(3)]: int(relative.group(2))})
+            now = datetime.now(UTC).replace(microsecond=0)
+            return now + delta if relative.group(1) == "+" else now - delta
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"{text!r} is not an ISO 8601 time (2026-01-31T12:00:00Z) or +N[smhdw]", param, ctx)
+            self.fail(f"{text!r} is not an ISO 8601 time (2026-01-31T12:00:00Z) or +/-N[smhdw]", param, ctx)
         return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
@@ -131,14 +133,19 @@ def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
         raise BadInput("the secret value is not UTF-8 text") from None
 
 
-def write_new_file(path: str, data: bytes, *, force: bool) -> None:
-    """Write *data* to *path* with mode 0600; refuses to overwrite unless *force*."""
+def open_new_file(path: str, *, force: bool, text: bool = False) -> IO[Any]:
+    """Open *path* for writing with mode 0600; refuses to overwrite unless *force*."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise BadInput(f"{path!r} already exists (pass --force to overwrite)") from None
-    with os.fdopen(fd, "wb") as handle:
+    return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+
+
+def write_new_file(path: str, data: bytes, *, force: bool) -> None:
+    """Write *data* to a new file (see :func:`open_new_file`)."""
+    with open_new_file(path, force=force) as handle:
         handle.write(data)
 
 

@@ -17,6 +17,8 @@ from .. import Credential, KdfParameters, KeyFileCredential, PassphraseCredentia
 from ..exceptions import UnauthorizedError
 
 __all__ = [
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
     "ENV_KEY_FILE",
     "ENV_OUTPUT",
     "ENV_PASSPHRASE",
@@ -31,6 +33,8 @@ ENV_VAULT = "VAULTCORE_VAULT"
 ENV_PASSPHRASE = "VAULTCORE_PASSPHRASE"
 ENV_KEY_FILE = "VAULTCORE_KEY_FILE"
 ENV_OUTPUT = "VAULTCORE_OUTPUT"
+ENV_CLIENT_ID = "VAULTCORE_CLIENT_ID"
+ENV_CLIENT_SECRET = "VAULTCORE_CLIENT_SECRET"
 OUTPUT_FORMATS = ("table", "json")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +57,9 @@ class State:
     vault_path: str
     output: str = "table"
     key_file: str | None = None
+    client_id: str | None = None
     _vault: Vault | None = field(default=None, repr=False)
+    _owner: Vault | None = field(default=None, repr=False)
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
 
@@ -114,20 +120,31 @@ class State:
         return PassphraseCredential(passphrase)
 
     def vault(self) -> Vault:
-        """The vault, opened on first use and closed when the command ends."""
+        """The vault, opened on first use and closed when the command ends.
+
+        With ``--client-id`` (or ``VAULTCORE_CLIENT_ID``) and ``VAULTCORE_CLIENT_SECRET`` the
+        commands act as that application principal: its roles are checked and audited.
+        """
         if self._vault is None:
-            self._vault = Vault.open(self.vault_path, self.credential())
+            owner = Vault.open(self.vault_path, self.credential())
+            self._owner = owner
+            self._vault = owner
+            if self.client_id:
+                secret = os.environ.get(ENV_CLIENT_SECRET)
+                if not secret:
+                    raise UnauthorizedError(f"acting as {self.client_id!r} needs {ENV_CLIENT_SECRET}")
+                self._vault = owner.as_principal(self.client_id, secret)
         return self._vault
 
     def adopt(self, vault: Vault) -> None:
         """Use an already opened vault (``init`` creates one) for the rest of the command."""
         self.close()
-        self._vault = vault
+        self._vault = self._owner = vault
 
     def close(self) -> None:
-        if self._vault is not None:
-            self._vault.close()
-            self._vault = None
+        if self._owner is not None:
+            self._owner.close()
+        self._vault = self._owner = None
 
 
 pass_state = click.make_pass_decorator(State)
