@@ -39,6 +39,7 @@ from ._secrets import SecretClient
 from ._storage import LmdbStore, WriteTxn
 from .exceptions import (
     ConflictError,
+    ForbiddenError,
     IntegrityError,
     InvalidParameterError,
     UnauthorizedError,
@@ -274,10 +275,27 @@ class Vault:
         """A view acting as the OS user *uid*.
 
         For a trusted front end that has authenticated the uid itself (the local server reads
-        it from its Unix socket with ``SO_PEERCRED``); the principal must exist.
+        it from its Unix socket with ``SO_PEERCRED``); the principal must exist. Only the
+        administrator (the holder of the vault credential) may do this: a principal's view
+        asking for another identity is ``ForbiddenError`` (and audited).
         """
         self._require_open()
         pid = f"uid:{uid}"
+        if not self._session.is_admin:
+            event = PendingEvent(
+                self._session.principal,
+                "PrincipalImpersonate",
+                f"/principals/{pid}",
+                new_request_id(),
+                {**self._session.caller, **(caller or {})},
+                self._ctx.clock().timestamp(),
+            )
+            event.result = "Forbidden"
+            self._ctx.audit.record(event)
+            raise ForbiddenError(
+                f"Principal {self._session.principal!r} may not act as {pid}: only the vault administrator can",
+                inner_code="ForbiddenByRbac",
+            )
         self.access.require_principal(pid)
         return self._view(pid, caller)
 
