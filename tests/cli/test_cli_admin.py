@@ -122,7 +122,7 @@ def test_domain_export_import_and_cross_vault_restore(cli: Cli, tmp_path: Path) 
 
 
 def test_maintenance_and_purge_protection(cli: Cli) -> None:
-    assert cli.json("maintenance") == {"purged": 0}
+    assert cli.json("maintenance") == {"purged": 0, "events": []}
     assert cli.json("enable-purge-protection")["purge_protection"] is True
     cli.ok("secret", "set", "x", input="v")
     cli.ok("secret", "delete", "x")
