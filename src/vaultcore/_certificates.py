@@ -378,10 +378,12 @@ class CertificateClient:
         enabled: bool,
         tags: dict[str, str],
         policy_doc: dict[str, Any],
+        request_id: str,
     ) -> tuple[_Issued, dict[str, Any]]:
+        """A self-signed certificate at the vault clock's now, its three versions and its completed operation."""
         leaf = build_self_signed(material.as_cryptography(), policy, now=self._ctx.clock())
         issued = self._prepare(policy, material, leaf, (), enabled=enabled, tags=tags, policy_doc=policy_doc)
-        return issued, self._completed_op(policy, name, uuid.uuid4().hex)
+        return issued, self._completed_op(policy, name, request_id)
 
     # -- create / merge / import -------------------------------------------------------
 
@@ -413,9 +415,8 @@ class CertificateClient:
         request_id = uuid.uuid4().hex
         target = f"{self._ctx.settings.url}/certificates/{name}"
         if full.issuer_name == WellKnownIssuerNames.Self.value:
-            probe_doc = full.to_dict()
             issued, op_doc = self._self_sign(
-                name, full, material, enabled=is_enabled, tags=tag_map, policy_doc=probe_doc
+                name, full, material, enabled=is_enabled, tags=tag_map, policy_doc=full.to_dict(), request_id=request_id
             )
 
             def run(txn: WriteTxn) -> tuple[ObjectRecord, VersionRecord]:
@@ -433,7 +434,7 @@ class CertificateClient:
                 certificate_transparency=full.certificate_transparency,
                 status=CertificateOperationStatus.in_progress,
                 target=target,
-                request_id=op_doc.get("request_id"),
+                request_id=request_id,
                 id=f"{target}/pending",
             )
         csr = build_csr(material.as_cryptography(), full).public_bytes(serialization.Encoding.DER)
@@ -1019,7 +1020,7 @@ class CertificateClient:
         doc = obj.extra.get("policy") or full.to_dict()
         if full.issuer_name == WellKnownIssuerNames.Self.value:
             issued, op_doc = self._self_sign(
-                rec.name, full, material, enabled=True, tags=dict(rec.tags), policy_doc=doc
+                rec.name, full, material, enabled=True, tags=dict(rec.tags), policy_doc=doc, request_id=uuid.uuid4().hex
             )
 
             def run(txn: WriteTxn) -> tuple[ObjectRecord, VersionRecord]:
