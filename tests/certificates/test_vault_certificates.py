@@ -55,7 +55,8 @@ def test_default_policy_issues_azure_defaults(vault: Vault) -> None:
     assert op.status == "inProgress"
     assert op.issuer_name == "Self"
     assert op.id is not None and op.id.endswith("/certificates/web/pending")
-    assert vault.certificates.get_certificate_operation("web").status == "completed"
+    done = vault.certificates.get_certificate_operation("web")
+    assert done.status == "completed" and done.request_id == op.request_id
 
     got = vault.certificates.get_certificate("web")
     cert = x509.load_der_x509_certificate(got.cer)
