@@ -69,7 +69,8 @@ class VaultSettings:
     @property
     def url(self) -> str:
         """Base of object ids (the server substitutes the host a client used)."""
-        return f"https://{self.name}.vault.vaultcore.local"
+        service = "managedhsm" if self.kind == "managed_hsm" else "vault"
+        return f"https://{self.name}.{service}.vaultcore.local"
 
     @property
     def recovery_level(self) -> str:

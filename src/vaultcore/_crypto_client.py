@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _keyops
 from ._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 from ._key_models import DecryptResult, EncryptResult, SignResult, UnwrapResult, VerifyResult, WrapResult
 from ._operations import Session, id_of, operation
@@ -20,7 +19,7 @@ from .exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     from ._context import VaultContext
-    from ._keymaterial import KeyMaterial
+    from ._key_handles import KeyHandle
     from ._keys import KeyClient
 
 __all__ = ["CryptographyClient"]
@@ -54,11 +53,11 @@ class CryptographyClient:
     def key_id(self) -> str:
         return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
 
-    def _prepare(self, op: str) -> tuple[VersionRecord, KeyMaterial, str]:
+    def _prepare(self, op: str) -> tuple[VersionRecord, KeyHandle, str]:
         rec = self._keys._resolve(self._name, self._version)
         self._keys._check(rec, op)
         kid = f"{self._ctx.settings.url}/keys/{rec.name}/{rec.version}"
-        return rec, self._keys.material(rec), kid
+        return rec, self._keys.handle(rec), kid
 
     @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=id_of)
     def encrypt(
@@ -70,8 +69,8 @@ class CryptographyClient:
         additional_authenticated_data: bytes | None = None,
     ) -> EncryptResult:
         alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
-        _, material, kid = self._prepare("encrypt")
-        out = _keyops.encrypt(material, alg, plaintext, iv=iv, aad=additional_authenticated_data)
+        _, handle, kid = self._prepare("encrypt")
+        out = handle.encrypt(alg, plaintext, iv=iv, aad=additional_authenticated_data)
         return EncryptResult(kid, alg, out.ciphertext, out.iv, out.tag, out.aad)
 
     @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=id_of)
@@ -85,44 +84,42 @@ class CryptographyClient:
         additional_authenticated_data: bytes | None = None,
     ) -> DecryptResult:
         alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
-        _, material, kid = self._prepare("decrypt")
-        plain = _keyops.decrypt(
-            material, alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag
-        )
+        _, handle, kid = self._prepare("decrypt")
+        plain = handle.decrypt(alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag)
         return DecryptResult(kid, alg, plain)
 
     @operation("KeyWrap", A.KEY_WRAP, object_id=id_of)
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
         alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
-        _, material, kid = self._prepare("wrapKey")
-        return WrapResult(kid, alg, _keyops.wrap_key(material, alg, key))
+        _, handle, kid = self._prepare("wrapKey")
+        return WrapResult(kid, alg, handle.wrap_key(alg, key))
 
     @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=id_of)
     def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
         alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
-        _, material, kid = self._prepare("unwrapKey")
-        return UnwrapResult(kid, alg, _keyops.unwrap_key(material, alg, encrypted_key))
+        _, handle, kid = self._prepare("unwrapKey")
+        return UnwrapResult(kid, alg, handle.unwrap_key(alg, encrypted_key))
 
     @operation("KeySign", A.KEY_SIGN, object_id=id_of)
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
         alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
-        _, material, kid = self._prepare("sign")
-        return SignResult(kid, alg, _keyops.sign(material, alg, digest))
+        _, handle, kid = self._prepare("sign")
+        return SignResult(kid, alg, handle.sign(alg, digest))
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
     def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
         alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
-        _, material, kid = self._prepare("verify")
-        return VerifyResult(kid, alg, _keyops.verify(material, alg, digest, signature))
+        _, handle, kid = self._prepare("verify")
+        return VerifyResult(kid, alg, handle.verify(alg, digest, signature))
 
     @operation("KeySign", A.KEY_SIGN, object_id=id_of)
     def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
         alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
-        _, material, kid = self._prepare("sign")
-        return SignResult(kid, alg, _keyops.sign_data(material, alg, data))
+        _, handle, kid = self._prepare("sign")
+        return SignResult(kid, alg, handle.sign_data(alg, data))
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
     def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
         alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
-        _, material, kid = self._prepare("verify")
-        return VerifyResult(kid, alg, _keyops.verify_data(material, alg, data, signature))
+        _, handle, kid = self._prepare("verify")
+        return VerifyResult(kid, alg, handle.verify_data(alg, data, signature))

@@ -24,6 +24,7 @@ from . import _keymaterial as km
 from ._backup import ObjectBackup
 from ._durations import parse_duration
 from ._jwk import KeyCurveName, KeyOperation, KeyType
+from ._key_handles import HsmHandle, KeyHandle, SoftwareHandle, hsm_ref_from_payload, hsm_ref_to_payload
 from ._key_models import (
     DeletedKey,
     JsonWebKey,
@@ -38,7 +39,7 @@ from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
 from ._roles import DataAction as A
 from ._validation import check_bool, check_tags, from_timestamp, to_timestamp
-from .exceptions import ForbiddenError, InvalidParameterError
+from .exceptions import ForbiddenError, InvalidParameterError, UnsupportedError
 
 if TYPE_CHECKING:
     from ._context import VaultContext
@@ -61,7 +62,7 @@ class KeyClient:
         self._engine = engine
         self._backups = backups
         self._session = session
-        self._cache: OrderedDict[tuple[str, str], km.KeyMaterial] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], KeyHandle] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -80,24 +81,44 @@ class KeyClient:
             hsm_platform="0" if rec.extra.get("hsm") else None,
         )
 
-    def material(self, rec: VersionRecord) -> km.KeyMaterial:
-        """The (cached) key material of a version; versions' material never changes."""
+    def handle(self, rec: VersionRecord) -> KeyHandle:
+        """The (cached) key handle of a version: software material or an HSM key reference.
+
+        A version's key never changes, so the parsed material is cached (bounded LRU).
+        """
         key = (rec.name.lower(), rec.version)
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        material = km.KeyMaterial.from_bytes(rec.payload)
+        handle: KeyHandle
+        if rec.extra.get("hsm"):
+            handle = HsmHandle(self._token(), hsm_ref_from_payload(rec.payload))
+        else:
+            handle = SoftwareHandle(km.KeyMaterial.from_bytes(rec.payload))
         with self._cache_lock:
-            self._cache[key] = material
+            self._cache[key] = handle
             while len(self._cache) > 128:
                 self._cache.popitem(last=False)
-        return material
+        return handle
+
+    def material(self, rec: VersionRecord) -> km.KeyMaterial:
+        """Software key material of a version (``UnsupportedError`` for HSM keys)."""
+        handle = self.handle(rec)
+        if not isinstance(handle, SoftwareHandle):
+            raise UnsupportedError("the private key of an HSM-backed key never leaves the HSM")
+        return handle.material
+
+    def _token(self) -> Any:
+        token = getattr(self._ctx.root, "token", None)
+        if token is None:
+            raise InvalidParameterError("HSM-backed keys need a premium vault or a managed HSM")
+        return token
 
     def _jwk(self, rec: VersionRecord) -> JsonWebKey:
         ops = list(rec.extra.get("ops", []))
-        jwk = dict(self.material(rec).public_jwk(self._kid(rec), key_ops=ops))
+        jwk = self.handle(rec).public_jwk(self._kid(rec), ops)
         jwk["kty"] = rec.extra.get("kty", jwk.get("kty"))
         return JsonWebKey.from_dict(jwk)
 
@@ -120,7 +141,7 @@ class KeyClient:
             raise InvalidParameterError(
                 f"A managed HSM holds HSM-backed keys only; use kty '{kty.value}-HSM'.", inner_code="BadParameter"
             )
-        if hsm:
+        if hsm and settings.tier != "premium":
             raise InvalidParameterError(
                 f"Key type {kty.value} needs a premium vault or a managed HSM (its key lives in the HSM); "
                 "this vault is standard tier.",
@@ -145,9 +166,48 @@ class KeyClient:
             raise InvalidParameterError(f"unknown key operation(s) {bad}; use {sorted(_ALL_OPS)}")
         return list(dict.fromkeys(ops))
 
+    @staticmethod
+    def _describe(material: km.KeyMaterial) -> dict[str, Any]:
+        """The parameters of software key material that rotation must reproduce."""
+        if material.kty is KeyType.rsa:
+            return {"size": material.key_size, "e": material.public_exponent}
+        if material.kty is KeyType.ec:
+            return {"crv": str(material.curve)}
+        return {"size": material.key_size}
+
+    def _generate(
+        self, kty: KeyType, *, size: int | None, curve: str | None, public_exponent: int | None
+    ) -> tuple[bytes, dict[str, Any]]:
+        """New key material: (payload to seal, parameters). HSM keys are made in the token."""
+        if not kty.value.endswith("-HSM"):
+            material = km.generate(kty, size=size, curve=curve, public_exponent=public_exponent)
+            return material.to_bytes(), self._describe(material)
+        if public_exponent not in (None, 65537):
+            raise InvalidParameterError("HSM-backed RSA keys use the public exponent 65537")
+        if kty is KeyType.ec_hsm and curve is not None:
+            curve = str(km.KeyCurveName(curve)) if curve in {c.value for c in km.KeyCurveName} else curve
+        ref = self._token().generate_hsm_key(kty.value, key_id=_bindings.random_bytes(16), size=size, curve=curve)
+        info: dict[str, Any] = {"hsm": True}
+        if ref.size is not None:
+            info["size"] = ref.size
+        if ref.curve is not None:
+            info["crv"] = ref.curve
+        return hsm_ref_to_payload(ref), info
+
     def _new_version(
         self,
         material: km.KeyMaterial,
+        kty: KeyType,
+        ops: list[str],
+        **kwargs: Any,
+    ) -> NewVersion:
+        """A version of software key material (also used for certificates' managed keys)."""
+        return self._new_raw_version(material.to_bytes(), self._describe(material), kty, ops, **kwargs)
+
+    def _new_raw_version(
+        self,
+        payload: bytes,
+        info: dict[str, Any],
         kty: KeyType,
         ops: list[str],
         *,
@@ -158,16 +218,11 @@ class KeyClient:
         exportable: bool | None,
         managed: bool = False,
     ) -> NewVersion:
-        extra: dict[str, Any] = {"kty": kty.value, "ops": ops, "exportable": bool(exportable)}
-        if material.kty is KeyType.rsa:
-            extra["size"] = material.key_size
-            extra["e"] = material.public_exponent
-        elif material.kty is KeyType.ec:
-            extra["crv"] = str(material.curve)
-        else:
-            extra["size"] = material.key_size
+        if exportable and kty.value.endswith("-HSM"):
+            raise InvalidParameterError("HSM-backed keys are never exportable")
+        extra: dict[str, Any] = {"kty": kty.value, "ops": ops, "exportable": bool(exportable), **info}
         return NewVersion(
-            payload=material.to_bytes(),
+            payload=payload,
             enabled=True if enabled is None else check_bool(enabled, "enabled"),
             not_before=to_timestamp(not_before, "not_before"),
             expires_on=to_timestamp(expires_on, "expires_on"),
@@ -217,9 +272,12 @@ class KeyClient:
         check_tags(tags)
         to_timestamp(not_before, "not_before")
         to_timestamp(expires_on, "expires_on")
-        material = km.generate(kty.software, size=size, curve=curve, public_exponent=public_exponent)
-        new = self._new_version(
-            material,
+        payload, info = self._generate(
+            kty, size=size, curve=None if curve is None else str(curve), public_exponent=public_exponent
+        )
+        new = self._new_raw_version(
+            payload,
+            info,
             kty,
             ops,
             enabled=enabled,
@@ -263,11 +321,15 @@ class KeyClient:
         material = km.from_jwk(jwk)
         kty = material.kty
         if hardware_protected:
-            kty = KeyType(kty.value + "-HSM")
+            raise UnsupportedError(
+                "importing key material into the HSM (BYOK) is not supported by this HSM integration; "
+                "create the key inside the HSM instead"
+            )
         self._check_type_allowed(kty)
         ops = self._ops(jwk.get("key_ops"), kty)
-        new = self._new_version(
-            material,
+        new = self._new_raw_version(
+            material.to_bytes(),
+            self._describe(material),
             kty,
             ops,
             enabled=enabled,
@@ -360,10 +422,26 @@ class KeyClient:
     def purge_deleted_key(self, name: str) -> None:
         self._engine.purge(_KIND, name)
 
+    def on_erased(self, kind: Kind, records: Sequence[VersionRecord]) -> None:
+        """After a purge committed: destroy the token objects of purged HSM-backed keys."""
+        if kind is not _KIND:
+            return
+        for rec in records:
+            if rec.extra.get("hsm"):
+                self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
+                with self._cache_lock:
+                    self._cache.pop((rec.name.lower(), rec.version), None)
+
     # -- backup / restore --------------------------------------------------------------
 
     @operation("KeyBackup", A.KEY_BACKUP, _name)
     def backup_key(self, name: str) -> bytes:
+        """An opaque blob with every version (not for HSM-backed keys: see docs/hsm.md)."""
+        if any(rec.extra.get("hsm") for rec in self._engine.versions(_KIND, name)):
+            raise UnsupportedError(
+                "Backup of HSM-backed keys is refused: SoftHSM cannot keep a wrapped key inside a security "
+                "domain safely (its trusted wrapping keys are stored unencrypted); see docs/hsm.md"
+            )
         return self._backups.backup(_KIND, name)
 
     @operation("KeyRestore", A.KEY_RESTORE, object_id=id_of)
@@ -399,14 +477,15 @@ class KeyClient:
         if current.managed:
             raise ForbiddenError(f"Key {name} is managed by a certificate.", inner_code="ManagedKey")
         kty = KeyType(current.extra["kty"])
-        material = km.generate(
-            kty.software,
+        payload, info = self._generate(
+            kty,
             size=current.extra.get("size") if kty.software is not KeyType.ec else None,
             curve=current.extra.get("crv"),
             public_exponent=current.extra.get("e"),
         )
-        new = self._new_version(
-            material,
+        new = self._new_raw_version(
+            payload,
+            info,
             kty,
             list(current.extra.get("ops", [])),
             enabled=True,

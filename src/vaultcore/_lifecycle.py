@@ -67,6 +67,8 @@ class Lifecycle:
     def __init__(self, ctx: VaultContext) -> None:
         self._ctx = ctx
         self._objkeys: dict[tuple[int, str], bytes] = {}
+        #: Called after a purge commits with the erased versions (HSM keys free token objects).
+        self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
     # -- keys of the store -------------------------------------------------------------
 
@@ -449,7 +451,15 @@ class Lifecycle:
     def recover(self, kind: Kind, name: str) -> VersionRecord:
         return self.write(lambda txn: self.recover_in(txn, kind, name))
 
-    def purge_in(self, txn: WriteTxn, kind: Kind, name: str, *, sweeping: bool = False) -> None:
+    def purge_in(
+        self,
+        txn: WriteTxn,
+        kind: Kind,
+        name: str,
+        *,
+        sweeping: bool = False,
+        erased: list[tuple[Kind, VersionRecord]] | None = None,
+    ) -> None:
         """Erase a soft-deleted object: its sealed records and wrapped DEKs are deleted."""
         okey = self.objkey(kind, name)
         blob = txn.get(DELETED, okey)
@@ -462,16 +472,31 @@ class Lifecycle:
                 f"{kind.label} is purged automatically on its scheduled purge date.",
                 inner_code="PurgeProtected",
             )
-        self._erase(txn, okey, deleted.scheduled_purge)
+        self._erase(txn, okey, deleted.scheduled_purge, erased)
 
-    @staticmethod
-    def _erase(txn: WriteTxn, okey: bytes, scheduled: int) -> None:
+    def _erase(
+        self, txn: WriteTxn, okey: bytes, scheduled: int, erased: list[tuple[Kind, VersionRecord]] | None = None
+    ) -> None:
+        if erased is not None and self.on_erased is not None:
+            kind = next(k for k in Kind if k.byte == okey[0])
+            erased.extend((kind, self._open_version(k, v)) for k, v in txn.scan(DVERSIONS, okey))
         txn.delete_prefix(DVERSIONS, okey)
         txn.delete(DELETED, okey)
         txn.delete(PURGEQ, _TS.pack(scheduled) + okey)
 
     def purge(self, kind: Kind, name: str) -> None:
-        self.write(lambda txn: self.purge_in(txn, kind, name))
+        erased: list[tuple[Kind, VersionRecord]] = []
+        self.write(lambda txn: self.purge_in(txn, kind, name, erased=erased))
+        self._notify_erased(erased)
+
+    def _notify_erased(self, erased: list[tuple[Kind, VersionRecord]]) -> None:
+        """After commit: let the owner of out-of-store resources (HSM keys) release them."""
+        if self.on_erased is None:
+            return
+        for kind in Kind:
+            records = [rec for k, rec in erased if k is kind]
+            if records:
+                self.on_erased(kind, records)
 
     def sweep(self) -> int:
         """Purge every soft-deleted object whose scheduled purge date has passed."""
@@ -481,19 +506,24 @@ class Lifecycle:
         if not due:
             return 0
 
+        erased: list[tuple[Kind, VersionRecord]] = []
+
         def run(txn: WriteTxn) -> int:
+            erased.clear()
             count = 0
             for qkey in due:
                 okey = qkey[8:]
                 if txn.get(DELETED, okey) is not None:
                     scheduled = _TS.unpack(qkey[:8])[0]
-                    self._erase(txn, okey, scheduled)
+                    self._erase(txn, okey, scheduled, erased)
                     count += 1
                 else:
                     txn.delete(PURGEQ, qkey)
             return count
 
-        return self.write(run)
+        count = self.write(run)
+        self._notify_erased(erased)
+        return count
 
     # -- whole-object export / import (backup) ----------------------------------------
 

@@ -89,6 +89,7 @@ class Vault:
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
         self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
+        self._engine.on_erased = self.keys.on_erased
         self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
@@ -211,6 +212,7 @@ class Vault:
                 raise IntegrityError()
             _check_rollback(root, ring)
             ctx = VaultContext(store, root, header_raw, ring, clock or utc_now)
+            _after_keyring_commit(ctx, root)
             ctx.audit = AuditLog(ctx, mode=audit)
         except BaseException:
             store.close()
