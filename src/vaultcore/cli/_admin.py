@@ -22,7 +22,7 @@ from . import _render as r
 from . import _state
 from ._params import write_new_file
 from ._progress import progress, tree_size, watch_size
-from ._state import ENV_PASSPHRASE, State, output_option, pass_state
+from ._state import ENV_PASSPHRASE, ENV_PKCS11_TOKEN, State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
 
@@ -96,6 +96,18 @@ def _create_options(fn: F) -> F:
                 is_flag=True,
                 help="Allow software oct (AES) keys, which Azure keeps to managed HSMs.",
             ),
+            click.option(
+                "--tier",
+                type=click.Choice(("standard", "premium")),
+                help="premium keeps the root key in the PKCS#11 token (--pkcs11-token); default: from the credential.",
+            ),
+            click.option(
+                "--kind",
+                type=click.Choice(("vault", "managed-hsm")),
+                default="vault",
+                show_default=True,
+                help="managed-hsm: HSM-backed keys only (needs a PKCS#11 token).",
+            ),
             _kdf_option,
         )
     ):
@@ -112,10 +124,21 @@ def _create(
     key_file: str | None,
     kdf_profile: str,
     allow_software_oct_keys: bool,
+    tier: str | None,
+    kind: str,
     security_domain: tuple[bytes, str] | None = None,
 ) -> None:
     key_file = key_file or state.key_file
-    credential = _new_credential(state, key_file, kdf_profile, ENV_PASSPHRASE, "vault passphrase")
+    if (tier == "premium" or kind == "managed-hsm") and not state.pkcs11_token:
+        raise click.UsageError(f"--tier premium and --kind managed-hsm need a PKCS#11 token ({ENV_PKCS11_TOKEN})")
+    if tier == "standard" and state.pkcs11_token:
+        raise click.UsageError("--tier standard cannot use a PKCS#11 token")
+    if state.pkcs11_token:
+        if key_file:
+            raise click.UsageError("give a key file or a PKCS#11 token, not both")
+        credential = state.credential()
+    else:
+        credential = _new_credential(state, key_file, kdf_profile, ENV_PASSPHRASE, "vault passphrase")
     vault = Vault.create(
         state.vault_path,
         credential,
@@ -124,6 +147,7 @@ def _create(
         name=name,
         security_domain=security_domain,
         allow_software_oct_keys=allow_software_oct_keys,
+        kind=kind.replace("-", "_"),
     )
     state.adopt(vault)
     data = r.vault_info(vault)
@@ -137,6 +161,7 @@ Examples:
   vaultcore init                                   (prompts for a passphrase twice)
   {ENV_PASSPHRASE}=... vaultcore init --kdf-profile interactive
   vaultcore --vault ./dev-vault init --key-file ./dev-vault.key --retention-days 7
+  VAULTCORE_PKCS11_TOKEN=vault VAULTCORE_PKCS11_PIN=... vaultcore init --tier premium
 """,
 )
 @_create_options
@@ -150,8 +175,10 @@ def init(
     key_file: str | None,
     kdf_profile: str,
     allow_software_oct_keys: bool,
+    tier: str | None,
+    kind: str,
 ) -> None:
-    """Create a new standard vault at --vault (default: your data directory)."""
+    """Create a new vault at --vault (default: your data directory)."""
     _create(
         state,
         retention_days=retention_days,
@@ -160,6 +187,8 @@ def init(
         key_file=key_file,
         kdf_profile=kdf_profile,
         allow_software_oct_keys=allow_software_oct_keys,
+        tier=tier,
+        kind=kind,
     )
 
 
@@ -300,6 +329,8 @@ def domain_import(
     key_file: str | None,
     kdf_profile: str,
     allow_software_oct_keys: bool,
+    tier: str | None,
+    kind: str,
 ) -> None:
     """Create a new vault at --vault that shares the security domain exported to PATH.
 
@@ -316,6 +347,8 @@ def domain_import(
         key_file=key_file,
         kdf_profile=kdf_profile,
         allow_software_oct_keys=allow_software_oct_keys,
+        tier=tier,
+        kind=kind,
         security_domain=(blob, _domain_passphrase(confirm=False)),
     )
 

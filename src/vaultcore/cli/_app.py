@@ -20,6 +20,10 @@ from ._state import (
     ENV_KEY_FILE,
     ENV_OUTPUT,
     ENV_PASSPHRASE,
+    ENV_PKCS11_KEY_LABEL,
+    ENV_PKCS11_MODULE,
+    ENV_PKCS11_PIN,
+    ENV_PKCS11_TOKEN,
     ENV_VAULT,
     OUTPUT_FORMATS,
     State,
@@ -59,6 +63,9 @@ Environment:
   {ENV_PASSPHRASE}    passphrase (else a hidden prompt on a terminal)
   {ENV_KEY_FILE}      key file (like --key-file)
   {ENV_OUTPUT}        table or json (like --output)
+  {ENV_PKCS11_TOKEN}  PKCS#11 token label (premium vaults and managed HSMs)
+  {ENV_PKCS11_PIN}    its user PIN (else a hidden prompt)
+  {ENV_PKCS11_MODULE} / {ENV_PKCS11_KEY_LABEL}  library and root key label
   {ENV_CLIENT_ID}     act as this application principal (like --client-id)
   {ENV_CLIENT_SECRET} that principal's client secret
 
@@ -81,6 +88,9 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     type=click.Path(dir_okay=False),
     help="Unlock with this key file instead of a passphrase.",
 )
+@click.option("--pkcs11-token", envvar=ENV_PKCS11_TOKEN, help="Unlock with the root key in this PKCS#11 token.")
+@click.option("--pkcs11-module", envvar=ENV_PKCS11_MODULE, help="PKCS#11 library [default: SoftHSM2].")
+@click.option("--pkcs11-key-label", envvar=ENV_PKCS11_KEY_LABEL, help="Root key label [default: vaultcore-root].")
 @click.option(
     "--client-id",
     envvar=ENV_CLIENT_ID,
@@ -97,9 +107,26 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
 )
 @click.version_option(__version__, prog_name=PROG_NAME)
 @click.pass_context
-def cli(ctx: click.Context, vault_path: str | None, key_file: str | None, client_id: str | None, output: str) -> None:
+def cli(
+    ctx: click.Context,
+    vault_path: str | None,
+    key_file: str | None,
+    pkcs11_token: str | None,
+    pkcs11_module: str | None,
+    pkcs11_key_label: str | None,
+    client_id: str | None,
+    output: str,
+) -> None:
     """vaultcore: an embedded, encrypted key vault with Azure Key Vault's object model."""
-    state = State(vault_path or default_vault_path(), output=output, key_file=key_file, client_id=client_id)
+    state = State(
+        vault_path or default_vault_path(),
+        output=output,
+        key_file=key_file,
+        client_id=client_id,
+        pkcs11_token=pkcs11_token,
+        pkcs11_module=pkcs11_module,
+        pkcs11_key_label=pkcs11_key_label,
+    )
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -13,7 +13,7 @@ import click
 import platformdirs
 from rich.console import Console, RenderableType
 
-from .. import Credential, KdfParameters, KeyFileCredential, PassphraseCredential, Vault
+from .. import Credential, KdfParameters, KeyFileCredential, PassphraseCredential, Pkcs11Credential, Vault
 from ..exceptions import UnauthorizedError
 
 __all__ = [
@@ -22,6 +22,10 @@ __all__ = [
     "ENV_KEY_FILE",
     "ENV_OUTPUT",
     "ENV_PASSPHRASE",
+    "ENV_PKCS11_KEY_LABEL",
+    "ENV_PKCS11_MODULE",
+    "ENV_PKCS11_PIN",
+    "ENV_PKCS11_TOKEN",
     "ENV_VAULT",
     "State",
     "default_vault_path",
@@ -33,6 +37,10 @@ ENV_VAULT = "VAULTCORE_VAULT"
 ENV_PASSPHRASE = "VAULTCORE_PASSPHRASE"
 ENV_KEY_FILE = "VAULTCORE_KEY_FILE"
 ENV_OUTPUT = "VAULTCORE_OUTPUT"
+ENV_PKCS11_MODULE = "VAULTCORE_PKCS11_MODULE"
+ENV_PKCS11_TOKEN = "VAULTCORE_PKCS11_TOKEN"
+ENV_PKCS11_PIN = "VAULTCORE_PKCS11_PIN"
+ENV_PKCS11_KEY_LABEL = "VAULTCORE_PKCS11_KEY_LABEL"
 ENV_CLIENT_ID = "VAULTCORE_CLIENT_ID"
 ENV_CLIENT_SECRET = "VAULTCORE_CLIENT_SECRET"
 OUTPUT_FORMATS = ("table", "json")
@@ -58,6 +66,9 @@ class State:
     output: str = "table"
     key_file: str | None = None
     client_id: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_key_label: str | None = None
     _vault: Vault | None = field(default=None, repr=False)
     _owner: Vault | None = field(default=None, repr=False)
     _out: Console | None = field(default=None, repr=False)
@@ -105,9 +116,13 @@ class State:
     # -- credentials and the vault -----------------------------------------------------
 
     def credential(self, *, confirm: bool = False, kdf: KdfParameters | None = None, prompt: bool = True) -> Credential:
-        """The unlock credential: key file, ``VAULTCORE_PASSPHRASE``, else a hidden prompt."""
+        """The unlock credential: key file, PKCS#11 token, ``VAULTCORE_PASSPHRASE``, else a prompt."""
+        if self.key_file and self.pkcs11_token:
+            raise click.UsageError("give a key file or a PKCS#11 token, not both")
         if self.key_file:
             return KeyFileCredential(self.key_file)
+        if self.pkcs11_token:
+            return self._pkcs11_credential(prompt)
         passphrase = os.environ.get(ENV_PASSPHRASE)
         if passphrase is None:
             if not (prompt and interactive()):
@@ -118,6 +133,15 @@ class State:
         if kdf is not None:
             return PassphraseCredential(passphrase, kdf=kdf)
         return PassphraseCredential(passphrase)
+
+    def _pkcs11_credential(self, prompt: bool) -> Credential:
+        pin = os.environ.get(ENV_PKCS11_PIN)
+        if pin is None:
+            if not (prompt and interactive()):
+                raise UnauthorizedError(f"no PIN for token {self.pkcs11_token!r}: set {ENV_PKCS11_PIN}")
+            pin = click.prompt(f"PIN of token {self.pkcs11_token!r}", hide_input=True, err=True)
+        label = {"key_label": self.pkcs11_key_label} if self.pkcs11_key_label else {}
+        return Pkcs11Credential(self.pkcs11_module or None, token_label=self.pkcs11_token or "", pin=pin, **label)
 
     def vault(self) -> Vault:
         """The vault, opened on first use and closed when the command ends.
