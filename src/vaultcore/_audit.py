@@ -28,7 +28,7 @@ import os
 import struct
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -170,25 +170,36 @@ class AuditLog:
     def pending(self, event: PendingEvent | None) -> None:
         self._local.event = event
 
-    def commit_pending_in(self, txn: WriteTxn, result: object = None) -> None:
+    def commit_pending_in(self, txn: WriteTxn, result: object = None) -> Callable[[], None] | None:
         """Called by every write transaction: the operation's event commits with it.
 
         When the transaction produced a stored version, the event names it (``/secrets/x/<version>``).
+        The store may run a write function more than once (it retries after growing the map),
+        so nothing here changes the event: the caller runs the returned function once the
+        transaction has committed, which marks the event written under the committed name.
         """
         event = self.pending
-        if event is not None and not event.written:
-            rec = result[-1] if isinstance(result, tuple) and result else result
-            if isinstance(rec, list) and len(rec) == 1:
-                rec = rec[0]
-            version = getattr(rec, "version", None)
-            if isinstance(version, str) and event.object_id and event.object_id.count("/") == 2:
-                event.object_id = f"{event.object_id}/{version}"
-            self._append_in(txn, [event])
+        if event is None or event.written:
+            return None
+        object_id = event.object_id
+        rec = result[-1] if isinstance(result, tuple) and result else result
+        if isinstance(rec, list) and len(rec) == 1:
+            rec = rec[0]
+        version = getattr(rec, "version", None)
+        if isinstance(version, str) and object_id and object_id.count("/") == 2:
+            object_id = f"{object_id}/{version}"
+        self._append_in(txn, [event], object_id)
+
+        def committed() -> None:
+            event.object_id = object_id
             event.written = True
+
+        return committed
 
     # -- appending ---------------------------------------------------------------------
 
-    def _append_in(self, txn: WriteTxn, events: list[PendingEvent]) -> None:
+    def _append_in(self, txn: WriteTxn, events: list[PendingEvent], object_id: str | None = None) -> None:
+        """Append *events* in *txn* (*object_id*, if given, replaces a single event's)."""
         ring = self._ctx.keyring
         term = ring.active_term
         key = ring.audit_key(term)
@@ -199,6 +210,8 @@ class AuditLog:
         for event in events:
             seq += 1
             body = event.body()
+            if object_id is not None:
+                body["id"] = object_id
             mac = _chain(key, mac, seq, body)
             keys.append(_SEQ.pack(seq))
             plains.append(encode({"s": seq, "e": body, "k": term, "m": mac.hex()}))

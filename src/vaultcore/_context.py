@@ -216,8 +216,13 @@ class VaultContext:
             yield txn
 
     def write(self, fn: Callable[[WriteTxn], T]) -> T:
-        """One write transaction, with the keyring refreshed if another process changed it."""
+        """One write transaction, with the keyring refreshed if another process changed it.
+
+        The audit event of the operation in progress commits in the same transaction; it is
+        marked written only once the transaction committed (*fn* may run more than once).
+        """
         self._check_open()
+        committed: list[Callable[[], None] | None] = [None]
 
         def run(txn: WriteTxn) -> T:
             raw = txn.get(META, GENERATION_KEY)
@@ -225,10 +230,13 @@ class VaultContext:
                 self._set_keyring(self._load_keyring(txn))
             result = fn(txn)
             if self.audit is not None:
-                self.audit.commit_pending_in(txn, result)
+                committed[0] = self.audit.commit_pending_in(txn, result)
             return result
 
-        return self.store.write(run)
+        result = self.store.write(run)
+        if committed[0] is not None:
+            committed[0]()
+        return result
 
     def _check_open(self) -> None:
         if self.closed:
