@@ -1,5 +1,5 @@
 # vaultcore: `make demo` runs the tour, `make test` runs lint, types and the whole suite.
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 SRC_C := $(wildcard csrc/*.c csrc/*.h csrc/*.py)
