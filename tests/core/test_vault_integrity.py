@@ -363,3 +363,30 @@ def test_a_plaintext_sentinel_would_be_found(tmp_path: Path) -> None:
     """Guard against a scan that can never match (e.g. reading the wrong directory)."""
     (tmp_path / "f").write_bytes(b"xx" + "Zebra".encode("utf-16-le") + b"yy")
     assert _scan(tmp_path, _needles("Zebra")) != []
+
+
+def test_purge_then_rotation_makes_leftover_copies_undecryptable(vault_dir: Path, raw_cred: RawKeyCredential) -> None:
+    """Purge deletes the records, but LMDB may keep their bytes in free pages (and old disk
+    images keep them too). Rotating the keyring destroys the KEK that wrapped their DEKs."""
+    with Vault.create(vault_dir, raw_cred) as vault:
+        vault.secrets.set_secret("victim", "purged value")
+        vault.secrets.set_secret("other", "kept")
+    rows = dump(vault_dir, b"versions")
+    with Vault.open(vault_dir, raw_cred) as vault:
+        victim_version = next(p.version for p in vault.secrets.list_properties_of_secrets() if p.name == "victim")
+        vault.secrets.delete_secret("victim")
+        vault.secrets.purge_deleted_secret("victim")
+    key, blob = next((k, b) for k, b in rows if k[17:].hex() == victim_version)
+    # without rotation, a copy of the old record put back under its key would still open
+    _put(vault_dir, b"versions", key, blob)
+    with Vault.open(vault_dir, raw_cred) as vault:
+        assert vault.secrets.get_secret("victim").value == "purged value"
+    with raw_env(vault_dir) as (env, dbs), env.begin(write=True, db=dbs[b"versions"]) as txn:
+        txn.delete(key)
+    with Vault.open(vault_dir, raw_cred) as vault:
+        vault.rotate_keyring()
+    _put(vault_dir, b"versions", key, blob)
+    with Vault.open(vault_dir, raw_cred) as vault:
+        with pytest.raises(IntegrityError):
+            vault.secrets.get_secret("victim")
+        assert vault.secrets.get_secret("other").value == "kept"
