@@ -21,13 +21,16 @@ credential with :data:`~vaultcore.KDF_TESTING` (cheap, **not secure**: tests onl
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import KDF_TESTING, Credential, PassphraseCredential, RawKeyCredential, Vault
+from . import KDF_TESTING, Credential, PassphraseCredential, Pkcs11Credential, RawKeyCredential, Vault
 
-__all__ = ["START", "FakeClock", "VaultFactory", "new_test_credential"]
+__all__ = ["START", "FakeClock", "SoftHsm", "VaultFactory", "new_test_credential", "softhsm_missing"]
 
 #: Where a :class:`FakeClock` starts unless told otherwise.
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -119,3 +122,69 @@ class VaultFactory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- premium vaults: a SoftHSM2 token ----------------------------------------------------
+
+
+def softhsm_missing() -> str | None:
+    """Why SoftHSM2 cannot be used here (``None`` when it can)."""
+    from . import _hsm_softhsm
+
+    if _hsm_softhsm.softhsm2_util() is None:
+        return "SoftHSM2 is not installed (softhsm2-util not found; apt-get install softhsm2)"
+    if not any(os.path.isfile(p) for p in _hsm_softhsm.SOFTHSM_MODULE_CANDIDATES):
+        return "SoftHSM2 is not installed (libsofthsm2.so not found; apt-get install softhsm2)"
+    return None
+
+
+class SoftHsm:
+    """A fresh SoftHSM2 token in *directory*, for premium vaults and managed HSMs in tests.
+
+    SoftHSM finds its tokens through ``SOFTHSM2_CONF``: use the token inside
+    ``with softhsm.activated():`` (the ``premium_vault`` fixture does this for the session).
+    Each :meth:`credential` names a new root key, so vaults made from one token stay apart.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        label: str = "vaultcore-test",
+        pin: str = "1234",
+        so_pin: str = "12345678",
+    ) -> None:
+        from . import _hsm_softhsm
+
+        missing = softhsm_missing()
+        if missing:
+            raise RuntimeError(missing)
+        self._token = _hsm_softhsm.create_softhsm_token(os.fspath(directory), label=label, pin=pin, so_pin=so_pin)
+        self.label = label
+        self.pin = pin
+
+    @property
+    def conf_path(self) -> str:
+        """The SoftHSM2 configuration naming this token's directory."""
+        return self._token.conf_path
+
+    @contextmanager
+    def activated(self) -> Iterator[SoftHsm]:
+        """Point ``SOFTHSM2_CONF`` at this token for the duration of the block."""
+        previous = os.environ.get("SOFTHSM2_CONF")
+        os.environ["SOFTHSM2_CONF"] = self.conf_path
+        try:
+            yield self
+        finally:
+            if previous is None:
+                os.environ.pop("SOFTHSM2_CONF", None)
+            else:
+                os.environ["SOFTHSM2_CONF"] = previous
+
+    def credential(self, key_label: str | None = None) -> Pkcs11Credential:
+        """A PKCS#11 credential for this token; a fresh root key label unless one is given."""
+        label = key_label or f"vaultcore-root-{uuid.uuid4().hex[:12]}"
+        return Pkcs11Credential(token_label=self.label, pin=self.pin, key_label=label)
+
+    def __repr__(self) -> str:
+        return f"SoftHsm(label={self.label!r}, conf={self.conf_path!r})"

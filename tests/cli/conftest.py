@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from clihelpers import Cli
 
+# The plugin's fixtures, also when vaultcore is not installed (no pytest11 entry point).
+from vaultcore.pytest_plugin import premium_vault, vault_factory, vaultcore_softhsm  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vaultcore import RawKeyCredential, Vault, VaultLockedError
-from vaultcore.testing import FakeClock, VaultFactory
+from vaultcore.testing import FakeClock, VaultFactory, softhsm_missing
 
 # Enabled here, not in conftest.py: pytest refuses pytest_plugins in a non-root conftest.
 pytest_plugins = ["pytester"]
@@ -77,6 +77,29 @@ def test_plugin_in_a_subprocess_like_another_project(plugin_pytester: pytest.Pyt
     plugin_pytester.makeini("[pytest]\naddopts = -p vaultcore.pytest_plugin -p no:cacheprovider\n")
     result = plugin_pytester.runpytest_subprocess()
     result.assert_outcomes(passed=4)
+
+
+PREMIUM_TESTS = """
+def test_premium_vault(premium_vault, vaultcore_softhsm) -> None:
+    assert premium_vault.tier == "premium"
+    key = premium_vault.keys.create_key("hsm-key", "EC-HSM")
+    assert key.key.kty == "EC-HSM"
+    premium_vault.secrets.set_secret("s", "v")
+
+def test_each_premium_vault_has_its_own_root_key(premium_vault, vault_factory, vaultcore_softhsm) -> None:
+    other = vault_factory(credential=vaultcore_softhsm.credential())
+    assert other.path != premium_vault.path
+    assert list(other.keys.list_properties_of_keys()) == []
+"""
+
+
+def test_premium_vault_fixture(plugin_pytester: pytest.Pytester) -> None:
+    plugin_pytester.makepyfile(test_premium=PREMIUM_TESTS)
+    result = plugin_pytester.runpytest("-p", "vaultcore.pytest_plugin", "-p", "no:cacheprovider", "-rs")
+    if softhsm_missing():  # the fixture skips with the reason (and fails under CI=true)
+        result.stdout.fnmatch_lines(["*SoftHSM2 is not installed*"])
+    else:
+        result.assert_outcomes(passed=2)
 
 
 def test_fixtures_are_listed_with_docs(plugin_pytester: pytest.Pytester) -> None:
