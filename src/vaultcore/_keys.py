@@ -508,7 +508,7 @@ class KeyClient:
         name: str,
         policy: KeyRotationPolicy | None = None,
         *,
-        lifetime_actions: Sequence[KeyRotationLifetimeAction] | None = None,
+        lifetime_actions: Sequence[KeyRotationLifetimeAction | Mapping[str, Any]] | None = None,
         expires_in: str | None = None,
     ) -> KeyRotationPolicy:
         if policy is not None:
