@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _bindings
-from .exceptions import IntegrityError, InvalidParameterError, NotAVaultError, UnauthorizedError
+from .exceptions import IntegrityError, InvalidParameterError, NotAVaultError, NotFoundError, UnauthorizedError
 
 __all__ = [
     "Credential",
@@ -409,7 +409,14 @@ class Pkcs11Credential(Credential):
             raise UnauthorizedError(
                 f"this vault is unlocked by a {header.get('type')!s} credential, not a PKCS#11 token"
             )
-        root = _hsm.HsmRootKey(self._config, create=False)
+        try:
+            root = _hsm.HsmRootKey(self._config, create=False)
+        except NotFoundError:
+            # Another token, or a key label this vault does not use: a wrong credential.
+            raise UnauthorizedError(
+                f"PKCS#11 token '{self._config.token_label}' has no key '{self._config.key_label}'; this vault's "
+                f"root key is '{header.get('key_label')!s}' in token '{header.get('token_label')!s}'"
+            ) from None
         if root.describe()["key_id"] != header.get("key_id"):
             raise UnauthorizedError(
                 f"key '{self._config.key_label}' in token '{self._config.token_label}' is not this vault's root key"
