@@ -219,13 +219,23 @@ class AuditLog:
             txn.put(AUDIT, k, blob)
         txn.put(META, HEAD_KEY, _SEQ.pack(seq) + mac)
 
-    def record(self, event: PendingEvent) -> None:
-        """An event that did not commit with a mutation (a read, a denial, a failure)."""
+    def append_in(self, txn: WriteTxn, events: list[PendingEvent]) -> None:
+        """Append *events* inside the caller's write transaction (they commit with it)."""
+        self._append_in(txn, events)
+        for event in events:
+            event.written = True
+
+    def record(self, event: PendingEvent, *, durable: bool = False) -> None:
+        """An event that did not commit with a mutation (a read, a denial, a failure).
+
+        *durable*: the event of a mutation made outside an operation's write transaction; it
+        commits before this returns, in every mode (``"off"`` drops only successful reads).
+        """
         if event.written:
             return
-        if self.mode == "off" and event.result == "success" and not event.operation.endswith("Denied"):
+        if not durable and self.mode == "off" and event.result == "success":
             return
-        if self.mode == "sync" or self._ctx.closed:
+        if durable or self.mode == "sync" or self._ctx.closed:
             if not self._ctx.closed:
                 self._ctx.write(lambda txn: self._append_in(txn, [event]))
             event.written = True

@@ -156,6 +156,11 @@ class Vault:
         ring = Keyring.new(vault_id, domain=domain)
         store = LmdbStore.open(path, create=True)
         try:
+            ctx = VaultContext(store, root, header_raw, ring, clock)
+            ctx.audit = AuditLog(ctx, mode=audit)
+            # The audit log starts with the vault's creation, in the creating transaction:
+            # verify() relies on it to tell a wiped log from a new one.
+            created = PendingEvent(ADMIN, "VaultCreate", "/", new_request_id(), Session(ADMIN).caller, now.timestamp())
 
             def init(txn: WriteTxn) -> None:
                 if txn.get(META, HEADER_KEY) is not None:
@@ -163,17 +168,14 @@ class Vault:
                 txn.put(META, HEADER_KEY, header_raw)
                 txn.put(META, KEYRING_KEY, root.wrap(ring.to_bytes(), keyring_aad(header_raw)))
                 txn.put(META, GENERATION_KEY, ring.generation.to_bytes(8, "big"))
+                ctx.audit.append_in(txn, [created])
 
             store.write(init)
-            ctx = VaultContext(store, root, header_raw, ring, clock)
-            ctx.audit = AuditLog(ctx, mode=audit)
             _after_keyring_commit(ctx, root)
         except BaseException:
             store.close()
             raise
-        vault = cls._attach(ctx, access_kdf)
-        vault._record_admin("VaultCreate")
-        return vault
+        return cls._attach(ctx, access_kdf)
 
     @classmethod
     def open(
@@ -241,7 +243,9 @@ class Vault:
             self._ctx.closed = True
             self._ctx.store.close()
 
-    def _record_admin(self, operation_name: str, object_id: str = "/") -> None:
+    def _record_admin(self, operation_name: str, object_id: str = "/", *, durable: bool = False) -> None:
+        """Audit an event of the vault itself; *durable* for mutations made outside an operation's
+        write transaction (they commit at once and are kept even with ``audit="off"``)."""
         event = PendingEvent(
             self._session.principal,
             operation_name,
@@ -250,7 +254,7 @@ class Vault:
             self._session.caller,
             self._ctx.clock().timestamp(),
         )
-        self._ctx.audit.record(event)
+        self._ctx.audit.record(event, durable=durable)
 
     # -- principals --------------------------------------------------------------------
 
@@ -432,10 +436,11 @@ class Vault:
         purged = self._engine.sweep()
         events = self.keys.run_rotation_policies()
         for event in events:
-            self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}")
+            self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}", durable=True)
         cert_events = self.certificates.run_lifetime_actions()
         for event in cert_events:
-            self._record_admin(event["event"], f"/certificates/{event['certificate'].lower()}/{event['version']}")
+            path = f"/certificates/{event['certificate'].lower()}/{event['version']}"
+            self._record_admin(event["event"], path, durable=True)
         events += cert_events
         return MaintenanceReport(purged=purged, events=tuple(events))
 
