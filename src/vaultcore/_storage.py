@@ -377,10 +377,13 @@ class LmdbStore:
 
     def hot_copy(self, dest_dir: str) -> None:
         """A consistent, compacting copy of the whole store into *dest_dir* (0700)."""
-        if os.path.exists(dest_dir) and os.listdir(dest_dir):
-            raise StorageError(f"backup destination {dest_dir!r} exists and is not empty")
-        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
-        os.chmod(dest_dir, 0o700)
+        try:
+            if os.path.exists(dest_dir) and os.listdir(dest_dir):
+                raise StorageError(f"backup destination {dest_dir!r} exists and is not empty")
+            os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+            os.chmod(dest_dir, 0o700)
+        except OSError as exc:
+            raise StorageError(f"cannot use backup destination {dest_dir!r}: {exc.strerror}") from None
         old_umask = os.umask(0o077)
         _txn_opened()  # the copy runs in a read transaction
         try:
