@@ -67,7 +67,13 @@ class ObjectBackup:
         body = encode({"kind": kind.byte, "parts": [p[0] for p in parts]}, b"".join(p[1] for p in parts))
         ring = self._ctx.keyring
         head = _MAGIC + bytes([kind.byte]) + ring.domain_id
-        return head + _bindings.seal_record(ring.domain_kek(), b"", head, body)
+        blob = head + _bindings.seal_record(ring.domain_kek(), b"", head, body)
+        if len(blob) > _MAX_BACKUP:  # restore refuses such blobs: do not hand one out
+            raise InvalidParameterError(
+                f"{kind.title} {name} is too large to back up: {len(blob)} bytes, over the {_MAX_BACKUP}-byte "
+                "limit that restoring accepts"
+            )
+        return blob
 
     def _export(self, txn: Any, kind: Kind, name: str) -> tuple[dict[str, Any], bytes]:
         obj, versions = self._engine.export_in(txn, kind, name)
