@@ -419,3 +419,39 @@ def test_create_over_an_existing_vault_conflicts(vault: Vault, vault_dir: Path, 
 def test_naive_clock_is_refused(tmp_path: Path, raw_cred: RawKeyCredential) -> None:
     with pytest.raises(InvalidParameterError):
         Vault.create(tmp_path / "v", raw_cred, clock=lambda: datetime(2030, 1, 1))
+
+
+def test_backup_to_a_bad_destination_is_a_storage_error(vault: Vault, tmp_path: Path) -> None:
+    from vaultcore import StorageError
+
+    vault.secrets.set_secret("s", "v")
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "not-empty").mkdir()
+    (tmp_path / "not-empty" / "x").write_text("x")
+    for dest in (tmp_path / "a-file", tmp_path / "not-empty", tmp_path / "a-file" / "below"):
+        with pytest.raises(StorageError):
+            vault.backup_to(dest)
+    assert (tmp_path / "a-file").read_text() == "x"
+    assert vault.secrets.get_secret("s").value == "v"
+
+
+def test_a_backup_that_is_returned_can_be_restored(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """backup_secret must not hand out a blob that restore_secret_backup refuses as too large."""
+    from vaultcore import _backup
+
+    monkeypatch.setattr(_backup, "_MAX_BACKUP", 8 * 1024)
+    vault.secrets.set_secret("small", "x" * 1000)
+    small = vault.secrets.backup_secret("small")
+    for _ in range(4):
+        vault.secrets.set_secret("big", "y" * 3000)
+    try:
+        big: bytes | None = vault.secrets.backup_secret("big")
+    except InvalidParameterError as exc:
+        assert "too large" in str(exc)
+        big = None
+    for name, blob in (("small", small), ("big", big)):
+        if blob is None:
+            continue
+        vault.secrets.delete_secret(name)
+        vault.secrets.purge_deleted_secret(name)
+        assert vault.secrets.restore_secret_backup(blob).name == name
