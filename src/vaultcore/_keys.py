@@ -143,8 +143,8 @@ class KeyClient:
             )
         if hsm and settings.tier != "premium":
             raise InvalidParameterError(
-                f"Key type {kty.value} needs a premium vault or a managed HSM (its key lives in the HSM); "
-                "this vault is standard tier.",
+                f"Hardware key operation not allowed on standard vault: key type {kty.value} needs a premium "
+                "vault or a managed HSM (its key lives in the HSM); this vault is standard tier.",
                 inner_code="BadParameter",
             )
         if kty is KeyType.oct and not settings.allow_software_oct:
