@@ -6,9 +6,9 @@ was altered raises ``IntegrityError``; batches equal loops of single calls; a ba
 bad records reports them per record; threads sealing large buffers concurrently (the GIL
 is released around native calls) get correct results.
 
-Native vs routed: ``_bindings.gcm_seal``/``gcm_open`` send single buffers of 4 KiB and
-more through ``cryptography`` (faster there, see docs/native.md); the ``*_into`` forms,
-batches and records are always native, so large-size properties use those.
+Native vs routed: ``_bindings.gcm_seal``/``gcm_open`` send single buffers through
+``cryptography`` (faster there, see docs/native.md); the ``*_into`` forms, batches and
+records are always native, so the native AES-GCM properties are checked through those.
 """
 
 from __future__ import annotations
