@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from . import _keyops
 from ._keymaterial import KeyMaterial, PublicKeyMaterial
 from ._keyops import EncryptOutput
-from .exceptions import IntegrityError, InvalidParameterError
+from .exceptions import IntegrityError, InvalidParameterError, UnsupportedError
 
 __all__ = ["HsmHandle", "KeyHandle", "SoftwareHandle", "hsm_ref_from_payload", "hsm_ref_to_payload"]
 
@@ -127,7 +127,16 @@ class HsmHandle:
         jwk["kty"] = self.ref.kty
         return jwk
 
+    def _refuse_undecryptable(self, alg: str) -> None:
+        """The public key could encrypt RSA-OAEP-256 in software, but the token cannot decrypt
+        it: refuse rather than make data this key can never decrypt."""
+        if self.ref.kty == "RSA-HSM" and str(alg) == "RSA-OAEP-256":
+            from ._hsm import _OAEP256_REFUSAL
+
+            raise UnsupportedError(_OAEP256_REFUSAL)
+
     def encrypt(self, alg: str, plaintext: bytes, *, iv: bytes | None, aad: bytes | None) -> EncryptOutput:
+        self._refuse_undecryptable(alg)
         if self.ref.kty == "RSA-HSM" and str(alg) in _RSA_ENCRYPTION:
             return _keyops.encrypt(self.public, alg, plaintext, iv=iv, aad=aad)
         if iv is not None:
@@ -139,6 +148,7 @@ class HsmHandle:
         return bytes(self._token.decrypt(self.ref, str(alg), bytes(ciphertext), iv=iv, tag=tag, aad=aad))
 
     def wrap_key(self, alg: str, key: bytes) -> bytes:
+        self._refuse_undecryptable(alg)
         if self.ref.kty == "RSA-HSM":
             return _keyops.wrap_key(self.public, alg, key)
         return bytes(self._token.wrap_key(self.ref, str(alg), bytes(key)))
