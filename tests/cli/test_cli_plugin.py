@@ -95,7 +95,9 @@ def test_each_premium_vault_has_its_own_root_key(premium_vault, vault_factory, v
 
 def test_premium_vault_fixture(plugin_pytester: pytest.Pytester) -> None:
     plugin_pytester.makepyfile(test_premium=PREMIUM_TESTS)
-    result = plugin_pytester.runpytest("-p", "vaultcore.pytest_plugin", "-p", "no:cacheprovider", "-rs")
+    # In a subprocess: an in-process run would unload the PKCS#11 module it loaded (pytester
+    # restores sys.modules) while the C library stays initialised for this process.
+    result = plugin_pytester.runpytest_subprocess("-p", "vaultcore.pytest_plugin", "-p", "no:cacheprovider", "-rs")
     if softhsm_missing():  # the fixture skips with the reason (and fails under CI=true)
         result.stdout.fnmatch_lines(["*SoftHSM2 is not installed*"])
     else:

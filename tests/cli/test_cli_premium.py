@@ -33,8 +33,8 @@ def test_premium_vault_with_hsm_keys(hsm_env: dict[str, str]) -> None:
     assert runner.ok("secret", "get", "s").stdout == "premium secret\n"
     wrong = runner.fails(3, "secret", "get", "s", env={"VAULTCORE_PKCS11_PIN": "0000"})
     assert "PIN" in wrong.stderr and "0000" not in wrong.stderr
-    other_key = runner.fails(1, "info", env={"VAULTCORE_PKCS11_KEY_LABEL": "not-this-vault"})
-    assert other_key.stderr == "Error: root key 'not-this-vault' not found in PKCS#11 token 'vaultcore-test'\n"
+    other_key = runner.fails(3, "info", env={"VAULTCORE_PKCS11_KEY_LABEL": "not-this-vault"})
+    assert other_key.stderr.startswith("Error: ") and "not-this-vault" in other_key.stderr
 
 
 def test_managed_hsm(hsm_env: dict[str, str]) -> None:
