@@ -98,7 +98,7 @@ def set_(
         expires_on=expires,
     )
     data = r.secret_properties(result.properties)
-    state.emit(data, r.fields_table(data))
+    state.emit(data, f"Stored secret {data['name']!r}, version {data['version']}.")
 
 
 @secret.command(
