@@ -48,6 +48,7 @@ AUDIT = b"audit"
 META = b"meta"
 HEAD_KEY = b"audit_head"
 _SEQ = struct.Struct(">Q")
+_HEAD = struct.Struct(">Q32s")  # last seq, its chain MAC
 _ZERO_MAC = bytes(32)
 AUDIT_MODES = ("group", "sync", "off")
 
@@ -203,8 +204,7 @@ class AuditLog:
         ring = self._ctx.keyring
         term = ring.active_term
         key = ring.audit_key(term)
-        head = txn.get(META, HEAD_KEY)
-        seq, mac = (_SEQ.unpack(head[:8])[0], head[8:]) if head else (0, _ZERO_MAC)
+        seq, mac = _chain_end(txn)
         keys: list[bytes] = []
         plains: list[bytes] = []
         for event in events:
@@ -323,13 +323,24 @@ class AuditLog:
         return iter(out)
 
     def verify(self) -> AuditVerification:
-        """Walk the chain; report the first edited, missing or reordered event."""
+        """Walk the chain; report the first edited, missing or reordered event.
+
+        Event 1 is always the vault's creation (it commits with the vault), so an emptied or
+        replaced log is reported at seq 1. The chain head must match the last event, so a
+        truncated tail is reported at the first missing seq.
+        """
         self.flush()
         ring = self._ctx.keyring
         mac = _ZERO_MAC
         expected = 1
         count = 0
-        for seq, key, blob in self._records():
+        with self._ctx.read() as txn:  # events and head from one snapshot: writers may be busy
+            rows = list(txn.scan(AUDIT))
+            head = txn.get(META, HEAD_KEY)
+        if not rows:
+            return AuditVerification(False, 0, 1, "the log is empty: every event was removed")
+        for key, blob in rows:
+            seq = _SEQ.unpack(key)[0]
             if seq != expected:
                 return AuditVerification(False, count, expected, f"event {expected} is missing (next stored is {seq})")
             try:
@@ -340,27 +351,32 @@ class AuditLog:
                 if int(rec["s"]) != seq:
                     return AuditVerification(False, count, seq, f"event {seq} was moved (it claims to be {rec['s']})")
                 want = _chain(ring.audit_key(term), mac, seq, body)
+                genesis = seq != 1 or body["o"] == "VaultCreate"
             except (IntegrityError, KeyError, TypeError, ValueError):
                 return AuditVerification(False, count, seq, f"event {seq} was edited or moved (authentication failed)")
             if not hmac.compare_digest(want, stored_mac):
                 return AuditVerification(
                     False, count, seq, f"event {seq} was edited, or an earlier event was removed or reordered"
                 )
+            if not genesis:
+                return AuditVerification(False, count, 1, "event 1 is not the vault's creation: the log was replaced")
             mac = stored_mac
             expected += 1
             count += 1
-        with self._ctx.read() as txn:
-            head = txn.get(META, HEAD_KEY)
-        if head is not None:
-            last, head_mac = _SEQ.unpack(head[:8])[0], head[8:]
-            if last != count:
+        if head is not None and len(head) == _HEAD.size:
+            last, head_mac = _HEAD.unpack(head)
+            if last > count:
                 return AuditVerification(
                     False, count, count + 1, f"events {count + 1}..{last} are missing (log truncated)"
                 )
+            if last < count:
+                return AuditVerification(False, count, last + 1, f"the chain head was rolled back to event {last}")
             if not hmac.compare_digest(head_mac, mac):
                 return AuditVerification(False, count, last, "the chain head does not match the last event")
-        elif count:
-            return AuditVerification(False, count, None, "the chain head is missing")
+        else:
+            return AuditVerification(
+                False, count, count + 1, f"the chain head is missing or damaged: events after {count} may be missing"
+            )
         return AuditVerification(True, count)
 
     def export(self, fp: IO[str], **filters: Any) -> int:
@@ -370,6 +386,23 @@ class AuditLog:
             fp.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
             n += 1
         return n
+
+
+def _chain_end(txn: WriteTxn) -> tuple[int, bytes]:
+    """Where the next event chains on: (last seq, its MAC) from the head.
+
+    If the head is missing, damaged or older than the newest stored event, the store was
+    edited: continue after the newest event (never overwrite one) on a chain that starts
+    afresh, which verify() reports as broken at that point.
+    """
+    head = txn.get(META, HEAD_KEY)
+    last = txn.last_with_prefix(AUDIT, b"")
+    stored = _SEQ.unpack(last[0])[0] if last is not None and len(last[0]) == _SEQ.size else 0
+    if head is not None and len(head) == _HEAD.size:
+        seq, mac = _HEAD.unpack(head)
+        if seq >= stored:  # (greater: tail events were removed; verify() reports the gap)
+            return int(seq), bytes(mac)
+    return stored, _ZERO_MAC
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
