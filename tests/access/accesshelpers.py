@@ -1,0 +1,76 @@
+"""Helpers for the access-control and audit tests (fixtures are in ``conftest.py``).
+
+Vaults here use a random :class:`~vaultcore.RawKeyCredential` and ``access_kdf=KDF_TESTING``
+so that creating a principal costs microseconds instead of an Argon2id hash at
+``KDF_INTERACTIVE``. :class:`RawStore` opens the store with ``lmdb`` directly, as an attacker
+without the vault credential would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import lmdb
+
+from vaultcore import KDF_TESTING, RawKeyCredential, Vault
+from vaultcore._audit import AuditEvent
+
+_ids = itertools.count(1)
+
+
+def new_vault(path: Path, **kwargs: object) -> tuple[Vault, RawKeyCredential]:
+    """A fresh vault with cheap principals; returns it with its credential (to reopen it)."""
+    cred = RawKeyCredential(os.urandom(32))
+    kwargs.setdefault("access_kdf", KDF_TESTING)
+    return Vault.create(path, cred, **kwargs), cred  # type: ignore[arg-type]
+
+
+def grant(admin: Vault, role: str | None, scope: str = "/", client_id: str | None = None) -> Vault:
+    """A new application principal holding *role* on *scope*, authenticated as a view of *admin*."""
+    cid = client_id or f"app-{next(_ids)}"
+    app = admin.access.create_application(cid)
+    if role is not None:
+        admin.access.assign_role(app.principal.id, role, scope)
+    return admin.as_principal(cid, app.client_secret)
+
+
+def last_event(admin: Vault, principal: str, operation: str) -> AuditEvent:
+    """The newest event of *principal* for *operation* (flushes queued reads first)."""
+    events = admin.audit.events(principal=principal, operation=operation)
+    assert events, f"no {operation} event for {principal}"
+    return events[-1]
+
+
+class RawStore:
+    """The vault's LMDB file opened directly (the vault must be closed): an attacker's view."""
+
+    def __init__(self, path: Path) -> None:
+        self.env = lmdb.open(str(path), subdir=True, max_dbs=16, lock=True)
+        self.audit = self.env.open_db(b"audit", create=False)
+        self.meta = self.env.open_db(b"meta", create=False)
+
+    def audit_rows(self) -> list[tuple[bytes, bytes]]:
+        with self.env.begin() as txn:
+            return [(bytes(k), bytes(v)) for k, v in txn.cursor(db=self.audit)]
+
+    def put_audit(self, key: bytes, value: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self.audit)
+
+    def delete_audit(self, *keys: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            for key in keys:
+                assert txn.delete(key, db=self.audit)
+
+    def delete_meta(self, key: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            assert txn.delete(key, db=self.meta)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def seq_key(seq: int) -> bytes:
+    return seq.to_bytes(8, "big")
