@@ -17,12 +17,10 @@ from .. import (
     PassphraseCredential,
     Vault,
 )
-from ..exceptions import UnauthorizedError
 from . import _render as r
-from . import _state
 from ._params import write_new_file
 from ._progress import progress, tree_size, watch_size
-from ._state import ENV_PASSPHRASE, ENV_PKCS11_TOKEN, State, output_option, pass_state
+from ._state import ENV_PASSPHRASE, ENV_PKCS11_TOKEN, State, output_option, pass_state, secret_from_env_or_prompt
 
 __all__ = ["COMMANDS"]
 
@@ -56,21 +54,12 @@ def _new_credential(state: State, key_file: str | None, kdf_profile: str, env: s
     """A credential for a new vault or a credential change: key file, env passphrase, prompt."""
     if key_file:
         return _key_file_credential(key_file, state)
-    passphrase = os.environ.get(env)
-    if passphrase is None:
-        if not _state.interactive():
-            raise UnauthorizedError(f"no {what}: set {env} or use --key-file (or run in a terminal)")
-        passphrase = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=True, err=True)
+    passphrase = secret_from_env_or_prompt(env, what, confirm=True)
     return PassphraseCredential(passphrase, kdf=KDF_PROFILES[kdf_profile])
 
 
 def _domain_passphrase(confirm: bool) -> str:
-    passphrase = os.environ.get(ENV_DOMAIN_PASSPHRASE)
-    if passphrase is None:
-        if not _state.interactive():
-            raise UnauthorizedError(f"no security domain passphrase: set {ENV_DOMAIN_PASSPHRASE}")
-        passphrase = click.prompt("Security domain passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-    return passphrase
+    return secret_from_env_or_prompt(ENV_DOMAIN_PASSPHRASE, "Security domain passphrase", confirm=confirm)
 
 
 def _create_options(fn: F) -> F:
@@ -138,7 +127,7 @@ def _create(
             raise click.UsageError("give a key file or a PKCS#11 token, not both")
         credential = state.credential()
     else:
-        credential = _new_credential(state, key_file, kdf_profile, ENV_PASSPHRASE, "vault passphrase")
+        credential = _new_credential(state, key_file, kdf_profile, ENV_PASSPHRASE, "Vault passphrase")
     vault = Vault.create(
         state.vault_path,
         credential,
@@ -270,7 +259,7 @@ Examples:
 def change_credential(state: State, new_key_file: str | None, kdf_profile: str) -> None:
     """Protect the vault with a new passphrase or key file (re-wraps only the keyring)."""
     vault = state.vault()
-    vault.change_credential(_new_credential(state, new_key_file, kdf_profile, ENV_NEW_PASSPHRASE, "new passphrase"))
+    vault.change_credential(_new_credential(state, new_key_file, kdf_profile, ENV_NEW_PASSPHRASE, "New passphrase"))
     data = r.vault_info(vault)
     state.emit(data, "Changed the vault credential.")
 

@@ -17,11 +17,10 @@ import click
 
 from .. import CertificatePolicy
 from . import _render as r
-from . import _state
 from ._errors import BadInput
 from ._objects import KindSpec, add_lifecycle_commands
 from ._params import TagType, write_new_file
-from ._state import State, output_option, pass_state
+from ._state import State, output_option, pass_state, secret_from_env_or_prompt
 
 __all__ = ["COMMANDS"]
 
@@ -221,9 +220,7 @@ def import_(
         data = handle.read()
     password = os.environ.get(ENV_PFX_PASSWORD)
     if ask_password:
-        if not _state.interactive():
-            raise BadInput(f"--ask-password needs a terminal; set {ENV_PFX_PASSWORD} instead")
-        password = click.prompt("PFX password", hide_input=True, err=True)
+        password = secret_from_env_or_prompt(ENV_PFX_PASSWORD, "PFX password")
     imported = state.vault().certificates.import_certificate(
         name,
         data,

@@ -13,7 +13,7 @@ import click
 import platformdirs
 from rich.console import Console, RenderableType
 
-from .. import Credential, KdfParameters, KeyFileCredential, PassphraseCredential, Pkcs11Credential, Vault
+from .. import Credential, KeyFileCredential, PassphraseCredential, Pkcs11Credential, Vault
 from ..exceptions import UnauthorizedError
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "default_vault_path",
     "output_option",
     "pass_state",
+    "secret_from_env_or_prompt",
 ]
 
 ENV_VAULT = "VAULTCORE_VAULT"
@@ -56,6 +57,20 @@ def default_vault_path() -> str:
 def interactive() -> bool:
     """Whether a hidden prompt can be shown (stdin is a terminal)."""
     return sys.stdin is not None and sys.stdin.isatty()
+
+
+def secret_from_env_or_prompt(env: str, prompt: str, *, confirm: bool = False, allow_prompt: bool = True) -> str:
+    """A secret from the environment variable *env*, else a hidden prompt on a terminal.
+
+    Never from the command line; without a terminal the error names the variable to set.
+    """
+    value = os.environ.get(env)
+    if value is not None:
+        return value
+    if not (allow_prompt and interactive()):
+        raise UnauthorizedError(f"no {prompt.lower()}: set {env} (or run in a terminal to be prompted)")
+    entered: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    return entered
 
 
 @dataclass
@@ -115,33 +130,21 @@ class State:
 
     # -- credentials and the vault -----------------------------------------------------
 
-    def credential(self, *, confirm: bool = False, kdf: KdfParameters | None = None, prompt: bool = True) -> Credential:
+    def credential(self, *, prompt: bool = True) -> Credential:
         """The unlock credential: key file, PKCS#11 token, ``VAULTCORE_PASSPHRASE``, else a prompt."""
         if self.key_file and self.pkcs11_token:
             raise click.UsageError("give a key file or a PKCS#11 token, not both")
         if self.key_file:
             return KeyFileCredential(self.key_file)
         if self.pkcs11_token:
-            return self._pkcs11_credential(prompt)
-        passphrase = os.environ.get(ENV_PASSPHRASE)
-        if passphrase is None:
-            if not (prompt and interactive()):
-                raise UnauthorizedError(
-                    f"no credential: set {ENV_PASSPHRASE} or {ENV_KEY_FILE} (or run in a terminal to be prompted)"
-                )
-            passphrase = click.prompt("Vault passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-        if kdf is not None:
-            return PassphraseCredential(passphrase, kdf=kdf)
-        return PassphraseCredential(passphrase)
-
-    def _pkcs11_credential(self, prompt: bool) -> Credential:
-        pin = os.environ.get(ENV_PKCS11_PIN)
-        if pin is None:
-            if not (prompt and interactive()):
-                raise UnauthorizedError(f"no PIN for token {self.pkcs11_token!r}: set {ENV_PKCS11_PIN}")
-            pin = click.prompt(f"PIN of token {self.pkcs11_token!r}", hide_input=True, err=True)
-        label = {"key_label": self.pkcs11_key_label} if self.pkcs11_key_label else {}
-        return Pkcs11Credential(self.pkcs11_module or None, token_label=self.pkcs11_token or "", pin=pin, **label)
+            pin = secret_from_env_or_prompt(ENV_PKCS11_PIN, f"PIN of token {self.pkcs11_token!r}", allow_prompt=prompt)
+            label = {"key_label": self.pkcs11_key_label} if self.pkcs11_key_label else {}
+            return Pkcs11Credential(self.pkcs11_module or None, token_label=self.pkcs11_token, pin=pin, **label)
+        if ENV_PASSPHRASE not in os.environ and not (prompt and interactive()):
+            raise UnauthorizedError(
+                f"no credential: set {ENV_PASSPHRASE} or {ENV_KEY_FILE} (or run in a terminal to be prompted)"
+            )
+        return PassphraseCredential(secret_from_env_or_prompt(ENV_PASSPHRASE, "Vault passphrase"))
 
     def vault(self) -> Vault:
         """The vault, opened on first use and closed when the command ends.
