@@ -42,6 +42,7 @@ from .exceptions import (
     ForbiddenError,
     IntegrityError,
     InvalidParameterError,
+    RollbackError,
     UnauthorizedError,
     VaultLockedError,
 )
@@ -212,7 +213,7 @@ class Vault:
             ring = Keyring.from_bytes(root.unwrap(keyring_blob, keyring_aad(header_raw)))
             if ring.vault_id != settings.vault_id:
                 raise IntegrityError()
-            _check_rollback(root, ring)
+            header_raw, ring = _check_rollback(store, root, header_raw, ring)
             ctx = VaultContext(store, root, header_raw, ring, clock or utc_now)
             _after_keyring_commit(ctx, root)
             ctx.audit = AuditLog(ctx, mode=audit)
@@ -467,11 +468,33 @@ def _check_kdf(kdf: object) -> None:
     kdf.check()
 
 
-def _check_rollback(root: Any, ring: Keyring) -> None:
-    """A root key that can remember the keyring generation (PKCS#11) refuses older vaults."""
+def _check_rollback(store: LmdbStore, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
+    """A root key that can remember the keyring generation (PKCS#11) refuses older vaults.
+
+    Another process may change the keyring, and tell the token, after this open read it:
+    then the store has moved on as well, so the newer header and keyring are read again
+    instead of reporting a rollback. Returns the header and keyring to open with.
+    """
     check = getattr(root, "check_generation", None)
-    if check is not None:
-        check(ring.generation)
+    if check is None:
+        return header_raw, ring
+    while True:
+        try:
+            check(ring.generation)
+            return header_raw, ring
+        except RollbackError:
+            with store.read() as txn:
+                fresh_header, blob = txn.get(META, HEADER_KEY), txn.get(META, KEYRING_KEY)
+            if fresh_header is None or blob is None:
+                raise
+            if parse_header(fresh_header).get("root") != parse_header(header_raw).get("root"):
+                raise UnauthorizedError(
+                    "the vault's credential was changed by another handle; open the vault again with the new credential"
+                ) from None
+            fresh = Keyring.from_bytes(root.unwrap(blob, keyring_aad(fresh_header)))
+            if fresh.generation <= ring.generation or fresh.vault_id != ring.vault_id:
+                raise  # the stored vault did not move on: a real rollback
+            header_raw, ring = fresh_header, fresh
 
 
 def _after_keyring_commit(ctx: VaultContext, root: Any) -> None:
