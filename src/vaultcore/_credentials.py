@@ -19,6 +19,7 @@ exhaust memory.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -352,8 +353,12 @@ class _Pkcs11Root:
             )
 
     def record_generation(self, generation: int) -> None:
+        from .exceptions import RollbackError
+
         if int(self._root.token.read_generation(self._label)) < generation:
-            self._root.token.write_generation(self._label, generation)
+            # Another process may have recorded a newer generation since the read: nothing to do.
+            with contextlib.suppress(RollbackError):
+                self._root.token.write_generation(self._label, generation)
 
     def __repr__(self) -> str:
         return f"<Pkcs11Root {self._root!r}>"
