@@ -64,6 +64,7 @@ class KeyClient:
         self._session = session
         self._cache: OrderedDict[tuple[str, str], KeyHandle] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._records: dict[bytes, tuple[bytes, VersionRecord]] = {}
 
     @property
     def vault_url(self) -> str:
@@ -431,6 +432,7 @@ class KeyClient:
                 self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
                 with self._cache_lock:
                     self._cache.pop((rec.name.lower(), rec.version), None)
+        self._records.clear()  # opened records of purged keys leave this process too
 
     # -- backup / restore --------------------------------------------------------------
 
@@ -609,7 +611,9 @@ class KeyClient:
 
     # used by the cryptography client
     def _resolve(self, name: str, version: str | None) -> VersionRecord:
-        return self._engine.get(_KIND, name, version)
+        # Every operation re-reads the version (attributes may change at any time); an
+        # unchanged record is not decrypted and parsed again.
+        return self._engine.get_cached(_KIND, name, version, self._records)
 
     def _check(self, rec: VersionRecord, op: str) -> None:
         """Azure's per-operation rules: enabled, nbf, exp (not for decrypt/unwrap/verify), key_ops."""

@@ -23,7 +23,7 @@ Soft-delete moves records between the live and deleted databases without re-encr
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -144,6 +144,35 @@ class Lifecycle:
         rec = self._open_version(*found)
         if rec.name.lower() != name.lower():
             raise self.not_found(kind, name, version, deleted=deleted)
+        return rec
+
+    def get_cached(
+        self, kind: Kind, name: str, version: str | None, cache: MutableMapping[bytes, tuple[bytes, VersionRecord]]
+    ) -> VersionRecord:
+        """:meth:`get` that skips decrypting and parsing a record whose stored bytes are unchanged.
+
+        The sealed record is still read on every call, so an update, delete, re-seal or
+        tampered byte is seen at once; only bytes identical to ones this process already
+        authenticated reuse the record opened then. *cache* maps store keys to
+        ``(sealed bytes, record)`` and is cleared when it reaches 256 entries. For hot read
+        paths whose records are not secret values (key operations: their material is cached anyway).
+        """
+        okey = self.objkey(kind, name)
+        with self._ctx.read() as txn:
+            found = self._find(txn, VERSIONS, okey, version)
+        if found is None:
+            raise self.not_found(kind, name, version)
+        key, blob = found
+        hit = cache.get(key)
+        if hit is not None and hit[0] == blob:
+            rec = hit[1]
+        else:
+            rec = self._open_version(key, blob)
+            if len(cache) >= 256:
+                cache.clear()
+            cache[key] = (blob, rec)
+        if rec.name.lower() != name.lower():
+            raise self.not_found(kind, name, version)
         return rec
 
     def get_in(self, txn: ReadTxn, kind: Kind, name: str, version: str | None = None) -> VersionRecord:

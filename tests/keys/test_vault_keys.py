@@ -240,6 +240,30 @@ def test_expired_oct_key_decrypts_but_does_not_encrypt(vault: Vault, clock: Fake
     assert client.unwrap_key("A128KW", wrapped).key == bytes(16)
 
 
+def test_operations_see_every_change_of_the_stored_version(vault: Vault) -> None:
+    """The client re-reads the version on every call (unchanged records are not re-opened)."""
+    vault.keys.create_ec_key("k")
+    client = vault.keys.get_cryptography_client("k")
+    first = client.sign("ES256", DIGEST).key_id
+    assert vault.rotate_keyring() > 0  # every record re-sealed under a new term
+    assert client.sign("ES256", DIGEST).key_id == first
+    vault.keys.update_key_properties("k", tags={"a": "b"})
+    assert client.sign("ES256", DIGEST).key_id == first
+    vault.keys.update_key_properties("k", key_operations=["verify"])
+    with pytest.raises(ForbiddenError):
+        client.sign("ES256", DIGEST)
+    vault.keys.update_key_properties("k", key_operations=["sign"])
+    second = vault.keys.rotate_key("k").id
+    assert client.sign("ES256", DIGEST).key_id == second != first
+    vault.keys.delete_key("k")
+    with pytest.raises(NotFoundError):
+        client.sign("ES256", DIGEST)
+    vault.keys.purge_deleted_key("k")
+    vault.keys.create_ec_key("k")
+    third = client.sign("ES256", DIGEST).key_id
+    assert third not in (first, second)
+
+
 # -- Azure's type rules ----------------------------------------------------------------------------
 
 
