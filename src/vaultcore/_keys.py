@@ -424,14 +424,15 @@ class KeyClient:
         self._engine.purge(_KIND, name)
 
     def on_erased(self, kind: Kind, records: Sequence[VersionRecord]) -> None:
-        """After a purge committed: destroy the token objects of purged HSM-backed keys."""
+        """After a purge committed: destroy the token objects of purged HSM-backed keys, and
+        drop every purged version's cached handle (software key material included)."""
         if kind is not _KIND:
             return
         for rec in records:
             if rec.extra.get("hsm"):
                 self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
-                with self._cache_lock:
-                    self._cache.pop((rec.name.lower(), rec.version), None)
+            with self._cache_lock:
+                self._cache.pop((rec.name.lower(), rec.version), None)
         self._records.clear()  # opened records of purged keys leave this process too
 
     # -- backup / restore --------------------------------------------------------------

@@ -510,6 +510,22 @@ def test_delete_get_deleted_list_recover_purge(vault: Vault, clock: FakeClock) -
     assert vault.keys.create_ec_key("k").id != key.id  # the name is free again
 
 
+def test_purge_drops_cached_key_material(vault: Vault, clock: FakeClock) -> None:
+    """Purge is crypto-erase: the process keeps no parsed private key of a purged key either
+    (white-box: looks at the client's caches)."""
+    for name in ("a", "b"):
+        vault.keys.create_ec_key(name)
+        vault.keys.get_cryptography_client(name).sign("ES256", DIGEST)
+    assert {n for n, _ in vault.keys._cache} == {"a", "b"}
+    vault.keys.delete_key("a")
+    vault.keys.purge_deleted_key("a")
+    assert {n for n, _ in vault.keys._cache} == {"b"}
+    vault.keys.delete_key("b")
+    clock.advance(days=91)
+    assert vault.run_maintenance().purged == 1  # the sweep purges too
+    assert not vault.keys._cache and not vault.keys._records
+
+
 def test_maintenance_purges_deleted_keys_after_retention(vault: Vault, clock: FakeClock) -> None:
     vault.keys.create_ec_key("k")
     vault.keys.delete_key("k")
