@@ -154,7 +154,13 @@ def complete_names(list_names: Callable[[Vault], Iterable[str]]) -> Callable[...
 
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         params = ctx.find_root().params
-        state = State(params.get("vault_path") or default_vault_path(), key_file=params.get("key_file"))
+        state = State(
+            params.get("vault_path") or default_vault_path(),
+            key_file=params.get("key_file"),
+            pkcs11_token=params.get("pkcs11_token"),
+            pkcs11_module=params.get("pkcs11_module"),
+            pkcs11_key_label=params.get("pkcs11_key_label"),
+        )
         try:
             with Vault.open(state.vault_path, state.credential(prompt=False)) as vault:
                 names = sorted(list_names(vault))
