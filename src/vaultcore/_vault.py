@@ -28,7 +28,7 @@ from ._context import (
     parse_header,
     utc_now,
 )
-from ._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters
+from ._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
 from ._keyring import Keyring
 from ._keys import KeyClient
 from ._lifecycle import Lifecycle
@@ -378,6 +378,7 @@ class Vault:
             raise InvalidParameterError("credential must be a vaultcore credential")
         if self._ctx.settings.kind == "managed_hsm" and credential.tier != "premium":
             raise InvalidParameterError("a managed HSM needs a PKCS#11 credential")
+        _check_same_token(self._ctx.header.get("root"), credential)
         root, root_header = credential._create_root(self._ctx.settings.vault_id)
         header = dict(self._ctx.header)
         header["root"] = root_header
@@ -466,6 +467,27 @@ def _check_kdf(kdf: object) -> None:
     if not isinstance(kdf, KdfParameters):
         raise InvalidParameterError("access_kdf must be KdfParameters")
     kdf.check()
+
+
+def _check_same_token(current: Any, credential: Credential) -> None:
+    """A premium vault stays in its token: its HSM-backed keys (never extractable) and its
+    rollback counter live there, so only a new root key in that token is accepted."""
+    if not isinstance(current, dict) or current.get("type") != "pkcs11":
+        return
+    if isinstance(credential, Pkcs11Credential):
+        config = credential.config
+        module = current.get("module")
+        if (
+            isinstance(module, str)
+            and os.path.realpath(config.module_path) == os.path.realpath(module)
+            and config.token_label == current.get("token_label")
+        ):
+            return
+    raise InvalidParameterError(
+        f"this premium vault keeps its HSM-backed keys and rollback counter in PKCS#11 token "
+        f"'{current.get('token_label')!s}'; the new credential must be a Pkcs11Credential for that token "
+        "(a new key_label rotates the root key)"
+    )
 
 
 def _check_rollback(store: LmdbStore, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
