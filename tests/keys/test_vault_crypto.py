@@ -33,9 +33,14 @@ from vaultkeyhelpers import (
     private_jwk,
 )
 
-from vaultcore import IntegrityError, Vault
-from vaultcore._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
-from vaultcore._key_models import JsonWebKey
+from vaultcore import (
+    EncryptionAlgorithm,
+    IntegrityError,
+    JsonWebKey,
+    KeyWrapAlgorithm,
+    SignatureAlgorithm,
+    Vault,
+)
 
 HASHES: dict[str, hashes.HashAlgorithm] = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
 CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1(), "P-256K": ec.SECP256K1()}

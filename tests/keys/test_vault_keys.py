@@ -32,16 +32,17 @@ from vaultkeyhelpers import (
 from vaultcore import (
     KDF_TESTING,
     ConflictError,
+    CryptographyClient,
     ForbiddenError,
     IntegrityError,
     InvalidParameterError,
+    JsonWebKey,
+    KeyOperation,
+    KeyVaultKey,
     NotFoundError,
     RawKeyCredential,
     Vault,
 )
-from vaultcore._crypto_client import CryptographyClient
-from vaultcore._jwk import KeyOperation
-from vaultcore._key_models import JsonWebKey, KeyVaultKey
 from vaultcore.testing import FakeClock
 
 DIGEST = bytes(range(32))

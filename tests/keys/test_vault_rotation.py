@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 from vaultkeyhelpers import snapshot
 
-from vaultcore import InvalidParameterError, NotFoundError, RawKeyCredential, Vault
-from vaultcore._key_models import KeyRotationLifetimeAction, KeyRotationPolicy
+from vaultcore import (
+    InvalidParameterError,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+    NotFoundError,
+    RawKeyCredential,
+    Vault,
+)
 from vaultcore.testing import FakeClock
 
 DIGEST = hashlib.sha256(b"rotate me").digest()

@@ -18,8 +18,7 @@ from typing import Any
 import lmdb
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from vaultcore import Vault
-from vaultcore._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
+from vaultcore import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm, Vault
 
 KEY_KIND = 2  # store byte of keys (vaultcore._records.Kind.KEY)
 
