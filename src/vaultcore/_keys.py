@@ -39,7 +39,7 @@ from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
 from ._roles import DataAction as A
 from ._validation import check_bool, check_tags, from_timestamp, to_timestamp
-from .exceptions import ForbiddenError, InvalidParameterError, UnsupportedError
+from .exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
     from ._context import VaultContext
@@ -473,10 +473,18 @@ class KeyClient:
     @operation("KeyRotate", A.KEY_ROTATE, _name, object_id=id_of)
     def rotate_key(self, name: str) -> KeyVaultKey:
         """A new version with the same type, size/curve, operations and exportability."""
-        return self._key(self._rotate(name))
+        rec = self._rotate(name)
+        assert rec is not None  # unconditional without expected=
+        return self._key(rec)
 
-    def _rotate(self, name: str) -> VersionRecord:
+    def _rotate(self, name: str, *, expected: str | None = None) -> VersionRecord | None:
+        """A new version like the latest one. With *expected* (rotation by policy) the new
+        version is written only if the latest version is still *expected* in the write
+        transaction, else None: concurrent maintenance runs (threads or processes) rotate a
+        version once."""
         current = self._engine.get(_KIND, name)
+        if expected is not None and current.version != expected:
+            return None
         if current.managed:
             raise ForbiddenError(f"Key {name} is managed by a certificate.", inner_code="ManagedKey")
         kty = KeyType(current.extra["kty"])
@@ -497,7 +505,20 @@ class KeyClient:
             tags=current.tags,
             exportable=bool(current.extra.get("exportable")),
         )
-        return self._engine.add_version(_KIND, name, new)
+        if expected is None:
+            return self._engine.add_version(_KIND, name, new)
+
+        def run(txn: Any) -> VersionRecord | None:
+            try:
+                latest = self._engine.get_in(txn, _KIND, name)
+            except NotFoundError:  # deleted meanwhile
+                return None
+            return self._engine.add_version_in(txn, _KIND, name, new) if latest.version == expected else None
+
+        rec = self._engine.write(run)
+        if rec is None and info.get("hsm"):
+            self._token().delete_hsm_key(hsm_ref_from_payload(payload))  # generated for nothing
+        return rec
 
     @operation("KeyRotationPolicyGet", A.KEY_ROTATION_POLICY_READ, _name)
     def get_key_rotation_policy(self, name: str) -> KeyRotationPolicy:
@@ -579,18 +600,34 @@ class KeyClient:
                 if not _due(action, rec, now):
                     continue
                 if action["action"] == "Rotate":
-                    new = self._rotate(rec.name)
-                    events.append(
-                        {"event": "KeyRotated", "key": rec.name, "version": new.version, "previous": rec.version}
-                    )
-                elif obj.extra.get("notified") != rec.version:
-                    self._mark_notified(rec)
+                    try:
+                        new = self._rotate(rec.name, expected=rec.version)
+                    except NotFoundError:  # deleted meanwhile
+                        new = None
+                    if new is not None:
+                        events.append(
+                            {"event": "KeyRotated", "key": rec.name, "version": new.version, "previous": rec.version}
+                        )
+                elif obj.extra.get("notified") != rec.version and self._mark_notified(rec):
                     events.append({"event": "KeyNearExpiry", "key": rec.name, "version": rec.version})
         return events
 
-    def _mark_notified(self, rec: VersionRecord) -> None:
-        """Notify fires once per version: remember the version it fired for."""
-        self._engine.write(lambda txn: self._engine.update_object_in(txn, _KIND, rec.name, {"notified": rec.version}))
+    def _mark_notified(self, rec: VersionRecord) -> bool:
+        """Notify fires once per version: remember the version it fired for. Checked and set
+        in one write transaction, so concurrent maintenance runs notify once; False if
+        another run did (or the key is gone)."""
+
+        def run(txn: Any) -> bool:
+            try:
+                obj = self._engine.get_object_in(txn, _KIND, rec.name)
+            except NotFoundError:
+                return False
+            if obj.extra.get("notified") == rec.version:
+                return False
+            self._engine.update_object_in(txn, _KIND, rec.name, {"notified": rec.version})
+            return True
+
+        return self._engine.write(run)
 
     # -- misc --------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ evaluation by ``vault.run_maintenance()`` with a fake clock (no sleeping)."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from vaultcore import (
     InvalidParameterError,
     KeyRotationLifetimeAction,
     KeyRotationPolicy,
+    MaintenanceReport,
     NotFoundError,
     RawKeyCredential,
     Vault,
@@ -320,3 +322,77 @@ def test_deleted_keys_are_not_rotated(vault: Vault, clock: FakeClock) -> None:
     assert vault.run_maintenance().events == ()
     vault.keys.recover_deleted_key("k")
     assert [e["event"] for e in vault.run_maintenance().events] == ["KeyRotated"]
+
+
+# -- concurrent maintenance ----------------------------------------------------------------------------
+
+
+def _twice_in_parallel(vault: Vault) -> list[MaintenanceReport]:
+    reports: list[MaintenanceReport] = []
+    threads = [threading.Thread(target=lambda: reports.append(vault.run_maintenance())) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(reports) == 2
+    return reports
+
+
+def test_concurrent_maintenance_rotates_a_version_once(
+    vault: Vault, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs (threads here; processes alike) that both find the key due rotate it once."""
+    vault.keys.create_ec_key("k")
+    vault.keys.update_key_rotation_policy("k", lifetime_actions=[{"action": "Rotate", "time_after_create": "P1D"}])
+    clock.advance(days=2)
+    barrier = threading.Barrier(2, timeout=10)
+    generate = vault.keys._generate
+
+    def both_generate_first(*args: Any, **kwargs: Any) -> Any:
+        out = generate(*args, **kwargs)
+        barrier.wait()  # both runs have decided to rotate and made key material
+        return out
+
+    monkeypatch.setattr(vault.keys, "_generate", both_generate_first)
+    reports = _twice_in_parallel(vault)
+    assert sorted(len(r.events) for r in reports) == [0, 1]
+    assert len(_versions(vault, "k")) == 2
+
+
+def test_concurrent_maintenance_notifies_once(vault: Vault, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    vault.keys.create_ec_key("k", expires_on=clock() + timedelta(days=10))
+    barrier = threading.Barrier(2, timeout=10)
+    get_object = vault.keys._engine.get_object
+
+    def both_read_first(*args: Any, **kwargs: Any) -> Any:
+        out = get_object(*args, **kwargs)
+        barrier.wait()  # both runs have seen "not notified yet"
+        return out
+
+    monkeypatch.setattr(vault.keys._engine, "get_object", both_read_first)
+    reports = _twice_in_parallel(vault)
+    assert sorted(len(r.events) for r in reports) == [0, 1]
+    monkeypatch.undo()
+    assert len(list(vault.audit.events(operation="KeyNearExpiry"))) == 1
+
+
+def test_key_deleted_while_being_rotated(vault: Vault, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key deleted during a maintenance run is skipped; the run goes on with the others."""
+    for name in ("k", "other"):
+        vault.keys.create_ec_key(name)
+        vault.keys.update_key_rotation_policy(name, lifetime_actions=[{"action": "Rotate", "time_after_create": "P1D"}])
+    clock.advance(days=2)
+    generate = vault.keys._generate
+
+    def delete_k_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        out = generate(*args, **kwargs)
+        if not list(vault.keys.list_deleted_keys()):
+            vault.keys.delete_key("k")  # during the first rotation, whichever key it is for
+        return out
+
+    monkeypatch.setattr(vault.keys, "_generate", delete_k_meanwhile)
+    events = vault.run_maintenance().events
+    assert [e["key"] for e in events] == ["other"]
+    assert len(_versions(vault, "other")) == 2
+    vault.keys.recover_deleted_key("k")
+    assert len(_versions(vault, "k")) == 1
