@@ -21,7 +21,7 @@ import lmdb
 import vaultcore
 
 #: Sub-databases of a vault (see ``vaultcore._storage.DATABASES``).
-DBS = (b"meta", b"objects", b"versions", b"deleted", b"dversions", b"purgeq", b"audit", b"access")
+DBS = (b"meta", b"objects", b"versions", b"deleted", b"dversions", b"purgeq", b"audit", b"access", b"certmeta")
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 

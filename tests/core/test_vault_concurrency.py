@@ -156,8 +156,9 @@ def test_backup_to_while_another_thread_writes(tmp_path: Path) -> None:
     thread.start()
     copies = []
     try:
+        deadline = time.monotonic() + 60
         for n in range(3):
-            while len(written) < 20 * (n + 1):
+            while len(written) < 20 * (n + 1) and thread.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.005)
             dest = tmp_path / f"copy{n}"
             vault.backup_to(dest)

@@ -128,35 +128,41 @@ def test_rotation_killed_midway_then_resumed(tmp_path: Path) -> None:
         generation = vault.keyring_generation
     assert _term_ids(path) == {1}
 
-    child = spawn_script(ROTATOR, str(path))
-    assert child.stdout is not None
-    first = child.stdout.readline().split()
-    os.kill(child.pid, signal.SIGKILL)
-    rest = child.stdout.read()
-    child.wait(30)
-    child.stdout.close()
-    if child.stderr:
-        child.stderr.close()
-    assert first[0] == "progress" and int(first[1]) < int(first[2]), first
-    assert "finished" not in rest
+    for _attempt in range(3):
+        child = spawn_script(ROTATOR, str(path))
+        assert child.stdout is not None
+        first = child.stdout.readline().split()
+        os.kill(child.pid, signal.SIGKILL)  # while it re-wraps the next chunk
+        child.wait(30)
+        child.stdout.close()
+        if child.stderr:
+            child.stderr.close()
+        assert first[0] == "progress" and int(first[1]) < int(first[2]), first
+        with Vault.open(path, RawKeyCredential(KEY)) as vault:
+            terms = sorted(vault._ctx.keyring.terms)
+        if len(terms) == 2:
+            break
+        # a heavily loaded machine let the child finish before the kill: rotate again
+    assert len(terms) == 2, "the rotation was never interrupted"
+    old_term, new_term = terms
 
     # both terms are in the stored keyring; records are under one or the other
     terms_after_kill = _term_ids(path)
-    assert terms_after_kill <= {1, 2} and 2 in terms_after_kill
+    assert terms_after_kill <= {old_term, new_term} and new_term in terms_after_kill
     with Vault.open(path, RawKeyCredential(KEY)) as vault:
-        assert sorted(vault._ctx.keyring.terms) == [1, 2]
+        assert sorted(vault._ctx.keyring.terms) == [old_term, new_term]
         assert vault.keyring_generation > generation
         for name, value in values.items():
             assert vault.secrets.get_secret(name).value == value
         assert vault.secrets.get_deleted_secret("gone").name == "gone"
         vault.rotate_keyring()  # finishes the pending rotation instead of starting another
-        assert sorted(vault._ctx.keyring.terms) == [2]
+        assert sorted(vault._ctx.keyring.terms) == [new_term]
         assert vault.secrets.get_secret("n12345").value == values["n12345"]
         vault.secrets.recover_deleted_secret("gone")
         assert vault.secrets.get_secret("gone").value == "deleted value"
-    assert _term_ids(path) == {2}
+    assert _term_ids(path) == {new_term}
     with Vault.open(path, RawKeyCredential(KEY)) as vault:
-        assert sorted(vault._ctx.keyring.terms) == [2]
+        assert sorted(vault._ctx.keyring.terms) == [new_term]
         for name in ("n0", "n29999", "gone"):
             assert vault.secrets.get_secret(name).value == values.get(name, "deleted value")
 
