@@ -13,6 +13,7 @@ verify (so data protected before expiry can still be read).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -127,9 +128,18 @@ class KeyClient:
         return KeyVaultKey(properties=self._props(rec), key=self._jwk(rec))
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedKey:
+        try:
+            key = self._jwk(rec)
+        except NotFoundError:
+            if not rec.extra.get("hsm"):
+                raise
+            # Its token objects are gone (purged through another copy of the vault, or removed
+            # from the token): the deleted key is shown without public members, so it can be purged.
+            ops = list(rec.extra.get("ops", []))
+            key = JsonWebKey(kid=self._kid(rec), kty=rec.extra.get("kty"), key_ops=ops)
         return DeletedKey(
             properties=self._props(rec),
-            key=self._jwk(rec),
+            key=key,
             **deleted_fields(_KIND, rec.name, deleted, self._ctx.settings),  # type: ignore[arg-type]
         )
 
@@ -430,7 +440,9 @@ class KeyClient:
             return
         for rec in records:
             if rec.extra.get("hsm"):
-                self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
+                # Already gone (e.g. purged through another copy of the vault): nothing to destroy.
+                with contextlib.suppress(NotFoundError):
+                    self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
             with self._cache_lock:
                 self._cache.pop((rec.name.lower(), rec.version), None)
         self._records.clear()  # opened records of purged keys leave this process too
