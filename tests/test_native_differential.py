@@ -270,7 +270,8 @@ def test_record_tamper_anywhere_after_prefix_raises(
     kek: bytes, prefix: bytes, aad: bytes, pt: bytes, where: int, bit: int
 ) -> None:
     """Wrapped DEK, nonce, ciphertext and tag are all authenticated. The prefix is not
-    (it is copied verbatim; the vault binds it through the AAD), which is asserted too."""
+    (it is copied verbatim; the vault authenticates it by other means: the term id picks
+    the KEK, the format byte is checked), which is asserted too."""
     blob = _bindings.seal_record(kek, prefix, aad, pt)
     p = len(prefix)
     body = blob[p:]

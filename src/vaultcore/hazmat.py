@@ -24,8 +24,10 @@ What is here:
 
       prefix (0..64 B) || KW(kek, DEK) (40 B) || nonce (12 B) || ciphertext || tag (16 B)
 
-  The prefix is copied verbatim and **not** authenticated by these functions: bind it
-  through ``aad`` (the vault puts its format byte and key term id there and in the AAD).
+  The prefix is copied verbatim and **not** authenticated by these functions: put
+  nothing there that an attacker may change unnoticed, or authenticate it yourself (the
+  vault's prefix holds a format byte, which it checks, and a key term id, which selects
+  the key-encryption key, so a changed term fails the unwrap).
 * :func:`random_bytes` (OpenSSL's DRBG) and :func:`constant_time_compare`.
 
 Every authentication failure (bad tag, failed unwrap, short or malformed input) raises
