@@ -1,0 +1,220 @@
+"""The ASGI application: authentication, routing, body limits, error mapping, headers.
+
+One catch-all Starlette route hands every request to :class:`AkvApp`, which
+
+1. checks the ``Host`` header (ids in responses are built from it);
+2. serves ``POST /_vaultcore/token`` (client credentials, no bearer token needed);
+3. demands a valid bearer token, else 401 with the challenge the Azure SDK expects;
+4. matches the path against the route table of the three collections (our own matcher:
+   Azure's "latest version" is an *empty* segment, ``/secrets/x/`` and ``/keys/x//sign``);
+5. reads the body (bounded), runs the handler in a worker thread as the caller's view of
+   the vault, and maps any error in one place (:mod:`._errors`).
+
+Requests are logged by method, path, status and principal only: never bodies or headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..exceptions import InvalidParameterError, UnauthorizedError, VaultError
+from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
+from ._auth import parse_token_request as _parse_token_request
+from ._errors import error_body, error_for
+from ._wire import Call, Handler, RouteSpec
+
+if TYPE_CHECKING:
+    from .._vault import Vault
+
+__all__ = ["AkvApp", "create_app"]
+
+log = logging.getLogger("vaultcore.server")
+
+MAX_BODY = 4 * 1024 * 1024
+_METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE"]
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def _routes() -> list[tuple[str, re.Pattern[str], Handler]]:
+    from . import _certificates, _keys, _secrets
+
+    specs: Sequence[RouteSpec] = [*_secrets.ROUTES, *_keys.ROUTES, *_certificates.ROUTES]
+    return [(s.method, s.compile(), s.handler) for s in specs]
+
+
+def _json(status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class AkvApp:
+    """Azure Key Vault's data plane for one open vault (the administrator's handle)."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        issuer: TokenIssuer | None = None,
+        max_body: int = MAX_BODY,
+        token_concurrency: int = 4,
+    ) -> None:
+        self.vault = vault
+        self.issuer = issuer or TokenIssuer(vault.name)
+        self.principals = Principals(vault)
+        self.max_body = max_body
+        self._routes = _routes()
+        self._token_limiter = anyio.CapacityLimiter(token_concurrency)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def admin_token(self, *, lifetime: int = ADMIN_LIFETIME) -> str:
+        """A new token for the administrator (whoever holds the vault credential)."""
+        return self.issuer.issue("admin", lifetime=lifetime).token
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        headers = {"x-ms-request-id": str(uuid.uuid4()), "Cache-Control": "no-store"}
+        client_id = request.headers.get("x-ms-client-request-id")
+        if client_id and _REQUEST_ID.fullmatch(client_id):
+            headers["x-ms-client-request-id"] = client_id
+        return headers
+
+    def _unauthorized(self, headers: dict[str, str], message: str) -> Response:
+        headers = {**headers, "WWW-Authenticate": challenge_header(self.issuer.tenant)}
+        return _json(401, error_body("Unauthorized", message), headers)
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            raise _TooLarge()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise _TooLarge()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- the endpoint ------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        headers = self._headers(request)
+        method, path = request.method, request.url.path
+        where = f"{method} {path}"
+        host = request.headers.get("host", "")
+        if not _HOST.fullmatch(host):
+            return _json(400, error_body("BadParameter", "The Host header is missing or invalid."), headers)
+        if path == TOKEN_PATH:
+            return await self._token(request, headers)
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
+        try:
+            principal = self.issuer.verify(token)
+        except UnauthorizedError as exc:
+            return self._unauthorized(headers, exc.message)
+
+        match = self._match(method, path)
+        if isinstance(match, Response):
+            match.headers.update(headers)
+            return match
+        handler, params = match
+        try:
+            raw = await self._read_body(request)
+        except _TooLarge:
+            return _json(
+                413, error_body("RequestTooLarge", f"The request body exceeds {self.max_body} bytes."), headers
+            )
+        remote = request.client.host if request.client else "unknown"
+        try:
+            view = await run_in_threadpool(self.principals.view, principal, remote)
+            call = Call(view, f"https://{host}", path, params, dict(request.query_params), raw)
+            reply = await run_in_threadpool(handler, call)
+        except UnauthorizedError as exc:
+            return self._unauthorized(headers, exc.message)
+        except Exception as exc:
+            status, body = error_for(exc, where=where)
+            if status >= 500 or not isinstance(exc, VaultError):
+                log.warning("%s -> %d as %s", where, status, principal)
+            return _json(status, body, headers)
+        return _json(reply.status, reply.body, {**headers, **reply.headers})
+
+    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | Response:
+        allowed: list[str] = []
+        for route_method, pattern, handler in self._routes:
+            m = pattern.fullmatch(path)
+            if m is None:
+                continue
+            if route_method == method:
+                return handler, {k: v for k, v in m.groupdict().items() if v is not None}
+            allowed.append(route_method)
+        if allowed:
+            return _json(
+                405,
+                error_body("MethodNotAllowed", f"The method {method} is not allowed here."),
+                {"Allow": ", ".join(sorted(set(allowed)))},
+            )
+        return _json(404, error_body("NotFound", "There is no such resource in the Key Vault API."), {})
+
+    async def _token(self, request: Request, headers: dict[str, str]) -> Response:
+        headers = {**headers, "Pragma": "no-cache"}
+        if request.method != "POST":
+            return _json(
+                405, {"error": "invalid_request", "error_description": "use POST"}, {**headers, "Allow": "POST"}
+            )
+        try:
+            raw = await self._read_body(request)
+            client_id, secret = _parse_token_request(request.headers.get("content-type", ""), raw)
+        except (_TooLarge, InvalidParameterError) as exc:
+            message = exc.message if isinstance(exc, InvalidParameterError) else "the token request is too large"
+            return _json(400, {"error": "invalid_request", "error_description": message}, headers)
+        remote = request.client.host if request.client else "unknown"
+
+        def authenticate() -> str:
+            view = self.vault.as_principal(client_id, secret, caller={"remote": remote, "via": "akv-server-token"})
+            return view.principal
+
+        try:
+            async with self._token_limiter:
+                principal = await run_in_threadpool(authenticate)
+        except UnauthorizedError:
+            log.info("token request refused for a client from %s", remote)
+            refused = {"error": "invalid_client", "error_description": "invalid client credentials"}
+            return _json(401, refused, headers)
+        except Exception as exc:
+            status, failed = error_for(exc, where="POST " + TOKEN_PATH)
+            return _json(status, failed, headers)
+        issued = self.issuer.issue(principal, lifetime=APP_LIFETIME)
+        granted: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": issued.token,
+            "expires_in": APP_LIFETIME,
+            "expires_on": issued.expires_on,
+            "resource": "https://vault.azure.net",
+        }
+        return _json(200, granted, headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY) -> Starlette:
+    """The Starlette application serving *vault* (the administrator's handle)."""
+    akv = AkvApp(vault, issuer=issuer, max_body=max_body)
+    app = Starlette(routes=[Route("/{path:path}", akv.handle, methods=_METHODS)])
+    app.state.akv = akv
+    return app

@@ -1,0 +1,167 @@
+"""Running the server with uvicorn: in the foreground (``vaultcore serve``) or in a thread (tests).
+
+TLS only: uvicorn is always given a certificate and key, and its SSL context is set to
+TLS 1.2 or newer. There is no option for plain HTTP; a plain-HTTP client gets no answer.
+Concurrent keep-alive connections are served by uvicorn's event loop; vault work runs in
+its worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from ..exceptions import InvalidParameterError
+from ._app import AkvApp, create_app
+from ._auth import ADMIN_LIFETIME, TokenIssuer
+from ._credential import ServerCredential, StaticTokenCredential
+from ._tls import TlsFiles
+
+if TYPE_CHECKING:
+    from .._vault import Vault
+
+__all__ = ["BackgroundServer", "serve"]
+
+log = logging.getLogger("vaultcore.server")
+
+
+def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **extra: Any) -> uvicorn.Config:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls.cert_path),
+        ssl_keyfile=str(tls.key_path),
+        lifespan="off",
+        ws="none",
+        http="h11",
+        server_header=False,
+        timeout_graceful_shutdown=2,
+        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+        access_log=not quiet,
+        log_level="warning" if quiet else "info",
+        **extra,
+    )
+    config.load()
+    if not isinstance(config.ssl, ssl.SSLContext):  # pragma: no cover - uvicorn always builds one here
+        raise InvalidParameterError("TLS could not be configured")
+    config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    return config
+
+
+def url_for(host: str, port: int) -> str:
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host  # noqa: S104
+    return f"https://{shown}:{port}"
+
+
+def serve(vault: Vault, tls: TlsFiles, *, host: str = "127.0.0.1", port: int = 8443, app: Any = None) -> None:
+    """Serve *vault* until interrupted (Ctrl-C / SIGTERM); blocks. *app* defaults to ``create_app(vault)``."""
+    server = uvicorn.Server(
+        _config(app if app is not None else create_app(vault), tls, host=host, port=port, quiet=False)
+    )
+    server.run()
+
+
+class BackgroundServer:
+    """A server for *vault* on a free port of 127.0.0.1, run in a daemon thread.
+
+    ``url`` (``https://localhost:<port>``), ``ca_path``, ``issuer`` and ``app`` are set;
+    :meth:`credential` gives Azure credentials; :meth:`stop` (or ``with``) shuts it down.
+    """
+
+    def __init__(self, vault: Vault, tls: TlsFiles, *, issuer: TokenIssuer | None = None) -> None:
+        self.vault = vault
+        self.tls = tls
+        self.app = create_app(vault, issuer=issuer)
+        self.akv: AkvApp = self.app.state.akv
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"https://localhost:{self.port}"
+        self._server = uvicorn.Server(_config(self.app, tls, host="127.0.0.1", port=self.port, quiet=True))
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def ca_path(self) -> Path | None:
+        return self.tls.ca_path
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        return self.akv.issuer
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._sock])
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+
+    def _abort_connections(self) -> None:
+        """Close every client connection now (in the server's loop): idle keep-alive
+        connections of SDK clients would otherwise hold a TLS shutdown open."""
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self._thread = threading.Thread(target=self._run, name=f"vaultcore-server-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = threading.Event()
+        waited = 0.0
+        while not self._server.started and self._thread.is_alive() and waited < timeout:
+            deadline.wait(0.01)
+            waited += 0.01
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError(f"the vaultcore server did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        """Stop at once: connections still open (idle keep-alive ones of SDK clients) are closed."""
+        loop = self._loop
+        if loop is not None and self._thread is not None and self._thread.is_alive():
+            loop.call_soon_threadsafe(self._abort_connections)
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+            self._thread = None
+        self._sock.close()
+
+    def admin_token(self, *, lifetime: int = ADMIN_LIFETIME) -> str:
+        return self.akv.admin_token(lifetime=lifetime)
+
+    def admin_credential(self) -> StaticTokenCredential:
+        """An Azure credential acting as the vault administrator."""
+        return StaticTokenCredential(self.admin_token())
+
+    def credential(self, client_id: str, client_secret: str) -> ServerCredential:
+        """An Azure credential for an application principal (client credentials)."""
+        return ServerCredential(self.url, client_id, client_secret, ca_path=self.ca_path)
+
+    @property
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments Azure SDK clients need for this server."""
+        return {"verify_challenge_resource": False, "connection_verify": str(self.ca_path) if self.ca_path else True}
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"BackgroundServer(url={self.url!r})"
