@@ -14,6 +14,12 @@ Fixtures:
     not installed, except under ``CI=true``, where it fails.
 ``vaultcore_softhsm``
     The session's :class:`vaultcore.testing.SoftHsm` (``SOFTHSM2_CONF`` points at it).
+``akv_server``
+    A running Azure Key Vault REST server (:class:`vaultcore.testing.AkvServer`) for a
+    fresh vault: ``.url``, ``.ca_path``, ``.credential`` (an Azure ``TokenCredential``),
+    ``.vault``, ``.client_kwargs``. Use the official clients unchanged:
+    ``SecretClient(akv_server.url, akv_server.credential, **akv_server.client_kwargs)``.
+    Skips when the ``server`` extra or ``azure-core`` is not installed.
 
 This module is loaded into every pytest run once vaultcore is installed, so it imports
 nothing from vaultcore until a fixture is used.
@@ -23,15 +29,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from vaultcore import Vault
-    from vaultcore.testing import SoftHsm, VaultFactory
+    from vaultcore.testing import AkvServer, SoftHsm, VaultFactory
 
-__all__ = ["premium_vault", "vault", "vault_factory", "vaultcore_softhsm"]
+__all__ = ["akv_server", "premium_vault", "vault", "vault_factory", "vaultcore_softhsm"]
 
 
 @pytest.fixture
@@ -71,3 +78,21 @@ def vaultcore_softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Soft
 def premium_vault(vault_factory: VaultFactory, vaultcore_softhsm: SoftHsm) -> Vault:
     """A fresh premium vault (root key in the session's SoftHSM2 token), closed at teardown."""
     return vault_factory(credential=vaultcore_softhsm.credential())
+
+
+@pytest.fixture(scope="session")
+def akv_server_tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where ``akv_server`` keeps its local CA and server certificate (one per session)."""
+    return tmp_path_factory.mktemp("vaultcore-tls")
+
+
+@pytest.fixture
+def akv_server(vault_factory: VaultFactory, akv_server_tls_dir: Path) -> Iterator[AkvServer]:
+    """A running Azure Key Vault REST server for a fresh vault (Azure SDK clients work unchanged)."""
+    for module in ("starlette", "uvicorn", "azure.core"):
+        pytest.importorskip(module, reason=f"akv_server needs {module}: pip install 'vaultcore[server]' azure-core")
+    from vaultcore import KDF_TESTING
+    from vaultcore.testing import running_akv_server
+
+    with running_akv_server(vault_factory(access_kdf=KDF_TESTING), akv_server_tls_dir) as server:
+        yield server

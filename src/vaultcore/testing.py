@@ -1,8 +1,10 @@
 """Helpers for testing programs that use vaultcore (public API, after structlog's ``testing``).
 
 The pytest plugin (installed with vaultcore, entry point ``pytest11``) turns these into
-fixtures: ``vault`` (a fresh temporary vault) and ``vault_factory`` (makes more, closes them
-all at teardown). Use the classes directly in other test runners::
+fixtures: ``vault`` (a fresh temporary vault), ``vault_factory`` (makes more, closes them
+all at teardown) and ``akv_server`` (:func:`running_akv_server`: the Azure Key Vault REST
+server on a free port, for the official Azure SDK clients; needs ``vaultcore[server]``).
+Use the classes directly in other test runners::
 
     from vaultcore.testing import FakeClock, VaultFactory
 
@@ -24,13 +26,26 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import KDF_TESTING, Credential, PassphraseCredential, Pkcs11Credential, RawKeyCredential, Vault
 
-__all__ = ["START", "FakeClock", "SoftHsm", "VaultFactory", "new_test_credential", "softhsm_missing"]
+if TYPE_CHECKING:
+    from .server import BackgroundServer, ServerCredential, StaticTokenCredential
+
+__all__ = [
+    "START",
+    "AkvServer",
+    "FakeClock",
+    "SoftHsm",
+    "VaultFactory",
+    "new_test_credential",
+    "running_akv_server",
+    "softhsm_missing",
+]
 
 #: Where a :class:`FakeClock` starts unless told otherwise.
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -188,3 +203,63 @@ class SoftHsm:
 
     def __repr__(self) -> str:
         return f"SoftHsm(label={self.label!r}, conf={self.conf_path!r})"
+
+
+# -- a running Azure Key Vault REST server (needs the ``server`` extra) -------------------
+
+
+@dataclass
+class AkvServer:
+    """A running ``vaultcore.server`` in this process, for the official Azure SDK clients::
+
+        client = SecretClient(akv.url, akv.credential, **akv.client_kwargs)
+
+    ``credential`` acts as an application principal (``client_id``) holding the role the
+    server was started with (Key Vault Administrator by default); ``vault`` is the
+    administrator's handle on the served vault (seed or inspect it directly).
+    """
+
+    url: str
+    ca_path: str
+    credential: ServerCredential
+    vault: Vault
+    client_id: str
+    server: BackgroundServer
+
+    @property
+    def client_kwargs(self) -> dict[str, Any]:
+        """``verify_challenge_resource=False`` and ``connection_verify=<ca_path>``."""
+        return {"verify_challenge_resource": False, "connection_verify": self.ca_path}
+
+    def credential_for(self, client_id: str, client_secret: str) -> ServerCredential:
+        """A credential for another application principal of the vault."""
+        return self.server.credential(client_id, client_secret)
+
+    def admin_credential(self) -> StaticTokenCredential:
+        """A credential acting as the vault administrator."""
+        return self.server.admin_credential()
+
+
+@contextmanager
+def running_akv_server(
+    vault: Vault,
+    tls_dir: str | os.PathLike[str],
+    *,
+    client_id: str = "akv-test",
+    role: str = "Key Vault Administrator",
+) -> Iterator[AkvServer]:
+    """Serve *vault* (an administrator handle) on a free port of 127.0.0.1 for the block.
+
+    Creates the application principal *client_id* with *role* on the whole vault (vaults
+    made with ``access_kdf=KDF_TESTING`` make this cheap) and a local CA in *tls_dir*
+    (reused when still valid).
+    """
+    from .server import BackgroundServer, ensure_local_tls
+
+    tls = ensure_local_tls(tls_dir)
+    app = vault.access.create_application(client_id)
+    vault.access.assign_role(app.principal.id, role)
+    server = BackgroundServer(vault, tls)
+    with server:
+        credential = server.credential(client_id, app.client_secret)
+        yield AkvServer(server.url, str(tls.ca_path), credential, vault, client_id, server)
