@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import ssl
 import threading
@@ -61,12 +62,30 @@ def url_for(host: str, port: int) -> str:
     return f"https://{shown}:{port}"
 
 
+class _Stopped(Exception):
+    """SIGTERM after a graceful shutdown (uvicorn re-raises the signal it handled)."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped()
+
+
 def serve(vault: Vault, tls: TlsFiles, *, host: str = "127.0.0.1", port: int = 8443, app: Any = None) -> None:
-    """Serve *vault* until interrupted (Ctrl-C / SIGTERM); blocks. *app* defaults to ``create_app(vault)``."""
-    server = uvicorn.Server(
-        _config(app if app is not None else create_app(vault), tls, host=host, port=port, quiet=False)
-    )
-    server.run()
+    """Serve *vault* until Ctrl-C or SIGTERM, then return normally (the caller closes the vault).
+
+    *app* defaults to ``create_app(vault)``. Blocks; call from the main thread.
+    """
+    asgi = app if app is not None else create_app(vault)
+    server = uvicorn.Server(_config(asgi, tls, host=host, port=port, quiet=False))
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stopped) if main else None
+    try:
+        server.run()
+    except (KeyboardInterrupt, _Stopped):
+        pass  # the signal that stopped the server, raised again by uvicorn once it is down
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:
