@@ -1,0 +1,42 @@
+"""Fixtures for the server tests: one running server per module, real Azure SDK clients.
+
+``srv`` serves a vault (software ``oct`` keys allowed, cheap principal hashing) with two
+application principals: ``ci`` (Key Vault Administrator) and ``reader`` (Key Vault Secrets
+User). Tests use unique object names, so they share the server. Helpers (raw HTTPS calls
+and the client factory) live in ``serverhelpers.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serverhelpers import Server
+
+from vaultcore import KDF_TESTING, RawKeyCredential, Vault
+from vaultcore.server import BackgroundServer, ensure_local_tls
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-tls")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, tls_dir: Path) -> Iterator[Server]:
+    path = tmp_path_factory.mktemp("server-vault") / "vault"
+    vault = Vault.create(
+        path, RawKeyCredential(os.urandom(32)), access_kdf=KDF_TESTING, allow_software_oct_keys=True, name="srv"
+    )
+    admin = vault.access.create_application("ci")
+    vault.access.assign_role(admin.principal.id, "Key Vault Administrator")
+    reader = vault.access.create_application("reader")
+    vault.access.assign_role(reader.principal.id, "Key Vault Secrets User")
+    server = BackgroundServer(vault, ensure_local_tls(tls_dir)).start()
+    try:
+        yield Server(server, vault, {"ci": admin.client_secret, "reader": reader.client_secret})
+    finally:
+        server.stop()
+        vault.close()
