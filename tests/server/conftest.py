@@ -16,6 +16,9 @@ import pytest
 from serverhelpers import Server
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
+
+# The plugin's fixtures, also when vaultcore is not installed (no pytest11 entry point).
+from vaultcore.pytest_plugin import akv_server, akv_server_tls_dir, vault, vault_factory  # noqa: F401
 from vaultcore.server import BackgroundServer, ensure_local_tls
 
 
@@ -27,16 +30,16 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory, tls_dir: Path) -> Iterator[Server]:
     path = tmp_path_factory.mktemp("server-vault") / "vault"
-    vault = Vault.create(
+    served = Vault.create(
         path, RawKeyCredential(os.urandom(32)), access_kdf=KDF_TESTING, allow_software_oct_keys=True, name="srv"
     )
-    admin = vault.access.create_application("ci")
-    vault.access.assign_role(admin.principal.id, "Key Vault Administrator")
-    reader = vault.access.create_application("reader")
-    vault.access.assign_role(reader.principal.id, "Key Vault Secrets User")
-    server = BackgroundServer(vault, ensure_local_tls(tls_dir)).start()
+    admin = served.access.create_application("ci")
+    served.access.assign_role(admin.principal.id, "Key Vault Administrator")
+    reader = served.access.create_application("reader")
+    served.access.assign_role(reader.principal.id, "Key Vault Secrets User")
+    server = BackgroundServer(served, ensure_local_tls(tls_dir)).start()
     try:
-        yield Server(server, vault, {"ci": admin.client_secret, "reader": reader.client_secret})
+        yield Server(server, served, {"ci": admin.client_secret, "reader": reader.client_secret})
     finally:
         server.stop()
-        vault.close()
+        served.close()
