@@ -12,6 +12,7 @@ map grown by another process is adopted (``MapResizedError``).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -56,7 +57,47 @@ class _SharedEnv:
         self.env = env
         self.refs = 0
         self.dbs = {name: env.open_db(name) for name in DATABASES}
-        self.resize_lock = threading.Lock()
+        # LMDB may only resize the map while no transaction of this process is open on it:
+        # every transaction enters this gate, and a resize waits until the others left.
+        self.gate = threading.Condition()
+        self.active = 0
+        self.resizing = False
+        self.local = threading.local()  # .depth: transactions the current thread has open
+
+    def enter(self) -> None:
+        depth = getattr(self.local, "depth", 0)
+        with self.gate:
+            while self.resizing and depth == 0:
+                self.gate.wait()
+            self.active += 1
+        self.local.depth = depth + 1
+
+    def leave(self) -> None:
+        self.local.depth -= 1
+        with self.gate:
+            self.active -= 1
+            if self.resizing:
+                self.gate.notify_all()
+
+    def resize(self, new_size: Callable[[int], int | None]) -> None:
+        """``set_mapsize(new_size(current))`` once no other thread has a transaction open here
+        (``new_size`` returns None when another thread already did what was needed)."""
+        own = getattr(self.local, "depth", 0)
+        with self.gate:
+            while self.resizing:
+                self.gate.wait()
+            self.resizing = True
+            try:
+                if not self.gate.wait_for(lambda: self.active <= own, timeout=60):
+                    raise StorageError("cannot resize the vault's map: other threads keep transactions open")
+                size = new_size(int(self.env.info()["map_size"]))
+                if size is not None:
+                    self.env.set_mapsize(size)
+            except lmdb.Error as exc:
+                raise _translate(exc, "resizing the map failed") from None
+            finally:
+                self.resizing = False
+                self.gate.notify_all()
 
 
 # fork(): an LMDB environment must not be used in a child, and py-lmdb refuses to open an
@@ -296,8 +337,10 @@ class LmdbStore:
     @contextmanager
     def read(self) -> Iterator[ReadTxn]:
         """A consistent snapshot for reading."""
-        env = self._shared.env
+        shared = self._shared
+        env = shared.env
         _txn_opened()
+        shared.enter()
         try:
             try:
                 txn = env.begin()
@@ -307,12 +350,13 @@ class LmdbStore:
             except lmdb.Error as exc:
                 raise _translate(exc, "read failed") from None
             try:
-                yield ReadTxn(txn, self._shared.dbs)
+                yield ReadTxn(txn, shared.dbs)
             except lmdb.Error as exc:
                 raise _translate(exc, "read failed") from None
             finally:
                 txn.abort()
         finally:
+            shared.leave()
             _txn_closed()
 
     def write(self, fn: Callable[[WriteTxn], T]) -> T:
@@ -328,50 +372,53 @@ class LmdbStore:
             _txn_closed()
 
     def _write(self, fn: Callable[[WriteTxn], T]) -> T:
-        env = self._shared.env
+        shared = self._shared
+        env = shared.env
         for _ in range(24):
+            resize: Callable[[], None] | None = None
+            shared.enter()
             try:
-                txn = env.begin(write=True)
-            except lmdb.MapResizedError:
-                self._adopt_resize()
-                continue
-            except lmdb.Error as exc:
-                raise _translate(exc, "write failed") from None
-            try:
-                result = fn(WriteTxn(txn, self._shared.dbs))
-                txn.commit()
-                return result
-            except lmdb.MapFullError:
-                txn.abort()
-                self._grow()
-            except lmdb.MapResizedError:
-                txn.abort()
-                self._adopt_resize()
-            except lmdb.Error as exc:
-                txn.abort()
-                raise _translate(exc, "write failed") from None
-            except BaseException:
-                txn.abort()
-                raise
+                try:
+                    txn = env.begin(write=True)
+                except lmdb.MapResizedError:
+                    resize = self._adopt_resize
+                    continue
+                except lmdb.Error as exc:
+                    raise _translate(exc, "write failed") from None
+                try:
+                    result = fn(WriteTxn(txn, shared.dbs))
+                    txn.commit()
+                    return result
+                except lmdb.MapFullError:
+                    txn.abort()
+                    resize = functools.partial(self._grow, int(env.info()["map_size"]))
+                except lmdb.MapResizedError:
+                    txn.abort()
+                    resize = self._adopt_resize
+                except lmdb.Error as exc:
+                    txn.abort()
+                    raise _translate(exc, "write failed") from None
+                except BaseException:
+                    txn.abort()
+                    raise
+            finally:
+                shared.leave()
+                if resize is not None:  # after leaving: a resize waits for open transactions
+                    resize()
         raise StorageError("write failed: the map could not grow enough")
 
-    def _grow(self) -> None:
-        shared = self._shared
-        with shared.resize_lock:
-            size = int(shared.env.info()["map_size"])
-            if size * 2 > _MAX_MAP:
-                raise StorageError(f"the vault is full at {size} bytes (limit {_MAX_MAP})")
-            try:
-                shared.env.set_mapsize(size * 2)
-            except lmdb.Error as exc:
-                raise _translate(exc, "growing the map failed") from None
+    def _grow(self, seen: int) -> None:
+        def doubled(current: int) -> int | None:
+            if current > seen:
+                return None  # another thread grew it meanwhile
+            if current * 2 > _MAX_MAP:
+                raise StorageError(f"the vault is full at {current} bytes (limit {_MAX_MAP})")
+            return current * 2
+
+        self._shared.resize(doubled)
 
     def _adopt_resize(self) -> None:
-        with self._shared.resize_lock:
-            try:
-                self._shared.env.set_mapsize(0)
-            except lmdb.Error as exc:
-                raise _translate(exc, "adopting a grown map failed") from None
+        self._shared.resize(lambda current: 0)  # 0: adopt the size another process set
 
     # -- whole-store operations --------------------------------------------------------
 
@@ -386,11 +433,13 @@ class LmdbStore:
             raise StorageError(f"cannot use backup destination {dest_dir!r}: {exc.strerror}") from None
         old_umask = os.umask(0o077)
         _txn_opened()  # the copy runs in a read transaction
+        self._shared.enter()
         try:
             self._shared.env.copy(dest_dir, compact=True)
         except lmdb.Error as exc:
             raise _translate(exc, "backup copy failed") from None
         finally:
+            self._shared.leave()
             _txn_closed()
             os.umask(old_umask)
         os.chmod(os.path.join(dest_dir, _DATA_FILE), 0o600)
