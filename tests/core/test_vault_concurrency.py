@@ -236,3 +236,43 @@ def test_forked_children_open_the_vault_their_parent_has_open(tmp_path: Path) ->
         assert vault.secrets.get_secret("after-fork").value == "ok"
     finally:
         vault.close()
+
+
+@pytest.mark.slow
+def test_map_growth_while_other_threads_read_and_write(tmp_path: Path) -> None:
+    """Growing the memory map must wait for the other threads' transactions of this process."""
+    path = tmp_path / "vault"
+    vault = Vault.create(path, RawKeyCredential(KEY))
+    vault.secrets.set_secret("small", "v")
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def busy(write: bool) -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                assert vault.secrets.get_secret("small").value == "v"
+                list(vault.secrets.list_properties_of_secret_versions("small"))
+                if write and i % 20 == 0:
+                    vault.secrets.set_secret(f"w{i}", str(i))
+            except BaseException as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            i += 1
+
+    threads = [threading.Thread(target=busy, args=(n == 0,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for b in range(12):  # ~86 MB of values: the 64 MiB map must grow while the others run
+            vault.secrets.set_secrets({f"big{b}-{j}": _big(b, j) for j in range(300)})
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    try:
+        assert (path / "data.mdb").stat().st_size > 64 << 20
+        assert vault.secrets.get_secret("big11-299").value == _big(11, 299)
+    finally:
+        vault.close()
