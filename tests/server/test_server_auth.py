@@ -225,3 +225,54 @@ def test_no_secret_value_or_token_in_logs(srv: Server, caplog: pytest.LogCapture
         srv.request("POST", "/keys/none//decrypt", {"alg": "RSA-OAEP", "value": "AAAA"}, token=token)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert marker not in text and token not in text and srv.secrets["ci"] not in text
+
+
+POISON = {
+    "value": 1,
+    "attributes": "x",
+    "tags": [1],
+    "kty": 5,
+    "key": "x",
+    "policy": 3,
+    "x5c": [1],
+    "contacts": "x",
+    "lifetimeActions": [1],
+    "alg": 3,
+    "count": "x",
+    "cancellation_requested": "yes",
+    "provider": 1,
+    "contentType": 3,
+}
+WRITES = [
+    ("PUT", "/secrets/{n}"),
+    ("PATCH", "/secrets/{n}/"),
+    ("POST", "/secrets/restore"),
+    ("POST", "/keys/{n}/create"),
+    ("PUT", "/keys/{n}"),
+    ("PATCH", "/keys/{k}/"),
+    ("POST", "/keys/{k}//encrypt"),
+    ("POST", "/keys/{k}//verify"),
+    ("POST", "/keys/{k}//unwrapkey"),
+    ("POST", "/rng"),
+    ("PUT", "/keys/{k}/rotationpolicy"),
+    ("POST", "/keys/restore"),
+    ("POST", "/certificates/{n}/create"),
+    ("POST", "/certificates/{n}/import"),
+    ("PATCH", "/certificates/{n}/policy"),
+    ("POST", "/certificates/{n}/pending/merge"),
+    ("PATCH", "/certificates/{n}/pending"),
+    ("PUT", "/certificates/contacts"),
+    ("PUT", "/certificates/issuers/{n}"),
+    ("POST", "/certificates/restore"),
+]
+
+
+def test_malformed_bodies_are_client_errors(srv: Server) -> None:
+    key = unique("fuzz")
+    srv.vault.keys.create_ec_key(key)
+    for method, template in WRITES:
+        path = template.format(n=unique("f"), k=key)
+        for body, raw in ((POISON, None), ([1, 2], None), (None, b"{not json")):
+            response = srv.request(method, path, body, raw=raw)
+            assert 400 <= response.status < 500, (method, template, body, response.body)
+            assert set(response.body["error"]) >= {"code", "message"}
