@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hsmhelpers import AUX_LABEL, MAIN_LABEL, PIN, SO_PIN, SoftHsmEnv
 
-from vaultcore import _hsm_softhsm
+from vaultcore import Pkcs11Credential, _hsm_softhsm
 from vaultcore._hsm import HsmToken, Pkcs11Config, default_module
 
 
@@ -61,3 +61,28 @@ def hsm_token(softhsm: SoftHsmEnv) -> HsmToken:
 def hsm_config(softhsm: SoftHsmEnv) -> Pkcs11Config:
     """A main-token config with a root-key label unique to the test."""
     return softhsm.config()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _softhsm2_conf(softhsm: SoftHsmEnv) -> Iterator[None]:
+    """Point SOFTHSM2_CONF at the session's config for each module here.
+
+    The variable is process-wide: other session fixtures (the plugin's ``vaultcore_softhsm``)
+    point it at their own config when their tests run in between; module fixtures here
+    (vaults made once per module) must see this session's tokens.
+    """
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = softhsm.conf_path
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture
+def premium_credential(softhsm: SoftHsmEnv) -> Pkcs11Credential:
+    """A premium-vault credential for the main token, with a root-key label unique to the test."""
+    return softhsm.credential()

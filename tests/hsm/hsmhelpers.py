@@ -9,8 +9,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from vaultcore import _hsm_softhsm
-from vaultcore._hsm import Pkcs11Config
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
+
+from vaultcore import JsonWebKey, Pkcs11Credential, Vault, _hsm_softhsm
+from vaultcore._hsm import HsmKeyRef, Pkcs11Config
+from vaultcore._key_handles import hsm_ref_from_payload
 
 PIN = "2468-test-user-pin"
 SO_PIN = "1357-test-so-pin"
@@ -33,6 +36,10 @@ class SoftHsmEnv:
         """A config for ``label`` with a fresh root-key label unless one is given."""
         return Pkcs11Config(None, label, pin, key_label or f"root-{uuid.uuid4().hex[:12]}")
 
+    def credential(self, key_label: str | None = None, *, label: str = MAIN_LABEL, pin: str = PIN) -> Pkcs11Credential:
+        """A premium-vault credential for ``label`` with a fresh root-key label unless one is given."""
+        return Pkcs11Credential(token_label=label, pin=pin, key_label=key_label or f"root-{uuid.uuid4().hex[:12]}")
+
 
 def run_python(
     code: str, *, env: dict[str, str] | None = None, timeout: float = 60
@@ -43,3 +50,32 @@ def run_python(
     return subprocess.run(
         [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def public_key_from_jwk(jwk: JsonWebKey) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    """A ``cryptography`` public key built only from an exported JWK (n/e or crv/x/y)."""
+    if jwk.n is not None and jwk.e is not None:
+        return rsa.RSAPublicNumbers(int.from_bytes(jwk.e, "big"), int.from_bytes(jwk.n, "big")).public_key()
+    assert jwk.crv is not None and jwk.x is not None and jwk.y is not None, jwk
+    curve = _CURVES[jwk.crv]
+    return ec.EllipticCurvePublicNumbers(int.from_bytes(jwk.x, "big"), int.from_bytes(jwk.y, "big"), curve).public_key()
+
+
+def raw_to_der(signature: bytes) -> bytes:
+    """JWS raw ECDSA r || s to the DER form ``cryptography`` verifies."""
+    half = len(signature) // 2
+    return utils.encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+
+
+def hsm_ref(vault: Vault, name: str, version: str | None = None) -> HsmKeyRef:
+    """The token reference a vault stores for an HSM-backed key version (white-box)."""
+    ref: HsmKeyRef = hsm_ref_from_payload(vault.keys._resolve(name, version).payload)
+    return ref
+
+
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+    "P-256K": ec.SECP256K1(),
+}
