@@ -108,12 +108,17 @@ class Vault:
         name: str | None = None,
         clock: Clock | None = None,
         kind: str = "vault",
+        tier: str | None = None,
         security_domain: tuple[bytes, str | bytes] | None = None,
         allow_software_oct_keys: bool = False,
         audit: str = "group",
         access_kdf: KdfParameters = KDF_INTERACTIVE,
     ) -> Vault:
         """Create a new vault in the directory *path* (created 0700).
+
+        ``tier`` (``"standard"`` or ``"premium"``) defaults to the credential's: a
+        :class:`Pkcs11Credential` makes a premium vault, software credentials a standard one;
+        naming a tier the credential cannot provide is an ``InvalidParameterError``.
 
         *audit* is ``"group"`` (reads group-committed), ``"sync"`` or ``"off"`` (no read events);
         *access_kdf* is the Argon2id cost of hashing new application client secrets
@@ -127,6 +132,13 @@ class Vault:
             raise InvalidParameterError("retention_days must be between 7 and 90")
         if kind not in _KINDS:
             raise InvalidParameterError(f"kind must be one of {', '.join(_KINDS)}")
+        if tier is not None and tier not in ("standard", "premium"):
+            raise InvalidParameterError("tier must be 'standard' or 'premium'")
+        if tier is not None and tier != credential.tier:
+            raise InvalidParameterError(
+                f"a {tier} vault needs a {'PKCS#11 (Pkcs11Credential)' if tier == 'premium' else 'software'} "
+                f"credential; {type(credential).__name__} makes a {credential.tier} vault"
+            )
         if kind == "managed_hsm" and credential.tier != "premium":
             raise InvalidParameterError("a managed HSM needs a PKCS#11 credential (its root key lives in the token)")
         vault_name = name if name is not None else _default_name(path)
