@@ -28,7 +28,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._operations import ADMIN
 from ..exceptions import InvalidParameterError, UnauthorizedError, VaultError
+from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._errors import error_body, error_for
@@ -48,8 +50,6 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def _routes() -> list[tuple[str, re.Pattern[str], Handler]]:
-    from . import _certificates, _keys, _secrets
-
     specs: Sequence[RouteSpec] = [*_secrets.ROUTES, *_keys.ROUTES, *_certificates.ROUTES]
     return [(s.method, s.compile(), s.handler) for s in specs]
 
@@ -82,7 +82,7 @@ class AkvApp:
 
     def admin_token(self, *, lifetime: int = ADMIN_LIFETIME) -> str:
         """A new token for the administrator (whoever holds the vault credential)."""
-        return self.issuer.issue("admin", lifetime=lifetime).token
+        return self.issuer.issue(ADMIN, lifetime=lifetime).token
 
     def _headers(self, request: Request) -> dict[str, str]:
         headers = {"x-ms-request-id": str(uuid.uuid4()), "Cache-Control": "no-store"}

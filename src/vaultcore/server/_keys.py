@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._crypto_client import CryptographyClient
 from .._key_models import DeletedKey, JsonWebKey, KeyProperties, KeyRotationPolicy, KeyVaultKey
 from ..exceptions import InvalidParameterError, UnsupportedError
 from ._wire import (
@@ -248,7 +249,7 @@ def _opt_bytes(body: dict[str, Any], key: str) -> bytes | None:
     return None if body.get(key) is None else unb64u(body[key], key)
 
 
-def _crypto(call: Call) -> Any:
+def _crypto(call: Call) -> CryptographyClient:
     return call.vault.keys.get_cryptography_client(call.param("name"), call.version())
 
 
