@@ -119,3 +119,14 @@ def test_internal_errors_have_no_traceback(cli: Cli, monkeypatch: pytest.MonkeyP
     )
     with pytest.raises(RuntimeError):
         cli("secret", "set", "x", input="v", env={"VAULTCORE_DEBUG": "1"})
+
+
+def test_serve_without_the_server_extra_is_7(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import vaultcore.server
+
+    monkeypatch.delattr(vaultcore.server, "_server", raising=False)
+    monkeypatch.setitem(sys.modules, "vaultcore.server._server", None)  # as if uvicorn were missing
+    result = cli.fails(7, "serve")
+    assert result.stderr.startswith("Error: vaultcore serve needs the server extra")

@@ -36,6 +36,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "BadInput",
+    "MissingDependency",
     "exit_code_for",
     "guard",
 ]
@@ -69,6 +70,12 @@ class BadInput(click.ClickException):
     """Bad content in a file or stdin the user gave (exit 2, one line, no usage text)."""
 
     exit_code = EXIT_USAGE
+
+
+class MissingDependency(click.ClickException):
+    """An optional dependency (an extra) is not installed (exit 7, one line)."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 _HINTS: dict[int, str] = {

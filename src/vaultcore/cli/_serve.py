@@ -8,6 +8,7 @@ import sys
 import click
 import platformdirs
 
+from ._errors import MissingDependency
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
@@ -84,7 +85,7 @@ def serve(
         from .. import server
         from ..server import _server  # noqa: F401 - fails early without starlette/uvicorn
     except ImportError as exc:
-        raise click.ClickException(
+        raise MissingDependency(
             f"vaultcore serve needs the server extra ({exc.name} is missing): pip install 'vaultcore[server]'"
         ) from None
 
@@ -124,4 +125,4 @@ def serve(
     server.serve(vault, tls, host=host, port=port, app=app)
 
 
-COMMANDS = [serve]
+COMMANDS: tuple[click.Command, ...] = (serve,)
