@@ -36,6 +36,9 @@ def test_create_get_list_versions_rotate(kcli: Cli) -> None:
     updated = kcli.json("key", "update", "signing", "--disable", "--version", created["version"])
     assert updated["enabled"] is False
     kcli.fails(3, "key", "get", "signing", "--version", created["version"])
+    assert kcli.json("key", "update", "signing", "--ops", "verify")["key"]["key_ops"] == ["verify"]
+    assert "key_ops" in kcli.fails(3, "key", "sign", "signing", "-a", "ES256", input=b"x").stderr
+    kcli.fails(2, "key", "update", "signing")
 
 
 def test_sign_verify_with_data_and_digest(kcli: Cli, tmp_path: Path) -> None:

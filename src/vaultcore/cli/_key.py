@@ -18,8 +18,8 @@ from .. import KeyRotationLifetimeAction
 from .._jwk import ec_public_from_jwk, rsa_public_from_jwk
 from . import _render as r
 from ._errors import EXIT_INTEGRITY, BadInput
-from ._objects import KindSpec, add_lifecycle_commands
-from ._params import CLEAR, Base64Type, TagType, WhenType, b64u, read_binary_input, write_new_file
+from ._objects import KindSpec, add_lifecycle_commands, attribute_changes, attribute_options
+from ._params import Base64Type, TagType, WhenType, b64u, read_binary_input, write_new_file
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
@@ -180,41 +180,24 @@ def get(state: State, name: str, version: str | None) -> None:
 @key.command("update")
 @name_argument
 @version_option
-@click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the version.")
 @click.option("--ops", help="New comma-separated key_ops.")
-@click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="Replace the tags (repeatable).")
-@click.option("--clear-tags", is_flag=True, help="Remove every tag.")
-@click.option("--not-before", type=WhenType(clearable=True), help="New not-before time ('none' clears).")
-@click.option("--expires", type=WhenType(clearable=True), help="New expiry ('none' clears).")
+@attribute_options
 @output_option
 @pass_state
 def update(
     state: State,
     name: str,
     version: str | None,
-    enabled: bool | None,
     ops: str | None,
+    enabled: bool | None,
     tags: tuple[tuple[str, str], ...],
     clear_tags: bool,
     not_before: Any,
     expires: Any,
 ) -> None:
     """Change attributes of a version of key NAME."""
-    changes: dict[str, Any] = {}
-    if enabled is not None:
-        changes["enabled"] = enabled
-    if ops is not None:
-        changes["key_operations"] = _ops(ops)
-    if tags and clear_tags:
-        raise click.UsageError("--tag and --clear-tags cannot be combined")
-    if tags or clear_tags:
-        changes["tags"] = dict(tags)
-    if not_before is not None:
-        changes["not_before"] = None if not_before == CLEAR else not_before
-    if expires is not None:
-        changes["expires_on"] = None if expires == CLEAR else expires
-    if not changes:
-        raise click.UsageError("nothing to update: give at least one attribute option")
+    extra = {} if ops is None else {"key_operations": _ops(ops)}
+    changes = attribute_changes(enabled, tags, clear_tags, not_before, expires, extra)
     _emit_key(state, r.key(state.vault().keys.update_key_properties(name, version, **changes)))
 
 

@@ -16,10 +16,10 @@ import click
 
 from .. import Vault
 from . import _render as r
-from ._params import complete_names, write_new_file
+from ._params import CLEAR, TagType, WhenType, complete_names, write_new_file
 from ._state import State, output_option, pass_state
 
-__all__ = ["KindSpec", "add_lifecycle_commands"]
+__all__ = ["KindSpec", "add_lifecycle_commands", "attribute_changes", "attribute_options"]
 
 Render = Callable[[Any], dict[str, Any]]
 
@@ -53,6 +53,46 @@ class KindSpec:
 
     def deleted_name_argument(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return click.argument("name", shell_complete=complete_names(self.deleted_names))
+
+
+def attribute_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--enable/--disable``, ``--tag``, ``--clear-tags``, ``--not-before``, ``--expires`` for ``update``."""
+    for option in reversed(
+        (
+            click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the version."),
+            click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="Replace the tags (repeatable)."),
+            click.option("--clear-tags", is_flag=True, help="Remove every tag."),
+            click.option("--not-before", type=WhenType(clearable=True), help="New not-before time ('none' clears)."),
+            click.option("--expires", type=WhenType(clearable=True), help="New expiry ('none' clears)."),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def attribute_changes(
+    enabled: bool | None,
+    tags: tuple[tuple[str, str], ...],
+    clear_tags: bool,
+    not_before: Any,
+    expires: Any,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of ``update_*_properties`` for :func:`attribute_options`, plus *extra*."""
+    if tags and clear_tags:
+        raise click.UsageError("--tag and --clear-tags cannot be combined")
+    changes: dict[str, Any] = dict(extra or {})
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if tags or clear_tags:
+        changes["tags"] = dict(tags)
+    if not_before is not None:
+        changes["not_before"] = None if not_before == CLEAR else not_before
+    if expires is not None:
+        changes["expires_on"] = None if expires == CLEAR else expires
+    if not changes:
+        raise click.UsageError("nothing to update: give at least one attribute option")
+    return changes
 
 
 def _by_name(items: Iterable[Any]) -> list[Any]:

@@ -9,8 +9,8 @@ import click
 
 from ..exceptions import NotFoundError
 from . import _render as r
-from ._objects import KindSpec, add_lifecycle_commands
-from ._params import CLEAR, TagType, WhenType, read_secret_value, write_new_file
+from ._objects import KindSpec, add_lifecycle_commands, attribute_changes, attribute_options
+from ._params import TagType, WhenType, read_secret_value, write_new_file
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
@@ -158,41 +158,24 @@ Examples:
 )
 @name_argument
 @version_option
-@click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the version.")
 @click.option("--content-type", help="New content type ('' clears it).")
-@click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="Replace the tags (repeatable).")
-@click.option("--clear-tags", is_flag=True, help="Remove every tag.")
-@click.option("--not-before", type=WhenType(clearable=True), help="New not-before time ('none' clears).")
-@click.option("--expires", type=WhenType(clearable=True), help="New expiry ('none' clears).")
+@attribute_options
 @output_option
 @pass_state
 def update(
     state: State,
     name: str,
     version: str | None,
-    enabled: bool | None,
     content_type: str | None,
+    enabled: bool | None,
     tags: tuple[tuple[str, str], ...],
     clear_tags: bool,
     not_before: Any,
     expires: Any,
 ) -> None:
     """Change attributes of a version of secret NAME (the value never changes)."""
-    changes: dict[str, Any] = {}
-    if enabled is not None:
-        changes["enabled"] = enabled
-    if content_type is not None:
-        changes["content_type"] = content_type or None
-    if tags and clear_tags:
-        raise click.UsageError("--tag and --clear-tags cannot be combined")
-    if tags or clear_tags:
-        changes["tags"] = dict(tags)
-    if not_before is not None:
-        changes["not_before"] = None if not_before == CLEAR else not_before
-    if expires is not None:
-        changes["expires_on"] = None if expires == CLEAR else expires
-    if not changes:
-        raise click.UsageError("nothing to update: give at least one attribute option")
+    extra = {} if content_type is None else {"content_type": content_type or None}
+    changes = attribute_changes(enabled, tags, clear_tags, not_before, expires, extra)
     props = state.vault().secrets.update_secret_properties(name, version, **changes)
     data = r.secret_properties(props)
     state.emit(data, r.fields_table(data))
