@@ -156,29 +156,9 @@ Examples:
 @_create_options
 @output_option
 @pass_state
-def init(
-    state: State,
-    retention_days: int,
-    purge_protection: bool,
-    name: str | None,
-    key_file: str | None,
-    kdf_profile: str,
-    allow_software_oct_keys: bool,
-    tier: str | None,
-    kind: str,
-) -> None:
+def init(state: State, /, **options: Any) -> None:
     """Create a new vault at --vault (default: your data directory)."""
-    _create(
-        state,
-        retention_days=retention_days,
-        purge_protection=purge_protection,
-        name=name,
-        key_file=key_file,
-        kdf_profile=kdf_profile,
-        allow_software_oct_keys=allow_software_oct_keys,
-        tier=tier,
-        kind=kind,
-    )
+    _create(state, **options)
 
 
 @click.command("info")
@@ -309,18 +289,7 @@ def domain_export(state: State, path: str, force: bool, kdf_profile: str) -> Non
 @_create_options
 @output_option
 @pass_state
-def domain_import(
-    state: State,
-    path: str,
-    retention_days: int,
-    purge_protection: bool,
-    name: str | None,
-    key_file: str | None,
-    kdf_profile: str,
-    allow_software_oct_keys: bool,
-    tier: str | None,
-    kind: str,
-) -> None:
+def domain_import(state: State, /, path: str, **options: Any) -> None:
     """Create a new vault at --vault that shares the security domain exported to PATH.
 
     Object backups of either vault restore into the other. The vault's own credential works
@@ -328,18 +297,7 @@ def domain_import(
     """
     with open(path, "rb") as handle:
         blob = handle.read()
-    _create(
-        state,
-        retention_days=retention_days,
-        purge_protection=purge_protection,
-        name=name,
-        key_file=key_file,
-        kdf_profile=kdf_profile,
-        allow_software_oct_keys=allow_software_oct_keys,
-        tier=tier,
-        kind=kind,
-        security_domain=(blob, _domain_passphrase(confirm=False)),
-    )
+    _create(state, **options, security_domain=(blob, _domain_passphrase(confirm=False)))
 
 
 COMMANDS: tuple[click.Command, ...] = (
