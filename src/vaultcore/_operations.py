@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-from ._audit import PendingEvent
+from ._audit import PendingEvent, caller_json
 from .exceptions import ForbiddenError, VaultError
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ class Session:
         self.principal = principal
         self._authorizer = authorizer
         self.caller = {"pid": os.getpid(), "uid": os.getuid() if hasattr(os, "getuid") else None, **(caller or {})}
+        self.caller_json = caller_json(self.caller)  # serialised once, not per audited event
 
     @property
     def is_admin(self) -> bool:
@@ -100,7 +101,13 @@ def operation(
             except TypeError:
                 target = "/"
             event = PendingEvent(
-                session.principal, name, target, new_request_id(), session.caller, ctx.clock().timestamp()
+                session.principal,
+                name,
+                target,
+                new_request_id(),
+                session.caller,
+                ctx.clock().timestamp(),
+                session.caller_json,
             )
             if not session.allowed(action, target):
                 event.result = "Forbidden"

@@ -164,3 +164,38 @@ def test_unknown_audit_mode_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidParameterError):
         new_vault(tmp_path / "v", audit="sometimes")
+
+
+def test_caller_information_that_is_not_json_is_kept_as_text(vault: Vault) -> None:
+    vault.access.create_os_user(42)
+    vault.access.assign_role("uid:42", "Key Vault Reader")
+    view = vault.as_os_user(42, caller={"peer": b"\x00\xff", "addr": ("127.0.0.1", 4242)})
+    list(view.secrets.list_properties_of_secrets())
+    event = vault.audit.events(principal="uid:42")[-1]
+    assert event.caller["peer"] == "b'\\x00\\xff'" and event.caller["addr"] == ["127.0.0.1", 4242]
+    assert vault.audit.verify().ok
+
+
+def test_a_failed_flush_keeps_its_events_for_the_next_one(vault: Vault) -> None:
+    from vaultcore import StorageError
+
+    log = vault._ctx.audit
+    log._max_delay = 3600.0
+    vault.secrets.set_secret("s", "v")
+    for _ in range(3):
+        vault.secrets.get_secret("s")
+    original = vault._ctx.write
+
+    def failing(fn: Callable[[Any], T]) -> T:
+        raise StorageError("disk full")
+
+    vault._ctx.write = failing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(StorageError):
+            log.flush()
+    finally:
+        vault._ctx.write = original  # type: ignore[method-assign]
+    events = vault.audit.events()
+    assert len([e for e in events if e.operation == "SecretGet"]) == 3
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert vault.audit.verify().ok

@@ -3,6 +3,10 @@
 Attacks without the vault credential edit the LMDB file directly (:class:`RawStore`): flip a
 byte, delete, reorder, truncate. Attacks by a key holder (someone with the vault open) re-seal
 edited or moved records with the vault's own envelope, so only the HMAC chain can catch them.
+
+Events are stored in sealed segments (one per transaction). ``make_log`` uses ``audit="sync"``
+so that every event is its own segment and each attack hits exactly the event it names; the
+segment tests at the end cover group-committed batches.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ EVENTS = 20  # events written by make_log(), VaultCreate included
 
 
 def make_log(path: Path) -> RawKeyCredential:
-    """A closed vault with exactly EVENTS audit events, reads and denials included."""
-    vault, cred = new_vault(path)
+    """A closed vault with exactly EVENTS audit events (one per segment), reads and denials included."""
+    vault, cred = new_vault(path, audit="sync")
     try:
         vault.secrets.set_secret("s", "v")  # 2
         reader = grant(vault, "Key Vault Reader")  # 3, 4 (principal, assignment)
@@ -46,7 +50,7 @@ def make_log(path: Path) -> RawKeyCredential:
 
 
 def verify_after(path: Path, cred: RawKeyCredential) -> tuple[bool, int | None, str]:
-    vault = Vault.open(path, cred)
+    vault = Vault.open(path, cred, audit="sync")
     try:
         result = vault.audit.verify()
     finally:
@@ -274,3 +278,77 @@ def test_keyring_rotation_keeps_old_chains_verifiable(vault_path: Path) -> None:
     tamper(vault_path, _delete(4))
     ok, bad, _ = verify_after(vault_path, cred)
     assert (ok, bad) == (False, 4)
+
+
+# -- group-committed segments ------------------------------------------------------------
+
+
+def make_segments(path: Path, reads: int = 10, max_batch: int = 512) -> tuple[RawKeyCredential, list[int]]:
+    """Events 1-2 alone, then *reads* group-committed reads, then one mutation; returns the
+    credential and the stored segment keys (the last seq of each segment)."""
+    vault, cred = new_vault(path)
+    log = vault._ctx.audit
+    log._max_delay, log._max_batch = 3600.0, max_batch
+    try:
+        vault.secrets.set_secret("s", "v")  # 2
+        for _ in range(reads):  # 3 .. reads + 2, in one flush
+            vault.secrets.get_secret("s")
+        log.flush()
+        vault.secrets.set_secret("t", "v")  # reads + 3
+    finally:
+        vault.close()
+    return cred, [int.from_bytes(k, "big") for k, _ in RawStore_rows(path)]
+
+
+def test_a_flush_stores_its_reads_as_one_segment(vault_path: Path) -> None:
+    cred, keys = make_segments(vault_path)
+    assert keys == [1, 2, 12, 13]
+    assert verify_after(vault_path, cred)[0]
+    vault = Vault.open(vault_path, cred, audit="off")
+    try:
+        events = vault.audit.events()
+    finally:
+        vault.close()
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.operation for e in events[:13]] == ["VaultCreate", "SecretSet", *["SecretGet"] * 10, "SecretSet"]
+    assert len({e.mac for e in events}) == len(events)
+
+
+def test_segments_are_split_at_the_batch_size(vault_path: Path) -> None:
+    cred, keys = make_segments(vault_path, reads=10, max_batch=4)
+    assert keys == [1, 2, 6, 10, 12, 13]
+    assert verify_after(vault_path, cred)[0]
+
+
+@pytest.mark.parametrize(
+    ("attack", "first_bad"),
+    [
+        (_flip(12, -40), 3),  # a damaged segment is reported at its first event
+        (_delete(12), 3),
+        (_swap(12, 13), 3),
+        (_delete(13), 13),
+    ],
+    ids=["flip", "delete", "swap", "truncate"],
+)
+def test_segment_tampering_is_reported_at_its_first_event(
+    vault_path: Path, attack: Callable[[RawStore], None], first_bad: int
+) -> None:
+    cred, _ = make_segments(vault_path)
+    tamper(vault_path, attack)
+    ok, bad, reason = verify_after(vault_path, cred)
+    assert (ok, bad) == (False, first_bad), reason
+
+
+def test_key_holder_edit_inside_a_segment_is_reported_at_that_event(vault_path: Path) -> None:
+    cred, _ = make_segments(vault_path)
+    vault = Vault.open(vault_path, cred, audit="off")
+    try:
+        victim = vault.audit.events()[6]  # seq 7, inside the segment of events 3..12
+        assert victim.seq == 7 and victim.operation == "SecretGet"
+        request = victim.request_id.encode()
+        forged = b"0" * len(request)
+        _reseal(vault, 12, lambda plain: plain.replace(request, forged))
+        result = vault.audit.verify()
+    finally:
+        vault.close()
+    assert (result.ok, result.first_bad_seq) == (False, 7), result.reason
