@@ -1,10 +1,17 @@
 """Azure Key Vault's built-in data-plane roles and their data actions.
 
-Data actions use Azure's names (``Microsoft.KeyVault/vaults/secrets/getSecret/action``);
-role definitions are lists of patterns where ``*`` matches any run of characters, as in
-Azure role definitions. vaultcore adds a few vault-administration actions of its own
-(keyring rotation, security domain, role management, audit) that only the Key Vault
-Administrator role grants (Reader may read the audit log, as a monitoring reader could).
+Data actions use Azure's names (``Microsoft.KeyVault/vaults/secrets/getSecret/action``), so
+that a ForbiddenError names a permission an Azure user can look up; as in Azure, reading or
+listing deleted objects needs the list permission of their kind (``secrets/readMetadata``,
+``keys/read``, ``certificates/read``), and recover and purge have their own actions. Role
+definitions are lists of patterns where ``*`` matches any run of characters, as in Azure
+role definitions, copied from Azure's built-in roles except where noted.
+
+vaultcore adds a few vault-administration actions of its own (keyring rotation, security
+domain, role management, audit) that only the Key Vault Administrator role grants (Reader
+may read the audit log and the role assignments, as a monitoring reader could). Azure vaults
+have no get-random-bytes; as in Managed HSM, the crypto roles may use it. Azure's Purge
+Operator purges deleted *vaults*; here it purges deleted objects and does nothing else.
 """
 
 from __future__ import annotations
@@ -23,12 +30,13 @@ class DataAction:
     SECRET_GET = _P + "secrets/getSecret/action"
     SECRET_READ_METADATA = _P + "secrets/readMetadata/action"
     SECRET_SET = _P + "secrets/setSecret/action"
+    SECRET_UPDATE = _P + "secrets/update/action"
     SECRET_DELETE = _P + "secrets/delete"
     SECRET_BACKUP = _P + "secrets/backup/action"
     SECRET_RESTORE = _P + "secrets/restore/action"
-    DELETED_SECRET_READ = _P + "deletedSecrets/read"
-    DELETED_SECRET_RECOVER = _P + "deletedSecrets/recover/action"
-    DELETED_SECRET_PURGE = _P + "deletedSecrets/delete"
+    DELETED_SECRET_READ = SECRET_READ_METADATA
+    DELETED_SECRET_RECOVER = _P + "secrets/recover/action"
+    DELETED_SECRET_PURGE = _P + "secrets/purge/action"
 
     KEY_READ = _P + "keys/read"
     KEY_CREATE = _P + "keys/create/action"
@@ -47,9 +55,9 @@ class DataAction:
     KEY_VERIFY = _P + "keys/verify/action"
     KEY_ROTATION_POLICY_READ = _P + "keyrotationpolicies/read"
     KEY_ROTATION_POLICY_WRITE = _P + "keyrotationpolicies/write"
-    DELETED_KEY_READ = _P + "deletedKeys/read"
-    DELETED_KEY_RECOVER = _P + "deletedKeys/recover/action"
-    DELETED_KEY_PURGE = _P + "deletedKeys/delete"
+    DELETED_KEY_READ = KEY_READ
+    DELETED_KEY_RECOVER = _P + "keys/recover/action"
+    DELETED_KEY_PURGE = _P + "keys/purge/action"
     RNG = _P + "rng/action"
 
     CERT_READ = _P + "certificates/read"
@@ -64,9 +72,9 @@ class DataAction:
     CERT_ISSUERS_READ = _P + "certificatecas/read"
     CERT_ISSUERS_WRITE = _P + "certificatecas/write"
     CERT_ISSUERS_DELETE = _P + "certificatecas/delete"
-    DELETED_CERT_READ = _P + "deletedCertificates/read"
-    DELETED_CERT_RECOVER = _P + "deletedCertificates/recover/action"
-    DELETED_CERT_PURGE = _P + "deletedCertificates/delete"
+    DELETED_CERT_READ = CERT_READ
+    DELETED_CERT_RECOVER = _P + "certificates/recover/action"
+    DELETED_CERT_PURGE = _P + "certificates/purge/action"
 
     # vaultcore's own vault-administration actions
     ROLE_READ = _P + "roleAssignments/read"
@@ -77,9 +85,9 @@ class DataAction:
 
 BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "Key Vault Administrator": (_P + "*",),
-    "Key Vault Secrets Officer": (_P + "secrets/*", _P + "deletedSecrets/*"),
+    "Key Vault Secrets Officer": (_P + "secrets/*",),
     "Key Vault Secrets User": (DataAction.SECRET_GET, DataAction.SECRET_READ_METADATA),
-    "Key Vault Crypto Officer": (_P + "keys/*", _P + "deletedKeys/*", _P + "keyrotationpolicies/*", DataAction.RNG),
+    "Key Vault Crypto Officer": (_P + "keys/*", _P + "keyrotationpolicies/*", DataAction.RNG),
     "Key Vault Crypto User": (
         DataAction.KEY_READ,
         DataAction.KEY_UPDATE,
@@ -97,7 +105,6 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
         _P + "certificates/*",
         _P + "certificatecas/*",
         _P + "certificatecontacts/*",
-        _P + "deletedCertificates/*",
     ),
     "Key Vault Certificate User": (
         DataAction.CERT_READ,

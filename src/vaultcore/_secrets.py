@@ -157,7 +157,7 @@ class SecretClient:
         self._check_allowed()
         return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
 
-    @operation("SecretUpdate", A.SECRET_SET, _name, object_id=id_of)
+    @operation("SecretUpdate", A.SECRET_UPDATE, _name, object_id=id_of)
     def update_secret_properties(
         self,
         name: str,
