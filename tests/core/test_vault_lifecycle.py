@@ -324,6 +324,8 @@ def test_purge_protection(vault_dir: Path, raw_cred: RawKeyCredential, clock: Fa
     with Vault.create(vault_dir, raw_cred, clock=clock, retention_days=7, purge_protection=True) as vault:
         vault.secrets.set_secret("locked", "v")
         vault.secrets.set_secret("later", "v")
+        vault.secrets.set_secret("swept", "v")
+        vault.secrets.delete_secret("swept")
         deleted = vault.secrets.delete_secret("locked")
         assert deleted.scheduled_purge_date == START + 7 * DAY
         vault.secrets.delete_secret("later")
@@ -341,6 +343,8 @@ def test_purge_protection(vault_dir: Path, raw_cred: RawKeyCredential, clock: Fa
         vault.secrets.delete_secret("later")  # scheduled 7 days from now
         clock.set(START + 7 * DAY)
         vault.secrets.purge_deleted_secret("locked")  # allowed on the scheduled date
+        assert vault.run_maintenance().purged == 1  # and the sweep purges the other one
+        assert [d.name for d in vault.secrets.list_deleted_secrets()] == ["later"]
         vault.secrets.set_secret("locked", "again")
     clock.advance(days=7)
     with Vault.open(vault_dir, raw_cred, clock=clock) as vault:
