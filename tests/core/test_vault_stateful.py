@@ -43,6 +43,7 @@ class SecretsMachine(RuleBasedStateMachine):
         self.vault = Vault.create(self.dir / "v", KEY, clock=self.clock, retention_days=RETENTION)
         self.live: dict[str, Obj] = {}
         self.deleted: dict[str, Obj] = {}
+        self.backups: dict[str, tuple[Obj, bytes]] = {}
 
     def teardown(self) -> None:
         self.vault.close()
@@ -125,6 +126,30 @@ class SecretsMachine(RuleBasedStateMachine):
             return
         self.vault.secrets.purge_deleted_secret(name)
         del self.deleted[key]
+
+    @rule(name=NAMES)
+    def backup(self, name: str) -> None:
+        obj = self.live.get(name.lower())
+        if obj is None:
+            with pytest.raises(NotFoundError):
+                self.vault.secrets.backup_secret(name)
+            return
+        blob = self.vault.secrets.backup_secret(name)
+        self.backups[name.lower()] = (Obj(obj.name, list(obj.versions)), blob)
+
+    @rule(name=NAMES)
+    def restore(self, name: str) -> None:
+        key = name.lower()
+        if key not in self.backups:
+            return
+        snapshot, blob = self.backups[key]
+        if key in self.live or key in self.deleted:
+            with pytest.raises(ConflictError):
+                self.vault.secrets.restore_secret_backup(blob)
+            return
+        props = self.vault.secrets.restore_secret_backup(blob)
+        assert (props.name, props.version) == (snapshot.name, snapshot.versions[-1][0])
+        self.live[key] = Obj(snapshot.name, list(snapshot.versions))
 
     @rule(days=st.integers(0, RETENTION + 1))
     def advance_and_sweep(self, days: int) -> None:
