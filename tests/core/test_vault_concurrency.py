@@ -276,3 +276,50 @@ def test_map_growth_while_other_threads_read_and_write(tmp_path: Path) -> None:
         assert vault.secrets.get_secret("big11-299").value == _big(11, 299)
     finally:
         vault.close()
+
+
+_ROTATION_WRITER = """
+import sys, time
+from vaultcore import RawKeyCredential, Vault
+vault = Vault.open(sys.argv[1], RawKeyCredential(bytes([0x5a]) * 32))
+print("ready", flush=True)
+i = 0
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    vault.secrets.set_secret(f"w{i}", str(i))
+    assert vault.secrets.get_secret("n7").value == "7"
+    if i % 50 == 0:
+        vault.secrets.set_secrets({f"b{i}-{j}": str(j) for j in range(20)})
+    i += 1
+vault.close()
+print(i, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_rotation_while_another_process_writes(tmp_path: Path) -> None:
+    from corehelpers import spawn_script
+
+    path = tmp_path / "vault"
+    vault = Vault.create(path, RawKeyCredential(KEY))
+    try:
+        vault.secrets.set_secrets({f"n{i}": str(i) for i in range(40_000)})
+        child = spawn_script(_ROTATION_WRITER, str(path), "3")
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        vault.rotate_keyring()
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        writes = int(out.split()[-1])
+        assert writes > 0
+        for i in range(writes):
+            assert vault.secrets.get_secret(f"w{i}").value == str(i)
+        for i in range(0, writes, 50):
+            assert vault.secrets.get_secret(f"b{i}-19").value == "19"
+        assert sorted(vault._ctx.keyring.terms) == [2]
+        with vault._ctx.read() as txn:
+            terms = {int.from_bytes(blob[1:5], "big") for db in (b"objects", b"versions") for _, blob in txn.scan(db)}
+        assert terms == {2}
+    finally:
+        vault.close()
