@@ -20,6 +20,7 @@ import functools
 import itertools
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from ._audit import PendingEvent, caller_json
@@ -38,8 +39,13 @@ _REQ_PREFIX = os.urandom(4).hex()
 _req_counter = itertools.count(1)
 
 
+#: Set by a front end (the REST server) to the request id of the request being served, so
+#: audit events carry the id the client sees; otherwise each operation gets a fresh one.
+current_request_id: ContextVar[str | None] = ContextVar("vaultcore_request_id", default=None)
+
+
 def new_request_id() -> str:
-    return f"{_REQ_PREFIX}-{next(_req_counter):012x}"
+    return current_request_id.get() or f"{_REQ_PREFIX}-{next(_req_counter):012x}"
 
 
 class Session:

@@ -318,6 +318,26 @@ class Vault:
         self.access.require_principal(pid)
         return self._view(pid, caller)
 
+    def as_authenticated(self, principal_id: str, *, caller: dict[str, Any] | None = None) -> Vault:
+        """A view acting as *principal_id*, which a trusted front end authenticated itself.
+
+        For the REST server (a bearer token it issued and verified) and the Unix-socket front
+        end (``SO_PEERCRED``): no client secret is checked here, so only the administrator's
+        vault object may create such views. ``"admin"`` gives an administrator view with
+        *caller* recorded in its audit events.
+        """
+        self._require_open()
+        if not self._session.is_admin:
+            raise ForbiddenError(
+                f"Principal {self._session.principal!r} may not act as {principal_id}: "
+                "only the vault administrator can",
+                inner_code="ForbiddenByRbac",
+            )
+        if principal_id == ADMIN:
+            return type(self)(self._ctx, Session(ADMIN, caller=caller), owner=False, access_kdf=self._access_kdf)
+        self.access.require_principal(principal_id)
+        return self._view(principal_id, caller)
+
     def _view(self, pid: str, caller: dict[str, Any] | None) -> Vault:
         session = Session(pid, authorizer=self.access.authorizer(pid), caller=caller)
         view = type(self)(self._ctx, session, owner=False, access_kdf=self._access_kdf)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._operations import ADMIN
+from .._operations import ADMIN, current_request_id
 from ..exceptions import InvalidParameterError, UnauthorizedError, VaultError
 from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
@@ -142,7 +142,11 @@ class AkvApp:
         try:
             view = await run_in_threadpool(self.principals.view, principal, remote)
             call = Call(view, f"https://{host}", path, params, dict(request.query_params), raw)
-            reply = await run_in_threadpool(handler, call)
+            rid = current_request_id.set(headers.get("x-ms-client-request-id") or headers["x-ms-request-id"])
+            try:
+                reply = await run_in_threadpool(handler, call)
+            finally:
+                current_request_id.reset(rid)
         except UnauthorizedError as exc:
             return self._unauthorized(headers, exc.message)
         except Exception as exc:

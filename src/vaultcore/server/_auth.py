@@ -39,7 +39,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._operations import ADMIN, Session
+from .._operations import ADMIN
 from ..exceptions import InvalidParameterError, UnauthorizedError
 from ._wire import b64u, unb64u
 
@@ -220,6 +220,4 @@ def _make_view(owner: Vault, principal: str, caller: dict[str, Any]) -> Vault:
     The server has authenticated the principal itself (token MAC), so it builds the view
     directly instead of re-checking a client secret on every request.
     """
-    if principal == ADMIN:
-        return type(owner)(owner._ctx, Session(ADMIN, caller=caller), owner=False, access_kdf=owner._access_kdf)
-    return owner._view(principal, caller)
+    return owner.as_authenticated(principal, caller=caller)
