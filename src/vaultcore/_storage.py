@@ -81,6 +81,20 @@ class _SharedEnv:
             if self.resizing:
                 self.gate.notify_all()
 
+    def drain(self, timeout: float = 10.0) -> None:
+        """Before closing: let transactions other threads still have open finish (bounded).
+
+        The vault refuses new operations once closed; closing the environment under a
+        running transaction would fail it with a storage error instead."""
+        own = getattr(self.local, "depth", 0)
+        with self.lock:
+            self.resizing = True  # leave() notifies while this is set
+            try:
+                self.gate.wait_for(lambda: self.active <= own, timeout=timeout)
+            finally:
+                self.resizing = False
+                self.gate.notify_all()
+
     def resize(self, new_size: Callable[[int], int | None]) -> None:
         """``set_mapsize(new_size(current))`` once no other thread has a transaction open here
         (``new_size`` returns None when another thread already did what was needed)."""
@@ -332,6 +346,7 @@ class LmdbStore:
             self._shared.refs -= 1
             if self._shared.refs <= 0 and _envs.get(self._shared.path) is self._shared:
                 del _envs[self._shared.path]
+                self._shared.drain()
                 self._shared.env.close()
 
     # -- transactions ------------------------------------------------------------------
