@@ -323,3 +323,41 @@ def test_rotation_while_another_process_writes(tmp_path: Path) -> None:
         assert terms == {2}
     finally:
         vault.close()
+
+
+def test_close_while_other_threads_work_fails_them_cleanly(tmp_path: Path) -> None:
+    """Operations racing a close() end with VaultLockedError, never a storage error."""
+    from vaultcore import VaultLockedError
+
+    vault = Vault.create(tmp_path / "vault", RawKeyCredential(KEY))
+    vault.secrets.set_secrets({f"s{i}": "x" * 100 for i in range(2000)})
+    outcomes: list[str] = []
+    started = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        started.wait()
+        i = 0
+        while True:
+            try:
+                vault.secrets.get_secret(f"s{i % 2000}")
+                if k == 0 and i % 5 == 0:
+                    vault.secrets.set_secret("w", str(i))
+                if k == 1:
+                    list(vault.secrets.list_properties_of_secrets())
+            except VaultLockedError:
+                outcomes.append("locked")
+                return
+            except BaseException as exc:
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+                return
+            i += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.3)
+    vault.close()
+    for t in threads:
+        t.join(30)
+    assert outcomes == ["locked"] * 3
