@@ -326,7 +326,9 @@ class LmdbStore:
                 subdir=True,
                 mode=0o600,
                 readahead=False,
-                meminit=False,
+                # Zero fresh pages: without it LMDB writes whatever the heap held before (freed
+                # plaintext values, PFX files, private keys) into the unused parts of pages.
+                meminit=True,
                 lock=True,
             )
         except lmdb.Error as exc:

@@ -230,3 +230,20 @@ def test_no_secret_value_key_material_credential_or_passphrase_at_rest(tmp_path:
                 assert form not in content, f"{what} found in {file.name}"
     exported = export.read_text()
     assert "db-password" in exported  # names are fine in an export; values are not
+
+
+def test_freed_heap_memory_never_reaches_the_vault_file(tmp_path: Path) -> None:
+    """LMDB fills the unused part of a fresh page from malloc'd memory unless told to zero
+    it (``meminit``): freed plaintext (a PFX, a private key) would land in the file."""
+    path = tmp_path / "vault"
+    vault = Vault.create(path, PassphraseCredential("pw", kdf=KDF_TESTING))
+    marker = b"FREED-HEAP-" + os.urandom(8).hex().encode()
+    try:
+        for i in range(40):
+            junk = [bytearray(marker * (4096 // len(marker) + 1)) for _ in range(64)]
+            del junk  # freed: the next pages LMDB mallocs may reuse this memory
+            vault.secrets.set_secrets({f"s{i}-{j}": "x" * 200 for j in range(20)})
+    finally:
+        vault.close()
+    for file in path.iterdir():
+        assert marker not in file.read_bytes(), f"freed heap memory written to {file.name}"
