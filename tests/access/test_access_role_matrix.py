@@ -136,9 +136,10 @@ def on_vault(_: str) -> str:
     return "/"
 
 
-def _deleted_secret(env: Env, n: str) -> None:
+def _deleted_secret(env: Env, n: str) -> bool:
     env.admin.secrets.set_secret(n, "value")
     env.admin.secrets.delete_secret(n)
+    return True
 
 
 def _restore(env: Env, n: str) -> object:
@@ -149,9 +150,10 @@ def _restore(env: Env, n: str) -> object:
     return env.view.secrets.restore_secret_backup(blob)
 
 
-def _deleted_key(env: Env, n: str) -> None:
+def _deleted_key(env: Env, n: str) -> bool:
     env.admin.keys.create_ec_key(n)
     env.admin.keys.delete_key(n)
+    return True
 
 
 OPS: list[OpClass] = [
@@ -503,6 +505,7 @@ def test_role_matrix(envs: dict[str, Env], role: str, op: OpClass, request: pyte
     assert len(events) == before + 1, f"expected exactly one new {op.operation} event"
     event = events[-1]
     assert event.result == outcome
+    assert event.object_id is not None
     scope = op.scope(name)
     if scope == "/":
         assert event.object_id == "/" or (outcome == "success" and event.object_id.startswith("/"))

@@ -57,8 +57,8 @@ def test_sigkill_keeps_every_acknowledged_mutation_and_its_event(tmp_path: Path,
             while len(acked) < 40:
                 line = child.stdout.readline()
                 assert line, f"the child died: {errors.read_text()}"
-                index, version = line.split()
-                acked.append((int(index), version))
+                number, made = line.split()
+                acked.append((int(number), made))
                 assert time.monotonic() < deadline
         finally:
             child.send_signal(signal.SIGKILL)

@@ -156,7 +156,9 @@ def test_rolling_back_the_chain_head_is_detected_and_nothing_is_overwritten(vaul
     vault.close()
     raw = RawStore(vault_path)
     with raw.env.begin() as txn:
-        old_head = bytes(txn.get(b"audit_head", db=raw.meta))
+        stored = txn.get(b"audit_head", db=raw.meta)
+        assert stored is not None
+        old_head = bytes(stored)
     raw.close()
     old_seq = int.from_bytes(old_head[:8], "big")
     vault = Vault.open(vault_path, cred)
@@ -288,11 +290,12 @@ def make_segments(path: Path, reads: int = 10, max_batch: int = 512) -> tuple[Ra
     credential and the stored segment keys (the last seq of each segment)."""
     vault, cred = new_vault(path)
     log = vault._ctx.audit
-    log._max_delay, log._max_batch = 3600.0, max_batch
+    log._max_delay, log._max_batch = 3600.0, 1 << 30  # nothing flushes on its own meanwhile
     try:
         vault.secrets.set_secret("s", "v")  # 2
         for _ in range(reads):  # 3 .. reads + 2, in one flush
             vault.secrets.get_secret("s")
+        log._max_batch = max_batch  # the segment size of the flush below
         log.flush()
         vault.secrets.set_secret("t", "v")  # reads + 3
     finally:
