@@ -58,6 +58,15 @@ class JsonWebKey:
     x: bytes | None = None
     y: bytes | None = None
 
+    @property
+    def has_private_members(self) -> bool:
+        return any(getattr(self, m) is not None for m in ("d", "dp", "dq", "qi", "p", "q", "k", "t"))
+
+    def __reduce__(self) -> Any:
+        if self.has_private_members:
+            raise TypeError("a JsonWebKey holding private key material cannot be pickled")
+        return super().__reduce__()
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (base64url without padding), members that are set only."""
         out: dict[str, Any] = {}

@@ -658,3 +658,14 @@ def test_a_refused_create_adds_no_version_to_an_existing_key(vault: Vault) -> No
         with pytest.raises(InvalidParameterError):
             vault.keys.create_ec_key("k", **bad)
     assert [p.version for p in vault.keys.list_properties_of_key_versions("k")] == versions
+
+
+def test_exported_private_jwk_refuses_pickling() -> None:
+    import pickle
+
+    from vaultcore import JsonWebKey
+
+    public = JsonWebKey(kty="RSA", n=b"\x01", e=b"\x01\x00\x01")
+    assert pickle.loads(pickle.dumps(public)) == public
+    with pytest.raises(TypeError, match="private key material"):
+        pickle.dumps(JsonWebKey(kty="oct", k=b"k" * 32))
