@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from ._credentials import RootKey
@@ -66,13 +67,13 @@ class VaultSettings:
     created_on: int
     allow_software_oct: bool = False
 
-    @property
+    @cached_property
     def url(self) -> str:
         """Base of object ids (the server substitutes the host a client used)."""
         service = "managedhsm" if self.kind == "managed_hsm" else "vault"
         return f"https://{self.name}.{service}.vaultcore.local"
 
-    @property
+    @cached_property
     def recovery_level(self) -> str:
         base = "Recoverable" if self.retention_days == 90 else "CustomizedRecoverable"
         return base if self.purge_protection else base + "+Purgeable"
@@ -237,6 +238,10 @@ class VaultContext:
         if committed[0] is not None:
             committed[0]()
         return result
+
+    def check_open(self) -> None:
+        """``VaultLockedError`` once the vault is closed."""
+        self._check_open()
 
     def _check_open(self) -> None:
         if self.closed:

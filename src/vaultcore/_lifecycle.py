@@ -136,9 +136,7 @@ class Lifecycle:
     def get(self, kind: Kind, name: str, version: str | None = None, *, deleted: bool = False) -> VersionRecord:
         """A version (latest when *version* is None); ``NotFoundError`` if absent."""
         okey = self.objkey(kind, name)
-        db = DVERSIONS if deleted else VERSIONS
-        with self._ctx.read() as txn:
-            found = self._find(txn, db, okey, version)
+        found = self._find_one(DVERSIONS if deleted else VERSIONS, okey, version)
         if found is None:
             raise self.not_found(kind, name, version, deleted=deleted)
         rec = self._open_version(*found)
@@ -158,8 +156,7 @@ class Lifecycle:
         paths whose records are not secret values (key operations: their material is cached anyway).
         """
         okey = self.objkey(kind, name)
-        with self._ctx.read() as txn:
-            found = self._find(txn, VERSIONS, okey, version)
+        found = self._find_one(VERSIONS, okey, version)
         if found is None:
             raise self.not_found(kind, name, version)
         key, blob = found
@@ -181,17 +178,21 @@ class Lifecycle:
             raise self.not_found(kind, name, version)
         return self._open_version(*found)
 
+    def _find_one(self, db: bytes, okey: bytes, version: str | None) -> tuple[bytes, bytes] | None:
+        """:meth:`_find` in a transaction of its own, through the store's fused point read."""
+        self._ctx.check_open()
+        if version is None or version == "":
+            return self._ctx.store.find(db, okey)
+        key = _version_key(okey, version)
+        return None if key is None else self._ctx.store.find(db, okey, key)
+
     @staticmethod
     def _find(txn: ReadTxn, db: bytes, okey: bytes, version: str | None) -> tuple[bytes, bytes] | None:
         if version is None or version == "":
             return txn.last_with_prefix(db, okey)
-        try:
-            vid = bytes.fromhex(version)
-        except ValueError:
+        key = _version_key(okey, version)
+        if key is None:
             return None
-        if len(vid) != 16:
-            return None
-        key = okey + vid
         blob = txn.get(db, key)
         return None if blob is None else (key, blob)
 
@@ -593,3 +594,12 @@ def _take_until(rows: Iterable[tuple[bytes, bytes]], bound: bytes) -> Iterable[t
         if key >= bound:
             return
         yield key, value
+
+
+def _version_key(okey: bytes, version: str) -> bytes | None:
+    """The store key of a version id (32 hex digits), or None if it cannot be one."""
+    try:
+        vid = bytes.fromhex(version)
+    except ValueError:
+        return None
+    return okey + vid if len(vid) == 16 else None

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._validation import from_timestamp
 
 if TYPE_CHECKING:
     from ._context import VaultSettings
     from ._records import DeletedRecord, Kind, VersionRecord
+
+T = TypeVar("T")
 
 __all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties"]
 
@@ -35,6 +37,17 @@ class ObjectProperties:
     recoverable_days: int
     tags: dict[str, str] = field(default_factory=dict)
     managed: bool = False
+
+
+def fast_init(cls: type[T], fields: dict[str, Any]) -> T:
+    """Build a frozen dataclass from a complete field dict without its ``__init__``.
+
+    For the hot read path: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``. *fields* must name every field (checked in the tests).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def base_properties(kind: Kind, rec: VersionRecord, settings: VaultSettings) -> dict[str, object]:

@@ -18,6 +18,15 @@ from .exceptions import IntegrityError
 __all__ = ["DeletedRecord", "Kind", "ObjectRecord", "VersionRecord", "decode", "encode"]
 
 _LEN = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+# Version record, format 2: format byte, version id (16), flags, created, updated, nbf, exp
+# (signed 64-bit Unix seconds; nbf/exp valid only when flagged), name length; then the
+# UTF-8 name, [u16 + content type], [u32 + JSON {"t": tags, "x": extra}], payload.
+_V2 = struct.Struct(">B16sBqqqqH")
+_FORMAT_V2 = 0x02
+_F_ENABLED, _F_MANAGED, _F_NBF, _F_EXP, _F_CTYPE, _F_JSON = 1, 2, 4, 8, 16, 32
 
 
 class Kind(Enum):
@@ -76,23 +85,85 @@ class VersionRecord:
     payload: bytes = field(default=b"", repr=False)
 
     def to_bytes(self) -> bytes:
-        head = {
-            "n": self.name,
-            "v": self.version,
-            "e": self.enabled,
-            "nbf": self.not_before,
-            "exp": self.expires_on,
-            "c": self.created_on,
-            "u": self.updated_on,
-            "t": self.tags,
-            "ct": self.content_type,
-            "m": self.managed,
-            "x": self.extra,
-        }
-        return encode(head, self.payload)
+        """Compact binary form (format 2, see ``_V2``): the read path decodes it without JSON."""
+        name = self.name.encode()
+        flags = (
+            (_F_ENABLED if self.enabled else 0)
+            | (_F_MANAGED if self.managed else 0)
+            | (_F_NBF if self.not_before is not None else 0)
+            | (_F_EXP if self.expires_on is not None else 0)
+        )
+        parts = [b""]
+        if self.content_type is not None:
+            flags |= _F_CTYPE
+            ctype = self.content_type.encode()
+            parts.append(_U16.pack(len(ctype)) + ctype)
+        if self.tags or self.extra:
+            flags |= _F_JSON
+            doc = json.dumps({"t": self.tags, "x": self.extra}, separators=(",", ":"), ensure_ascii=False).encode()
+            parts.append(_U32.pack(len(doc)) + doc)
+        parts[0] = (
+            _V2.pack(
+                _FORMAT_V2,
+                bytes.fromhex(self.version),
+                flags,
+                self.created_on,
+                self.updated_on,
+                self.not_before or 0,
+                self.expires_on or 0,
+                len(name),
+            )
+            + name
+        )
+        parts.append(self.payload)
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VersionRecord:
+        if data[:1] != b"\x02":
+            return cls._from_v1(data)
+        try:
+            _, vid, flags, created, updated, nbf, exp, name_len = _V2.unpack_from(data)
+            pos = _V2.size + name_len
+            name = data[_V2.size : pos].decode()
+            content_type = None
+            if flags & _F_CTYPE:
+                (size,) = _U16.unpack_from(data, pos)
+                content_type = data[pos + 2 : pos + 2 + size].decode()
+                pos += 2 + size
+            tags: dict[str, str] = {}
+            extra: dict[str, Any] = {}
+            if flags & _F_JSON:
+                (size,) = _U32.unpack_from(data, pos)
+                doc = json.loads(data[pos + 4 : pos + 4 + size])
+                tags, extra = dict(doc["t"]), dict(doc["x"])
+                pos += 4 + size
+            if pos > len(data):
+                raise ValueError("truncated")
+            # Hot read path: fill the frozen dataclass directly (its __init__ would go through
+            # object.__setattr__ once per field).
+            rec = object.__new__(cls)
+            rec.__dict__.update(
+                name=name,
+                version=vid.hex(),
+                enabled=bool(flags & _F_ENABLED),
+                not_before=nbf if flags & _F_NBF else None,
+                expires_on=exp if flags & _F_EXP else None,
+                created_on=created,
+                updated_on=updated,
+                tags=tags,
+                content_type=content_type,
+                managed=bool(flags & _F_MANAGED),
+                extra=extra,
+                payload=data[pos:],
+            )
+            return rec
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error):
+            raise IntegrityError() from None
+
+    @classmethod
+    def _from_v1(cls, data: bytes) -> VersionRecord:
+        """Format 1: ``u32 length || JSON header || payload`` (read for compatibility)."""
         head, payload = decode(data)
         try:
             return cls(

@@ -14,6 +14,7 @@ from ._models import (
     SecretProperties,
     base_properties,
     deleted_fields,
+    fast_init,
 )
 from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
@@ -48,12 +49,11 @@ class SecretClient:
     # -- helpers -----------------------------------------------------------------------
 
     def _props(self, rec: VersionRecord) -> SecretProperties:
+        fields = base_properties(_KIND, rec, self._ctx.settings)
         key_id = rec.extra.get("kid")
-        return SecretProperties(
-            **base_properties(_KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
-            content_type=rec.content_type,
-            key_id=str(key_id) if key_id else None,
-        )
+        fields["content_type"] = rec.content_type
+        fields["key_id"] = str(key_id) if key_id else None
+        return fast_init(SecretProperties, fields)
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
         return DeletedSecret(
@@ -100,7 +100,7 @@ class SecretClient:
             value = rec.payload.decode("utf-8")
         except UnicodeDecodeError:
             raise IntegrityError() from None
-        return KeyVaultSecret(properties=self._props(rec), value=value)
+        return fast_init(KeyVaultSecret, {"properties": self._props(rec), "value": value})
 
     # -- operations --------------------------------------------------------------------
 
