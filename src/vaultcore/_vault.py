@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -44,6 +45,7 @@ from .exceptions import (
     InvalidParameterError,
     RollbackError,
     UnauthorizedError,
+    VaultError,
     VaultLockedError,
 )
 
@@ -278,7 +280,7 @@ class Vault:
             pid = self.access.authenticate(client_id, client_secret)
         except UnauthorizedError:
             event = PendingEvent(
-                f"app:{client_id}",
+                self._attempted_principal(client_id),
                 "PrincipalAuthenticate",
                 "/",
                 new_request_id(),
@@ -289,6 +291,19 @@ class Vault:
             self._ctx.audit.record(event)
             raise
         return self._view(pid, caller)
+
+    def _attempted_principal(self, client_id: object) -> str:
+        """How a failed login names its principal in the audit log.
+
+        A known client id is logged as is; anything else only as a short hash, because a
+        caller who swapped the arguments would otherwise write its client secret to the log.
+        """
+        text = client_id if isinstance(client_id, str) else repr(client_id)
+        try:
+            self.access.require_principal(f"app:{text}")
+        except VaultError:
+            return "app:unknown-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        return f"app:{text}"
 
     def as_os_user(self, uid: int, *, caller: dict[str, Any] | None = None) -> Vault:
         """A view acting as the OS user *uid*.

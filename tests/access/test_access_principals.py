@@ -128,12 +128,16 @@ def test_bad_client_secret_is_unauthorized_and_audited(vault: Vault) -> None:
         vault.as_principal("client", "")
     with pytest.raises(UnauthorizedError):
         vault.as_principal("ghost", app.client_secret)
+    with pytest.raises(UnauthorizedError):  # arguments swapped: the secret must not reach the log
+        vault.as_principal(app.client_secret, "client")
     events = vault.audit.events(operation="PrincipalAuthenticate")
-    assert [(e.principal, e.result) for e in events] == [
-        ("app:client", "Unauthorized"),
-        ("app:client", "Unauthorized"),
-        ("app:ghost", "Unauthorized"),
-    ]
+    principals = [(e.principal, e.result) for e in events]
+    assert principals[:2] == [("app:client", "Unauthorized"), ("app:client", "Unauthorized")]
+    # Unknown client ids are logged as a short hash, never verbatim.
+    assert [r for _, r in principals[2:]] == ["Unauthorized", "Unauthorized"]
+    assert all(p.startswith("app:unknown-") for p, _ in principals[2:])
+    assert principals[2][0] != principals[3][0]
+    assert app.client_secret not in str([e.to_json() for e in events])
     assert vault.as_principal("client", app.client_secret).principal == "app:client"
 
 
