@@ -313,32 +313,40 @@ class Lifecycle:
     def add_versions_bulk_in(
         self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]
     ) -> list[VersionRecord]:
-        """Create many versions in one transaction, sealed in one native batch call."""
+        """Create many versions in one transaction.
+
+        Object and version records are each sealed in one native batch call, and the random
+        part of every version id comes from one draw: the per-secret cost is Python glue.
+        """
         now = self._ctx.now()
-        seen: dict[bytes, bytes] = {}
+        now_ms = int(self._ctx.clock().timestamp() * 1000)
+        randomness = _bindings.random_bytes(10 * len(items))
+        seen: dict[bytes, tuple[bytes, str]] = {}  # okey -> (last vid, display name) in this batch
+        new_objects: list[tuple[bytes, bytes]] = []
         keys: list[bytes] = []
         recs: list[VersionRecord] = []
-        for name, new in items:
+        for i, (name, new) in enumerate(items):
             okey = self.objkey(kind, name)
-            if txn.get(DELETED, okey) is not None:
-                raise self._deleted_conflict(kind, name)
-            obj_blob = txn.get(OBJECTS, okey)
-            if obj_blob is None and okey not in seen:
-                obj = ObjectRecord(name=name, created_on=now)
-                txn.put(OBJECTS, okey, self._ctx.envelope.seal(RecordType.OBJECT, okey, obj.to_bytes()))
-                display = name
-            elif obj_blob is not None:
-                existing = self._open_object(okey, obj_blob)
-                if existing.extra.get("managed"):
-                    raise ConflictError(f"{kind.title} {name} is managed by a certificate.", inner_code="Conflict")
-                display = existing.name
+            prior = seen.get(okey)
+            if prior is None:
+                if txn.get(DELETED, okey) is not None:
+                    raise self._deleted_conflict(kind, name)
+                obj_blob = txn.get(OBJECTS, okey)
+                if obj_blob is None:
+                    new_objects.append((okey, ObjectRecord(name=name, created_on=now).to_bytes()))
+                    display, floor_ms = name, now_ms  # a new object has no versions yet
+                else:
+                    existing = self._open_object(okey, obj_blob)
+                    if existing.extra.get("managed"):
+                        raise ConflictError(f"{kind.title} {name} is managed by a certificate.", inner_code="Conflict")
+                    display = existing.name
+                    last = txn.last_with_prefix(VERSIONS, okey)
+                    floor_ms = max(now_ms, int.from_bytes(last[0][17:23], "big") + 1) if last else now_ms
             else:
-                display = next(r.name for r, k in zip(recs, keys) if k[:17] == okey)
-            prev = seen.get(okey)
-            vid = self._new_vid(txn, VERSIONS, okey)
-            if prev is not None and vid <= prev:
-                vid = (int.from_bytes(prev[:6], "big") + 1).to_bytes(6, "big") + vid[6:]
-            seen[okey] = vid
+                display = prior[1]
+                floor_ms = max(now_ms, int.from_bytes(prior[0][:6], "big") + 1)
+            vid = floor_ms.to_bytes(6, "big") + randomness[10 * i : 10 * i + 10]
+            seen[okey] = (vid, display)
             keys.append(okey + vid)
             recs.append(
                 VersionRecord(
@@ -356,7 +364,13 @@ class Lifecycle:
                     payload=new.payload,
                 )
             )
-        blobs = self._ctx.envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
+        envelope = self._ctx.envelope
+        if new_objects:
+            okeys = [k for k, _ in new_objects]
+            sealed = envelope.seal_many(RecordType.OBJECT, okeys, [p for _, p in new_objects])
+            for okey, blob in zip(okeys, sealed):
+                txn.put(OBJECTS, okey, blob)
+        blobs = envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
         for key, blob in zip(keys, blobs):
             txn.put(VERSIONS, key, blob)
         return recs

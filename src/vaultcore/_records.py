@@ -26,6 +26,7 @@ _U32 = struct.Struct(">I")
 # UTF-8 name, [u16 + content type], [u32 + JSON {"t": tags, "x": extra}], payload.
 _V2 = struct.Struct(">B16sBqqqqH")
 _FORMAT_V2 = 0x02
+_OBJ_V2 = struct.Struct(">BqH")
 _F_ENABLED, _F_MANAGED, _F_NBF, _F_EXP, _F_CTYPE, _F_JSON = 1, 2, 4, 8, 16, 32
 
 
@@ -196,14 +197,25 @@ class ObjectRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return encode({"n": self.name, "c": self.created_on, "x": self.extra})
+        """Format 2: ``0x02 | i64 created | u16 name length | name | JSON extra (if any)``."""
+        name = self.name.encode()
+        extra = json.dumps(self.extra, separators=(",", ":"), ensure_ascii=False).encode() if self.extra else b""
+        return _OBJ_V2.pack(_FORMAT_V2, self.created_on, len(name)) + name + extra
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ObjectRecord:
-        head, _ = decode(data)
         try:
+            if data[:1] == b"\x02":
+                _, created, size = _OBJ_V2.unpack_from(data)
+                end = _OBJ_V2.size + size
+                if end > len(data):
+                    raise ValueError("truncated")
+                rest = data[end:]
+                extra = json.loads(rest) if rest else {}
+                return cls(name=data[_OBJ_V2.size : end].decode(), created_on=created, extra=dict(extra))
+            head, _ = decode(data)  # format 1: JSON header
             return cls(name=head["n"], created_on=int(head["c"]), extra=dict(head["x"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error):
             raise IntegrityError() from None
 
 

@@ -82,3 +82,16 @@ def test_hot_path_results_equal_regular_construction(tmp_path) -> None:  # type:
         assert rebuilt == props
         assert got == KeyVaultSecret(properties=rebuilt, value="value")
         assert "value" not in repr(got)
+
+
+@given(
+    name=st.text(min_size=1, max_size=127),
+    created=st.integers(min_value=0, max_value=2**40),
+    extra=st.dictionaries(_text, st.one_of(_text, st.integers(), st.booleans()), max_size=5),
+)
+def test_object_record_round_trips(name: str, created: int, extra: dict[str, object]) -> None:
+    from vaultcore._records import ObjectRecord
+
+    rec = ObjectRecord(name=name, created_on=created, extra=extra)
+    assert ObjectRecord.from_bytes(rec.to_bytes()) == rec
+    assert ObjectRecord.from_bytes(encode({"n": name, "c": created, "x": extra})) == rec  # format 1
