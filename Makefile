@@ -53,6 +53,7 @@ pytest: build
 	$(BIN)/python -m pytest -q
 
 bench: build
+	$(BIN)/pip install -q --no-build-isolation -e ".[dev,server,bench]"
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,iqr,ops -s
 
 clean:
