@@ -79,7 +79,7 @@ from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, ObjectRecord, VersionRecord, decode, encode
 from ._roles import DataAction as A
 from ._storage import ReadTxn, WriteTxn
-from ._validation import check_bool, check_name, check_tags, from_timestamp
+from ._validation import attribute_changes, check_bool, check_name, check_tags, from_timestamp
 from ._x509 import (
     build_csr,
     build_self_signed,
@@ -583,11 +583,7 @@ class CertificateClient:
     ) -> KeyVaultCertificate:
         """Change ``enabled``/``tags`` of a version; ``enabled`` also applies to its key and secret."""
         self._check_allowed()
-        changes: dict[str, Any] = {}
-        if enabled is not None:
-            changes["enabled"] = check_bool(enabled, "enabled")
-        if tags is not None:
-            changes["tags"] = check_tags(tags)
+        changes = attribute_changes(enabled=enabled, tags=tags)
 
         def run(txn: WriteTxn) -> tuple[ObjectRecord, VersionRecord]:
             rec = self._engine.update_version_in(txn, _KIND, name, version, changes)

@@ -39,7 +39,7 @@ from ._models import base_properties, deleted_fields
 from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
 from ._roles import DataAction as A
-from ._validation import check_bool, check_tags, from_timestamp, to_timestamp
+from ._validation import UNSET, attribute_changes, check_bool, check_tags, from_timestamp, to_timestamp
 from .exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ __all__ = ["KeyClient"]
 
 _KIND = Kind.KEY
 _name = name_scope("keys")
-_UNSET: Any = object()
+_UNSET = UNSET
 _ALL_OPS = {op.value for op in KeyOperation}
 _MAX_RANDOM = 128
 
@@ -381,15 +381,7 @@ class KeyClient:
         expires_on: datetime | None = _UNSET,
         tags: Mapping[str, str] | None = None,
     ) -> KeyVaultKey:
-        changes: dict[str, Any] = {}
-        if enabled is not None:
-            changes["enabled"] = check_bool(enabled, "enabled")
-        if tags is not None:
-            changes["tags"] = check_tags(tags)
-        if not_before is not _UNSET:
-            changes["not_before"] = to_timestamp(not_before, "not_before")
-        if expires_on is not _UNSET:
-            changes["expires_on"] = to_timestamp(expires_on, "expires_on")
+        changes = attribute_changes(enabled=enabled, tags=tags, not_before=not_before, expires_on=expires_on)
 
         def run(txn: Any) -> VersionRecord:
             current = self._engine.get_in(txn, _KIND, name, version)

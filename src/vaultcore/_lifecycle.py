@@ -60,6 +60,23 @@ class NewVersion:
     extra: dict[str, Any] | None = None
     version: str | None = None  # only for restore: keep the original id
 
+    def record(self, name: str, vid: bytes, now: int) -> VersionRecord:
+        """The stored version this describes, named *name*, with id *vid*, created *now*."""
+        return VersionRecord(
+            name=name,
+            version=vid.hex(),
+            enabled=self.enabled,
+            not_before=self.not_before,
+            expires_on=self.expires_on,
+            created_on=now,
+            updated_on=now,
+            tags=dict(self.tags or {}),
+            content_type=self.content_type,
+            managed=self.managed,
+            extra=dict(self.extra or {}),
+            payload=self.payload,
+        )
+
 
 class Lifecycle:
     """Versioned objects with Azure Key Vault's soft-delete semantics."""
@@ -289,20 +306,7 @@ class Lifecycle:
                 raise ConflictError(f"{kind.title} version {name}/{new.version} already exists")
         else:
             vid = self._new_vid(txn, VERSIONS, okey)
-        rec = VersionRecord(
-            name=obj.name,
-            version=vid.hex(),
-            enabled=new.enabled,
-            not_before=new.not_before,
-            expires_on=new.expires_on,
-            created_on=now,
-            updated_on=now,
-            tags=dict(new.tags or {}),
-            content_type=new.content_type,
-            managed=new.managed,
-            extra=dict(new.extra or {}),
-            payload=new.payload,
-        )
+        rec = new.record(obj.name, vid, now)
         key = okey + vid
         txn.put(VERSIONS, key, self._seal_version(key, rec))
         return rec
@@ -348,22 +352,7 @@ class Lifecycle:
             vid = floor_ms.to_bytes(6, "big") + randomness[10 * i : 10 * i + 10]
             seen[okey] = (vid, display)
             keys.append(okey + vid)
-            recs.append(
-                VersionRecord(
-                    name=display,
-                    version=vid.hex(),
-                    enabled=new.enabled,
-                    not_before=new.not_before,
-                    expires_on=new.expires_on,
-                    created_on=now,
-                    updated_on=now,
-                    tags=dict(new.tags or {}),
-                    content_type=new.content_type,
-                    managed=new.managed,
-                    extra=dict(new.extra or {}),
-                    payload=new.payload,
-                )
-            )
+            recs.append(new.record(display, vid, now))
         envelope = self._ctx.envelope
         if new_objects:
             okeys = [k for k, _ in new_objects]

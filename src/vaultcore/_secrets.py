@@ -19,7 +19,7 @@ from ._models import (
 from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
 from ._roles import DataAction as A
-from ._validation import check_bool, check_content_type, check_tags, to_timestamp
+from ._validation import UNSET, attribute_changes, check_bool, check_content_type, check_tags, to_timestamp
 from .exceptions import ForbiddenError, IntegrityError, InvalidParameterError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ __all__ = ["SecretClient"]
 
 MAX_SECRET_BYTES = 25 * 1024
 _KIND = Kind.SECRET
-_UNSET: Any = object()
+_UNSET = UNSET
 _name = name_scope("secrets")
 
 
@@ -171,17 +171,9 @@ class SecretClient:
     ) -> SecretProperties:
         """Change attributes of one version; arguments left out keep their value."""
         self._check_allowed()
-        changes: dict[str, Any] = {}
-        if enabled is not None:
-            changes["enabled"] = check_bool(enabled, "enabled")
-        if tags is not None:
-            changes["tags"] = check_tags(tags)
-        if content_type is not _UNSET:
-            changes["content_type"] = check_content_type(content_type)
-        if not_before is not _UNSET:
-            changes["not_before"] = to_timestamp(not_before, "not_before")
-        if expires_on is not _UNSET:
-            changes["expires_on"] = to_timestamp(expires_on, "expires_on")
+        changes = attribute_changes(
+            enabled=enabled, tags=tags, content_type=content_type, not_before=not_before, expires_on=expires_on
+        )
 
         def run(txn: Any) -> VersionRecord:
             current = self._engine.get_in(txn, _KIND, name, version)

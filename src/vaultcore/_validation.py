@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidParameterError
 
@@ -76,3 +76,34 @@ def check_bool(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidParameterError(f"{what} must be True or False")
     return value
+
+
+#: "Argument not given" for attributes where ``None`` is a meaningful value (clears nbf/exp).
+UNSET: Any = object()
+
+
+def attribute_changes(
+    *,
+    enabled: bool | None = None,
+    tags: Mapping[str, str] | None = None,
+    not_before: datetime | None = UNSET,
+    expires_on: datetime | None = UNSET,
+    content_type: str | None = UNSET,
+) -> dict[str, Any]:
+    """The checked version-attribute changes of an ``update_*_properties`` call.
+
+    Arguments left out keep their value; ``not_before``/``expires_on``/``content_type`` may be
+    set to None to clear them.
+    """
+    changes: dict[str, Any] = {}
+    if enabled is not None:
+        changes["enabled"] = check_bool(enabled, "enabled")
+    if tags is not None:
+        changes["tags"] = check_tags(tags)
+    if content_type is not UNSET:
+        changes["content_type"] = check_content_type(content_type)
+    if not_before is not UNSET:
+        changes["not_before"] = to_timestamp(not_before, "not_before")
+    if expires_on is not UNSET:
+        changes["expires_on"] = to_timestamp(expires_on, "expires_on")
+    return changes
