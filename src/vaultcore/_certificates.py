@@ -952,6 +952,7 @@ class CertificateClient:
 
     # -- lifetime actions (run_maintenance) --------------------------------------------
 
+    @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_lifetime_actions(self) -> list[dict[str, Any]]:
         """Apply every certificate's lifetime actions at the vault clock's now.
 

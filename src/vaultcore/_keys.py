@@ -587,6 +587,7 @@ class KeyClient:
             updated_on=from_timestamp(doc.get("updated")),
         )
 
+    @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_rotation_policies(self) -> list[dict[str, Any]]:
         """Apply every key's rotation policy at the vault clock's now (``run_maintenance``)."""
         now = self._ctx.clock()
