@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _bindings
@@ -50,7 +50,7 @@ OBJECTS, VERSIONS, DELETED, DVERSIONS, PURGEQ = b"objects", b"versions", b"delet
 class NewVersion:
     """What a client supplies to create one version."""
 
-    payload: bytes
+    payload: bytes = field(repr=False)  # the secret value or key material
     enabled: bool = True
     not_before: int | None = None
     expires_on: int | None = None

@@ -219,7 +219,7 @@ class Call:
     path: str
     params: dict[str, str]
     query: Mapping[str, str]
-    raw_body: bytes = b""
+    raw_body: bytes = field(default=b"", repr=False)  # may hold a secret value or private key
     _parsed: Any = field(default=_UNSET, repr=False)
 
     @property
