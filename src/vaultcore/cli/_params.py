@@ -140,6 +140,11 @@ def open_new_file(path: str, *, force: bool, text: bool = False) -> IO[Any]:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise BadInput(f"{path!r} already exists (pass --force to overwrite)") from None
+    try:
+        os.fchmod(fd, 0o600)  # an overwritten file keeps its old mode otherwise
+    except BaseException:
+        os.close(fd)
+        raise
     return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
 
 
