@@ -131,6 +131,7 @@ def ensure_local_tls(
         raise InvalidParameterError("renew_days must be at least 1 and less than valid_days")
     folder = Path(directory)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # it holds the server key: an existing, more open directory is tightened
     files = TlsFiles(folder / CERT_FILE, folder / KEY_FILE, folder / CA_FILE)
     if _reusable(folder, names, renew_days):
         return files
