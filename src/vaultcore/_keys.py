@@ -17,7 +17,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _bindings
@@ -34,12 +34,15 @@ from ._key_models import (
     KeyRotationPolicy,
     KeyVaultKey,
 )
+from ._key_rotation import check_action, check_rotate_before_expiry, policy_model, rotation_due
+from ._key_rules import check_operation, check_type_allowed, key_ops, material_params
+from ._key_rules import key_type as parse_key_type
 from ._lifecycle import Lifecycle, NewVersion
 from ._models import base_properties, deleted_fields
 from ._operations import Session, id_of, name_scope, operation
 from ._records import DeletedRecord, Kind, VersionRecord
 from ._roles import DataAction as A
-from ._validation import UNSET, attribute_changes, check_bool, check_tags, from_timestamp, to_timestamp
+from ._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from .exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -146,45 +149,13 @@ class KeyClient:
     # -- rules -------------------------------------------------------------------------
 
     def _check_type_allowed(self, kty: KeyType) -> None:
-        settings = self._ctx.settings
-        hsm = kty.value.endswith("-HSM")
-        if settings.kind == "managed_hsm" and not hsm:
-            raise InvalidParameterError(
-                f"A managed HSM holds HSM-backed keys only; use kty '{kty.value}-HSM'.", inner_code="BadParameter"
-            )
-        if hsm and settings.tier != "premium":
-            raise InvalidParameterError(
-                f"Hardware key operation not allowed on standard vault: key type {kty.value} needs a premium "
-                "vault or a managed HSM (its key lives in the HSM); this vault is standard tier.",
-                inner_code="BadParameter",
-            )
-        if kty is KeyType.oct and not settings.allow_software_oct:
-            raise InvalidParameterError(
-                "Software 'oct' keys are allowed only in a managed HSM (as in Azure Key Vault). Create the vault "
-                "with allow_software_oct_keys=True to relax this rule.",
-                inner_code="BadParameter",
-            )
+        check_type_allowed(self._ctx.settings, kty)
 
     @staticmethod
     def _ops(key_operations: Sequence[str] | None, kty: KeyType) -> list[str]:
-        if key_operations is None:
-            return [op.value for op in km.default_key_ops(kty.software)]
-        if isinstance(key_operations, str) or not all(isinstance(o, str) for o in key_operations):
-            raise InvalidParameterError("key_operations must be a list of operation names")
-        ops = [KeyOperation(o).value if o in _ALL_OPS else o for o in key_operations]
-        bad = [o for o in ops if o not in _ALL_OPS]
-        if bad:
-            raise InvalidParameterError(f"unknown key operation(s) {bad}; use {sorted(_ALL_OPS)}")
-        return list(dict.fromkeys(ops))
+        return key_ops(key_operations, kty)
 
-    @staticmethod
-    def _describe(material: km.KeyMaterial) -> dict[str, Any]:
-        """The parameters of software key material that rotation must reproduce."""
-        if material.kty is KeyType.rsa:
-            return {"size": material.key_size, "e": material.public_exponent}
-        if material.kty is KeyType.ec:
-            return {"crv": str(material.curve)}
-        return {"size": material.key_size}
+    _describe = staticmethod(material_params)
 
     def _generate(
         self, kty: KeyType, *, size: int | None, curve: str | None, public_exponent: int | None
@@ -275,7 +246,7 @@ class KeyClient:
         hardware_protected: bool = False,
     ) -> KeyVaultKey:
         """Create a key (a new version if *name* exists) with Azure's parameters and defaults."""
-        kty = _key_type(key_type)
+        kty = parse_key_type(key_type)
         if hardware_protected and not kty.value.endswith("-HSM"):
             kty = KeyType(kty.value + "-HSM")
         self._check_type_allowed(kty)
@@ -544,7 +515,7 @@ class KeyClient:
             expires_in = policy.expires_in if expires_in is None else expires_in
         if isinstance(lifetime_actions, str | bytes | Mapping | KeyRotationLifetimeAction):
             raise InvalidParameterError("lifetime_actions must be a list of lifetime actions")
-        actions = [_check_action(a) for a in (lifetime_actions or [])]
+        actions = [check_action(a) for a in (lifetime_actions or [])]
         if expires_in is not None:
             expires_in = parse_duration(expires_in, "expires_in").text
         if (
@@ -552,7 +523,7 @@ class KeyClient:
             or sum(1 for a in actions if a["action"] == "Notify") > 1
         ):
             raise InvalidParameterError("a rotation policy has at most one Rotate and one Notify action")
-        _check_rotate_before_expiry(actions, expires_in, self._ctx.clock())
+        check_rotate_before_expiry(actions, expires_in, self._ctx.clock())
         now = self._ctx.now()
 
         def run(txn: Any) -> dict[str, Any]:
@@ -570,22 +541,7 @@ class KeyClient:
         return self._policy_model(name, self._engine.write(run))
 
     def _policy_model(self, name: str, doc: dict[str, Any] | None) -> KeyRotationPolicy:
-        policy_id = f"{self._ctx.settings.url}/keys/{name}/rotationpolicy"
-        if not doc:
-            return KeyRotationPolicy(
-                id=policy_id,
-                lifetime_actions=[KeyRotationLifetimeAction("Notify", time_before_expiry="P30D")],
-            )
-        return KeyRotationPolicy(
-            id=policy_id,
-            lifetime_actions=[
-                KeyRotationLifetimeAction(a["action"], a.get("time_after_create"), a.get("time_before_expiry"))
-                for a in doc.get("actions", [])
-            ],
-            expires_in=doc.get("expires_in"),
-            created_on=from_timestamp(doc.get("created")),
-            updated_on=from_timestamp(doc.get("updated")),
-        )
+        return policy_model(f"{self._ctx.settings.url}/keys/{name}/rotationpolicy", doc)
 
     @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_rotation_policies(self) -> list[dict[str, Any]]:
@@ -602,7 +558,7 @@ class KeyClient:
             doc = obj.extra.get("rotation_policy")
             actions = doc.get("actions", []) if doc else [{"action": "Notify", "time_before_expiry": "P30D"}]
             for action in actions:
-                if not _due(action, rec, now):
+                if not rotation_due(action, rec, now):
                     continue
                 if action["action"] == "Rotate":
                     try:
@@ -659,79 +615,4 @@ class KeyClient:
         return self._engine.get_cached(_KIND, name, version, self._records)
 
     def _check(self, rec: VersionRecord, op: str) -> None:
-        """Azure's per-operation rules: enabled, nbf, exp (not for decrypt/unwrap/verify), key_ops."""
-        if not rec.enabled:
-            raise ForbiddenError(f"Operation {op} is not allowed on a disabled key.", inner_code="KeyDisabled")
-        now = self._ctx.now()
-        if rec.not_before is not None and now < rec.not_before:
-            raise ForbiddenError(
-                f"Operation {op} is not allowed: the key is not yet valid.", inner_code="KeyNotYetValid"
-            )
-        if op in ("encrypt", "wrapKey", "sign") and rec.expires_on is not None and now >= rec.expires_on:
-            raise ForbiddenError(f"Operation {op} is not allowed: the key has expired.", inner_code="KeyExpired")
-        if op not in rec.extra.get("ops", []):
-            raise ForbiddenError(
-                f"Operation {op} is not permitted by this key's key_ops {rec.extra.get('ops', [])}.",
-                inner_code="KeyOperationForbidden",
-            )
-
-
-def _key_type(value: object) -> KeyType:
-    try:
-        return KeyType(str(value))
-    except ValueError:
-        raise InvalidParameterError(
-            f"key type {value!r} is not supported; use {', '.join(t.value for t in KeyType)}"
-        ) from None
-
-
-def _check_action(action: KeyRotationLifetimeAction | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(action, KeyRotationLifetimeAction):
-        doc = {
-            "action": action.action,
-            "time_after_create": action.time_after_create,
-            "time_before_expiry": action.time_before_expiry,
-        }
-    elif isinstance(action, Mapping):
-        doc = dict(action)
-    else:
-        raise InvalidParameterError(
-            f"a lifetime action is a KeyRotationLifetimeAction or a mapping, not {type(action).__name__}"
-        )
-    kind = str(doc.get("action", "")).capitalize()
-    if kind not in ("Rotate", "Notify"):
-        raise InvalidParameterError("a lifetime action is 'Rotate' or 'Notify'")
-    after, before = doc.get("time_after_create"), doc.get("time_before_expiry")
-    if (after is None) == (before is None):
-        raise InvalidParameterError("a lifetime action needs exactly one of time_after_create or time_before_expiry")
-    # Stored (and returned) in the parser's normal form: " p30d " -> "P30D".
-    if after is not None:
-        after = parse_duration(after, "time_after_create").text
-    if before is not None:
-        before = parse_duration(before, "time_before_expiry").text
-    return {"action": kind, "time_after_create": after, "time_before_expiry": before}
-
-
-def _check_rotate_before_expiry(actions: list[dict[str, Any]], expires_in: str | None, now: datetime) -> None:
-    """A Rotate due ``time_before_expiry`` must come after the new version's creation, or
-    every new version (expiring ``expires_in`` after creation) would be due at once and each
-    maintenance run would rotate again."""
-    if expires_in is None:
-        return
-    expiry = parse_duration(expires_in).add_to(now)
-    for action in actions:
-        before = action["time_before_expiry"]
-        if action["action"] == "Rotate" and before and parse_duration(before).subtract_from(expiry) <= now:
-            raise InvalidParameterError(
-                f"the Rotate action's time_before_expiry ({before}) must be shorter than expires_in ({expires_in})"
-            )
-
-
-def _due(action: dict[str, Any], rec: VersionRecord, now: datetime) -> bool:
-    created = datetime.fromtimestamp(rec.created_on, UTC)
-    if action.get("time_after_create"):
-        return now >= parse_duration(action["time_after_create"]).add_to(created)
-    if action.get("time_before_expiry") and rec.expires_on is not None:
-        expiry = datetime.fromtimestamp(rec.expires_on, UTC)
-        return now >= parse_duration(action["time_before_expiry"]).subtract_from(expiry)
-    return False
+        check_operation(rec, op, self._ctx.now())
