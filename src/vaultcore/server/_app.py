@@ -22,11 +22,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from .._operations import ADMIN, current_request_id
 from ..exceptions import InvalidParameterError, UnauthorizedError, VaultError
@@ -34,6 +29,7 @@ from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._errors import error_body, error_for
+from ._web import JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
 if TYPE_CHECKING:

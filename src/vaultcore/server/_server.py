@@ -17,13 +17,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
 from ..exceptions import InvalidParameterError
 from ._app import AkvApp, create_app
 from ._auth import ADMIN_LIFETIME, TokenIssuer
 from ._credential import ServerCredential, StaticTokenCredential
 from ._tls import TlsFiles
+from ._web import uvicorn
 
 if TYPE_CHECKING:
     from .._vault import Vault

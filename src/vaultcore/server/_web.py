@@ -1,0 +1,16 @@
+"""The one module that imports the web framework (starlette) and the ASGI server (uvicorn).
+
+Everything else in ``vaultcore.server`` takes these names from here, so replacing either
+dependency touches one file.
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = ["JSONResponse", "Request", "Response", "Route", "Starlette", "run_in_threadpool", "uvicorn"]
