@@ -17,6 +17,12 @@ defuse the traps measured with SoftHSM 2.6.1 + python-pkcs11 0.10.1 (docs/hsm.md
   once, in ``C_Initialize``); stale object handles are looked up once more;
 * every ``pkcs11`` exception is translated in :func:`_translate`, the one mapping table.
 
+Parts that need no binding live beside it and are re-exported here, so callers import
+from this module only: :mod:`vaultcore._hsm_config` (:class:`Pkcs11Config`, constants),
+:mod:`vaultcore._hsm_types` (:class:`HsmKeyRef`, :class:`HsmEncrypted`, plain algorithm
+tables), :mod:`vaultcore._hsm_softhsm` and :mod:`vaultcore._hsm_raw`. What remains here
+calls the library (token manager, error translation, token and root-key operations).
+
 Root-key blob format (:meth:`HsmRootKey.wrap`)::
 
     version (1 byte, 0x01) || nonce (12 bytes) || AES-256-GCM ciphertext || tag (16 bytes)
@@ -53,6 +59,35 @@ from pkcs11 import (
 from pkcs11 import exceptions as p11e
 
 from vaultcore import _hsm_raw, _hsm_softhsm
+from vaultcore._hsm_config import (
+    _APPLICATION,
+    _MAX_RANDOM,
+    _MAX_WRAP_INPUT,
+    _NONCE_LEN,
+    _RETRY_DELAYS,
+    _TAG_LEN,
+    Pkcs11Config,
+    default_module,
+    generation_label,
+)
+from vaultcore._hsm_config import ROOT_BLOB_VERSION as ROOT_BLOB_VERSION  # re-exported (tests)
+from vaultcore._hsm_types import (
+    _AZURE_ONLY_ALGS,
+    _BACKUP_REFUSAL,
+    _CURVES,
+    _DIGEST_INFO,
+    _ECDSA_ALGS,
+    _GCM_ALGS,
+    _KW_ALGS,
+    _OCT_SIZES,
+    _RSA_DIGEST_LEN,
+    _RSA_SIZES,
+    HsmEncrypted,
+    HsmKeyRef,
+    _check_bytes,
+    _parse_ec_point,
+)
+from vaultcore._hsm_types import _OAEP256_REFUSAL as _OAEP256_REFUSAL  # re-exported (_key_handles)
 from vaultcore.exceptions import (
     ConflictError,
     HSMConfigurationError,
@@ -79,88 +114,6 @@ __all__ = [
 
 _log = logging.getLogger("vaultcore.hsm")
 _T = TypeVar("_T")
-
-ROOT_BLOB_VERSION = 1
-_NONCE_LEN = 12
-_TAG_LEN = 16
-_MAX_WRAP_INPUT = 1 << 20
-_MAX_RANDOM = 1 << 16
-_APPLICATION = "vaultcore"
-_KEY_LABEL_PREFIX = "vaultcore-key:"
-_GENERATION_LABEL_PREFIX = "vaultcore-generation:"
-# Start-up retries on NoSuchToken/GeneralError (another process rewriting token files).
-_RETRY_DELAYS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-def default_module() -> str:
-    """The PKCS#11 module used when none is configured: SoftHSM2 itself.
-
-    SoftHSM2 is preferred over the p11-kit proxy: with the process-wide lock both ran
-    8 threads crash-free, the proxy was not faster, and only the direct module lets a
-    failed login be undone without re-initialising (docs/hsm.md). The proxy is used only
-    when SoftHSM2 is not at a known path but p11-kit is configured to load it.
-    """
-    for path in _hsm_softhsm.SOFTHSM_MODULE_CANDIDATES:
-        if os.path.isfile(path):
-            return path
-    for path in _hsm_softhsm.P11KIT_PROXY_CANDIDATES:
-        if os.path.isfile(path) and _hsm_softhsm.p11kit_exposes_softhsm():
-            return path
-    raise HSMConfigurationError(
-        "no PKCS#11 module found (looked for SoftHSM2 at "
-        + ", ".join(_hsm_softhsm.SOFTHSM_MODULE_CANDIDATES)
-        + "); install softhsm2 or pass module="
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class Pkcs11Config:
-    """Where the root key lives: module path, token label, user PIN and key label.
-
-    ``module=None`` picks :func:`default_module`. Validated at construction; the PIN is
-    kept out of ``repr`` and comparisons, and the object refuses to be pickled.
-    """
-
-    module: str | None
-    token_label: str
-    pin: str = dataclasses.field(repr=False, compare=False)
-    key_label: str = "vaultcore-root"
-
-    def __post_init__(self) -> None:
-        if self.module is not None and not isinstance(self.module, str):
-            raise InvalidParameterError("module must be a path or None")
-        module = self.module if self.module is not None else default_module()
-        if not os.path.isfile(module):
-            raise HSMConfigurationError(f"PKCS#11 module '{module}' does not exist")
-        object.__setattr__(self, "module", module)
-        for name in ("token_label", "key_label"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value:
-                raise InvalidParameterError(f"{name} must be a non-empty string")
-        if len(self.token_label.encode("utf-8")) > 32:
-            raise InvalidParameterError("token_label is longer than 32 bytes (PKCS#11 limit)")
-        if not isinstance(self.pin, str) or not self.pin:
-            raise InvalidParameterError("pin must be a non-empty string")
-
-    @property
-    def module_path(self) -> str:
-        """The resolved module path (never None after construction)."""
-        assert self.module is not None
-        return self.module
-
-    def __reduce__(self) -> Any:
-        raise TypeError("Pkcs11Config holds a PIN and cannot be pickled")
-
-
-def generation_label(vault_id: str | bytes) -> str:
-    """Token label of the rollback counter of one vault."""
-    text = vault_id.hex() if isinstance(vault_id, bytes) else vault_id
-    if not text:
-        raise InvalidParameterError("vault_id must not be empty")
-    return _GENERATION_LABEL_PREFIX + text
 
 
 # --------------------------------------------------------------------------- error mapping
@@ -641,95 +594,16 @@ def _protection(obj: Any, secret_attribute: Attribute) -> dict[str, bool]:
 
 # --------------------------------------------------------------------------- HSM keys
 
-_RSA_SIZES = (2048, 3072, 4096)
-_OCT_SIZES = (128, 192, 256)
-# Azure curve name -> (DER OID of the named curve, cryptography curve class)
-_CURVES: dict[str, tuple[bytes, type[ec.EllipticCurve]]] = {
-    "P-256": (bytes.fromhex("06082a8648ce3d030107"), ec.SECP256R1),
-    "P-384": (bytes.fromhex("06052b81040022"), ec.SECP384R1),
-    "P-521": (bytes.fromhex("06052b81040023"), ec.SECP521R1),
-    "P-256K": (bytes.fromhex("06052b8104000a"), ec.SECP256K1),
-}
-# alg -> (digest length, curve) for ECDSA; SoftHSM has no CKM_ECDSA_SHAxxx: the host hashes.
-_ECDSA_ALGS = {"ES256": (32, "P-256"), "ES384": (48, "P-384"), "ES512": (64, "P-521"), "ES256K": (32, "P-256K")}
-# RS*: DigestInfo prefix (DER) for CKM_RSA_PKCS; PS*: hash + MGF for CKM_RSA_PKCS_PSS.
-_DIGEST_INFO = {
-    "RS256": bytes.fromhex("3031300d060960864801650304020105000420"),
-    "RS384": bytes.fromhex("3041300d060960864801650304020205000430"),
-    "RS512": bytes.fromhex("3051300d060960864801650304020305000440"),
-}
+# PS*: hash + MGF for CKM_RSA_PKCS_PSS; RSA encryption mechanisms (plain tables: ``_hsm_types``).
 _PSS = {
     "PS256": (Mechanism.SHA256, MGF.SHA256, 32),
     "PS384": (Mechanism.SHA384, MGF.SHA384, 48),
     "PS512": (Mechanism.SHA512, MGF.SHA512, 64),
 }
-_RSA_DIGEST_LEN = {"RS256": 32, "RS384": 48, "RS512": 64}
 _RSA_ENC = {
     "RSA1_5": (Mechanism.RSA_PKCS, None),
     "RSA-OAEP": (Mechanism.RSA_PKCS_OAEP, (Mechanism.SHA_1, MGF.SHA1, None)),
 }
-_OAEP256_REFUSAL = "RSA-OAEP-256 is not supported by this HSM (SoftHSM 2.6.1 supports OAEP with SHA-1 only)"
-_GCM_ALGS = {"A128GCM": 128, "A192GCM": 192, "A256GCM": 256}
-_KW_ALGS = {"A128KW": 128, "A192KW": 192, "A256KW": 256}
-_AZURE_ONLY_ALGS = {
-    "A128CBC", "A192CBC", "A256CBC", "A128CBCPAD", "A192CBCPAD", "A256CBCPAD",
-    "RSA-OAEP-256", "PS256", "EdDSA", "HS256", "HS384", "HS512",
-}  # fmt: skip
-_BACKUP_REFUSAL = (
-    "backup of HSM keys is not supported by this HSM: SoftHSM 2.6.1 lets only the SO create "
-    "a CKA_TRUSTED wrapping key, only as a public object stored unencrypted in the token "
-    "directory, so a domain-wrapped blob would not stay inside the security domain "
-    "(see docs/hsm.md)"
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class HsmKeyRef:
-    """A key inside the token, found by ``key_id`` (CKA_ID). Holds no key material.
-
-    ``kty`` is the Azure key type (``RSA-HSM``, ``EC-HSM``, ``oct-HSM``); ``size`` is the
-    RSA modulus or AES key size in bits; ``curve`` the Azure curve name for EC keys.
-    """
-
-    kty: str
-    key_id: bytes
-    size: int | None = None
-    curve: str | None = None
-
-    @property
-    def label(self) -> str:
-        """CKA_LABEL of the key objects (informational; lookups use CKA_ID)."""
-        return _KEY_LABEL_PREFIX + self.key_id.hex()
-
-
-@dataclasses.dataclass(frozen=True)
-class HsmEncrypted:
-    """Result of :meth:`HsmToken.encrypt`: ``iv`` and ``tag`` are set for AES-GCM only."""
-
-    ciphertext: bytes
-    iv: bytes | None = None
-    tag: bytes | None = None
-
-
-def _check_bytes(name: str, value: object) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise InvalidParameterError(f"{name} must be bytes")
-    return bytes(value)
-
-
-def _parse_ec_point(der: bytes) -> bytes:
-    """Unwrap CKA_EC_POINT (a DER OCTET STRING) to the SEC1 point; bounds-checked."""
-    if len(der) < 2 or der[0] != 0x04:
-        raise HSMError("token returned a malformed CKA_EC_POINT")
-    length, offset = der[1], 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 2 or len(der) < 2 + count:
-            raise HSMError("token returned a malformed CKA_EC_POINT")
-        length, offset = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
-    if len(der) != offset + length:
-        raise HSMError("token returned a malformed CKA_EC_POINT")
-    return der[offset:]
 
 
 class HsmToken:
