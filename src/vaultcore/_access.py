@@ -35,7 +35,7 @@ from ._records import decode, encode
 from ._roles import BUILTIN_ROLES, DataAction, role_allows
 from ._storage import ReadTxn, WriteTxn
 from ._validation import from_timestamp
-from .exceptions import ConflictError, InvalidParameterError, NotFoundError, UnauthorizedError
+from .exceptions import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError, UnauthorizedError
 
 if TYPE_CHECKING:
     from ._context import VaultContext
@@ -274,8 +274,18 @@ class AccessManager:
 
     # -- authentication and authorisation ----------------------------------------------
 
+    def _only_administrator(self, what: str) -> None:
+        """Login checks belong to the administrator's handle (the front door), not to views:
+        from a view they would be an unaudited oracle for client secrets and principal ids."""
+        if not self._session.is_admin:
+            raise ForbiddenError(
+                f"Principal {self._session.principal!r} may not {what}: only the vault administrator's handle can",
+                inner_code="ForbiddenByRbac",
+            )
+
     def authenticate(self, client_id: str, client_secret: str) -> str:
         """The principal id for valid application credentials; ``UnauthorizedError`` otherwise."""
+        self._only_administrator("check client credentials")
         pid = f"app:{client_id}" if isinstance(client_id, str) else ""
         with self._ctx.read() as txn:
             doc = self._get_principal(txn, pid) if pid else None
@@ -296,6 +306,8 @@ class AccessManager:
         return str(doc["id"])  # the id as created, whatever casing the caller used
 
     def require_principal(self, principal_id: str) -> None:
+        """``UnauthorizedError`` unless *principal_id* exists (administrator's handle only)."""
+        self._only_administrator("look up principals")
         with self._ctx.read() as txn:
             if self._get_principal(txn, principal_id) is None:
                 raise UnauthorizedError(f"unknown principal {principal_id}")
