@@ -157,6 +157,7 @@ class AccessManager:
             "created": now,
             "rotated": now,
             "cred": cred,
+            "inc": _bindings.random_bytes(8).hex(),
         }
 
         def run(txn: WriteTxn) -> None:
@@ -173,7 +174,13 @@ class AccessManager:
         if not isinstance(uid, int) or uid < 0:
             raise InvalidParameterError("uid must be a non-negative integer")
         pid = f"uid:{uid}"
-        doc = {"id": pid, "kind": "os_user", "display_name": display_name, "created": self._ctx.now()}
+        doc = {
+            "id": pid,
+            "kind": "os_user",
+            "display_name": display_name,
+            "created": self._ctx.now(),
+            "inc": _bindings.random_bytes(8).hex(),
+        }
 
         def run(txn: WriteTxn) -> None:
             if self._get_principal(txn, pid) is not None:
@@ -311,6 +318,19 @@ class AccessManager:
         with self._ctx.read() as txn:
             if self._get_principal(txn, principal_id) is None:
                 raise UnauthorizedError(f"unknown principal {principal_id}")
+
+    def incarnation(self, principal_id: str) -> str:
+        """A random id fixed when the principal was created (administrator's handle only).
+
+        Credentials issued by a front end (the server's bearer tokens) carry it, so a principal
+        deleted and created again under the same id does not accept tokens of its predecessor.
+        """
+        self._only_administrator("look up principals")
+        with self._ctx.read() as txn:
+            doc = self._get_principal(txn, principal_id)
+        if doc is None:
+            raise UnauthorizedError(f"unknown principal {principal_id}")
+        return str(doc.get("inc", ""))
 
     def authorizer(self, principal_id: str) -> _Authorizer:
         return _Authorizer(self, principal_id)

@@ -115,6 +115,20 @@ def test_deleting_a_principal_revokes_its_tokens(srv: Server) -> None:
             client.set_secret(unique("by-temp"), "y")
 
 
+def test_a_recreated_principal_does_not_accept_its_predecessors_tokens(srv: Server) -> None:
+    client_id = unique("again")
+    first = srv.vault.access.create_application(client_id)
+    srv.vault.access.assign_role(first.principal.id, "Key Vault Secrets Officer")
+    old_token = srv.server.credential(client_id, first.client_secret).get_token("https://vault.azure.net/.default")
+    assert srv.request("GET", "/secrets", token=old_token.token).status == 200
+    srv.vault.access.delete_principal(first.principal.id)
+    second = srv.vault.access.create_application(client_id)
+    srv.vault.access.assign_role(second.principal.id, "Key Vault Secrets Officer")
+    assert srv.request("GET", "/secrets", token=old_token.token).status == 401
+    new_token = srv.server.credential(client_id, second.client_secret).get_token("https://vault.azure.net/.default")
+    assert srv.request("GET", "/secrets", token=new_token.token).status == 200
+
+
 def test_administrator_token_and_async_credential(srv: Server) -> None:
     admin = srv.server.admin_credential()
     with SecretClient(srv.url, admin, **srv.server.client_kwargs) as client:

@@ -185,7 +185,7 @@ class AkvApp:
 
         def authenticate() -> str:
             view = self.vault.as_principal(client_id, secret, caller={"remote": remote, "via": "akv-server-token"})
-            return view.principal
+            return self.principals.subject(view.principal)
 
         try:
             async with self._token_limiter:

@@ -197,9 +197,18 @@ class Principals:
         self._views: OrderedDict[tuple[str, str], Vault] = OrderedDict()
         self._lock = threading.Lock()
 
-    def view(self, principal: str, remote: str) -> Vault:
-        if principal != ADMIN:
-            self._owner.access.require_principal(principal)
+    def subject(self, principal: str) -> str:
+        """The token subject for *principal*: its id and incarnation (``app:x#<inc>``)."""
+        if principal == ADMIN:
+            return ADMIN
+        return f"{principal}#{self._owner.access.incarnation(principal)}"
+
+    def view(self, subject: str, remote: str) -> Vault:
+        """The view for a verified token subject; the principal must still be the same one
+        the token was issued to (deleted, or deleted and created again → refused)."""
+        principal, _, incarnation = subject.partition("#")
+        if principal != ADMIN and self._owner.access.incarnation(principal) != incarnation:
+            raise UnauthorizedError("AKV10032: Invalid or expired bearer token.")
         key = (principal.lower(), remote)
         with self._lock:
             hit = self._views.get(key)
