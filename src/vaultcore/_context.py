@@ -12,6 +12,7 @@ import hmac
 import json
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,10 +140,16 @@ class VaultContext:
     # -- time --------------------------------------------------------------------------
 
     def now(self) -> int:
+        return int(self.timestamp())
+
+    def timestamp(self) -> float:
+        """The vault clock as Unix seconds (the system clock without building a datetime)."""
+        if self.clock is utc_now:
+            return time.time()
         value = self.clock()
         if value.tzinfo is None:
             raise InvalidParameterError("the vault clock must return timezone-aware datetimes")
-        return int(value.timestamp())
+        return value.timestamp()
 
     # -- keyring -----------------------------------------------------------------------
 

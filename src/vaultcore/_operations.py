@@ -15,7 +15,6 @@ it needs (``Microsoft.KeyVault/vaults/secrets/getSecret/action``) and the scope 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import os
@@ -98,21 +97,25 @@ def operation(
     def deco(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            # The hot path of every operation: kept free of context managers and properties.
             client: _HasSession = args[0]  # type: ignore[assignment]
             ctx = client._ctx
             session = client._session
             audit = ctx.audit
-            try:
-                target = scope(*args[1:], **kwargs) if scope is not None else getattr(client, "_default_scope", "/")
-            except TypeError:
-                target = "/"
+            if scope is not None:
+                try:
+                    target = scope(*args[1:], **kwargs)
+                except TypeError:
+                    target = "/"
+            else:
+                target = getattr(client, "_default_scope", "/")
             event = PendingEvent(
                 session.principal,
                 name,
                 target,
                 new_request_id(),
                 session.caller,
-                ctx.clock().timestamp(),
+                ctx.timestamp(),
                 session.caller_json,
             )
             if not session.allowed(action, target):
@@ -123,21 +126,25 @@ def operation(
                     f"missing permission {action}",
                     inner_code="ForbiddenByRbac",
                 )
-            outer = audit.pending
-            if outer is not None:  # nested inside another operation: audited by the outer one
+            local = audit._local
+            if getattr(local, "event", None) is not None:  # nested: audited by the outer operation
                 return fn(*args, **kwargs)
-            audit.pending = event
+            local.event = event
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 event.result = _result_of(exc)
-                audit.pending = None
+                local.event = None
                 audit.record(event)
                 raise
-            audit.pending = None
+            local.event = None
             if object_id is not None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    event.object_id = object_id(result) or event.object_id
+                try:
+                    found = object_id(result)
+                except (AttributeError, TypeError):
+                    found = None
+                if found:
+                    event.object_id = found
             audit.record(event)
             return result
 
