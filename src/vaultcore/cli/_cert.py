@@ -10,16 +10,20 @@ import base64
 import dataclasses
 import json
 import os
+import sys
 import textwrap
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
-from .. import CertificatePolicy
+from .. import AdministratorContact, CertificateContact, CertificatePolicy, Vault
+from ..exceptions import InvalidParameterError
 from . import _render as r
+from . import _state
 from ._errors import BadInput
 from ._objects import KindSpec, add_lifecycle_commands
-from ._params import TagType, write_new_file
+from ._params import TagType, complete_names, write_new_file
 from ._state import State, output_option, pass_state, secret_from_env_or_prompt
 
 __all__ = ["COMMANDS"]
@@ -86,6 +90,8 @@ Examples:
   vaultcore cert export web --out web.pem          (certificate + private key)
   vaultcore cert create ext --subject CN=ext --issuer Unknown; vaultcore cert csr ext > ext.csr
   vaultcore cert merge ext --file signed.pem --file ca.pem
+  vaultcore cert contacts set --contact ops@example.com,Ops
+  vaultcore cert issuer create digicert --provider DigiCert --password-stdin < pw.txt
 """,
 )
 def cert() -> None:
@@ -330,6 +336,291 @@ def update(
         name, version, enabled=enabled, tags=dict(tags) if tags or clear_tags else None
     )
     _emit_cert(state, r.certificate(updated))
+
+
+# -- contacts and issuers (vault-level certificate metadata) ------------------------------
+
+
+class ContactType(click.ParamType):  # type: ignore[type-arg]
+    """``EMAIL[,NAME[,PHONE]]`` (empty fields are absent; at least one is needed)."""
+
+    name = "email[,name[,phone]]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, CertificateContact):
+            return value
+        parts = [part.strip() for part in str(value).split(",")]
+        if len(parts) > 3:
+            self.fail(f"{value!r} is not EMAIL[,NAME[,PHONE]]", param, ctx)
+        email, name, phone = [*parts, "", ""][:3]
+        try:
+            return CertificateContact(email=email or None, name=name or None, phone=phone or None)
+        except InvalidParameterError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+class AdminType(click.ParamType):  # type: ignore[type-arg]
+    """``EMAIL,FIRST,LAST[,PHONE]`` (an empty FIRST, LAST or PHONE is absent)."""
+
+    name = "email,first,last[,phone]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, AdministratorContact):
+            return value
+        parts = [part.strip() for part in str(value).split(",")]
+        if len(parts) not in (3, 4) or not parts[0]:
+            self.fail(f"{value!r} is not EMAIL,FIRST,LAST[,PHONE]", param, ctx)
+        email, first, last, phone = [*parts, ""][:4]
+        try:
+            return AdministratorContact(
+                first_name=first or None, last_name=last or None, email=email, phone=phone or None
+            )
+        except InvalidParameterError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+def _emit_contacts(state: State, contacts: Iterable[CertificateContact]) -> None:
+    data = [r.certificate_contact(c) for c in contacts]
+    state.emit(data, r.rows_table(("email", "name", "phone"), data))
+
+
+@cert.group(
+    "contacts",
+    epilog="""\b
+Examples:
+  vaultcore cert contacts set --contact ops@example.com,Ops,+1-555-0100 --contact pki@example.com
+  vaultcore cert contacts show -o json
+  vaultcore cert contacts delete
+""",
+)
+def contacts() -> None:
+    """The vault's certificate contacts (named by EmailContacts lifetime actions)."""
+
+
+@contacts.command(
+    "set",
+    epilog="""\b
+Example:
+  vaultcore cert contacts set --contact ops@example.com,Ops,+1-555-0100 --contact ',Night shift,+1-555-0199'
+""",
+)
+@click.option(
+    "--contact",
+    "contact_list",
+    type=ContactType(),
+    multiple=True,
+    required=True,
+    help="EMAIL[,NAME[,PHONE]] (repeatable; replaces every contact).",
+)
+@output_option
+@pass_state
+def contacts_set(state: State, contact_list: tuple[CertificateContact, ...]) -> None:
+    """Replace the certificate contacts of the vault."""
+    _emit_contacts(state, state.vault().certificates.set_contacts(list(contact_list)))
+
+
+@contacts.command("show")
+@output_option
+@pass_state
+def contacts_show(state: State) -> None:
+    """Show the certificate contacts (exit 1 when none are set)."""
+    _emit_contacts(state, state.vault().certificates.get_contacts())
+
+
+@contacts.command("delete")
+@output_option
+@pass_state
+def contacts_delete(state: State) -> None:
+    """Remove every certificate contact (exit 1 when none are set)."""
+    removed = state.vault().certificates.delete_contacts()
+    state.emit([r.certificate_contact(c) for c in removed], f"Deleted {len(removed)} certificate contact(s).")
+
+
+def _issuer_names(vault: Vault) -> Iterable[str]:
+    return (p.name for p in vault.certificates.list_properties_of_issuers())
+
+
+issuer_name_argument = click.argument("name", shell_complete=complete_names(_issuer_names))
+admin_option = click.option(
+    "--admin",
+    "admins",
+    type=AdminType(),
+    multiple=True,
+    help="An administrator EMAIL,FIRST,LAST[,PHONE] (repeatable).",
+)
+password_stdin_option = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the issuer account password from stdin (a hidden prompt on a terminal).",
+)
+password_file_option = click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the issuer account password from this file.",
+)
+
+
+def _issuer_password(from_stdin: bool, path: str | None) -> str | None:
+    """The password from stdin or a file (one trailing newline dropped); never from an argument."""
+    if from_stdin and path is not None:
+        raise click.UsageError("--password-stdin and --password-file cannot be combined")
+    if path is not None:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    elif not from_stdin:
+        return None
+    elif _state.interactive():
+        prompted: str = click.prompt("Issuer password", hide_input=True, confirmation_prompt=True, err=True)
+        return prompted
+    else:
+        data = sys.stdin.buffer.read()
+    data = data[:-2] if data.endswith(b"\r\n") else data[:-1] if data.endswith(b"\n") else data
+    if not data:
+        raise BadInput("the issuer password is empty")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("the issuer password is not UTF-8 text") from None
+
+
+def _emit_issuer(state: State, issuer: Any) -> None:
+    data = r.certificate_issuer(issuer)
+    state.emit(data, r.fields_table(r.issuer_summary(data)))
+
+
+@cert.group(
+    "issuer",
+    epilog="""\b
+Examples:
+  vaultcore cert issuer create digicert --provider DigiCert --account-id acct-1 \\
+      --organization-id org-1 --admin pki@example.com,Ada,Lovelace --password-file pw.txt
+  printf %s "$PW" | vaultcore cert issuer update digicert --password-stdin
+  vaultcore cert issuer update digicert --disable
+  vaultcore cert issuer list -o json
+  vaultcore cert issuer delete digicert
+""",
+)
+def issuer() -> None:
+    """Certificate issuers: provider metadata only (vaultcore never calls a CA).
+
+    The account password is read from stdin (--password-stdin) or a file (--password-file),
+    never from the command line, and is never printed.
+    """
+
+
+@issuer.command(
+    "create",
+    epilog="""\b
+Examples:
+  vaultcore cert issuer create digicert --provider DigiCert --account-id acct-1 --password-file pw.txt
+  printf %s "$PW" | vaultcore cert issuer create gs --provider GlobalSign --password-stdin \\
+      --admin pki@example.com,Ada,Lovelace,+1-555-0100 --disabled
+""",
+)
+@issuer_name_argument
+@click.option("--provider", required=True, help="The issuer provider, e.g. DigiCert or GlobalSign.")
+@click.option("--account-id", help="The account id at the provider.")
+@click.option("--organization-id", help="The organization id at the provider.")
+@admin_option
+@click.option("--disabled", is_flag=True, help="Register the issuer disabled.")
+@password_stdin_option
+@password_file_option
+@output_option
+@pass_state
+def issuer_create(
+    state: State,
+    name: str,
+    provider: str,
+    account_id: str | None,
+    organization_id: str | None,
+    admins: tuple[AdministratorContact, ...],
+    disabled: bool,
+    password_stdin: bool,
+    password_file: str | None,
+) -> None:
+    """Register issuer NAME (replacing one of that name, as in Azure)."""
+    password = _issuer_password(password_stdin, password_file)
+    created = state.vault().certificates.create_issuer(
+        name,
+        provider,
+        enabled=False if disabled else None,
+        account_id=account_id,
+        password=password,
+        organization_id=organization_id,
+        admin_contacts=list(admins) if admins else None,
+    )
+    _emit_issuer(state, created)
+
+
+@issuer.command("update")
+@issuer_name_argument
+@click.option("--provider", help="New provider.")
+@click.option("--account-id", help="New account id.")
+@click.option("--organization-id", help="New organization id.")
+@admin_option
+@click.option("--clear-admins", is_flag=True, help="Remove every administrator.")
+@click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the issuer.")
+@password_stdin_option
+@password_file_option
+@output_option
+@pass_state
+def issuer_update(
+    state: State,
+    name: str,
+    provider: str | None,
+    account_id: str | None,
+    organization_id: str | None,
+    admins: tuple[AdministratorContact, ...],
+    clear_admins: bool,
+    enabled: bool | None,
+    password_stdin: bool,
+    password_file: str | None,
+) -> None:
+    """Change the given fields of issuer NAME; --admin replaces every administrator."""
+    if admins and clear_admins:
+        raise click.UsageError("--admin and --clear-admins cannot be combined")
+    password = _issuer_password(password_stdin, password_file)
+    given = (provider, account_id, organization_id, enabled, password)
+    if all(v is None for v in given) and not admins and not clear_admins:
+        raise click.UsageError("nothing to update: give at least one option")
+    updated = state.vault().certificates.update_issuer(
+        name,
+        provider=provider,
+        enabled=enabled,
+        account_id=account_id,
+        password=password,
+        organization_id=organization_id,
+        admin_contacts=list(admins) if admins or clear_admins else None,
+    )
+    _emit_issuer(state, updated)
+
+
+@issuer.command("show")
+@issuer_name_argument
+@output_option
+@pass_state
+def issuer_show(state: State, name: str) -> None:
+    """Show issuer NAME (never its password)."""
+    _emit_issuer(state, state.vault().certificates.get_issuer(name))
+
+
+@issuer.command("delete")
+@issuer_name_argument
+@output_option
+@pass_state
+def issuer_delete(state: State, name: str) -> None:
+    """Remove issuer NAME (no soft-delete: issuers are metadata)."""
+    data = r.certificate_issuer(state.vault().certificates.delete_issuer(name))
+    state.emit(data, f"Deleted issuer {data['name']!r}.")
+
+
+@issuer.command("list")
+@output_option
+@pass_state
+def issuer_list(state: State) -> None:
+    """List the issuers: name, provider, id."""
+    data = [r.issuer_properties(p) for p in state.vault().certificates.list_properties_of_issuers()]
+    state.emit(data, r.rows_table(("name", "provider", "id"), data))
 
 
 add_lifecycle_commands(cert, SPEC)

@@ -16,10 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import (
+    AdministratorContact,
+    CertificateContact,
+    CertificateIssuer,
     CertificateProperties,
     DeletedCertificate,
     DeletedKey,
     DeletedSecret,
+    IssuerProperties,
     KeyProperties,
     KeyVaultCertificate,
     KeyVaultKey,
@@ -30,7 +34,10 @@ from .. import (
 from .._models import ObjectProperties
 
 __all__ = [
+    "administrator_contact",
     "certificate",
+    "certificate_contact",
+    "certificate_issuer",
     "certificate_properties",
     "certificate_summary",
     "deleted_certificate",
@@ -38,6 +45,8 @@ __all__ = [
     "deleted_secret",
     "fields_table",
     "iso",
+    "issuer_properties",
+    "issuer_summary",
     "key",
     "key_properties",
     "key_summary",
@@ -144,6 +153,45 @@ def certificate_summary(data: dict[str, Any]) -> dict[str, Any]:
     out["subject"] = policy.get("x509_props", {}).get("subject")
     out["issuer"] = policy.get("issuer", {}).get("name")
     return out
+
+
+def certificate_contact(c: CertificateContact) -> dict[str, Any]:
+    """``email``, ``name``, ``phone`` (absent ones ``null``)."""
+    return {"email": c.email, "name": c.name, "phone": c.phone}
+
+
+def administrator_contact(a: AdministratorContact) -> dict[str, Any]:
+    return {"email": a.email, "first_name": a.first_name, "last_name": a.last_name, "phone": a.phone}
+
+
+def certificate_issuer(i: CertificateIssuer) -> dict[str, Any]:
+    """An issuer as the vault returns it: never its password (the vault does not give it back)."""
+    return {
+        "name": i.name,
+        "id": i.id,
+        "provider": i.provider,
+        "account_id": i.account_id,
+        "organization_id": i.organization_id,
+        "admin_contacts": [administrator_contact(a) for a in i.admin_contacts or ()],
+        "enabled": i.enabled,
+        "created_on": iso(i.created_on),
+        "updated_on": iso(i.updated_on),
+    }
+
+
+def issuer_properties(p: IssuerProperties) -> dict[str, Any]:
+    return {"name": p.name, "id": p.id, "provider": p.provider}
+
+
+def issuer_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """An issuer's JSON shape for a table: one ``First Last <email> phone`` item per administrator."""
+    return {**data, "admin_contacts": [_admin_line(a) for a in data.get("admin_contacts", [])]}
+
+
+def _admin_line(admin: dict[str, Any]) -> str:
+    email = admin.get("email")
+    words = (admin.get("first_name"), admin.get("last_name"), f"<{email}>" if email else None, admin.get("phone"))
+    return " ".join(str(w) for w in words if w)
 
 
 def key_summary(data: dict[str, Any]) -> dict[str, Any]:
