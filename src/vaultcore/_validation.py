@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidParameterError
@@ -69,7 +70,13 @@ def to_timestamp(value: datetime | None, what: str) -> int | None:
 
 
 def from_timestamp(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else _datetime_of(value)
+
+
+@lru_cache(maxsize=4096)
+def _datetime_of(value: int) -> datetime:
+    """Aware UTC datetimes are immutable, so results for repeated timestamps are shared."""
+    return datetime.fromtimestamp(value, UTC)
 
 
 def check_bool(value: object, what: str) -> bool:
