@@ -194,7 +194,7 @@ class ObjectRecord:
 
     name: str
     created_on: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold a pending certificate key
 
     def to_bytes(self) -> bytes:
         """Format 2: ``0x02 | i64 created | u16 name length | name | JSON extra (if any)``."""

@@ -95,3 +95,11 @@ def test_object_record_round_trips(name: str, created: int, extra: dict[str, obj
     rec = ObjectRecord(name=name, created_on=created, extra=extra)
     assert ObjectRecord.from_bytes(rec.to_bytes()) == rec
     assert ObjectRecord.from_bytes(encode({"n": name, "c": created, "x": extra})) == rec  # format 1
+
+
+def test_object_record_repr_hides_its_settings() -> None:
+    from vaultcore._records import DeletedRecord, ObjectRecord
+
+    obj = ObjectRecord(name="cert", created_on=1, extra={"pending": {"key": "c2VjcmV0LWtleQ"}})
+    assert "c2VjcmV0LWtleQ" not in repr(obj)
+    assert "c2VjcmV0LWtleQ" not in repr(DeletedRecord(obj=obj, deleted_on=2, scheduled_purge=3))
