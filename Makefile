@@ -45,6 +45,7 @@ build: sysdeps .stamp-build
 lint: build
 	$(BIN)/ruff check src tests benchmarks csrc
 	$(BIN)/ruff format --check src tests benchmarks csrc
+	$(BIN)/lint-imports
 
 typecheck: build
 	$(BIN)/mypy
@@ -57,4 +58,4 @@ bench: build
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,iqr,ops -s
 
 clean:
-	rm -rf build src/*.egg-info src/vaultcore/_native.* .stamp-*
+	rm -rf build src/*.egg-info src/vaultcore/crypto/_native.* src/vaultcore/_native.* .stamp-*

@@ -1,4 +1,4 @@
-"""Overhead of :mod:`vaultcore._keyops` against direct ``cryptography`` calls on the same key.
+"""Overhead of :mod:`vaultcore.crypto._keyops` against direct ``cryptography`` calls on the same key.
 
 Each case pairs our call with the equivalent ``cryptography`` call (same key, same digest)
 and reports ``ours / reference`` from an interleaved measurement in one run, since absolute
@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
-from vaultcore import _keyops
-from vaultcore._keymaterial import KeyMaterial, generate
+from vaultcore.crypto import _keyops
+from vaultcore.crypto._keymaterial import KeyMaterial, generate
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def keyops_cases() -> list[Case]:
         )
     )
     # The same two calls against the native core alone: what the Python layer adds.
-    from vaultcore import _bindings
+    from vaultcore.crypto import _bindings
 
     cases.append(
         Case(
@@ -209,7 +209,7 @@ def _print_ratios() -> Iterator[None]:
 def test_keyops(benchmark: Any, name: str) -> None:
     case = _case(name)
     benchmark.group = name
-    benchmark.name = f"{name}: vaultcore._keyops"
+    benchmark.name = f"{name}: vaultcore.crypto._keyops"
     benchmark(case.ours)
     if not benchmark.disabled:
         ratio = measure_ratio(case)

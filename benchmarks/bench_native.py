@@ -35,7 +35,7 @@ from cryptography.hazmat.backends.openssl.backend import backend as crypto_backe
 from cryptography.hazmat.primitives import keywrap
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vaultcore import _bindings
+from vaultcore.crypto import _bindings
 
 MiB = 1 << 20
 KEK = os.urandom(32)

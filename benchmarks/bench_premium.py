@@ -40,9 +40,10 @@ from typing import Any
 import pytest
 
 from bench_keyops import Case, Ratio, measure_ratio, report
-from vaultcore import KeyFileCredential, Pkcs11Credential, RawKeyCredential, Vault, _hsm_softhsm
-from vaultcore._context import KEYRING_KEY, META, keyring_aad
-from vaultcore._keyring import Keyring
+from vaultcore import KeyFileCredential, Pkcs11Credential, RawKeyCredential, Vault
+from vaultcore.crypto._keyring import Keyring
+from vaultcore.engine._context import KEYRING_KEY, META, keyring_aad
+from vaultcore.hsm import _softhsm as _hsm_softhsm
 
 GET_SECRET_GOAL = 1.10  # premium get_secret / standard get_secret: "the same within noise"
 # More interleaved rounds where the two sides are expected to be equal (noise decides).

@@ -1,4 +1,4 @@
-"""Build ``vaultcore._native`` with cffi in out-of-line API mode.
+"""Build ``vaultcore.crypto._native`` with cffi in out-of-line API mode.
 
 The declarations come from ``vaultcore_native.h`` (the C contract) with its preprocessor
 lines removed, so the header is the single source of truth for both the C compiler and
@@ -9,7 +9,7 @@ Two ways in:
 * ``setup.py`` lists ``cffi_modules=["csrc/build_ffi.py:ffi"]``; setuptools imports this
   module and compiles ``ffi`` into the wheel / build tree.
 * Run as a script (``cd csrc && ../.venv/bin/python build_ffi.py``), it compiles the
-  extension into ``../src/vaultcore/`` so that ``import vaultcore._native`` works in the
+  extension into ``../src/vaultcore/crypto/`` so that ``import vaultcore.crypto._native`` works in the
   editable install.
 
 cffi's API mode releases the GIL around every call into the declared functions, so the
@@ -50,7 +50,7 @@ def _make_ffi(*, absolute: bool) -> FFI:
     builder = FFI()
     builder.cdef(_cdef_text(HEADER))
     builder.set_source(
-        "vaultcore._native",
+        "vaultcore.crypto._native",
         '#include "vaultcore_native.h"\n',
         sources=[where(SOURCE)],
         include_dirs=[where(HERE)],
@@ -65,8 +65,8 @@ ffi = _make_ffi(absolute=False)
 
 
 def main() -> int:
-    """Compile into ../src/vaultcore (the editable install's package directory)."""
-    target_pkg = HERE.parent / "src" / "vaultcore"
+    """Compile into ../src/vaultcore/crypto (the editable install's package directory)."""
+    target_pkg = HERE.parent / "src" / "vaultcore" / "crypto"
     tmpdir = HERE.parent / "build" / "cffi"
     tmpdir.mkdir(parents=True, exist_ok=True)
     so_path = _make_ffi(absolute=True).compile(tmpdir=str(tmpdir), verbose=False)

@@ -1,6 +1,7 @@
 """Project-wide test configuration.
 
-Layer-specific fixtures live next to their tests (tests/core, tests/keys, tests/hsm, ...).
+Layer-specific fixtures live next to their tests; the folders mirror src/vaultcore (tests/engine,
+tests/keys, tests/hsm, ...) and shared fixtures are in vaultfixtures.py.
 Hypothesis gets a CI profile without deadlines: shared 2-core machines are noisy and a
 timing assertion is never a correctness check.
 """

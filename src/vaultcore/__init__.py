@@ -7,8 +7,9 @@ cryptographic primitives live in :mod:`vaultcore.hazmat` and are for experts onl
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._cert_models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
-from ._certpolicy import (
+from vaultcore._vault import MaintenanceReport, Vault
+from vaultcore.certificates._models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
+from vaultcore.certificates._policy import (
     AdministratorContact,
     CertificateContact,
     CertificateContentType,
@@ -22,7 +23,7 @@ from ._certpolicy import (
     LifetimeAction,
     WellKnownIssuerNames,
 )
-from ._credentials import (
+from vaultcore.crypto._credentials import (
     KDF_DEFAULT,
     KDF_INTERACTIVE,
     KDF_TESTING,
@@ -33,25 +34,16 @@ from ._credentials import (
     Pkcs11Credential,
     RawKeyCredential,
 )
-from ._crypto_client import CryptographyClient
-from ._jwk import EncryptionAlgorithm, KeyCurveName, KeyOperation, KeyType, KeyWrapAlgorithm, SignatureAlgorithm
-from ._key_models import (
-    DecryptResult,
-    DeletedKey,
-    EncryptResult,
-    JsonWebKey,
-    KeyProperties,
-    KeyRotationLifetimeAction,
-    KeyRotationPolicy,
-    KeyVaultKey,
-    SignResult,
-    UnwrapResult,
-    VerifyResult,
-    WrapResult,
+from vaultcore.crypto._jwk import (
+    EncryptionAlgorithm,
+    KeyCurveName,
+    KeyOperation,
+    KeyType,
+    KeyWrapAlgorithm,
+    SignatureAlgorithm,
 )
-from ._models import DeletedSecret, KeyVaultSecret, SecretProperties
-from ._vault import MaintenanceReport, Vault
-from .exceptions import (
+from vaultcore.engine._models import DeletedSecret, KeyVaultSecret, SecretProperties
+from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
     HSMConfigurationError,
@@ -67,6 +59,21 @@ from .exceptions import (
     UnsupportedError,
     VaultError,
     VaultLockedError,
+)
+from vaultcore.keys._crypto_client import CryptographyClient
+from vaultcore.keys._models import (
+    DecryptResult,
+    DeletedKey,
+    EncryptResult,
+    JsonWebKey,
+    KeyProperties,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+    KeyVaultKey,
+    SignResult,
+    UnwrapResult,
+    VerifyResult,
+    WrapResult,
 )
 
 try:

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from . import _bindings
-from ._access import AccessManager
-from ._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
-from ._backup import ObjectBackup, export_domain, import_domain
-from ._certificates import CertificateClient
-from ._context import (
+from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
+from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
+from vaultcore.access._principals import AccessManager
+from vaultcore.access._roles import DataAction as A
+from vaultcore.certificates._client import CertificateClient
+from vaultcore.crypto import _bindings
+from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
+from vaultcore.crypto._keyring import Keyring
+from vaultcore.engine._backup import ObjectBackup, export_domain, import_domain
+from vaultcore.engine._context import (
     FORMAT_NAME,
     FORMAT_VERSION,
     GENERATION_KEY,
@@ -29,16 +33,9 @@ from ._context import (
     parse_header,
     utc_now,
 )
-from ._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
-from ._keyring import Keyring
-from ._keys import KeyClient
-from ._lifecycle import Lifecycle
-from ._operations import ADMIN, Session, new_request_id, operation
-from ._roles import DataAction as A
-from ._rotation import Progress, rotate_keyring
-from ._secrets import SecretClient
-from ._storage import LmdbStore, WriteTxn
-from .exceptions import (
+from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.engine._rotation import Progress, rotate_keyring
+from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
     IntegrityError,
@@ -48,6 +45,9 @@ from .exceptions import (
     VaultError,
     VaultLockedError,
 )
+from vaultcore.keys._client import KeyClient
+from vaultcore.secrets._client import SecretClient
+from vaultcore.storage._lmdb import LmdbStore, WriteTxn
 
 __all__ = ["MaintenanceReport", "Vault"]
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from click.testing import CliRunner
 
-from .cli import cli
+from vaultcore.cli import cli
 
 __all__ = ["main"]
 

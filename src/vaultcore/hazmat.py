@@ -41,8 +41,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn, TypeAlias
 
-from . import _bindings
-from .exceptions import InvalidParameterError
+from vaultcore.crypto import _bindings
+from vaultcore.exceptions import InvalidParameterError
 
 __all__ = [
     "AESGCM",

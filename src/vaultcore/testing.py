@@ -31,10 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import KDF_TESTING, Credential, PassphraseCredential, Pkcs11Credential, RawKeyCredential, Vault
+from vaultcore import KDF_TESTING, Credential, PassphraseCredential, Pkcs11Credential, RawKeyCredential, Vault
 
 if TYPE_CHECKING:
-    from .server import BackgroundServer, ServerCredential, StaticTokenCredential
+    from vaultcore.server import BackgroundServer, ServerCredential, StaticTokenCredential
 
 __all__ = [
     "START",
@@ -144,11 +144,11 @@ class VaultFactory:
 
 def softhsm_missing() -> str | None:
     """Why SoftHSM2 cannot be used here (``None`` when it can)."""
-    from . import _hsm_softhsm
+    from vaultcore.hsm import _softhsm
 
-    if _hsm_softhsm.softhsm2_util() is None:
+    if _softhsm.softhsm2_util() is None:
         return "SoftHSM2 is not installed (softhsm2-util not found; apt-get install softhsm2)"
-    if not any(os.path.isfile(p) for p in _hsm_softhsm.SOFTHSM_MODULE_CANDIDATES):
+    if not any(os.path.isfile(p) for p in _softhsm.SOFTHSM_MODULE_CANDIDATES):
         return "SoftHSM2 is not installed (libsofthsm2.so not found; apt-get install softhsm2)"
     return None
 
@@ -169,12 +169,12 @@ class SoftHsm:
         pin: str = "1234",
         so_pin: str = "12345678",
     ) -> None:
-        from . import _hsm_softhsm
+        from vaultcore.hsm import _softhsm
 
         missing = softhsm_missing()
         if missing:
             raise RuntimeError(missing)
-        self._token = _hsm_softhsm.create_softhsm_token(os.fspath(directory), label=label, pin=pin, so_pin=so_pin)
+        self._token = _softhsm.create_softhsm_token(os.fspath(directory), label=label, pin=pin, so_pin=so_pin)
         self.label = label
         self.pin = pin
 
@@ -254,7 +254,7 @@ def running_akv_server(
     made with ``access_kdf=KDF_TESTING`` make this cheap) and a local CA in *tls_dir*
     (reused when still valid).
     """
-    from .server import BackgroundServer, ensure_local_tls
+    from vaultcore.server import BackgroundServer, ensure_local_tls
 
     tls = ensure_local_tls(tls_dir)
     app = vault.access.create_application(client_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 import lmdb
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
-from vaultcore._audit import AuditEvent
+from vaultcore.access._audit import AuditEvent
 
 _ids = itertools.count(1)
 

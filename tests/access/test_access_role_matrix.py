@@ -4,7 +4,7 @@ permission, and in both cases the matching audit event.
 The expected decisions are computed from **Azure's documented role definitions** (the
 ``dataActions`` of each built-in role, copied below verbatim) and the Azure data action each
 operation needs, matched with Azure's wildcard rule. They are never read back from
-``vaultcore._roles``: a wrong grant or a missing one in vaultcore's role table fails here.
+``vaultcore.access._roles``: a wrong grant or a missing one in vaultcore's role table fails here.
 
 vaultcore's deliberate departures from Azure are listed in :data:`VAULTCORE_ADDITIONS`
 (and in docs/access.md); vaultcore's own vault-administration actions get Azure-style names
@@ -33,7 +33,7 @@ from vaultcore import (
     KeyType,
     Vault,
 )
-from vaultcore._roles import BUILTIN_ROLES
+from vaultcore.access._roles import BUILTIN_ROLES
 
 P = "Microsoft.KeyVault/vaults/"
 

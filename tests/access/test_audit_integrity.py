@@ -18,7 +18,7 @@ import pytest
 from accesshelpers import RawStore, grant, new_vault, seq_key
 
 from vaultcore import NotFoundError, RawKeyCredential, Vault
-from vaultcore._envelope import RecordType
+from vaultcore.crypto._envelope import RecordType
 
 EVENTS = 20  # events written by make_log(), VaultCreate included
 

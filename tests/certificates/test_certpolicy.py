@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vaultcore._certpolicy import (
+from vaultcore.certificates._policy import (
     AdministratorContact,
     CertificateContact,
     CertificateContentType,
@@ -25,7 +25,7 @@ from vaultcore._certpolicy import (
     LifetimeAction,
     WellKnownIssuerNames,
 )
-from vaultcore._jwk import KeyCurveName, KeyType
+from vaultcore.crypto._jwk import KeyCurveName, KeyType
 from vaultcore.exceptions import InvalidParameterError
 
 CREATED = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)

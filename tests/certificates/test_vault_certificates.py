@@ -28,7 +28,7 @@ from vaultcore import (
     SignatureAlgorithm,
     Vault,
 )
-from vaultcore._x509 import UPN_OID
+from vaultcore.certificates._x509 import UPN_OID
 
 
 def ec_policy(**kwargs: object) -> CertificatePolicy:

@@ -18,15 +18,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vaultcore._certpolicy import (
+from vaultcore.certificates._policy import (
     CertificateContentType,
     CertificatePolicy,
     CertificatePolicyAction,
     KeyUsageType,
     LifetimeAction,
 )
-from vaultcore._jwk import KeyCurveName, KeyType
-from vaultcore._x509 import (
+from vaultcore.certificates._x509 import (
     UPN_OID,
     ImportedCertificate,
     add_months,
@@ -45,6 +44,7 @@ from vaultcore._x509 import (
     policy_from_certificate,
     thumbprint,
 )
+from vaultcore.crypto._jwk import KeyCurveName, KeyType
 from vaultcore.exceptions import InvalidParameterError
 
 NOW = dt.datetime(2024, 1, 31, 12, 30, 45, 987654, tzinfo=dt.UTC)

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 from hsmhelpers import AUX_LABEL, MAIN_LABEL, PIN, SO_PIN, SoftHsmEnv
 
-from vaultcore import Pkcs11Credential, _hsm_softhsm
-from vaultcore._hsm import HsmToken, Pkcs11Config, default_module
+from vaultcore import Pkcs11Credential
+from vaultcore.hsm import _softhsm as _hsm_softhsm
+from vaultcore.hsm._pkcs11 import HsmToken, Pkcs11Config, default_module
 
 
 def _softhsm_missing() -> str | None:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
-from vaultcore import JsonWebKey, Pkcs11Credential, Vault, _hsm_softhsm
-from vaultcore._hsm import HsmKeyRef, Pkcs11Config
-from vaultcore._key_handles import hsm_ref_from_payload
+from vaultcore import JsonWebKey, Pkcs11Credential, Vault
+from vaultcore.hsm import _softhsm as _hsm_softhsm
+from vaultcore.hsm._pkcs11 import HsmKeyRef, Pkcs11Config
+from vaultcore.keys._handles import hsm_ref_from_payload
 
 PIN = "2468-test-user-pin"
 SO_PIN = "1357-test-so-pin"

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from hsmhelpers import MAIN_LABEL, PIN, SRC_DIR, SoftHsmEnv, run_python
 
-from vaultcore import _hsm_softhsm
-from vaultcore._hsm import HsmKeyRef, HsmRootKey, HsmToken, Pkcs11Config, generation_label
+from vaultcore.hsm import _softhsm as _hsm_softhsm
+from vaultcore.hsm._pkcs11 import HsmKeyRef, HsmRootKey, HsmToken, Pkcs11Config, generation_label
 
 pytestmark = pytest.mark.hsm
 
@@ -72,7 +72,7 @@ def test_eight_threads_use_hsm_keys_at_once(hsm_token: HsmToken, hsm_config: Pkc
 
 _PROCESS_WORKER = """
 import json, os, sys, hashlib
-from vaultcore._hsm import HsmRootKey, Pkcs11Config, generation_label
+from vaultcore.hsm._pkcs11 import HsmRootKey, Pkcs11Config, generation_label
 n, label, key_label, blob_hex = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 root = HsmRootKey(Pkcs11Config(None, label, os.environ["VC_TEST_PIN"], key_label), create=False)
 blob = bytes.fromhex(blob_hex)
@@ -162,7 +162,7 @@ def test_forked_child_reinitialises_and_uses_the_root_key(hsm_token: HsmToken, h
 
 _DELETED_DIR_WORKER = """
 import os, shutil
-from vaultcore._hsm import HsmRootKey, Pkcs11Config
+from vaultcore.hsm._pkcs11 import HsmRootKey, Pkcs11Config
 from vaultcore.exceptions import HSMError
 root = HsmRootKey(Pkcs11Config(None, "doomed", os.environ["VC_TEST_PIN"], "root"), create=True)
 blob = root.wrap(b"x" * 32, b"")
@@ -200,7 +200,7 @@ def test_token_directory_deleted_while_running(softhsm: SoftHsmEnv, tmp_path: os
 
 _PROXY_WORKER = """
 import os, threading
-from vaultcore._hsm import HsmRootKey, HsmToken, Pkcs11Config
+from vaultcore.hsm._pkcs11 import HsmRootKey, HsmToken, Pkcs11Config
 from vaultcore.exceptions import UnauthorizedError
 proxy, label, pin = os.environ["VC_PROXY"], os.environ["VC_LABEL"], os.environ["VC_TEST_PIN"]
 for _ in range(3):

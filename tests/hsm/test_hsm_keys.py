@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from vaultcore._hsm import HsmKeyRef, HsmToken
 from vaultcore.exceptions import (
     ConflictError,
     IntegrityError,
@@ -18,6 +17,7 @@ from vaultcore.exceptions import (
     NotFoundError,
     UnsupportedError,
 )
+from vaultcore.hsm._pkcs11 import HsmKeyRef, HsmToken
 
 pytestmark = pytest.mark.hsm
 

@@ -10,8 +10,6 @@ import time
 import pytest
 from hsmhelpers import AUX_LABEL, MAIN_LABEL, PIN, SoftHsmEnv
 
-from vaultcore import _hsm, _hsm_softhsm
-from vaultcore._hsm import ROOT_BLOB_VERSION, HsmRootKey, HsmToken, Pkcs11Config, generation_label
 from vaultcore.exceptions import (
     HSMConfigurationError,
     HSMUnavailableError,
@@ -21,6 +19,9 @@ from vaultcore.exceptions import (
     RollbackError,
     UnauthorizedError,
 )
+from vaultcore.hsm import _pkcs11 as _hsm
+from vaultcore.hsm import _softhsm as _hsm_softhsm
+from vaultcore.hsm._pkcs11 import ROOT_BLOB_VERSION, HsmRootKey, HsmToken, Pkcs11Config, generation_label
 
 pytestmark = pytest.mark.hsm
 

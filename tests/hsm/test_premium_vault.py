@@ -33,9 +33,9 @@ from vaultcore import (
     UnsupportedError,
     Vault,
 )
-from vaultcore._context import HEADER_KEY, KEYRING_KEY, META, keyring_aad
-from vaultcore._credentials import KDF_TESTING
-from vaultcore._hsm import HsmKeyRef, HsmRootKey, HsmToken
+from vaultcore.crypto._credentials import KDF_TESTING
+from vaultcore.engine._context import HEADER_KEY, KEYRING_KEY, META, keyring_aad
+from vaultcore.hsm._pkcs11 import HsmKeyRef, HsmRootKey, HsmToken
 
 pytestmark = pytest.mark.hsm
 

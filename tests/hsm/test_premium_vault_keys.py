@@ -25,7 +25,7 @@ from vaultcore import (
     UnsupportedError,
     Vault,
 )
-from vaultcore._hsm import HsmToken
+from vaultcore.hsm._pkcs11 import HsmToken
 
 pytestmark = pytest.mark.hsm
 

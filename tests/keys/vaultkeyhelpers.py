@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from vaultcore import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm, Vault
 
-KEY_KIND = 2  # store byte of keys (vaultcore._records.Kind.KEY)
+KEY_KIND = 2  # store byte of keys (vaultcore.engine._records.Kind.KEY)
 
 # Offsets of a sealed record (see the ``_envelope`` docstring).
 FORMAT, TERM, DEK, NONCE, BODY = 0, 1, 5, 45, 57

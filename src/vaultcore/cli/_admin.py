@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .. import (
+from vaultcore import (
     KDF_DEFAULT,
     KDF_INTERACTIVE,
     Credential,
@@ -17,6 +17,7 @@ from .. import (
     PassphraseCredential,
     Vault,
 )
+
 from . import _render as r
 from ._params import write_new_file
 from ._progress import progress, tree_size, watch_size

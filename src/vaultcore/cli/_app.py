@@ -11,7 +11,8 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-from .. import __version__
+from vaultcore import __version__
+
 from . import _admin, _auditlog, _cert, _env, _key, _rbac, _secret, _serve
 from ._errors import guard
 from ._state import (

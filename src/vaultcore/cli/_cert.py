@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from .. import AdministratorContact, CertificateContact, CertificatePolicy, Vault
-from ..exceptions import InvalidParameterError
+from vaultcore import AdministratorContact, CertificateContact, CertificatePolicy, Vault
+from vaultcore.exceptions import InvalidParameterError
+
 from . import _render as r
 from . import _state
 from ._errors import BadInput

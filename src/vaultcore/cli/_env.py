@@ -8,8 +8,9 @@ from typing import IO
 
 import click
 
-from .. import Vault
-from ..exceptions import ForbiddenError
+from vaultcore import Vault
+from vaultcore.exceptions import ForbiddenError
+
 from ._dotenv import (
     DotenvError,
     env_to_secret_name,

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import click
 
-from ..exceptions import (
+from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
     IntegrityError,

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from .. import KeyRotationLifetimeAction
-from .._jwk import ec_public_from_jwk, rsa_public_from_jwk
+from vaultcore import KeyRotationLifetimeAction
+from vaultcore.crypto._jwk import ec_public_from_jwk, rsa_public_from_jwk
+
 from . import _render as r
 from ._errors import EXIT_INTEGRITY, BadInput
 from ._objects import KindSpec, add_lifecycle_commands, attribute_changes, attribute_options

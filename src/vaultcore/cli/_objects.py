@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from .. import Vault
+from vaultcore import Vault
+
 from . import _render as r
 from ._params import CLEAR, TagType, WhenType, complete_names, write_new_file
 from ._state import State, output_option, pass_state

@@ -14,7 +14,8 @@ from typing import IO, Any
 import click
 from click.shell_completion import CompletionItem
 
-from .. import Vault
+from vaultcore import Vault
+
 from . import _state
 from ._errors import BadInput
 from ._state import State, default_vault_path

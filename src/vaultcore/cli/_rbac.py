@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from .._roles import BUILTIN_ROLES
+from vaultcore.access._roles import BUILTIN_ROLES
+
 from . import _render as r
 from ._state import State, output_option, pass_state
 

@@ -15,7 +15,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .. import (
+from vaultcore import (
     AdministratorContact,
     CertificateContact,
     CertificateIssuer,
@@ -31,7 +31,7 @@ from .. import (
     SecretProperties,
     Vault,
 )
-from .._models import ObjectProperties
+from vaultcore.engine._models import ObjectProperties
 
 __all__ = [
     "administrator_contact",

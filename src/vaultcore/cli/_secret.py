@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ..exceptions import NotFoundError
+from vaultcore.exceptions import NotFoundError
+
 from . import _render as r
 from ._objects import KindSpec, add_lifecycle_commands, attribute_changes, attribute_options
 from ._params import TagType, WhenType, read_secret_value, write_new_file

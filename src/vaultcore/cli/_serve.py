@@ -82,7 +82,8 @@ def serve(
     if state.client_id:
         raise click.UsageError("serve runs as the vault administrator: drop --client-id / VAULTCORE_CLIENT_ID")
     try:
-        from .. import server
+        from vaultcore import server
+
         from ..server import _server  # noqa: F401 - fails early without starlette/uvicorn
     except ImportError as exc:
         raise MissingDependency(

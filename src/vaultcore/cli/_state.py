@@ -13,8 +13,8 @@ import click
 import platformdirs
 from rich.console import Console, RenderableType
 
-from .. import Credential, KeyFileCredential, PassphraseCredential, Pkcs11Credential, Vault
-from ..exceptions import UnauthorizedError
+from vaultcore import Credential, KeyFileCredential, PassphraseCredential, Pkcs11Credential, Vault
+from vaultcore.exceptions import UnauthorizedError
 
 __all__ = [
     "ENV_CLIENT_ID",

@@ -1,15 +1,9 @@
 """``vaultcore.server``: Azure Key Vault's REST API over HTTPS, for the official Azure SDK clients.
 
-Run it with ``vaultcore serve`` or in tests with the ``akv_server`` pytest fixture; see
-docs/server.md. Modules: ``_app`` (ASGI app, authentication, routing), ``_auth`` (tokens,
-challenge, principal views), ``_errors`` (exception → Azure error body: the one mapping),
-``_wire`` (JSON encodings and paging), ``_secrets`` / ``_keys`` / ``_certificates``
-(routes), ``_tls`` (local CA and server certificate), ``_credential`` (Azure credentials
-for clients), ``_server`` (uvicorn in the foreground or a thread).
-
-This package is the only importer of starlette and uvicorn (the ``server`` extra). The
-client-side pieces - :func:`credential`, the credential classes and
-:func:`ensure_local_tls` - import neither, so they work without the extra.
+Run by ``vaultcore serve`` or the ``akv_server`` pytest fixture (docs/server.md). Uses only
+the ``Vault`` facade, the object kinds' models and ``access``; ``_web`` is the only importer
+of starlette and uvicorn (the ``server`` extra). The client-side pieces (:func:`credential`,
+the credential classes, :func:`ensure_local_tls`) import neither.
 """
 
 from __future__ import annotations

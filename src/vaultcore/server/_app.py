@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._operations import ADMIN, current_request_id
-from ..exceptions import InvalidParameterError, UnauthorizedError, VaultError
+from vaultcore.access._operations import ADMIN, current_request_id
+from vaultcore.exceptions import InvalidParameterError, UnauthorizedError, VaultError
+
 from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request

@@ -39,8 +39,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._operations import ADMIN
-from ..exceptions import InvalidParameterError, UnauthorizedError
+from vaultcore.access._operations import ADMIN
+from vaultcore.exceptions import InvalidParameterError, UnauthorizedError
+
 from ._wire import b64u, unb64u
 
 if TYPE_CHECKING:

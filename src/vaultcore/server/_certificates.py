@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._cert_models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
-from .._certpolicy import (
+from vaultcore.certificates._models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
+from vaultcore.certificates._policy import (
     AdministratorContact,
     CertificateContact,
     CertificateIssuer,
     CertificateOperation,
     CertificatePolicy,
 )
-from ..exceptions import InvalidParameterError
+from vaultcore.exceptions import InvalidParameterError
+
 from ._wire import (
     Call,
     Reply,

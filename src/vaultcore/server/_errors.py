@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..exceptions import NotFoundError, VaultError
+from vaultcore.exceptions import NotFoundError, VaultError
 
 __all__ = ["error_body", "error_for"]
 

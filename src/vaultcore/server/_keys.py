@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._crypto_client import CryptographyClient
-from .._key_models import DeletedKey, JsonWebKey, KeyProperties, KeyRotationPolicy, KeyVaultKey
-from ..exceptions import InvalidParameterError, UnsupportedError
+from vaultcore.exceptions import InvalidParameterError, UnsupportedError
+from vaultcore.keys._crypto_client import CryptographyClient
+from vaultcore.keys._models import DeletedKey, JsonWebKey, KeyProperties, KeyRotationPolicy, KeyVaultKey
+
 from ._wire import (
     Call,
     Reply,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._models import DeletedSecret, KeyVaultSecret, SecretProperties
-from ..exceptions import InvalidParameterError
+from vaultcore.engine._models import DeletedSecret, KeyVaultSecret, SecretProperties
+from vaultcore.exceptions import InvalidParameterError
+
 from ._wire import (
     Call,
     Reply,

@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import InvalidParameterError
+from vaultcore.exceptions import InvalidParameterError
+
 from ._app import AkvApp, create_app
 from ._auth import ADMIN_LIFETIME, TokenIssuer
 from ._credential import ServerCredential, StaticTokenCredential

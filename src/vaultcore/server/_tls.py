@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..exceptions import InvalidParameterError
+from vaultcore.exceptions import InvalidParameterError
 
 __all__ = ["DEFAULT_HOSTS", "TlsFiles", "ensure_local_tls"]
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
-from .._models import ObjectProperties
-from ..exceptions import InvalidParameterError
+from vaultcore.engine._models import ObjectProperties
+from vaultcore.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     from .._vault import Vault

@@ -1,0 +1,176 @@
+"""Every public operation passes through here: authorisation, then audit.
+
+A :class:`Session` is *who* is calling (the administrator who unlocked the vault, an
+application principal, or an OS user). Client methods are decorated with
+:func:`operation`, which names the Azure-style operation (``SecretGet``), the data action
+it needs (``Microsoft.KeyVault/vaults/secrets/getSecret/action``) and the scope it acts on
+(``/secrets/NAME`` or the vault ``/``). The decorator:
+
+1. checks the session's role assignments (``ForbiddenError`` naming the missing action);
+2. publishes the pending audit event, so a write transaction commits it atomically with
+   the mutation (see ``VaultContext.write``);
+3. records the outcome (success, denied, not found, ...) and hands events that did not
+   ride in a mutation to the audit log's group commit.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+from vaultcore.access._audit import PendingEvent, caller_json
+from vaultcore.exceptions import ForbiddenError, VaultError
+
+if TYPE_CHECKING:
+    from vaultcore.engine._context import VaultContext
+
+__all__ = ["ADMIN", "Session", "operation"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ADMIN = "admin"
+_REQ_PREFIX = os.urandom(4).hex()
+_req_counter = itertools.count(1)
+
+
+#: Set by a front end (the REST server) to the request id of the request being served, so
+#: audit events carry the id the client sees; otherwise each operation gets a fresh one.
+current_request_id: ContextVar[str | None] = ContextVar("vaultcore_request_id", default=None)
+
+
+def new_request_id() -> str:
+    return current_request_id.get() or f"{_REQ_PREFIX}-{next(_req_counter):012x}"
+
+
+class Session:
+    """Who performs operations, and what they may do."""
+
+    def __init__(
+        self,
+        principal: str,
+        *,
+        authorizer: Callable[[str, str], bool] | None = None,
+        caller: dict[str, Any] | None = None,
+    ) -> None:
+        self.principal = principal
+        self._authorizer = authorizer
+        self.caller = {"pid": os.getpid(), "uid": os.getuid() if hasattr(os, "getuid") else None, **(caller or {})}
+        self.caller_json = caller_json(self.caller)  # serialised once, not per audited event
+
+    @property
+    def is_admin(self) -> bool:
+        return self._authorizer is None
+
+    def allowed(self, action: str, scope: str) -> bool:
+        return self._authorizer is None or self._authorizer(action, scope)
+
+
+class _HasSession(Protocol):
+    _ctx: VaultContext
+    _session: Session
+
+
+def _result_of(exc: BaseException) -> str:
+    if isinstance(exc, VaultError):
+        return exc.code
+    return "InternalError"
+
+
+def operation(
+    name: str,
+    action: str,
+    scope: Callable[..., str] | None = None,
+    *,
+    object_id: Callable[[Any], str | None] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a client method as an audited, authorised operation.
+
+    *scope* receives the method's arguments and returns the scope path (``/secrets/x``);
+    *object_id* receives the result and returns the object id with version for the event.
+    """
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            # The hot path of every operation: kept free of context managers and properties.
+            client: _HasSession = args[0]  # type: ignore[assignment]
+            ctx = client._ctx
+            session = client._session
+            audit = ctx.audit
+            if scope is not None:
+                try:
+                    target = scope(*args[1:], **kwargs)
+                except TypeError:
+                    target = "/"
+            else:
+                target = getattr(client, "_default_scope", "/")
+            event = PendingEvent(
+                session.principal,
+                name,
+                target,
+                new_request_id(),
+                session.caller,
+                ctx.timestamp(),
+                session.caller_json,
+            )
+            if not session.allowed(action, target):
+                event.result = "Forbidden"
+                audit.record(event)
+                raise ForbiddenError(
+                    f"Principal {session.principal!r} is not authorized to perform {name} on {target}: "
+                    f"missing permission {action}",
+                    inner_code="ForbiddenByRbac",
+                )
+            local = audit._local
+            if getattr(local, "event", None) is not None:  # nested: audited by the outer operation
+                return fn(*args, **kwargs)
+            local.event = event
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                event.result = _result_of(exc)
+                local.event = None
+                audit.record(event)
+                raise
+            local.event = None
+            if object_id is not None:
+                try:
+                    found = object_id(result)
+                except (AttributeError, TypeError):
+                    found = None
+                if found:
+                    event.object_id = found
+            audit.record(event)
+            return result
+
+        return wrapper
+
+    return deco
+
+
+def name_scope(collection: str) -> Callable[..., str]:
+    """Scope function for methods whose first argument is an object name."""
+
+    def scope(name: object = None, *args: Any, **kwargs: Any) -> str:
+        if name is None:
+            name = kwargs.get("name")
+        return f"/{collection}/{str(name).lower()}" if isinstance(name, str) else "/"
+
+    return scope
+
+
+def id_of(result: Any) -> str | None:
+    """The versioned id of a result (``.id`` or ``.properties.id``), as a scope-style path."""
+    ident = getattr(result, "id", None) or getattr(result, "key_id", None)
+    if ident is None:
+        props = getattr(result, "properties", None)
+        ident = getattr(props, "id", None)
+    if not isinstance(ident, str):
+        return None
+    marker = ident.find("/", ident.find("//") + 2)
+    return ident[marker:] if marker > 0 else ident

@@ -1,0 +1,105 @@
+"""Envelope encryption of every stored record.
+
+Byte layout of a sealed record (format 1)::
+
+    offset  size  field
+    0       1     format byte (0x01)
+    1       4     term id, big-endian: which keyring term's KEK wrapped the DEK
+    5       40    DEK (256-bit, fresh per record) wrapped with AES-KW (RFC 3394) under the KEK
+    45      12    nonce (random, drawn in C)
+    57      n     AES-256-GCM ciphertext of the record
+    57+n    16    GCM tag
+
+Associated data: ``b"vaultcore/1" || vault_id(16) || record type(1) || store key``. The store
+key already names the object (kind, keyed hash of the name, version), so a record copied
+to another name, version, kind, record type or vault fails authentication. The format byte
+and term id are not in the AAD: keyring rotation re-wraps the DEK and rewrites the term id
+without touching the ciphertext; a forged term id makes the unwrap fail instead.
+
+The DEK and nonce are generated and used inside the C core (``seal_record`` /
+``open_record``): plaintext DEKs never exist in Python memory.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+
+from vaultcore.crypto import _bindings
+from vaultcore.crypto._keyring import Keyring
+from vaultcore.exceptions import IntegrityError
+
+__all__ = ["FORMAT_V1", "HEADER_SIZE", "Envelope", "RecordType"]
+
+FORMAT_V1 = 0x01
+HEADER_SIZE = 5
+WRAPPED_DEK_SIZE = 40
+MIN_SIZE = HEADER_SIZE + WRAPPED_DEK_SIZE + 12 + 16
+_AAD_PREFIX = b"vaultcore/1"
+_TERM = struct.Struct(">I")
+
+
+class RecordType:
+    """Record-type bytes bound into the AAD."""
+
+    OBJECT = b"o"
+    VERSION = b"v"
+    DELETED = b"d"
+    AUDIT = b"a"
+    ACCESS = b"p"
+    META = b"m"
+
+
+def term_of(blob: bytes | memoryview) -> int:
+    """The keyring term a sealed record is wrapped under (no authentication)."""
+    if len(blob) < MIN_SIZE or blob[0] != FORMAT_V1:
+        raise IntegrityError()
+    return int(_TERM.unpack_from(blob, 1)[0])
+
+
+def with_rewrapped(blob: bytes, term: int, wrapped_dek: bytes | memoryview) -> bytes:
+    """*blob* with its DEK replaced by *wrapped_dek* under *term* (ciphertext unchanged)."""
+    return bytes([FORMAT_V1]) + _TERM.pack(term) + bytes(wrapped_dek) + blob[HEADER_SIZE + WRAPPED_DEK_SIZE :]
+
+
+def wrapped_dek_of(blob: bytes | memoryview) -> bytes:
+    return bytes(blob[HEADER_SIZE : HEADER_SIZE + WRAPPED_DEK_SIZE])
+
+
+class Envelope:
+    """Seals and opens records under the current keyring.
+
+    ``keyring`` is a callable so that a keyring rotated by another process is picked up:
+    a record under an unknown term triggers one ``reload`` before failing.
+    """
+
+    def __init__(self, keyring: Callable[[], Keyring], reload: Callable[[], Keyring]) -> None:
+        self._keyring = keyring
+        self._reload = reload
+
+    def _aad(self, ring: Keyring, rtype: bytes, key: bytes) -> bytes:
+        return _AAD_PREFIX + ring.vault_id + rtype + key
+
+    def seal(self, rtype: bytes, key: bytes, plaintext: bytes) -> bytes:
+        ring = self._keyring()
+        term = ring.active_term
+        prefix = bytes([FORMAT_V1]) + _TERM.pack(term)
+        return _bindings.seal_record(ring.kek(term), prefix, self._aad(ring, rtype, key), plaintext)
+
+    def seal_many(self, rtype: bytes, keys: Sequence[bytes], plaintexts: Sequence[bytes]) -> list[memoryview]:
+        """Seal N records in one native call (bulk writes)."""
+        ring = self._keyring()
+        term = ring.active_term
+        prefix = bytes([FORMAT_V1]) + _TERM.pack(term)
+        aads = [self._aad(ring, rtype, k) for k in keys]
+        return _bindings.seal_records(ring.kek(term), prefix, aads, plaintexts)
+
+    def open(self, rtype: bytes, key: bytes, blob: bytes | memoryview) -> bytes:
+        """The plaintext of *blob*; ``IntegrityError`` for any failure."""
+        term = term_of(blob)
+        ring = self._keyring()
+        if not ring.has_term(term):
+            ring = self._reload()
+            if not ring.has_term(term):
+                raise IntegrityError()
+        return _bindings.open_record(ring.kek(term), blob, HEADER_SIZE, self._aad(ring, rtype, key))

@@ -1,0 +1,255 @@
+"""The state one open vault shares with its clients: store, keyring, envelope, clock, settings.
+
+The keyring is cached in memory and re-read when another process changed it: every write
+transaction compares the stored generation with the cached one (one point read), and a
+record under an unknown term makes readers reload once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from vaultcore.crypto._credentials import RootKey
+from vaultcore.crypto._envelope import Envelope
+from vaultcore.crypto._keyring import Keyring
+from vaultcore.exceptions import (
+    IntegrityError,
+    InvalidParameterError,
+    NotAVaultError,
+    UnauthorizedError,
+    VaultLockedError,
+)
+from vaultcore.storage._lmdb import LmdbStore, ReadTxn, WriteTxn
+
+__all__ = ["Clock", "VaultContext", "VaultSettings", "keyring_aad", "utc_now"]
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+_GEN = struct.Struct(">Q")
+
+META = b"meta"
+HEADER_KEY = b"header"
+KEYRING_KEY = b"keyring"
+GENERATION_KEY = b"generation"
+FORMAT_NAME = "vaultcore"
+FORMAT_VERSION = 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def keyring_aad(header: bytes) -> bytes:
+    """The keyring blob is bound to the exact header bytes (settings, KDF, ids)."""
+    return b"vaultcore keyring/1" + hashlib.sha256(header).digest()
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Settings fixed in the vault header (authenticated through the keyring's AAD)."""
+
+    vault_id: bytes
+    name: str
+    kind: str  # "vault" | "managed_hsm"
+    tier: str  # "standard" | "premium"
+    retention_days: int
+    purge_protection: bool
+    created_on: int
+    allow_software_oct: bool = False
+
+    @cached_property
+    def url(self) -> str:
+        """Base of object ids (the server substitutes the host a client used)."""
+        service = "managedhsm" if self.kind == "managed_hsm" else "vault"
+        return f"https://{self.name}.{service}.vaultcore.local"
+
+    @cached_property
+    def recovery_level(self) -> str:
+        base = "Recoverable" if self.retention_days == 90 else "CustomizedRecoverable"
+        return base if self.purge_protection else base + "+Purgeable"
+
+    @classmethod
+    def from_header(cls, header: dict[str, Any]) -> VaultSettings:
+        try:
+            return cls(
+                vault_id=bytes.fromhex(header["vault_id"]),
+                name=str(header["name"]),
+                kind=str(header["kind"]),
+                tier=str(header["tier"]),
+                retention_days=int(header["retention_days"]),
+                purge_protection=bool(header["purge_protection"]),
+                created_on=int(header["created_on"]),
+                allow_software_oct=bool(header.get("allow_software_oct", False)),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise NotAVaultError("the vault header is damaged") from None
+
+
+def parse_header(raw: bytes | None) -> dict[str, Any]:
+    if raw is None:
+        raise NotAVaultError("no vault header: this is not a vaultcore vault")
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        raise NotAVaultError("the vault header is not valid") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise NotAVaultError("this is not a vaultcore vault")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise NotAVaultError(
+            f"this vault has format version {version}; this vaultcore reads up to {FORMAT_VERSION}: upgrade vaultcore"
+        )
+    return header
+
+
+class VaultContext:
+    """Everything a client needs; owned by one ``Vault``."""
+
+    def __init__(
+        self,
+        store: LmdbStore,
+        root: RootKey,
+        header_raw: bytes,
+        keyring: Keyring,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.header_raw = header_raw
+        self.header = parse_header(header_raw)
+        self.settings = VaultSettings.from_header(self.header)
+        self.clock = clock
+        self._keyring = keyring
+        self._ring_lock = threading.Lock()
+        self._hasher = keyring.name_hasher()
+        self.envelope = Envelope(lambda: self._keyring, self.reload_keyring)
+        self.closed = False
+        self.audit: Any = None  # set by the Vault once the audit log is attached
+
+    # -- time --------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self.timestamp())
+
+    def timestamp(self) -> float:
+        """The vault clock as Unix seconds (the system clock without building a datetime)."""
+        if self.clock is utc_now:
+            return time.time()
+        value = self.clock()
+        if value.tzinfo is None:
+            raise InvalidParameterError("the vault clock must return timezone-aware datetimes")
+        return value.timestamp()
+
+    # -- keyring -----------------------------------------------------------------------
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
+    def name_hasher(self) -> hmac.HMAC:
+        return self._hasher.copy()
+
+    def _load_keyring(self, txn: ReadTxn) -> Keyring:
+        blob = txn.get(META, KEYRING_KEY)
+        if blob is None:
+            raise IntegrityError("the keyring is missing")
+        header_raw = txn.get(META, HEADER_KEY)
+        if header_raw is None or header_raw == self.header_raw:
+            ring = Keyring.from_bytes(self.root.unwrap(blob, keyring_aad(self.header_raw)))
+            if ring.vault_id != self.settings.vault_id:
+                raise IntegrityError()
+            return ring
+        # Another handle (or process) changed the header: new settings or a new credential.
+        header = parse_header(header_raw)
+        if header.get("root") != self.header.get("root"):
+            raise UnauthorizedError(
+                "the vault's credential was changed by another handle; open the vault again with the new credential"
+            )
+        ring = Keyring.from_bytes(self.root.unwrap(blob, keyring_aad(header_raw)))
+        settings = VaultSettings.from_header(header)
+        if ring.vault_id != self.settings.vault_id or settings.vault_id != self.settings.vault_id:
+            raise IntegrityError()
+        with self._ring_lock:
+            if ring.generation >= self._keyring.generation:
+                self.header_raw, self.header, self.settings = header_raw, header, settings
+        return ring
+
+    def reload_keyring(self) -> Keyring:
+        with self.store.read() as txn:
+            ring = self._load_keyring(txn)
+        self._set_keyring(ring)
+        return ring
+
+    def _set_keyring(self, ring: Keyring) -> None:
+        with self._ring_lock:
+            if ring.generation >= self._keyring.generation:
+                self._keyring = ring
+
+    def replace_keyring_in(self, txn: WriteTxn, ring: Keyring, header_raw: bytes | None = None) -> None:
+        """Store *ring* (wrapped by the root key) and its generation inside *txn*."""
+        header = header_raw if header_raw is not None else self.header_raw
+        txn.put(META, KEYRING_KEY, self.root.wrap(ring.to_bytes(), keyring_aad(header)))
+        txn.put(META, GENERATION_KEY, _GEN.pack(ring.generation))
+        if header_raw is not None:
+            txn.put(META, HEADER_KEY, header_raw)
+
+    def adopt(self, ring: Keyring, header_raw: bytes | None = None, root: RootKey | None = None) -> None:
+        """After a committed keyring change: use the new state in memory."""
+        if header_raw is not None:
+            self.header_raw = header_raw
+            self.header = parse_header(header_raw)
+            self.settings = VaultSettings.from_header(self.header)
+        if root is not None:
+            self.root = root
+        with self._ring_lock:
+            self._keyring = ring
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTxn]:
+        self._check_open()
+        with self.store.read() as txn:
+            yield txn
+
+    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+        """One write transaction, with the keyring refreshed if another process changed it.
+
+        The audit event of the operation in progress commits in the same transaction; it is
+        marked written only once the transaction committed (*fn* may run more than once).
+        """
+        self._check_open()
+        committed: list[Callable[[], None] | None] = [None]
+
+        def run(txn: WriteTxn) -> T:
+            raw = txn.get(META, GENERATION_KEY)
+            if raw is not None and _GEN.unpack(raw)[0] != self._keyring.generation:
+                self._set_keyring(self._load_keyring(txn))
+            result = fn(txn)
+            if self.audit is not None:
+                committed[0] = self.audit.commit_pending_in(txn, result)
+            return result
+
+        result = self.store.write(run)
+        if committed[0] is not None:
+            committed[0]()
+        return result
+
+    def check_open(self) -> None:
+        """``VaultLockedError`` once the vault is closed."""
+        self._check_open()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise VaultLockedError("the vault is closed")

@@ -1,0 +1,119 @@
+"""Public result types shared by the clients, named after the Azure SDK's models.
+
+Frozen dataclasses; values and key material are kept out of ``repr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from vaultcore.engine._validation import from_timestamp
+
+if TYPE_CHECKING:
+    from vaultcore.engine._context import VaultSettings
+    from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
+
+T = TypeVar("T")
+
+__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties"]
+
+
+@dataclass(frozen=True)
+class ObjectProperties:
+    """Attributes every object version has (Azure's ``*Properties`` classes)."""
+
+    id: str
+    name: str
+    version: str
+    vault_url: str
+    enabled: bool
+    not_before: datetime | None
+    expires_on: datetime | None
+    created_on: datetime | None
+    updated_on: datetime | None
+    recovery_level: str
+    recoverable_days: int
+    tags: dict[str, str] = field(default_factory=dict)
+    managed: bool = False
+
+
+def fast_init(cls: type[T], fields: dict[str, Any]) -> T:
+    """Build a frozen dataclass from a complete field dict without its ``__init__``.
+
+    For the hot read path: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``. *fields* must name every field (checked in the tests).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def base_properties(kind: Kind, rec: VersionRecord, settings: VaultSettings) -> dict[str, object]:
+    """The keyword arguments of :class:`ObjectProperties` for one stored version."""
+    return {
+        "id": f"{settings.url}/{kind.collection}/{rec.name}/{rec.version}",
+        "name": rec.name,
+        "version": rec.version,
+        "vault_url": settings.url,
+        "enabled": rec.enabled,
+        "not_before": from_timestamp(rec.not_before),
+        "expires_on": from_timestamp(rec.expires_on),
+        "created_on": from_timestamp(rec.created_on),
+        "updated_on": from_timestamp(rec.updated_on),
+        "recovery_level": settings.recovery_level,
+        "recoverable_days": settings.retention_days,
+        "tags": dict(rec.tags),
+        "managed": rec.managed,
+    }
+
+
+def deleted_fields(kind: Kind, name: str, deleted: DeletedRecord, settings: VaultSettings) -> dict[str, object]:
+    return {
+        "recovery_id": f"{settings.url}/deleted{kind.collection}/{name}",
+        "deleted_date": from_timestamp(deleted.deleted_on),
+        "scheduled_purge_date": from_timestamp(deleted.scheduled_purge),
+    }
+
+
+@dataclass(frozen=True)
+class SecretProperties(ObjectProperties):
+    """A secret version's attributes (no value)."""
+
+    content_type: str | None = None
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyVaultSecret:
+    """A secret version with its value."""
+
+    properties: SecretProperties
+    value: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.properties.name
+
+    @property
+    def id(self) -> str:
+        return self.properties.id
+
+
+@dataclass(frozen=True)
+class DeletedSecret:
+    """A soft-deleted secret (Azure's ``DeletedSecret``: no value)."""
+
+    properties: SecretProperties
+    recovery_id: str
+    deleted_date: datetime | None
+    scheduled_purge_date: datetime | None
+
+    @property
+    def name(self) -> str:
+        return self.properties.name
+
+    @property
+    def id(self) -> str:
+        return self.properties.id

@@ -1,0 +1,248 @@
+"""Plaintext record structures (what the envelope seals) and their byte encoding.
+
+A record's plaintext is ``u32 length || JSON header || payload``: the JSON holds names and
+attributes, the payload holds the object's value (secret value, private key, certificate)
+as raw bytes, so values are never base64-inflated or parsed as text.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from vaultcore.exceptions import IntegrityError
+
+__all__ = ["DeletedRecord", "Kind", "ObjectRecord", "VersionRecord", "decode", "encode"]
+
+_LEN = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+# Version record, format 2: format byte, version id (16), flags, created, updated, nbf, exp
+# (signed 64-bit Unix seconds; nbf/exp valid only when flagged), name length; then the
+# UTF-8 name, [u16 + content type], [u32 + JSON {"t": tags, "x": extra}], payload.
+_V2 = struct.Struct(">B16sBqqqqH")
+_FORMAT_V2 = 0x02
+_OBJ_V2 = struct.Struct(">BqH")
+_F_ENABLED, _F_MANAGED, _F_NBF, _F_EXP, _F_CTYPE, _F_JSON = 1, 2, 4, 8, 16, 32
+
+
+class Kind(Enum):
+    """Object kinds, with their store byte and Azure's names."""
+
+    SECRET = (1, "secret", "secrets", "Secret")
+    KEY = (2, "key", "keys", "Key")
+    CERTIFICATE = (3, "certificate", "certificates", "Certificate")
+
+    def __init__(self, byte: int, label: str, collection: str, title: str) -> None:
+        self.byte = byte
+        self.label = label
+        self.collection = collection
+        self.title = title
+
+    @property
+    def not_found_code(self) -> str:
+        return f"{self.title}NotFound"
+
+
+def encode(header: dict[str, Any], payload: bytes = b"") -> bytes:
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    return _LEN.pack(len(head)) + head + payload
+
+
+def decode(data: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(data) < 4:
+        raise IntegrityError()
+    (size,) = _LEN.unpack_from(data)
+    if 4 + size > len(data):
+        raise IntegrityError()
+    try:
+        header = json.loads(data[4 : 4 + size])
+    except ValueError:
+        raise IntegrityError() from None
+    if not isinstance(header, dict):
+        raise IntegrityError()
+    return header, data[4 + size :]
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One immutable version of an object (its attributes may be updated)."""
+
+    name: str
+    version: str
+    enabled: bool
+    not_before: int | None
+    expires_on: int | None
+    created_on: int
+    updated_on: int
+    tags: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    managed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    payload: bytes = field(default=b"", repr=False)
+
+    def to_bytes(self) -> bytes:
+        """Compact binary form (format 2, see ``_V2``): the read path decodes it without JSON."""
+        name = self.name.encode()
+        flags = (
+            (_F_ENABLED if self.enabled else 0)
+            | (_F_MANAGED if self.managed else 0)
+            | (_F_NBF if self.not_before is not None else 0)
+            | (_F_EXP if self.expires_on is not None else 0)
+        )
+        parts = [b""]
+        if self.content_type is not None:
+            flags |= _F_CTYPE
+            ctype = self.content_type.encode()
+            parts.append(_U16.pack(len(ctype)) + ctype)
+        if self.tags or self.extra:
+            flags |= _F_JSON
+            doc = json.dumps({"t": self.tags, "x": self.extra}, separators=(",", ":"), ensure_ascii=False).encode()
+            parts.append(_U32.pack(len(doc)) + doc)
+        parts[0] = (
+            _V2.pack(
+                _FORMAT_V2,
+                bytes.fromhex(self.version),
+                flags,
+                self.created_on,
+                self.updated_on,
+                self.not_before or 0,
+                self.expires_on or 0,
+                len(name),
+            )
+            + name
+        )
+        parts.append(self.payload)
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VersionRecord:
+        if data[:1] != b"\x02":
+            return cls._from_v1(data)
+        try:
+            _, vid, flags, created, updated, nbf, exp, name_len = _V2.unpack_from(data)
+            pos = _V2.size + name_len
+            name = data[_V2.size : pos].decode()
+            content_type = None
+            if flags & _F_CTYPE:
+                (size,) = _U16.unpack_from(data, pos)
+                content_type = data[pos + 2 : pos + 2 + size].decode()
+                pos += 2 + size
+            tags: dict[str, str] = {}
+            extra: dict[str, Any] = {}
+            if flags & _F_JSON:
+                (size,) = _U32.unpack_from(data, pos)
+                doc = json.loads(data[pos + 4 : pos + 4 + size])
+                tags, extra = dict(doc["t"]), dict(doc["x"])
+                pos += 4 + size
+            if pos > len(data):
+                raise ValueError("truncated")
+            # Hot read path: fill the frozen dataclass directly (its __init__ would go through
+            # object.__setattr__ once per field).
+            rec = object.__new__(cls)
+            rec.__dict__.update(
+                name=name,
+                version=vid.hex(),
+                enabled=bool(flags & _F_ENABLED),
+                not_before=nbf if flags & _F_NBF else None,
+                expires_on=exp if flags & _F_EXP else None,
+                created_on=created,
+                updated_on=updated,
+                tags=tags,
+                content_type=content_type,
+                managed=bool(flags & _F_MANAGED),
+                extra=extra,
+                payload=data[pos:],
+            )
+            return rec
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error):
+            raise IntegrityError() from None
+
+    @classmethod
+    def _from_v1(cls, data: bytes) -> VersionRecord:
+        """Format 1: ``u32 length || JSON header || payload`` (read for compatibility)."""
+        head, payload = decode(data)
+        try:
+            return cls(
+                name=head["n"],
+                version=head["v"],
+                enabled=bool(head["e"]),
+                not_before=head["nbf"],
+                expires_on=head["exp"],
+                created_on=int(head["c"]),
+                updated_on=int(head["u"]),
+                tags=dict(head["t"]),
+                content_type=head["ct"],
+                managed=bool(head["m"]),
+                extra=dict(head["x"]),
+                payload=payload,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError() from None
+
+    def evolve(self, **changes: Any) -> VersionRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """Per-object state shared by all versions (original name, kind-specific settings)."""
+
+    name: str
+    created_on: int
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold a pending certificate key
+
+    def to_bytes(self) -> bytes:
+        """Format 2: ``0x02 | i64 created | u16 name length | name | JSON extra (if any)``."""
+        name = self.name.encode()
+        extra = json.dumps(self.extra, separators=(",", ":"), ensure_ascii=False).encode() if self.extra else b""
+        return _OBJ_V2.pack(_FORMAT_V2, self.created_on, len(name)) + name + extra
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ObjectRecord:
+        try:
+            if data[:1] == b"\x02":
+                _, created, size = _OBJ_V2.unpack_from(data)
+                end = _OBJ_V2.size + size
+                if end > len(data):
+                    raise ValueError("truncated")
+                rest = data[end:]
+                extra = json.loads(rest) if rest else {}
+                return cls(name=data[_OBJ_V2.size : end].decode(), created_on=created, extra=dict(extra))
+            head, _ = decode(data)  # format 1: JSON header
+            return cls(name=head["n"], created_on=int(head["c"]), extra=dict(head["x"]))
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error):
+            raise IntegrityError() from None
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    """A soft-deleted object: its object record plus deletion dates."""
+
+    obj: ObjectRecord
+    deleted_on: int
+    scheduled_purge: int
+
+    def to_bytes(self) -> bytes:
+        return encode(
+            {
+                "n": self.obj.name,
+                "c": self.obj.created_on,
+                "x": self.obj.extra,
+                "d": self.deleted_on,
+                "p": self.scheduled_purge,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeletedRecord:
+        head, _ = decode(data)
+        try:
+            obj = ObjectRecord(name=head["n"], created_on=int(head["c"]), extra=dict(head["x"]))
+            return cls(obj=obj, deleted_on=int(head["d"]), scheduled_purge=int(head["p"]))
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError() from None

@@ -1,0 +1,618 @@
+"""``vault.keys``: Azure Key Vault's KeyClient over the lifecycle engine.
+
+Private key material is the version's payload, sealed by the envelope like a secret value.
+It leaves the vault only through :meth:`KeyClient.export_key`, for keys created or imported
+with ``exportable=True``. Cryptographic operations go through :class:`CryptographyClient`
+(``get_cryptography_client``), which enforces ``key_ops``, enabled, ``nbf`` and ``exp``.
+
+Azure's rules kept here: software ``oct`` keys exist only in a Managed HSM (a vault created
+with ``allow_software_oct_keys=True`` relaxes that); ``-HSM`` key types need a premium vault
+or a managed HSM; ``exp`` stops encrypt, wrapKey and sign but not decrypt, unwrapKey and
+verify (so data protected before expiry can still be read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from vaultcore.access._operations import Session, id_of, name_scope, operation
+from vaultcore.access._roles import DataAction as A
+from vaultcore.crypto import _bindings
+from vaultcore.crypto import _keymaterial as km
+from vaultcore.crypto._jwk import KeyCurveName, KeyOperation, KeyType
+from vaultcore.engine._backup import ObjectBackup
+from vaultcore.engine._durations import parse_duration
+from vaultcore.engine._lifecycle import Lifecycle, NewVersion
+from vaultcore.engine._models import base_properties, deleted_fields
+from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
+from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
+from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
+from vaultcore.keys._handles import HsmHandle, KeyHandle, SoftwareHandle, hsm_ref_from_payload, hsm_ref_to_payload
+from vaultcore.keys._models import (
+    DeletedKey,
+    JsonWebKey,
+    KeyProperties,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+    KeyVaultKey,
+)
+from vaultcore.keys._rotation_policy import check_action, check_rotate_before_expiry, policy_model, rotation_due
+from vaultcore.keys._rules import check_operation, check_type_allowed, key_ops, material_params
+from vaultcore.keys._rules import key_type as parse_key_type
+
+if TYPE_CHECKING:
+    from vaultcore.engine._context import VaultContext
+    from vaultcore.keys._crypto_client import CryptographyClient
+
+__all__ = ["KeyClient"]
+
+_KIND = Kind.KEY
+_name = name_scope("keys")
+_UNSET = UNSET
+_ALL_OPS = {op.value for op in KeyOperation}
+_MAX_RANDOM = 128
+
+
+class KeyClient:
+    """Keys: RSA, EC and oct keys with versions, rotation and Azure's operations."""
+
+    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup, session: Session) -> None:
+        self._ctx = ctx
+        self._engine = engine
+        self._backups = backups
+        self._session = session
+        self._cache: OrderedDict[tuple[str, str], KeyHandle] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._records: dict[bytes, tuple[bytes, VersionRecord]] = {}
+
+    @property
+    def vault_url(self) -> str:
+        return self._ctx.settings.url
+
+    # -- conversions -------------------------------------------------------------------
+
+    def _kid(self, rec: VersionRecord) -> str:
+        return f"{self._ctx.settings.url}/keys/{rec.name}/{rec.version}"
+
+    def _props(self, rec: VersionRecord) -> KeyProperties:
+        return KeyProperties(
+            **base_properties(_KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
+            exportable=bool(rec.extra.get("exportable", False)),
+            hsm_platform="0" if rec.extra.get("hsm") else None,
+        )
+
+    def handle(self, rec: VersionRecord) -> KeyHandle:
+        """The (cached) key handle of a version: software material or an HSM key reference.
+
+        A version's key never changes, so the parsed material is cached (bounded LRU).
+        """
+        key = (rec.name.lower(), rec.version)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        handle: KeyHandle
+        if rec.extra.get("hsm"):
+            handle = HsmHandle(self._token(), hsm_ref_from_payload(rec.payload))
+        else:
+            handle = SoftwareHandle(km.KeyMaterial.from_bytes(rec.payload))
+        with self._cache_lock:
+            self._cache[key] = handle
+            while len(self._cache) > 128:
+                self._cache.popitem(last=False)
+        return handle
+
+    def material(self, rec: VersionRecord) -> km.KeyMaterial:
+        """Software key material of a version (``UnsupportedError`` for HSM keys)."""
+        handle = self.handle(rec)
+        if not isinstance(handle, SoftwareHandle):
+            raise UnsupportedError("the private key of an HSM-backed key never leaves the HSM")
+        return handle.material
+
+    def _token(self) -> Any:
+        token = getattr(self._ctx.root, "token", None)
+        if token is None:
+            raise InvalidParameterError("HSM-backed keys need a premium vault or a managed HSM")
+        return token
+
+    def _jwk(self, rec: VersionRecord) -> JsonWebKey:
+        ops = list(rec.extra.get("ops", []))
+        jwk = self.handle(rec).public_jwk(self._kid(rec), ops)
+        jwk["kty"] = rec.extra.get("kty", jwk.get("kty"))
+        return JsonWebKey.from_dict(jwk)
+
+    def _key(self, rec: VersionRecord) -> KeyVaultKey:
+        return KeyVaultKey(properties=self._props(rec), key=self._jwk(rec))
+
+    def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedKey:
+        try:
+            key = self._jwk(rec)
+        except NotFoundError:
+            if not rec.extra.get("hsm"):
+                raise
+            # Its token objects are gone (purged through another copy of the vault, or removed
+            # from the token): the deleted key is shown without public members, so it can be purged.
+            ops = list(rec.extra.get("ops", []))
+            key = JsonWebKey(kid=self._kid(rec), kty=rec.extra.get("kty"), key_ops=ops)
+        return DeletedKey(
+            properties=self._props(rec),
+            key=key,
+            **deleted_fields(_KIND, rec.name, deleted, self._ctx.settings),  # type: ignore[arg-type]
+        )
+
+    # -- rules -------------------------------------------------------------------------
+
+    def _check_type_allowed(self, kty: KeyType) -> None:
+        check_type_allowed(self._ctx.settings, kty)
+
+    @staticmethod
+    def _ops(key_operations: Sequence[str] | None, kty: KeyType) -> list[str]:
+        return key_ops(key_operations, kty)
+
+    _describe = staticmethod(material_params)
+
+    def _generate(
+        self, kty: KeyType, *, size: int | None, curve: str | None, public_exponent: int | None
+    ) -> tuple[bytes, dict[str, Any]]:
+        """New key material: (payload to seal, parameters). HSM keys are made in the token."""
+        if not kty.value.endswith("-HSM"):
+            material = km.generate(kty, size=size, curve=curve, public_exponent=public_exponent)
+            return material.to_bytes(), self._describe(material)
+        if public_exponent not in (None, 65537):
+            raise InvalidParameterError("HSM-backed RSA keys use the public exponent 65537")
+        if kty is KeyType.ec_hsm and curve is not None:
+            curve = str(km.KeyCurveName(curve)) if curve in {c.value for c in km.KeyCurveName} else curve
+        ref = self._token().generate_hsm_key(kty.value, key_id=_bindings.random_bytes(16), size=size, curve=curve)
+        info: dict[str, Any] = {"hsm": True}
+        if ref.size is not None:
+            info["size"] = ref.size
+        if ref.curve is not None:
+            info["crv"] = ref.curve
+        return hsm_ref_to_payload(ref), info
+
+    def _new_version(
+        self,
+        material: km.KeyMaterial,
+        kty: KeyType,
+        ops: list[str],
+        **kwargs: Any,
+    ) -> NewVersion:
+        """A version of software key material (also used for certificates' managed keys)."""
+        return self._new_raw_version(material.to_bytes(), self._describe(material), kty, ops, **kwargs)
+
+    def _new_raw_version(
+        self,
+        payload: bytes,
+        info: dict[str, Any],
+        kty: KeyType,
+        ops: list[str],
+        *,
+        enabled: bool | None,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+        tags: Mapping[str, str] | None,
+        exportable: bool | None,
+        managed: bool = False,
+    ) -> NewVersion:
+        if exportable and kty.value.endswith("-HSM"):
+            raise InvalidParameterError("HSM-backed keys are never exportable")
+        extra: dict[str, Any] = {"kty": kty.value, "ops": ops, "exportable": bool(exportable), **info}
+        return NewVersion(
+            payload=payload,
+            enabled=True if enabled is None else check_bool(enabled, "enabled"),
+            not_before=to_timestamp(not_before, "not_before"),
+            expires_on=to_timestamp(expires_on, "expires_on"),
+            tags=check_tags(tags),
+            managed=managed,
+            extra=extra,
+        )
+
+    def _policy_expiry(self, name: str, expires_on: datetime | None) -> datetime | None:
+        """A key rotated or created under a policy with ``expires_in`` gets that expiry."""
+        if expires_on is not None:
+            return expires_on
+        try:
+            obj = self._engine.get_object(_KIND, name)
+        except Exception:
+            return None
+        expires_in = (obj.extra.get("rotation_policy") or {}).get("expires_in")
+        if not expires_in:
+            return None
+        return parse_duration(expires_in).add_to(self._ctx.clock())
+
+    # -- create / import ---------------------------------------------------------------
+
+    @operation("KeyCreate", A.KEY_CREATE, _name, object_id=id_of)
+    def create_key(
+        self,
+        name: str,
+        key_type: KeyType | str,
+        *,
+        size: int | None = None,
+        curve: KeyCurveName | str | None = None,
+        key_operations: Sequence[str] | None = None,
+        public_exponent: int | None = None,
+        enabled: bool | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        exportable: bool | None = None,
+        hardware_protected: bool = False,
+    ) -> KeyVaultKey:
+        """Create a key (a new version if *name* exists) with Azure's parameters and defaults."""
+        kty = parse_key_type(key_type)
+        if hardware_protected and not kty.value.endswith("-HSM"):
+            kty = KeyType(kty.value + "-HSM")
+        self._check_type_allowed(kty)
+        ops = self._ops(key_operations, kty)
+        check_tags(tags)
+        to_timestamp(not_before, "not_before")
+        to_timestamp(expires_on, "expires_on")
+        payload, info = self._generate(
+            kty, size=size, curve=None if curve is None else str(curve), public_exponent=public_exponent
+        )
+        new = self._new_raw_version(
+            payload,
+            info,
+            kty,
+            ops,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=self._policy_expiry(name, expires_on),
+            tags=tags,
+            exportable=exportable,
+        )
+        rec = self._engine.add_version(_KIND, name, new)
+        return self._key(rec)
+
+    def create_rsa_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.rsa_hsm if hsm else KeyType.rsa, size=size, **kwargs)
+
+    def create_ec_key(self, name: str, *, curve: KeyCurveName | str | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.ec_hsm if hsm else KeyType.ec, curve=curve, **kwargs)
+
+    def create_oct_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
+        hsm = kwargs.pop("hardware_protected", False)
+        return self.create_key(name, KeyType.oct_hsm if hsm else KeyType.oct, size=size, **kwargs)
+
+    @operation("KeyImport", A.KEY_IMPORT, _name, object_id=id_of)
+    def import_key(
+        self,
+        name: str,
+        key: JsonWebKey | Mapping[str, Any],
+        *,
+        hardware_protected: bool = False,
+        enabled: bool | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        exportable: bool | None = None,
+    ) -> KeyVaultKey:
+        """Import a JWK with its private members (a new version if *name* exists)."""
+        if not isinstance(key, JsonWebKey | Mapping):
+            raise InvalidParameterError(f"key must be a JsonWebKey or a JWK mapping, not {type(key).__name__}")
+        jwk = key.to_dict() if isinstance(key, JsonWebKey) else dict(key)
+        material = km.from_jwk(jwk)
+        kty = material.kty
+        if hardware_protected:
+            raise UnsupportedError(
+                "importing key material into the HSM (BYOK) is not supported by this HSM integration; "
+                "create the key inside the HSM instead"
+            )
+        self._check_type_allowed(kty)
+        ops = self._ops(jwk.get("key_ops"), kty)
+        new = self._new_raw_version(
+            material.to_bytes(),
+            self._describe(material),
+            kty,
+            ops,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            tags=tags,
+            exportable=exportable,
+        )
+        return self._key(self._engine.add_version(_KIND, name, new))
+
+    # -- reads -------------------------------------------------------------------------
+
+    @operation("KeyGet", A.KEY_READ, _name, object_id=id_of)
+    def get_key(self, name: str, version: str | None = None) -> KeyVaultKey:
+        """A version's public JWK and properties (a disabled key is Forbidden, as in Azure)."""
+        rec = self._engine.get(_KIND, name, version)
+        if not rec.enabled:
+            raise ForbiddenError("Operation get is not allowed on a disabled key.", inner_code="KeyDisabled")
+        return self._key(rec)
+
+    @operation("KeyList", A.KEY_READ)
+    def list_properties_of_keys(self) -> Iterator[KeyProperties]:
+        return iter([self._props(r) for r in self._engine.latest_all(_KIND)])
+
+    @operation("KeyListVersions", A.KEY_READ, _name)
+    def list_properties_of_key_versions(self, name: str) -> Iterator[KeyProperties]:
+        return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
+
+    @operation("KeyUpdate", A.KEY_UPDATE, _name, object_id=id_of)
+    def update_key_properties(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        enabled: bool | None = None,
+        key_operations: Sequence[str] | None = None,
+        not_before: datetime | None = _UNSET,
+        expires_on: datetime | None = _UNSET,
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyVaultKey:
+        changes = attribute_changes(enabled=enabled, tags=tags, not_before=not_before, expires_on=expires_on)
+
+        def run(txn: Any) -> VersionRecord:
+            current = self._engine.get_in(txn, _KIND, name, version)
+            if current.managed:
+                raise ForbiddenError(
+                    f"Key {name} is managed by a certificate; update the certificate instead.", inner_code="ManagedKey"
+                )
+            local = dict(changes)
+            if key_operations is not None:
+                local["extra"] = {**current.extra, "ops": self._ops(key_operations, KeyType(current.extra["kty"]))}
+            return self._engine.update_version_in(txn, _KIND, name, version, local)
+
+        return self._key(self._engine.write(run))
+
+    # -- delete / recover / purge ------------------------------------------------------
+
+    @operation("KeyDelete", A.KEY_DELETE, _name)
+    def delete_key(self, name: str) -> DeletedKey:
+        def run(txn: Any) -> tuple[DeletedRecord, VersionRecord]:
+            if self._engine.get_in(txn, _KIND, name).managed:
+                raise ForbiddenError(
+                    f"Key {name} is managed by a certificate; delete the certificate instead.", inner_code="ManagedKey"
+                )
+            return self._engine.delete_in(txn, _KIND, name)
+
+        return self._deleted(*self._engine.write(run))
+
+    @operation("KeyGetDeleted", A.DELETED_KEY_READ, _name)
+    def get_deleted_key(self, name: str) -> DeletedKey:
+        return self._deleted(*self._engine.get_deleted(_KIND, name))
+
+    @operation("KeyListDeleted", A.DELETED_KEY_READ)
+    def list_deleted_keys(self) -> Iterator[DeletedKey]:
+        return iter([self._deleted(d, r) for d, r in self._engine.list_deleted(_KIND)])
+
+    @operation("KeyRecover", A.DELETED_KEY_RECOVER, _name, object_id=id_of)
+    def recover_deleted_key(self, name: str) -> KeyVaultKey:
+        return self._key(self._engine.recover(_KIND, name))
+
+    @operation("KeyPurge", A.DELETED_KEY_PURGE, _name)
+    def purge_deleted_key(self, name: str) -> None:
+        self._engine.purge(_KIND, name)
+
+    def on_erased(self, kind: Kind, records: Sequence[VersionRecord]) -> None:
+        """After a purge committed: destroy the token objects of purged HSM-backed keys, and
+        drop every purged version's cached handle (software key material included)."""
+        if kind is not _KIND:
+            return
+        for rec in records:
+            if rec.extra.get("hsm"):
+                # Already gone (e.g. purged through another copy of the vault): nothing to destroy.
+                with contextlib.suppress(NotFoundError):
+                    self._token().delete_hsm_key(hsm_ref_from_payload(rec.payload))
+            with self._cache_lock:
+                self._cache.pop((rec.name.lower(), rec.version), None)
+        self._records.clear()  # opened records of purged keys leave this process too
+
+    # -- backup / restore --------------------------------------------------------------
+
+    @operation("KeyBackup", A.KEY_BACKUP, _name)
+    def backup_key(self, name: str) -> bytes:
+        """An opaque blob with every version (not for HSM-backed keys: see docs/hsm.md)."""
+        if any(rec.extra.get("hsm") for rec in self._engine.versions(_KIND, name)):
+            raise UnsupportedError(
+                "Backup of HSM-backed keys is refused: SoftHSM cannot keep a wrapped key inside a security "
+                "domain safely (its trusted wrapping keys are stored unencrypted); see docs/hsm.md"
+            )
+        return self._backups.backup(_KIND, name)
+
+    @operation("KeyRestore", A.KEY_RESTORE, object_id=id_of)
+    def restore_key_backup(self, backup: bytes) -> KeyVaultKey:
+        return self._key(self._backups.restore(_KIND, backup))
+
+    # -- export ------------------------------------------------------------------------
+
+    @operation("KeyExport", A.KEY_EXPORT, _name, object_id=id_of)
+    def export_key(self, name: str, version: str | None = None) -> KeyVaultKey:
+        """The key with its private JWK members — only for keys marked ``exportable``."""
+        rec = self._engine.get(_KIND, name, version)
+        self._engine.check_usable(_KIND, rec)
+        if not rec.extra.get("exportable"):
+            raise ForbiddenError(
+                f"Key {name} is not exportable; create or import it with exportable=True.",
+                inner_code="KeyNotExportable",
+            )
+        ops = list(rec.extra.get("ops", []))
+        jwk = dict(self.material(rec).private_jwk(self._kid(rec), key_ops=ops))
+        jwk["kty"] = rec.extra.get("kty", jwk.get("kty"))
+        return KeyVaultKey(properties=self._props(rec), key=JsonWebKey.from_dict(jwk))
+
+    # -- rotation ----------------------------------------------------------------------
+
+    @operation("KeyRotate", A.KEY_ROTATE, _name, object_id=id_of)
+    def rotate_key(self, name: str) -> KeyVaultKey:
+        """A new version with the same type, size/curve, operations and exportability."""
+        rec = self._rotate(name)
+        assert rec is not None  # unconditional without expected=
+        return self._key(rec)
+
+    def _rotate(self, name: str, *, expected: str | None = None) -> VersionRecord | None:
+        """A new version like the latest one. With *expected* (rotation by policy) the new
+        version is written only if the latest version is still *expected* in the write
+        transaction, else None: concurrent maintenance runs (threads or processes) rotate a
+        version once."""
+        current = self._engine.get(_KIND, name)
+        if expected is not None and current.version != expected:
+            return None
+        if current.managed:
+            raise ForbiddenError(f"Key {name} is managed by a certificate.", inner_code="ManagedKey")
+        kty = KeyType(current.extra["kty"])
+        payload, info = self._generate(
+            kty,
+            size=current.extra.get("size") if kty.software is not KeyType.ec else None,
+            curve=current.extra.get("crv"),
+            public_exponent=current.extra.get("e"),
+        )
+        new = self._new_raw_version(
+            payload,
+            info,
+            kty,
+            list(current.extra.get("ops", [])),
+            enabled=True,
+            not_before=None,
+            expires_on=self._policy_expiry(name, None),
+            tags=current.tags,
+            exportable=bool(current.extra.get("exportable")),
+        )
+        if expected is None:
+            return self._engine.add_version(_KIND, name, new)
+
+        def run(txn: Any) -> VersionRecord | None:
+            try:
+                latest = self._engine.get_in(txn, _KIND, name)
+            except NotFoundError:  # deleted meanwhile
+                return None
+            return self._engine.add_version_in(txn, _KIND, name, new) if latest.version == expected else None
+
+        rec = self._engine.write(run)
+        if rec is None and info.get("hsm"):
+            self._token().delete_hsm_key(hsm_ref_from_payload(payload))  # generated for nothing
+        return rec
+
+    @operation("KeyRotationPolicyGet", A.KEY_ROTATION_POLICY_READ, _name)
+    def get_key_rotation_policy(self, name: str) -> KeyRotationPolicy:
+        """The key's rotation policy (Azure's default when none was set: Notify 30 days before expiry)."""
+        obj = self._engine.get_object(_KIND, name)
+        return self._policy_model(name, obj.extra.get("rotation_policy"))
+
+    @operation("KeyRotationPolicySet", A.KEY_ROTATION_POLICY_WRITE, _name)
+    def update_key_rotation_policy(
+        self,
+        name: str,
+        policy: KeyRotationPolicy | None = None,
+        *,
+        lifetime_actions: Sequence[KeyRotationLifetimeAction | Mapping[str, Any]] | None = None,
+        expires_in: str | None = None,
+    ) -> KeyRotationPolicy:
+        if policy is not None:
+            lifetime_actions = policy.lifetime_actions if lifetime_actions is None else lifetime_actions
+            expires_in = policy.expires_in if expires_in is None else expires_in
+        if isinstance(lifetime_actions, str | bytes | Mapping | KeyRotationLifetimeAction):
+            raise InvalidParameterError("lifetime_actions must be a list of lifetime actions")
+        actions = [check_action(a) for a in (lifetime_actions or [])]
+        if expires_in is not None:
+            expires_in = parse_duration(expires_in, "expires_in").text
+        if (
+            sum(1 for a in actions if a["action"] == "Rotate") > 1
+            or sum(1 for a in actions if a["action"] == "Notify") > 1
+        ):
+            raise InvalidParameterError("a rotation policy has at most one Rotate and one Notify action")
+        check_rotate_before_expiry(actions, expires_in, self._ctx.clock())
+        now = self._ctx.now()
+
+        def run(txn: Any) -> dict[str, Any]:
+            obj = self._engine.get_object_in(txn, _KIND, name)
+            old = obj.extra.get("rotation_policy") or {}
+            doc = {
+                "actions": actions,
+                "expires_in": expires_in,
+                "created": old.get("created", now),
+                "updated": now,
+            }
+            self._engine.update_object_in(txn, _KIND, name, {"rotation_policy": doc})
+            return doc
+
+        return self._policy_model(name, self._engine.write(run))
+
+    def _policy_model(self, name: str, doc: dict[str, Any] | None) -> KeyRotationPolicy:
+        return policy_model(f"{self._ctx.settings.url}/keys/{name}/rotationpolicy", doc)
+
+    @operation("VaultMaintenance", A.VAULT_ADMIN)
+    def run_rotation_policies(self) -> list[dict[str, Any]]:
+        """Apply every key's rotation policy at the vault clock's now (``run_maintenance``)."""
+        now = self._ctx.clock()
+        events: list[dict[str, Any]] = []
+        for rec in self._engine.latest_all(_KIND):
+            if rec.managed:
+                continue
+            try:
+                obj = self._engine.get_object(_KIND, rec.name)
+            except Exception:  # noqa: S112 - deleted meanwhile
+                continue
+            doc = obj.extra.get("rotation_policy")
+            actions = doc.get("actions", []) if doc else [{"action": "Notify", "time_before_expiry": "P30D"}]
+            for action in actions:
+                if not rotation_due(action, rec, now):
+                    continue
+                if action["action"] == "Rotate":
+                    try:
+                        new = self._rotate(rec.name, expected=rec.version)
+                    except NotFoundError:  # deleted meanwhile
+                        new = None
+                    if new is not None:
+                        events.append(
+                            {"event": "KeyRotated", "key": rec.name, "version": new.version, "previous": rec.version}
+                        )
+                elif obj.extra.get("notified") != rec.version and self._mark_notified(rec):
+                    events.append({"event": "KeyNearExpiry", "key": rec.name, "version": rec.version})
+        return events
+
+    def _mark_notified(self, rec: VersionRecord) -> bool:
+        """Notify fires once per version: remember the version it fired for. Checked and set
+        in one write transaction, so concurrent maintenance runs notify once; False if
+        another run did (or the key is gone)."""
+
+        def run(txn: Any) -> bool:
+            try:
+                obj = self._engine.get_object_in(txn, _KIND, rec.name)
+            except NotFoundError:
+                return False
+            if obj.extra.get("notified") == rec.version:
+                return False
+            self._engine.update_object_in(txn, _KIND, rec.name, {"notified": rec.version})
+            return True
+
+        return self._engine.write(run)
+
+    # -- misc --------------------------------------------------------------------------
+
+    @operation("KeyRandom", A.RNG)
+    def get_random_bytes(self, count: int) -> bytes:
+        """*count* (1-128) bytes from the CSPRNG (the token's RNG in a managed HSM)."""
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= _MAX_RANDOM:
+            raise InvalidParameterError(f"count must be an integer from 1 to {_MAX_RANDOM}")
+        rng = getattr(self._ctx.root, "random_bytes", None)
+        if self._ctx.settings.kind == "managed_hsm" and rng is not None:
+            return bytes(rng(count))
+        return _bindings.random_bytes(count)
+
+    def get_cryptography_client(self, name: str, version: str | None = None) -> CryptographyClient:
+        """A client for encrypt/decrypt, wrap/unwrap and sign/verify with this key."""
+        from vaultcore.keys._crypto_client import CryptographyClient
+
+        return CryptographyClient(self, name, version)
+
+    # used by the cryptography client
+    def _resolve(self, name: str, version: str | None) -> VersionRecord:
+        # Every operation re-reads the version (attributes may change at any time); an
+        # unchanged record is not decrypted and parsed again.
+        return self._engine.get_cached(_KIND, name, version, self._records)
+
+    def _check(self, rec: VersionRecord, op: str) -> None:
+        check_operation(rec, op, self._ctx.now())

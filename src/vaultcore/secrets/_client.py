@@ -1,0 +1,241 @@
+"""``vault.secrets``: Azure Key Vault's SecretClient over the lifecycle engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from vaultcore.access._operations import Session, id_of, name_scope, operation
+from vaultcore.access._roles import DataAction as A
+from vaultcore.engine._backup import ObjectBackup
+from vaultcore.engine._lifecycle import Lifecycle, NewVersion
+from vaultcore.engine._models import (
+    DeletedSecret,
+    KeyVaultSecret,
+    SecretProperties,
+    base_properties,
+    deleted_fields,
+    fast_init,
+)
+from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
+from vaultcore.engine._validation import (
+    UNSET,
+    attribute_changes,
+    check_bool,
+    check_content_type,
+    check_tags,
+    to_timestamp,
+)
+from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from vaultcore.engine._context import VaultContext
+
+__all__ = ["SecretClient"]
+
+MAX_SECRET_BYTES = 25 * 1024
+_KIND = Kind.SECRET
+_UNSET = UNSET
+_name = name_scope("secrets")
+
+
+class SecretClient:
+    """Secrets: immutable versions of string values with attributes and soft-delete."""
+
+    def __init__(self, ctx: VaultContext, engine: Lifecycle, backups: ObjectBackup, session: Session) -> None:
+        self._ctx = ctx
+        self._session = session
+        self._engine = engine
+        self._backups = backups
+
+    @property
+    def vault_url(self) -> str:
+        return self._ctx.settings.url
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _props(self, rec: VersionRecord) -> SecretProperties:
+        fields = base_properties(_KIND, rec, self._ctx.settings)
+        key_id = rec.extra.get("kid")
+        fields["content_type"] = rec.content_type
+        fields["key_id"] = str(key_id) if key_id else None
+        return fast_init(SecretProperties, fields)
+
+    def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
+        return DeletedSecret(
+            properties=self._props(rec),
+            **deleted_fields(_KIND, rec.name, deleted, self._ctx.settings),  # type: ignore[arg-type]
+        )
+
+    def _check_allowed(self) -> None:
+        if self._ctx.settings.kind == "managed_hsm":
+            raise ForbiddenError(
+                "Secrets are not supported by a managed HSM; it holds HSM-backed keys only.",
+                inner_code="OperationNotAllowed",
+            )
+
+    @staticmethod
+    def _value_bytes(value: object) -> bytes:
+        if not isinstance(value, str):
+            raise InvalidParameterError("a secret value must be a string")
+        data = value.encode("utf-8")
+        if len(data) > MAX_SECRET_BYTES:
+            raise InvalidParameterError(f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}")
+        return data
+
+    def _new_version(
+        self,
+        value: str,
+        enabled: bool | None,
+        tags: Mapping[str, str] | None,
+        content_type: str | None,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+    ) -> NewVersion:
+        return NewVersion(
+            payload=self._value_bytes(value),
+            enabled=True if enabled is None else check_bool(enabled, "enabled"),
+            not_before=to_timestamp(not_before, "not_before"),
+            expires_on=to_timestamp(expires_on, "expires_on"),
+            tags=check_tags(tags),
+            content_type=check_content_type(content_type),
+        )
+
+    def _to_secret(self, rec: VersionRecord) -> KeyVaultSecret:
+        try:
+            value = rec.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IntegrityError() from None
+        return fast_init(KeyVaultSecret, {"properties": self._props(rec), "value": value})
+
+    # -- operations --------------------------------------------------------------------
+
+    @operation("SecretSet", A.SECRET_SET, _name, object_id=id_of)
+    def set_secret(
+        self,
+        name: str,
+        value: str,
+        *,
+        enabled: bool | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        not_before: datetime | None = None,
+        expires_on: datetime | None = None,
+    ) -> KeyVaultSecret:
+        """Create a new version of *name* (the secret is created if it does not exist)."""
+        self._check_allowed()
+        new = self._new_version(value, enabled, tags, content_type, not_before, expires_on)
+        rec = self._engine.add_version(_KIND, name, new)
+        return KeyVaultSecret(properties=self._props(rec), value=value)
+
+    @operation("SecretSetBulk", A.SECRET_SET)
+    def set_secrets(
+        self,
+        secrets: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[SecretProperties]:
+        """Set many secrets in one transaction (one durable commit, one native batch)."""
+        self._check_allowed()
+        items = [
+            (name, self._new_version(value, None, tags, content_type, None, None)) for name, value in secrets.items()
+        ]
+        recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items))
+        return [self._props(r) for r in recs]
+
+    @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
+    def get_secret(self, name: str, version: str | None = None) -> KeyVaultSecret:
+        """The value of a version (latest by default); Forbidden if disabled/nbf/exp."""
+        self._check_allowed()
+        rec = self._engine.get(_KIND, name, version)
+        self._engine.check_usable(_KIND, rec)
+        return self._to_secret(rec)
+
+    @operation("SecretList", A.SECRET_READ_METADATA)
+    def list_properties_of_secrets(self) -> Iterator[SecretProperties]:
+        """Properties of the latest version of every secret (no values)."""
+        self._check_allowed()
+        return iter([self._props(r) for r in self._engine.latest_all(_KIND)])
+
+    @operation("SecretListVersions", A.SECRET_READ_METADATA, _name)
+    def list_properties_of_secret_versions(self, name: str) -> Iterator[SecretProperties]:
+        self._check_allowed()
+        return iter([self._props(r) for r in self._engine.versions(_KIND, name)])
+
+    @operation("SecretUpdate", A.SECRET_UPDATE, _name, object_id=id_of)
+    def update_secret_properties(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        enabled: bool | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_type: str | None = _UNSET,
+        not_before: datetime | None = _UNSET,
+        expires_on: datetime | None = _UNSET,
+    ) -> SecretProperties:
+        """Change attributes of one version; arguments left out keep their value."""
+        self._check_allowed()
+        changes = attribute_changes(
+            enabled=enabled, tags=tags, content_type=content_type, not_before=not_before, expires_on=expires_on
+        )
+
+        def run(txn: Any) -> VersionRecord:
+            current = self._engine.get_in(txn, _KIND, name, version)
+            if current.managed:
+                raise ForbiddenError(
+                    f"Secret {name} is managed by a certificate; update the certificate instead.",
+                    inner_code="ManagedSecret",
+                )
+            return self._engine.update_version_in(txn, _KIND, name, version, changes)
+
+        return self._props(self._engine.write(run))
+
+    @operation("SecretDelete", A.SECRET_DELETE, _name)
+    def delete_secret(self, name: str) -> DeletedSecret:
+        """Soft-delete the secret and all its versions (``begin_delete_secret`` in Azure)."""
+        self._check_allowed()
+
+        def run(txn: Any) -> tuple[DeletedRecord, VersionRecord]:
+            if self._engine.get_in(txn, _KIND, name).managed:
+                raise ForbiddenError(
+                    f"Secret {name} is managed by a certificate; delete the certificate instead.",
+                    inner_code="ManagedSecret",
+                )
+            return self._engine.delete_in(txn, _KIND, name)
+
+        return self._deleted(*self._engine.write(run))
+
+    @operation("SecretGetDeleted", A.DELETED_SECRET_READ, _name)
+    def get_deleted_secret(self, name: str) -> DeletedSecret:
+        self._check_allowed()
+        return self._deleted(*self._engine.get_deleted(_KIND, name))
+
+    @operation("SecretListDeleted", A.DELETED_SECRET_READ)
+    def list_deleted_secrets(self) -> Iterator[DeletedSecret]:
+        self._check_allowed()
+        return iter([self._deleted(d, r) for d, r in self._engine.list_deleted(_KIND)])
+
+    @operation("SecretRecover", A.DELETED_SECRET_RECOVER, _name)
+    def recover_deleted_secret(self, name: str) -> SecretProperties:
+        self._check_allowed()
+        return self._props(self._engine.recover(_KIND, name))
+
+    @operation("SecretPurge", A.DELETED_SECRET_PURGE, _name)
+    def purge_deleted_secret(self, name: str) -> None:
+        """Erase a soft-deleted secret for good (refused under purge protection)."""
+        self._check_allowed()
+        self._engine.purge(_KIND, name)
+
+    @operation("SecretBackup", A.SECRET_BACKUP, _name)
+    def backup_secret(self, name: str) -> bytes:
+        """An opaque blob with every version, restorable within the security domain."""
+        self._check_allowed()
+        return self._backups.backup(_KIND, name)
+
+    @operation("SecretRestore", A.SECRET_RESTORE, object_id=id_of)
+    def restore_secret_backup(self, backup: bytes) -> SecretProperties:
+        self._check_allowed()
+        return self._props(self._backups.restore(_KIND, backup))

@@ -1,0 +1,94 @@
+"""Helpers for the vault-core tests (issue 3 §7); fixtures live in ``conftest.py``.
+
+``FakeClock`` drives every time rule (nbf/exp, soft-delete retention, purge protection)
+without sleeping. ``raw_env`` opens a *closed* vault's LMDB environment directly, so tests
+can tamper with stored bytes the way an attacker with file access would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+import vaultcore
+
+#: Sub-databases of a vault (see ``vaultcore.storage._lmdb.DATABASES``).
+DBS = (b"meta", b"objects", b"versions", b"deleted", b"dversions", b"purgeq", b"audit", b"access", b"certmeta")
+START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A mutable clock returning aware UTC datetimes; ``advance`` moves it forward."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+
+@contextmanager
+def raw_env(path: Path | str, *, write: bool = True) -> Iterator[tuple[Any, dict[bytes, Any]]]:
+    """The LMDB environment of a closed vault and its named databases."""
+    env = lmdb.open(str(path), max_dbs=16, subdir=True, readonly=not write, lock=True)
+    try:
+        dbs = {name: env.open_db(name, create=False) for name in DBS if _has_db(env, name)}
+        yield env, dbs
+    finally:
+        env.close()
+
+
+def _has_db(env: Any, name: bytes) -> bool:
+    with env.begin() as txn:
+        return txn.get(name) is not None
+
+
+def dump(path: Path | str, db: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of one database of a closed vault."""
+    with raw_env(path, write=False) as (env, dbs), env.begin(db=dbs[db]) as txn:
+        return [(bytes(k), bytes(v)) for k, v in txn.cursor()]
+
+
+def file_bytes(path: Path | str, *, include_lock: bool = False) -> dict[str, bytes]:
+    """The bytes of every file in a vault directory (the lock file only if asked)."""
+    out = {}
+    for name in sorted(os.listdir(path)):
+        if name == "lock.mdb" and not include_lock:
+            continue
+        out[name] = Path(path, name).read_bytes()
+    return out
+
+
+def child_env() -> dict[str, str]:
+    """Environment for child interpreters that must import this vaultcore."""
+    env = dict(os.environ)
+    src = str(Path(vaultcore.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def spawn_script(code: str, *args: str) -> subprocess.Popen[str]:
+    """Run *code* in a fresh interpreter with stdout piped line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
