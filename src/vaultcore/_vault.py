@@ -299,6 +299,7 @@ class Vault:
         caller who swapped the arguments would otherwise write its client secret to the log.
         """
         text = client_id if isinstance(client_id, str) else repr(client_id)
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")  # lone surrogates
         try:
             self.access.require_principal(f"app:{text}")
         except VaultError:

@@ -293,7 +293,7 @@ class AccessManager:
     def authenticate(self, client_id: str, client_secret: str) -> str:
         """The principal id for valid application credentials; ``UnauthorizedError`` otherwise."""
         self._only_administrator("check client credentials")
-        pid = f"app:{client_id}" if isinstance(client_id, str) else ""
+        pid = f"app:{client_id}" if _is_text(client_id) else ""
         with self._ctx.read() as txn:
             doc = self._get_principal(txn, pid) if pid else None
         cred = doc.get("cred") if doc else None
@@ -305,7 +305,7 @@ class AccessManager:
         )
         params.check()
         salt = bytes.fromhex(cred["salt"]) if cred else bytes(16)
-        secret = client_secret.encode() if isinstance(client_secret, str) else b""
+        secret = client_secret.encode() if _is_text(client_secret) else b""
         digest = _hash_secret(secret or b"\0", salt, params)
         expected = bytes.fromhex(cred["hash"]) if cred else bytes(32)
         if doc is None or not cred or not secret or not hmac.compare_digest(digest, expected):
@@ -372,3 +372,14 @@ class _Authorizer:
             if (granted == "/" or target == granted or target.startswith(granted + "/")) and role_allows(role, action):
                 return True
         return False
+
+
+def _is_text(value: object) -> bool:
+    """A ``str`` that is valid Unicode (no lone surrogates): anything else is no credential."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

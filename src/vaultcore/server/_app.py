@@ -27,6 +27,7 @@ from vaultcore.access._operations import ADMIN, current_request_id
 from vaultcore.exceptions import InvalidParameterError, UnauthorizedError, VaultError
 
 from . import _certificates, _keys, _secrets
+from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._errors import error_body, error_for
@@ -116,6 +117,8 @@ class AkvApp:
             return _json(400, error_body("BadParameter", "The Host header is missing or invalid."), headers)
         if path == TOKEN_PATH:
             return await self._token(request, headers)
+        if token_in_query(request.url.query):
+            return _json(400, error_body("BadParameter", TOKEN_IN_QUERY), headers)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
@@ -141,7 +144,7 @@ class AkvApp:
             call = Call(view, f"https://{host}", path, params, dict(request.query_params), raw)
             rid = current_request_id.set(headers.get("x-ms-client-request-id") or headers["x-ms-request-id"])
             try:
-                reply = await run_in_threadpool(handler, call)
+                reply = await run_in_threadpool(run_validated, handler, call)
             finally:
                 current_request_id.reset(rid)
         except UnauthorizedError as exc:
@@ -178,7 +181,8 @@ class AkvApp:
             )
         try:
             raw = await self._read_body(request)
-            client_id, secret = _parse_token_request(request.headers.get("content-type", ""), raw)
+            content_type = request.headers.get("content-type", "")
+            client_id, secret = await run_in_threadpool(_parse_token_request, content_type, raw)
         except (_TooLarge, InvalidParameterError) as exc:
             message = exc.message if isinstance(exc, InvalidParameterError) else "the token request is too large"
             return _json(400, {"error": "invalid_request", "error_description": message}, headers)

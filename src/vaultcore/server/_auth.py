@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from vaultcore.access._operations import ADMIN
 from vaultcore.exceptions import InvalidParameterError, UnauthorizedError
 
+from ._bodies import parse_body
 from ._wire import b64u, unb64u
 
 if TYPE_CHECKING:
@@ -155,31 +156,32 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def parse_token_request(content_type: str, raw: bytes) -> tuple[str, str]:
-    """``(client_id, client_secret)`` of a client-credentials request (form or JSON)."""
+    """``(client_id, client_secret)`` of a client-credentials request (form or JSON).
+
+    Only an unsupported ``grant_type`` or an oversized body is ``InvalidParameterError``
+    (OAuth's 400 ``invalid_request``). Any other malformed request - not UTF-8 or JSON,
+    nested, lone surrogates, credentials missing or not strings - yields empty credentials,
+    so the caller refuses it as a failed (and audited) login: 401 ``invalid_client``.
+    """
     from urllib.parse import parse_qs
 
     if len(raw) > 8192:
         raise InvalidParameterError("the token request is too large")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidParameterError("the token request is not UTF-8") from None
     fields: dict[str, Any]
-    if content_type.split(";")[0].strip().lower() == "application/json":
-        try:
-            fields = json.loads(text) if text.strip() else {}
-        except ValueError:
-            raise InvalidParameterError("the token request is not valid JSON") from None
-        if not isinstance(fields, dict):
-            raise InvalidParameterError("the token request must be a JSON object")
-    else:
-        fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    try:
+        if content_type.split(";")[0].strip().lower() == "application/json":
+            fields = parse_body(raw, max_depth=2)
+        else:
+            text = raw.decode("utf-8")
+            fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=16).items()}
+    except (InvalidParameterError, UnicodeDecodeError, ValueError):
+        return "", ""
     grant = fields.get("grant_type", "client_credentials")
     if grant != "client_credentials":
         raise InvalidParameterError("unsupported grant_type: only client_credentials is supported")
     client_id, secret = fields.get("client_id"), fields.get("client_secret")
-    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
-        raise InvalidParameterError("client_id and client_secret are required")
+    if not isinstance(client_id, str) or not isinstance(secret, str) or len(client_id) > 256:
+        return "", ""
     return client_id, secret
 
 

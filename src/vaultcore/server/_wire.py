@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 from vaultcore.engine._models import ObjectProperties
 from vaultcore.exceptions import InvalidParameterError
 
+from ._bodies import parse_body
+
 if TYPE_CHECKING:
     from .._vault import Vault
 
@@ -226,7 +228,7 @@ class Call:
     def body(self) -> dict[str, Any]:
         """The request body as a JSON object (``{}`` when empty)."""
         if self._parsed is _UNSET:
-            self._parsed = _parse_json(self.raw_body)
+            self._parsed = parse_body(self.raw_body)
         parsed: dict[str, Any] = self._parsed
         return parsed
 
@@ -248,20 +250,6 @@ class Call:
 
 
 Handler = Callable[[Call], Reply]
-
-
-def _parse_json(raw: bytes) -> dict[str, Any]:
-    import json
-
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidParameterError("the request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidParameterError("the request body must be a JSON object")
-    return value
 
 
 def max_results(call: Call) -> int:
