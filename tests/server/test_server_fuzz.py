@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
-from vaultcore.server import BackgroundServer, ensure_local_tls
-from vaultcore.server import _certificates, _keys, _secrets
+from vaultcore.server import BackgroundServer, _certificates, _keys, _secrets, ensure_local_tls
 
 EXAMPLES = int(os.environ.get("VAULTCORE_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -88,7 +87,8 @@ def _templates() -> list[dict[str, Any]]:
         {"alg": "ES256", "value": _b64u(bytes(32))},
         {"alg": "RS256", "digest": _b64u(bytes(32)), "value": _b64u(bytes(256))},
         {"alg": "RSA-OAEP", "value": _b64u(b"plain")},
-        {"alg": "A256GCM", "value": _b64u(b"plain"), "iv": _b64u(bytes(12)), "aad": _b64u(b"a"), "tag": _b64u(bytes(16))},
+        {"alg": "A256GCM", "value": _b64u(b"plain"), "iv": _b64u(bytes(12)), "aad": _b64u(b"a"),
+         "tag": _b64u(bytes(16))},
         {
             "policy": {
                 "key_props": {"kty": "EC", "crv": "P-256", "exportable": True, "reuse_key": False},
@@ -265,9 +265,11 @@ def test_token_endpoint_answers_bad_bodies_with_oauth_errors(
 
 def test_server_and_vault_survive_the_fuzz(fuzzed: tuple[BackgroundServer, Vault, Client, str]) -> None:
     """Runs after the fuzz tests (file order): the server answers, objects read, chain verifies."""
-    server, vault, client, secret = fuzzed
+    _, vault, client, secret = fuzzed
     form = f"grant_type=client_credentials&client_id=fz&client_secret={secret}".encode()
-    status, granted = client.send("POST", "/_vaultcore/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    status, granted = client.send(
+        "POST", "/_vaultcore/token", form, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert status == 200
     status, _ = client.send(
         "GET", "/secrets/keep?api-version=7.5", b"", {"Authorization": f"Bearer {granted['access_token']}"}

@@ -22,6 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from vaultcore.certificates._pfxwork import check_pfx_work
 from vaultcore.certificates._policy_enums import CertificateContentType
 from vaultcore.certificates._x509_keys import CertificatePrivateKey, _check_key, certificate_matches_key
 from vaultcore.exceptions import InvalidParameterError
@@ -131,6 +132,7 @@ def _parse_pem(data: bytes, password: bytes | None) -> ImportedCertificate:
 
 
 def _parse_pfx(data: bytes, password: bytes | None) -> ImportedCertificate:
+    check_pfx_work(data)  # before any key derivation: the file names its own iteration counts
     attempts = [password] if password is not None else [None, b""]
     loaded = None
     for attempt in attempts:

@@ -56,6 +56,12 @@ Azure SDK clients (details: docs/server.md):
     show_default=True,
     help="Print an administrator token (12 hours) once at start.",
 )
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="Address of a reverse proxy whose X-Forwarded-For is believed (repeatable; default: none).",
+)
 @output_option
 @pass_state
 def serve(
@@ -67,6 +73,7 @@ def serve(
     cert: str | None,
     key: str | None,
     admin_token: bool,
+    trusted_proxies: tuple[str, ...],
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -101,29 +108,34 @@ def serve(
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
     info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
-    if state.json:
-        state.emit({**info, "admin_token": token})
-    else:
-        lines = [
-            f"Serving vault {vault.name!r} at {url} (TLS only; Ctrl-C stops)",
-            f"CA certificate: {ca or 'the issuer of ' + str(tls.cert_path)}",
-        ]
-        if token:
-            lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
-        verify = repr(ca) if ca else "True"
-        lines += [
-            "Azure SDK clients:",
-            "  from vaultcore.server import credential",
-            f"  cred = credential({url!r}, client_id=ID, client_secret=SECRET, ca_path={verify})"
-            + ("   # or token=<administrator token>" if token else ""),
-            f"  SecretClient({url!r}, cred, verify_challenge_resource=False, connection_verify={verify})",
-            "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
-        ]
-        click.echo("\n".join(lines))
-    if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
-        state.note(f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}")
-    sys.stdout.flush()
-    server.serve(vault, tls, host=host, port=port, app=app)
+
+    def announce() -> None:  # only once the port is listening: a client may connect at once
+        if state.json:
+            state.emit({**info, "admin_token": token})
+        else:
+            lines = [
+                f"Serving vault {vault.name!r} at {url} (TLS only; Ctrl-C stops)",
+                f"CA certificate: {ca or 'the issuer of ' + str(tls.cert_path)}",
+            ]
+            if token:
+                lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
+            verify = repr(ca) if ca else "True"
+            lines += [
+                "Azure SDK clients:",
+                "  from vaultcore.server import credential",
+                f"  cred = credential({url!r}, client_id=ID, client_secret=SECRET, ca_path={verify})"
+                + ("   # or token=<administrator token>" if token else ""),
+                f"  SecretClient({url!r}, cred, verify_challenge_resource=False, connection_verify={verify})",
+                "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
+            ]
+            click.echo("\n".join(lines))
+        if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
+            state.note(
+                f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}"
+            )
+        sys.stdout.flush()
+
+    server.serve(vault, tls, host=host, port=port, app=app, trusted_proxies=trusted_proxies, on_ready=announce)
 
 
 COMMANDS: tuple[click.Command, ...] = (serve,)

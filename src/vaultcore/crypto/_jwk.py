@@ -304,8 +304,20 @@ def _member(jwk: Mapping[str, object], name: str, kty: str) -> bytes:
     return data
 
 
+_MAX_RSA_MEMBER = 512  # bytes: 4096 bits, the largest modulus Azure supports
+
+
 def _int(jwk: Mapping[str, object], name: str) -> int:
-    return int.from_bytes(_member(jwk, name, "RSA"), "big")
+    data = _member(jwk, name, "RSA")
+    if len(data) > _MAX_RSA_MEMBER:  # before any arithmetic: a huge d or e costs minutes of CPU
+        raise InvalidParameterError(f"RSA JWK member {name!r} is longer than a 4096-bit key allows")
+    return int.from_bytes(data, "big")
+
+
+def check_rsa_exponent(e: int) -> None:
+    """Azure's public exponents: 65537 or a small odd value (3 ... 65537)."""
+    if not 3 <= e <= 65537 or e % 2 == 0:
+        raise InvalidParameterError("RSA public exponent must be an odd number from 3 to 65537 (usually 65537)")
 
 
 def _coordinate(jwk: Mapping[str, object], name: str, curve: KeyCurveName) -> int:
@@ -330,6 +342,7 @@ def rsa_public_from_jwk(jwk: Mapping[str, object]) -> rsa.RSAPublicKey:
     """``n, e`` → RSA public key of a supported size."""
     n, e = _int(jwk, "n"), _int(jwk, "e")
     check_rsa_size(n.bit_length())
+    check_rsa_exponent(e)
     try:
         return rsa.RSAPublicNumbers(e, n).public_key()
     except ValueError:
@@ -342,6 +355,7 @@ def rsa_private_from_jwk(jwk: Mapping[str, object]) -> rsa.RSAPrivateKey:
         raise InvalidParameterError("multi-prime RSA keys (JWK member 'oth') are not supported")
     n, e = _int(jwk, "n"), _int(jwk, "e")
     check_rsa_size(n.bit_length())
+    check_rsa_exponent(e)
     if jwk.get("d") is None:
         raise InvalidParameterError("RSA JWK for import must contain the private key (member 'd')")
     d = _int(jwk, "d")

@@ -13,7 +13,7 @@ from vaultcore.exceptions import InvalidParameterError
 if TYPE_CHECKING:
     from vaultcore.engine._records import Kind
 
-__all__ = ["check_name", "check_tags", "from_timestamp", "to_timestamp"]
+__all__ = ["check_name", "check_tags", "from_timestamp", "is_unicode", "to_timestamp"]
 
 _NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 MAX_TAGS = 15
@@ -48,6 +48,8 @@ def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
             raise InvalidParameterError(f"tag names must be 1-{MAX_TAG_NAME} characters")
         if len(v) > MAX_TAG_VALUE:
             raise InvalidParameterError(f"tag values must be at most {MAX_TAG_VALUE} characters")
+        if not (is_unicode(k) and is_unicode(v)):
+            raise InvalidParameterError("tag names and values must be valid Unicode text")
         out[k] = v
     return out
 
@@ -57,7 +59,20 @@ def check_content_type(content_type: str | None) -> str | None:
         return None
     if not isinstance(content_type, str) or len(content_type) > MAX_CONTENT_TYPE:
         raise InvalidParameterError(f"content_type must be a string of at most {MAX_CONTENT_TYPE} characters")
+    if not is_unicode(content_type):
+        raise InvalidParameterError("content_type must be valid Unicode text")
     return content_type
+
+
+def is_unicode(text: str) -> bool:
+    """True unless *text* holds a lone UTF-16 surrogate (which no UTF-8 encoder accepts)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def to_timestamp(value: datetime | None, what: str) -> int | None:

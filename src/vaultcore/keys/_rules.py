@@ -48,7 +48,11 @@ def key_ops(key_operations: Sequence[str] | None, kty: KeyType) -> list[str]:
     """Checked key operations (Azure's names); the type's defaults when none are given."""
     if key_operations is None:
         return [op.value for op in km.default_key_ops(kty.software)]
-    if isinstance(key_operations, str) or not all(isinstance(o, str) for o in key_operations):
+    if (
+        isinstance(key_operations, str)
+        or not isinstance(key_operations, Sequence)
+        or not all(isinstance(o, str) for o in key_operations)
+    ):
         raise InvalidParameterError("key_operations must be a list of operation names")
     ops = [KeyOperation(o).value if o in _ALL_OPS else o for o in key_operations]
     bad = [o for o in ops if o not in _ALL_OPS]

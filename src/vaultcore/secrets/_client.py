@@ -79,7 +79,10 @@ class SecretClient:
     def _value_bytes(value: object) -> bytes:
         if not isinstance(value, str):
             raise InvalidParameterError("a secret value must be a string")
-        data = value.encode("utf-8")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidParameterError("a secret value must be valid Unicode text (no lone surrogates)") from None
         if len(data) > MAX_SECRET_BYTES:
             raise InvalidParameterError(f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}")
         return data

@@ -17,6 +17,7 @@ from ._tls import DEFAULT_HOSTS, TlsFiles, check_cert_files, ensure_local_tls
 
 if TYPE_CHECKING:
     from ._app import AkvApp, create_app
+    from ._limits import ConnectionLimits
     from ._server import BackgroundServer, serve, url_for
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "AkvApp",
     "AsyncServerCredential",
     "BackgroundServer",
+    "ConnectionLimits",
     "IssuedToken",
     "ServerCredential",
     "StaticTokenCredential",
@@ -41,6 +43,7 @@ _LAZY = {
     "AkvApp": "._app",
     "create_app": "._app",
     "BackgroundServer": "._server",
+    "ConnectionLimits": "._limits",
     "serve": "._server",
     "url_for": "._server",
 }

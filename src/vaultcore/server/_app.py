@@ -27,9 +27,9 @@ from vaultcore.access._operations import ADMIN, current_request_id
 from vaultcore.exceptions import InvalidParameterError, UnauthorizedError, VaultError
 
 from . import _certificates, _keys, _secrets
-from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
+from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._errors import error_body, error_for
 from ._web import JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec

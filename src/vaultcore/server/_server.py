@@ -1,7 +1,9 @@
 """Running the server with uvicorn: in the foreground (``vaultcore serve``) or in a thread (tests).
 
-TLS only: uvicorn is always given a certificate and key, and its SSL context is set to
-TLS 1.2 or newer. There is no option for plain HTTP; a plain-HTTP client gets no answer.
+TLS only: uvicorn is always given a certificate and key (refused when others can read the
+key), and its SSL context is set to TLS 1.2 or newer with AEAD suites only. Connections
+are bounded (read deadline, caps per client and in total: :mod:`._limits`). There is no
+option for plain HTTP; a plain-HTTP client gets no answer.
 Concurrent keep-alive connections are served by uvicorn's event loop; vault work runs in
 its worker threads.
 """
@@ -14,6 +16,7 @@ import signal
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ from vaultcore.exceptions import InvalidParameterError
 from ._app import AkvApp, create_app
 from ._auth import ADMIN_LIFETIME, TokenIssuer
 from ._credential import ServerCredential, StaticTokenCredential
+from ._limits import ConnectionLimits, GuardedServer, check_key_file, guarded_protocol, harden_tls, log_config
 from ._tls import TlsFiles
 from ._web import uvicorn
 
@@ -33,7 +37,17 @@ __all__ = ["BackgroundServer", "serve"]
 log = logging.getLogger("vaultcore.server")
 
 
-def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **extra: Any) -> uvicorn.Config:
+def _config(
+    app: Any,
+    tls: TlsFiles,
+    *,
+    host: str,
+    port: int,
+    quiet: bool,
+    limits: ConnectionLimits,
+    trusted_proxies: Sequence[str] = (),
+) -> uvicorn.Config:
+    check_key_file(tls.key_path)
     config = uvicorn.Config(
         app,
         host=host,
@@ -42,18 +56,22 @@ def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **ext
         ssl_keyfile=str(tls.key_path),
         lifespan="off",
         ws="none",
-        http="h11",
+        http=guarded_protocol(limits),
         server_header=False,
         timeout_graceful_shutdown=2,
-        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+        timeout_keep_alive=int(max(1, limits.keep_alive)),
+        # X-Forwarded-For is believed only from proxies the operator names (uvicorn's default
+        # would trust any local client, letting it forge the audit's caller address).
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=",".join(trusted_proxies) if trusted_proxies else "",
+        log_config=log_config(quiet),
         access_log=not quiet,
         log_level="warning" if quiet else "info",
-        **extra,
     )
     config.load()
     if not isinstance(config.ssl, ssl.SSLContext):  # pragma: no cover - uvicorn always builds one here
         raise InvalidParameterError("TLS could not be configured")
-    config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    harden_tls(config.ssl)
     return config
 
 
@@ -70,13 +88,27 @@ def _stopped(signum: int, frame: Any) -> None:
     raise _Stopped()
 
 
-def serve(vault: Vault, tls: TlsFiles, *, host: str = "127.0.0.1", port: int = 8443, app: Any = None) -> None:
+def serve(
+    vault: Vault,
+    tls: TlsFiles,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    app: Any = None,
+    trusted_proxies: Sequence[str] = (),
+    limits: ConnectionLimits | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Serve *vault* until Ctrl-C or SIGTERM, then return normally (the caller closes the vault).
 
-    *app* defaults to ``create_app(vault)``. Blocks; call from the main thread.
+    *app* defaults to ``create_app(vault)``. *trusted_proxies*: addresses whose
+    ``X-Forwarded-For`` is believed (none by default). *on_ready* is called once the port
+    is listening. Blocks; call from the main thread.
     """
     asgi = app if app is not None else create_app(vault)
-    server = uvicorn.Server(_config(asgi, tls, host=host, port=port, quiet=False))
+    limits = limits or ConnectionLimits()
+    config = _config(asgi, tls, host=host, port=port, quiet=False, limits=limits, trusted_proxies=trusted_proxies)
+    server = GuardedServer(config, limits, on_ready)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
@@ -95,7 +127,15 @@ class BackgroundServer:
     :meth:`credential` gives Azure credentials; :meth:`stop` (or ``with``) shuts it down.
     """
 
-    def __init__(self, vault: Vault, tls: TlsFiles, *, issuer: TokenIssuer | None = None) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        tls: TlsFiles,
+        *,
+        issuer: TokenIssuer | None = None,
+        limits: ConnectionLimits | None = None,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         self.vault = vault
         self.tls = tls
         self.app = create_app(vault, issuer=issuer)
@@ -106,7 +146,17 @@ class BackgroundServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://localhost:{self.port}"
-        self._server = uvicorn.Server(_config(self.app, tls, host="127.0.0.1", port=self.port, quiet=True))
+        self.limits = limits or ConnectionLimits()
+        config = _config(
+            self.app,
+            tls,
+            host="127.0.0.1",
+            port=self.port,
+            quiet=True,
+            limits=self.limits,
+            trusted_proxies=trusted_proxies,
+        )
+        self._server = GuardedServer(config, self.limits)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None

@@ -12,5 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["JSONResponse", "Request", "Response", "Route", "Starlette", "run_in_threadpool", "uvicorn"]
+__all__ = [
+    "H11Protocol",
+    "JSONResponse",
+    "Request",
+    "Response",
+    "Route",
+    "Starlette",
+    "run_in_threadpool",
+    "uvicorn",
+]
