@@ -170,7 +170,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
 
 class GuardedServer(uvicorn.Server):  # type: ignore[misc]
-    """uvicorn's server with a TLS handshake deadline, calling *on_ready* once it listens."""
+    """uvicorn's server with a TLS handshake deadline, calling *on_ready* once it listens
+    (if that fails, the server shuts down and keeps the error in ``ready_error``)."""
 
     def __init__(
         self, config: uvicorn.Config, limits: ConnectionLimits, on_ready: Callable[[], None] | None = None
@@ -178,6 +179,7 @@ class GuardedServer(uvicorn.Server):  # type: ignore[misc]
         super().__init__(config)
         self.limits = limits
         self.on_ready = on_ready
+        self.ready_error: BaseException | None = None
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         loop: Any = asyncio.get_running_loop()
@@ -188,7 +190,11 @@ class GuardedServer(uvicorn.Server):  # type: ignore[misc]
         finally:
             del loop.create_server
         if self.started and self.on_ready is not None:
-            self.on_ready()
+            try:
+                self.on_ready()
+            except BaseException as exc:  # e.g. stdout closed: stop serving, report it after shutdown
+                self.ready_error = exc
+                self.should_exit = True
 
 
 def harden_tls(context: ssl.SSLContext) -> None:

@@ -118,6 +118,8 @@ def serve(
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+    if server.ready_error is not None:
+        raise server.ready_error
 
 
 class BackgroundServer:
@@ -147,15 +149,19 @@ class BackgroundServer:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://localhost:{self.port}"
         self.limits = limits or ConnectionLimits()
-        config = _config(
-            self.app,
-            tls,
-            host="127.0.0.1",
-            port=self.port,
-            quiet=True,
-            limits=self.limits,
-            trusted_proxies=trusted_proxies,
-        )
+        try:
+            config = _config(
+                self.app,
+                tls,
+                host="127.0.0.1",
+                port=self.port,
+                quiet=True,
+                limits=self.limits,
+                trusted_proxies=trusted_proxies,
+            )
+        except BaseException:
+            self._sock.close()
+            raise
         self._server = GuardedServer(config, self.limits)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
