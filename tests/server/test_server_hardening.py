@@ -427,3 +427,48 @@ def test_a_tls_key_others_can_read_is_refused(own_vault: Vault, tmp_path: Path) 
             BackgroundServer(own_vault, TlsFiles(tls.cert_path, key, tls.ca_path))
     key.chmod(0o600)
     BackgroundServer(own_vault, TlsFiles(tls.cert_path, key, tls.ca_path)).stop()
+
+
+# -------------------------------------------------------------------------- 3. list pages cost O(page size)
+
+
+def test_a_list_page_decrypts_only_its_own_objects(own_vault: Vault, tmp_path: Path, monkeypatch: Any) -> None:
+    from azure.keyvault.secrets import SecretClient
+
+    from vaultcore.engine._lifecycle import Lifecycle
+
+    names = {f"p{i:02d}" for i in range(30)}
+    for name in names:
+        own_vault.secrets.set_secret(name, "v")
+    for name in sorted(names)[:5]:
+        own_vault.secrets.delete_secret(name)
+    opened: list[int] = []
+    original = Lifecycle._open_version
+
+    def counting(self: Lifecycle, key: bytes, blob: bytes) -> Any:
+        opened.append(1)
+        return original(self, key, blob)
+
+    monkeypatch.setattr(Lifecycle, "_open_version", counting)
+    with BackgroundServer(own_vault, ensure_local_tls(tmp_path / "tls")) as server:
+        srv = Server(server, own_vault, {})
+        token = server.admin_token()
+        first = srv.request("GET", "/secrets?maxresults=3", token=token)
+        assert first.status == 200 and len(first.body["value"]) == 3 and first.body["nextLink"]
+        assert len(opened) <= 3  # not 25: only the page's objects were decrypted
+        seen: list[str] = []
+        link: str | None = "/secrets?maxresults=4"
+        while link:
+            response = srv.request("GET", link.removeprefix(server.url), token=token, api_version=None)
+            assert response.status == 200 and len(response.body["value"]) <= 4
+            seen += [item["id"].split("/secrets/")[1].split("/")[0] for item in response.body["value"]]
+            link = response.body["nextLink"]
+        assert sorted(seen) == sorted(names - set(sorted(names)[:5]))  # each live secret once
+        deleted = srv.request("GET", "/deletedsecrets?maxresults=2", token=token)
+        assert len(deleted.body["value"]) == 2 and deleted.body["nextLink"]
+        bad = srv.request("GET", "/secrets?$skiptoken=AAAA", token=token)
+        assert bad.status == 400 and bad.body["error"]["code"] == "BadParameter"
+        with SecretClient(server.url, server.admin_credential(), **server.client_kwargs) as client:
+            listed = {p.name for p in client.list_properties_of_secrets(max_page_size=7)}
+            assert listed == names - set(sorted(names)[:5])
+            assert len({d.name for d in client.list_deleted_secrets(max_page_size=2)}) == 5

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
+from vaultcore.engine._paging import take_window
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.engine._validation import check_name
 from vaultcore.exceptions import ConflictError, ForbiddenError, NotFoundError
@@ -236,14 +237,25 @@ class Lifecycle:
         return [self._open_version(k, v) for k, v in rows]
 
     def latest_all(self, kind: Kind, *, deleted: bool = False) -> list[VersionRecord]:
-        """The latest version of every object of *kind* (live or soft-deleted)."""
+        """The latest version of every object of *kind* (live or soft-deleted), in storage
+        order; inside a :func:`~vaultcore.engine._paging.scan_window` only one page of them."""
         db = DVERSIONS if deleted else VERSIONS
+        prefix = bytes([kind.byte])
+        window = take_window()
+        start = prefix if window is None else window.start(prefix)
         out: list[VersionRecord] = []
+        if start is None:
+            return out
         with self._ctx.read() as txn:
             last: tuple[bytes, bytes] | None = None
-            for key, blob in txn.scan(db, bytes([kind.byte])):
+            for key, blob in txn.scan_from(db, start):
+                if not key.startswith(prefix):
+                    break
                 if last is not None and key[:17] != last[0][:17]:
                     out.append(self._open_version(*last))
+                    if window is not None and len(out) == window.limit:
+                        window.next, last = last[0][:17], None
+                        break
                 last = (key, blob)
             if last is not None:
                 out.append(self._open_version(*last))
@@ -267,12 +279,25 @@ class Lifecycle:
         return self._open_deleted(okey, blob), self._open_version(*last)
 
     def list_deleted(self, kind: Kind) -> list[tuple[DeletedRecord, VersionRecord]]:
-        out = []
+        """Soft-deleted objects of *kind* in storage order (one page inside a scan window)."""
+        prefix = bytes([kind.byte])
+        window = take_window()
+        start = prefix if window is None else window.start(prefix)
+        out: list[tuple[DeletedRecord, VersionRecord]] = []
+        if start is None:
+            return out
+        shown = b""
         with self._ctx.read() as txn:
-            for okey, blob in txn.scan(DELETED, bytes([kind.byte])):
+            for okey, blob in txn.scan_from(DELETED, start):
+                if not okey.startswith(prefix):
+                    break
+                if window is not None and len(out) == window.limit:
+                    window.next = shown
+                    break
                 last = txn.last_with_prefix(DVERSIONS, okey)
                 if last is not None:
                     out.append((self._open_deleted(okey, blob), self._open_version(*last)))
+                    shown = okey
         return out
 
     # -- writes ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ._wire import (
     opt_str,
     opt_tags,
     page,
+    page_of,
     sort_key,
     ts,
     unb64,
@@ -145,8 +146,7 @@ def update_certificate(call: Call) -> Reply:
 
 
 def list_certificates(call: Call) -> Reply:
-    items = list(call.vault.certificates.list_properties_of_certificates())
-    return page(call, items, sort_key, lambda p: _item(call, p))
+    return page_of(call, call.vault.certificates.list_properties_of_certificates, sort_key, lambda p: _item(call, p))
 
 
 def list_versions(call: Call) -> Reply:
@@ -174,8 +174,12 @@ def get_deleted(call: Call) -> Reply:
 
 
 def list_deleted(call: Call) -> Reply:
-    items = list(call.vault.certificates.list_deleted_certificates())
-    return page(call, items, lambda d: sort_key(d.properties), lambda d: _deleted(call, d, item=True))
+    return page_of(
+        call,
+        call.vault.certificates.list_deleted_certificates,
+        lambda d: sort_key(d.properties),
+        lambda d: _deleted(call, d, item=True),
+    )
 
 
 def recover(call: Call) -> Reply:

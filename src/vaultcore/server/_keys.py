@@ -28,6 +28,7 @@ from ._wire import (
     opt_tags,
     opt_time,
     page,
+    page_of,
     sort_key,
     time_changes,
     ts,
@@ -148,8 +149,7 @@ def update_key(call: Call) -> Reply:
 
 
 def list_keys(call: Call) -> Reply:
-    items = list(call.vault.keys.list_properties_of_keys())
-    return page(call, items, sort_key, lambda p: _item(call, p))
+    return page_of(call, call.vault.keys.list_properties_of_keys, sort_key, lambda p: _item(call, p))
 
 
 def list_versions(call: Call) -> Reply:
@@ -166,8 +166,12 @@ def get_deleted(call: Call) -> Reply:
 
 
 def list_deleted(call: Call) -> Reply:
-    items = list(call.vault.keys.list_deleted_keys())
-    return page(call, items, lambda d: sort_key(d.properties), lambda d: _deleted(call, d, item=True))
+    return page_of(
+        call,
+        call.vault.keys.list_deleted_keys,
+        lambda d: sort_key(d.properties),
+        lambda d: _deleted(call, d, item=True),
+    )
 
 
 def recover(call: Call) -> Reply:

@@ -19,6 +19,7 @@ from ._wire import (
     opt_tags,
     opt_time,
     page,
+    page_of,
     sort_key,
     time_changes,
     ts,
@@ -94,8 +95,7 @@ def update_secret(call: Call) -> Reply:
 
 
 def list_secrets(call: Call) -> Reply:
-    items = list(call.vault.secrets.list_properties_of_secrets())
-    return page(call, items, sort_key, lambda p: _props(call, p, item=True))
+    return page_of(call, call.vault.secrets.list_properties_of_secrets, sort_key, lambda p: _props(call, p, item=True))
 
 
 def list_versions(call: Call) -> Reply:
@@ -112,8 +112,12 @@ def get_deleted(call: Call) -> Reply:
 
 
 def list_deleted(call: Call) -> Reply:
-    items = list(call.vault.secrets.list_deleted_secrets())
-    return page(call, items, lambda d: sort_key(d.properties), lambda d: _deleted(call, d, item=True))
+    return page_of(
+        call,
+        call.vault.secrets.list_deleted_secrets,
+        lambda d: sort_key(d.properties),
+        lambda d: _deleted(call, d, item=True),
+    )
 
 
 def recover(call: Call) -> Reply:

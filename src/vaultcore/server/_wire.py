@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from vaultcore.engine._models import ObjectProperties
+from vaultcore.engine._paging import scan_window
 from vaultcore.exceptions import InvalidParameterError
 
 from ._bodies import parse_body
@@ -35,6 +36,7 @@ __all__ = [
     "attributes_json",
     "b64u",
     "page",
+    "page_of",
     "unb64",
     "unb64u",
 ]
@@ -290,6 +292,35 @@ def page(
         query["$skiptoken"] = b64u(key(shown[-1]).encode("utf-8"))
         next_link = call.url(call.path) + "?" + urlencode(query)
     return Reply({"value": [render(item) for item in shown], "nextLink": next_link})
+
+
+def page_of(
+    call: Call,
+    fetch: Callable[[], Iterable[T]],
+    key: Callable[[T], str],
+    render: Callable[[T], dict[str, Any]],
+) -> Reply:
+    """One page of what *fetch* lists, costing O(page size) when it is an ordered engine scan.
+
+    *fetch* runs inside a :func:`~vaultcore.engine._paging.scan_window`: the engine decrypts
+    only this page's objects (storage order) and names the next page's cursor, which becomes
+    the ``$skiptoken``. A list that is not such a scan (versions of one object, issuers)
+    is paged in memory by :func:`page` in *key* order.
+    """
+    size = max_results(call)
+    token = call.query.get("$skiptoken")
+    cursor = unb64u(token, "$skiptoken") if token else None
+    with scan_window(cursor, size) as window:
+        items = list(fetch())
+    if not window.used:
+        return page(call, items, key, render)
+    next_link = None
+    if window.next is not None:
+        query = {k: v for k, v in call.query.items() if k not in ("$skiptoken", "maxresults")}
+        query["maxresults"] = str(size)
+        query["$skiptoken"] = b64u(window.next)
+        next_link = call.url(call.path) + "?" + urlencode(query)
+    return Reply({"value": [render(item) for item in items], "nextLink": next_link})
 
 
 def sort_key(props: ObjectProperties) -> str:
