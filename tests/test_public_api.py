@@ -36,9 +36,9 @@ PUBLIC_API: dict[str, list[str]] = {
         "softhsm_missing",
     ],
     "vaultcore.server": [
-        "DEFAULT_HOSTS", "AkvApp", "AsyncServerCredential", "BackgroundServer", "IssuedToken", "ServerCredential",
-        "StaticTokenCredential", "TlsFiles", "TokenIssuer", "check_cert_files", "create_app", "credential",
-        "ensure_local_tls", "serve", "url_for",
+        "DEFAULT_HOSTS", "AkvApp", "AsyncServerCredential", "BackgroundServer", "ConnectionLimits", "IssuedToken",
+        "ServerCredential", "StaticTokenCredential", "TlsFiles", "TokenIssuer", "check_cert_files", "create_app",
+        "credential", "ensure_local_tls", "serve", "url_for",
     ],
     "vaultcore.exceptions": [
         "ConflictError", "ForbiddenError", "HSMConfigurationError", "HSMError", "HSMUnavailableError",

@@ -508,8 +508,10 @@ def test_public_from_jwk_rejects_bad_input(rsa2048: KeyMaterial) -> None:
         public_from_jwk(dict(ec_jwk, y=ec_jwk["x"]))
     with pytest.raises(InvalidParameterError, match="RSA JWK is missing member 'e'"):
         public_from_jwk({"kty": "RSA", "n": rsa2048.public_jwk()["n"]})
-    with pytest.raises(InvalidParameterError, match="RSA JWK is not a valid public key"):
+    with pytest.raises(InvalidParameterError, match="RSA public exponent must be an odd number"):
         public_from_jwk(dict(rsa2048.public_jwk(), e="Ag"))  # even exponent
+    with pytest.raises(InvalidParameterError, match="RSA public exponent must be an odd number"):
+        public_from_jwk(dict(rsa2048.public_jwk(), e="AQAD"))  # 65539: above Azure's range
     with pytest.raises(InvalidParameterError, match="key type 'XYZ' is not supported"):
         public_from_jwk({"kty": "XYZ"})
 
