@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import http.client
 import json
@@ -212,6 +213,19 @@ def test_legitimate_client_is_served_while_200_idle_sockets_are_open(limited: Ba
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_a_client_that_never_starts_tls_is_closed_after_the_handshake_deadline(
+    own_vault: Vault, tmp_path: Path
+) -> None:
+    limits = ConnectionLimits(handshake_timeout=0.5)
+    with BackgroundServer(own_vault, ensure_local_tls(tmp_path / "tls"), limits=limits) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)  # asyncio's default: 60 s
+        try:
+            with contextlib.suppress(ConnectionError):  # closed (EOF) or reset: either way, not kept
+                assert raw.recv(1024) == b""
+        finally:
+            raw.close()
 
 
 def test_connection_limits_are_checked() -> None:
