@@ -31,7 +31,7 @@ from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIs
 from ._auth import parse_token_request as _parse_token_request
 from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._errors import error_body, error_for
-from ._web import JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
+from ._web import ClientDisconnect, JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
 if TYPE_CHECKING:
@@ -99,11 +99,14 @@ class AkvApp:
             raise _TooLarge()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise _TooLarge()
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _TooLarge()
+                chunks.append(chunk)
+        except ClientDisconnect:  # closed by the client, or by the read deadline (_limits)
+            raise _TooLarge() from None  # answered into a closed connection: never seen
         return b"".join(chunks)
 
     # -- the endpoint ------------------------------------------------------------------

@@ -184,11 +184,19 @@ class GuardedServer(uvicorn.Server):  # type: ignore[misc]
     async def startup(self, sockets: list[Any] | None = None) -> None:
         loop: Any = asyncio.get_running_loop()
         # uvicorn has no option for it: give its create_server call a handshake deadline.
-        loop.create_server = functools.partial(loop.create_server, ssl_handshake_timeout=self.limits.handshake_timeout)
+        try:
+            loop.create_server = functools.partial(
+                loop.create_server, ssl_handshake_timeout=self.limits.handshake_timeout
+            )
+            patched = True
+        except (AttributeError, TypeError):  # a loop type with read-only methods: its default applies
+            log.warning("the TLS handshake deadline could not be set on this event loop")
+            patched = False
         try:
             await super().startup(sockets=sockets)
         finally:
-            del loop.create_server
+            if patched:
+                del loop.create_server
         if self.started and self.on_ready is not None:
             try:
                 self.on_ready()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
+    "ClientDisconnect",
     "H11Protocol",
     "JSONResponse",
     "Request",
