@@ -271,6 +271,36 @@ def test_rsa_jwk_exponent_and_member_sizes_are_capped(own_vault: Vault) -> None:
         own_vault.keys.import_key("huge", huge)
 
 
+def test_certificate_import_refuses_an_rsa_key_with_an_unsupported_exponent(own_vault: Vault) -> None:
+    jwk = _rsa_jwk_with_exponent(65539)
+    value = {
+        k: int.from_bytes(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)), "big")
+        for k, v in jwk.items()
+        if k != "kty"
+    }
+    public = rsa.RSAPublicNumbers(value["e"], value["n"])
+    key = rsa.RSAPrivateNumbers(
+        value["p"], value["q"], value["d"], value["dp"], value["dq"], value["qi"], public
+    ).private_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "e")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(InvalidParameterError, match="exponent"):
+        own_vault.certificates.import_certificate("odd-e", pem)
+
+
 def test_pfx_with_an_excessive_iteration_count_is_refused(own_vault: Vault) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pfx")])

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from vaultcore.certificates._policy_enums import RSA_KEY_SIZES
 from vaultcore.certificates._policy_models import CertificatePolicy
-from vaultcore.crypto._jwk import KeyCurveName, KeyType
+from vaultcore.crypto._jwk import KeyCurveName, KeyType, check_rsa_exponent
 from vaultcore.exceptions import InvalidParameterError
 
 __all__ = [
@@ -44,6 +44,7 @@ def _check_key(private_key: object) -> CertificatePrivateKey:
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size not in RSA_KEY_SIZES:
             raise InvalidParameterError("RSA certificate keys must be 2048, 3072 or 4096 bits")
+        check_rsa_exponent(private_key.public_key().public_numbers().e)
         return private_key
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         if private_key.curve.name not in _CURVES:
