@@ -112,6 +112,14 @@ class AkvApp:
     # -- the endpoint ------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
+        """Serve one request; whatever fails, the client gets Azure's error shape, never a traceback."""
+        try:
+            return await self._handle(request)
+        except Exception as exc:
+            status, body = error_for(exc, where=f"{request.method} {request.url.path}")
+            return _json(status, body, {"x-ms-request-id": str(uuid.uuid4()), "Cache-Control": "no-store"})
+
+    async def _handle(self, request: Request) -> Response:
         headers = self._headers(request)
         method, path = request.method, request.url.path
         where = f"{method} {path}"
