@@ -99,6 +99,24 @@ class CertificateClient:
             x509_thumbprint=tp,
         )
 
+    def _pending_props(self, obj: ObjectRecord) -> CertificateProperties:
+        """A pending-only certificate as a list item: its name and creation time, no version."""
+        settings = self._ctx.settings
+        created = from_timestamp(obj.created_on)
+        return CertificateProperties(
+            id=f"{settings.url}/{KIND.collection}/{obj.name}",
+            name=obj.name,
+            version=None,
+            vault_url=settings.url,
+            enabled=False,
+            not_before=None,
+            expires_on=None,
+            created_on=created,
+            updated_on=created,
+            recovery_level=settings.recovery_level,
+            recoverable_days=settings.retention_days,
+        )
+
     def _to_cert(self, rec: VersionRecord, policy: CertificatePolicy | None) -> KeyVaultCertificate:
         return KeyVaultCertificate(
             properties=self._props(rec),
@@ -229,10 +247,19 @@ class CertificateClient:
         return self._to_cert(self._engine.get(KIND, name, version), None)
 
     @operation("CertificateList", A.CERT_READ)
-    def list_properties_of_certificates(self) -> Iterator[CertificateProperties]:
-        """Properties of the latest version of every certificate (pending-only ones are skipped)."""
+    def list_properties_of_certificates(self, *, include_pending: bool = False) -> Iterator[CertificateProperties]:
+        """Properties of the latest version of every certificate.
+
+        A certificate whose first version is still pending has no version: it is listed only
+        with ``include_pending=True`` (Azure's ``includePending``), with ``version=None``.
+        """
         self._check_allowed()
-        return iter([self._props(r) for r in self._engine.latest_all(KIND)])
+        listed = [self._props(r) for r in self._engine.latest_all(KIND)]
+        if include_pending is True:
+            listed += [self._pending_props(obj) for obj in self._engine.objects_without_versions(KIND)]
+        elif include_pending is not False:
+            raise InvalidParameterError("include_pending must be True or False")
+        return iter(listed)
 
     @operation("CertificateListVersions", A.CERT_READ, _name)
     def list_properties_of_certificate_versions(self, name: str) -> Iterator[CertificateProperties]:

@@ -81,7 +81,9 @@ class SecretClient:
             raise InvalidParameterError("a secret value must be a string")
         data = value.encode("utf-8")
         if len(data) > MAX_SECRET_BYTES:
-            raise InvalidParameterError(f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}")
+            raise InvalidParameterError(
+                f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}", inner_code="SecretTooLarge"
+            )
         return data
 
     def _new_version(
@@ -147,10 +149,14 @@ class SecretClient:
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
     def get_secret(self, name: str, version: str | None = None) -> KeyVaultSecret:
-        """The value of a version (latest by default); Forbidden if disabled/nbf/exp."""
+        """The value of a version (latest by default); Forbidden only if it is disabled.
+
+        As in Azure, a not-yet-valid or expired secret is still readable: ``nbf``/``exp`` are
+        information for the application, which may check ``properties.expires_on`` itself.
+        """
         self._check_allowed()
         rec = self._engine.get(_KIND, name, version)
-        self._engine.check_usable(_KIND, rec)
+        self._engine.check_usable(_KIND, rec, window=False)
         return self._to_secret(rec)
 
     @operation("SecretList", A.SECRET_READ_METADATA)

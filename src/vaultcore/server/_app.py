@@ -128,6 +128,9 @@ class AkvApp:
         if isinstance(match, Response):
             match.headers.update(headers)
             return match
+        refused = check_api_version(path, request.query_params.get("api-version"))
+        if refused is not None:
+            return _json(400, error_body("BadParameter", refused), headers)
         handler, params = match
         try:
             raw = await self._read_body(request)
@@ -207,6 +210,26 @@ class AkvApp:
             "resource": "https://vault.azure.net",
         }
         return _json(200, granted, headers)
+
+
+# Azure's api-version: "7.6", "7.5-preview.1", "2025-07-01", "2016-10-01-preview".
+_API_VERSION = re.compile(r"(?:\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(?:-preview(?:\.\d{1,3})?)?")
+# Long-running-operation status URLs (the administration plane's backup/restore jobs) are
+# polled without an api-version by the SDK, as the service names them in its
+# Azure-AsyncOperation header.
+_NO_API_VERSION = re.compile(r"/(?:backup|restore)/[^/]+/pending")
+
+
+def check_api_version(path: str, value: str | None) -> str | None:
+    """Why the request's ``api-version`` is refused, or ``None``: Azure answers 400 when it is
+    missing or malformed and accepts every well-formed version (clients pin old ones)."""
+    if _NO_API_VERSION.fullmatch(path):
+        return None
+    if value is None or value == "":
+        return "The 'api-version' query parameter is missing."
+    if not _API_VERSION.fullmatch(value):
+        return "The 'api-version' query parameter is not a valid version (e.g. 7.6 or 2025-07-01)."
+    return None
 
 
 class _TooLarge(Exception):

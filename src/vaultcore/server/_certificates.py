@@ -31,6 +31,7 @@ from ._wire import (
     opt_str,
     opt_tags,
     page,
+    query_bool,
     sort_key,
     ts,
     unb64,
@@ -44,8 +45,10 @@ def _policy_json(call: Call, name: str, policy: CertificatePolicy) -> dict[str, 
     return {"id": call.url(f"/certificates/{name}/policy"), **policy.to_dict()}
 
 
-def _item(call: Call, p: CertificateProperties) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.rebase(p.id), "attributes": attributes_json(p)}
+def _item(call: Call, p: CertificateProperties, *, versioned: bool = True) -> dict[str, Any]:
+    """A CertificateItem; latest-version and deleted lists carry unversioned ids, as Azure's do."""
+    ident = call.rebase(p.id) if versioned else call.rebase_unversioned(p.id)
+    out: dict[str, Any] = {"id": ident, "attributes": attributes_json(p)}
     if p.tags:
         out["tags"] = dict(p.tags)
     if p.x509_thumbprint is not None:
@@ -68,7 +71,7 @@ def _bundle(call: Call, cert: KeyVaultCertificate | DeletedCertificate) -> dict[
 
 
 def _deleted(call: Call, d: DeletedCertificate, *, item: bool = False) -> dict[str, Any]:
-    out = _item(call, d.properties) if item else _bundle(call, d)
+    out = _item(call, d.properties, versioned=False) if item else _bundle(call, d)
     out["recoveryId"] = call.url(f"/deletedcertificates/{d.name}")
     if d.deleted_on is not None:
         out["deletedDate"] = ts(d.deleted_on)
@@ -145,8 +148,9 @@ def update_certificate(call: Call) -> Reply:
 
 
 def list_certificates(call: Call) -> Reply:
-    items = list(call.vault.certificates.list_properties_of_certificates())
-    return page(call, items, sort_key, lambda p: _item(call, p))
+    pending = query_bool(call, "includePending")
+    items = list(call.vault.certificates.list_properties_of_certificates(include_pending=pending))
+    return page(call, items, sort_key, lambda p: _item(call, p, versioned=False))
 
 
 def list_versions(call: Call) -> Reply:

@@ -28,8 +28,9 @@ from ._wire import (
 __all__ = ["ROUTES"]
 
 
-def _props(call: Call, p: SecretProperties, *, item: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.rebase(p.id), "attributes": attributes_json(p)}
+def _props(call: Call, p: SecretProperties, *, item: bool = False, versioned: bool = True) -> dict[str, Any]:
+    ident = call.rebase(p.id) if versioned else call.rebase_unversioned(p.id)
+    out: dict[str, Any] = {"id": ident, "attributes": attributes_json(p)}
     if p.content_type is not None:
         out["contentType"] = p.content_type
     if p.tags:
@@ -46,7 +47,7 @@ def _bundle(call: Call, secret: KeyVaultSecret) -> dict[str, Any]:
 
 
 def _deleted(call: Call, d: DeletedSecret, *, item: bool = False) -> dict[str, Any]:
-    out = _props(call, d.properties, item=item)
+    out = _props(call, d.properties, item=item, versioned=not item)
     out["recoveryId"] = call.url(f"/deletedsecrets/{d.name}")
     if d.deleted_date is not None:
         out["deletedDate"] = ts(d.deleted_date)
@@ -95,7 +96,7 @@ def update_secret(call: Call) -> Reply:
 
 def list_secrets(call: Call) -> Reply:
     items = list(call.vault.secrets.list_properties_of_secrets())
-    return page(call, items, sort_key, lambda p: _props(call, p, item=True))
+    return page(call, items, sort_key, lambda p: _props(call, p, item=True, versioned=False))
 
 
 def list_versions(call: Call) -> Reply:
