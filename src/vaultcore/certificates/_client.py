@@ -124,6 +124,7 @@ class CertificateClient:
             policy=policy,
             key_id=self._id("keys", rec.name, rec.version),
             secret_id=self._id("secrets", rec.name, rec.version),
+            preserve_order=rec.extra.get("preserve_order"),
         )
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedCertificate:
@@ -209,10 +210,13 @@ class CertificateClient:
         policy: CertificatePolicy | None = None,
         enabled: bool | None = None,
         tags: Mapping[str, str] | None = None,
+        preserve_order: bool | None = None,
     ) -> KeyVaultCertificate:
         """Import a PEM or PKCS#12 (raw or base64) with its private key as a new version.
 
-        The stored value has no password; the chain keeps the order given. Without *policy*
+        The stored value has no password; the chain keeps the order given, leaf first unless
+        *preserve_order* is true (Azure's ``preserveCertOrder``: a PEM value then keeps the
+        leaf where it was). Without *policy*
         the policy is derived from the certificate (issuer Unknown, content type = the
         format imported); fields of *policy* override it. A key that does not match the
         certificate or the policy, or data that is neither PEM nor PFX: InvalidParameterError.
@@ -224,7 +228,11 @@ class CertificateClient:
         pwd = password.encode("utf-8") if isinstance(password, str) else password
         if policy is not None and not isinstance(policy, CertificatePolicy):
             raise InvalidParameterError("policy must be a CertificatePolicy")
-        obj, rec = self._issuance.import_(name, certificate_bytes, pwd, policy, enabled=enabled, tags=tags)
+        if preserve_order is not None:
+            check_bool(preserve_order, "preserve_order")
+        obj, rec = self._issuance.import_(
+            name, certificate_bytes, pwd, policy, enabled=enabled, tags=tags, preserve_order=preserve_order
+        )
         return self._to_cert(rec, policy_of(obj))
 
     # -- reads -------------------------------------------------------------------------

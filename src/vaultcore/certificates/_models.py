@@ -38,6 +38,7 @@ class KeyVaultCertificate:
     policy: CertificatePolicy | None = None
     key_id: str | None = None
     secret_id: str | None = None
+    preserve_order: bool | None = None  # Azure's preserveCertOrder, as imported
 
     @property
     def id(self) -> str:

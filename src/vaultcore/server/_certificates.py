@@ -63,6 +63,8 @@ def _bundle(call: Call, cert: KeyVaultCertificate | DeletedCertificate) -> dict[
     out["kid"] = call.rebase(cert.key_id)
     out["sid"] = call.rebase(cert.secret_id)
     out["cer"] = base64.b64encode(cert.cer).decode("ascii")
+    if isinstance(cert, KeyVaultCertificate) and cert.preserve_order is not None:
+        out["preserveCertOrder"] = cert.preserve_order
     if cert.policy is not None:
         out["policy"] = _policy_json(call, cert.name, cert.policy)
         if cert.policy.content_type is not None:
@@ -125,6 +127,7 @@ def import_certificate(call: Call) -> Reply:
         policy=_opt_policy(body),
         enabled=opt_bool(obj(body, "attributes"), "enabled"),
         tags=opt_tags(body),
+        preserve_order=opt_bool(body, "preserveCertOrder"),
     )
     return Reply(_bundle(call, cert))
 

@@ -75,7 +75,8 @@ def set_secret(call: Call) -> Reply:
 
 
 def get_secret(call: Call) -> Reply:
-    return Reply(_bundle(call, call.vault.secrets.get_secret(call.param("name"), call.version())))
+    out = call.query.get("outContentType") or None
+    return Reply(_bundle(call, call.vault.secrets.get_secret(call.param("name"), call.version(), out_content_type=out)))
 
 
 def update_secret(call: Call) -> Reply:
