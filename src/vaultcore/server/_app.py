@@ -30,6 +30,7 @@ from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._errors import error_body, error_for
+from ._faults import FaultPlan
 from ._web import JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
@@ -67,8 +68,10 @@ class AkvApp:
         issuer: TokenIssuer | None = None,
         max_body: int = MAX_BODY,
         token_concurrency: int = 4,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.vault = vault
+        self.faults = faults if faults is not None else FaultPlan()
         self.issuer = issuer or TokenIssuer(vault.name)
         self.principals = Principals(vault)
         self.max_body = max_body
@@ -116,6 +119,13 @@ class AkvApp:
             return _json(400, error_body("BadParameter", "The Host header is missing or invalid."), headers)
         if path == TOKEN_PATH:
             return await self._token(request, headers)
+        faults = self.faults
+        if faults.latency:
+            await anyio.sleep(faults.latency)
+        if faults.throttled():
+            retry = {**headers, "Retry-After": str(faults.retry_after)}
+            message = "Request was not processed because too many requests were received (injected fault)."
+            return _json(429, error_body("Throttled", message), retry)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
@@ -236,9 +246,12 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY) -> Starlette:
-    """The Starlette application serving *vault* (the administrator's handle)."""
-    akv = AkvApp(vault, issuer=issuer, max_body=max_body)
+def create_app(
+    vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY, faults: FaultPlan | None = None
+) -> Starlette:
+    """The Starlette application serving *vault* (the administrator's handle); *faults*
+    injects throttling and latency for retry tests (``serve --inject``)."""
+    akv = AkvApp(vault, issuer=issuer, max_body=max_body, faults=faults)
     app = Starlette(routes=[Route("/{path:path}", akv.handle, methods=_METHODS)])
     app.state.akv = akv
     return app

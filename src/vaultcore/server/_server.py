@@ -23,7 +23,7 @@ from ._app import AkvApp, create_app
 from ._auth import ADMIN_LIFETIME, TokenIssuer
 from ._credential import ServerCredential, StaticTokenCredential
 from ._tls import TlsFiles
-from ._web import uvicorn
+from ._web import dropping_h11, uvicorn
 
 if TYPE_CHECKING:
     from .._vault import Vault
@@ -34,6 +34,7 @@ log = logging.getLogger("vaultcore.server")
 
 
 def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **extra: Any) -> uvicorn.Config:
+    http = extra.pop("http", "h11")
     config = uvicorn.Config(
         app,
         host=host,
@@ -42,7 +43,7 @@ def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **ext
         ssl_keyfile=str(tls.key_path),
         lifespan="off",
         ws="none",
-        http="h11",
+        http=http,
         server_header=False,
         timeout_graceful_shutdown=2,
         log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
@@ -55,6 +56,15 @@ def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **ext
         raise InvalidParameterError("TLS could not be configured")
     config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     return config
+
+
+def _fault_options(app: Any) -> dict[str, Any]:
+    """uvicorn's protocol with dropped connections when *app* is an :class:`AkvApp` app: its
+    fault plan (``--inject``) can then reset connections, now or when changed later."""
+    akv = getattr(getattr(app, "state", None), "akv", None)
+    if not isinstance(akv, AkvApp):
+        return {}
+    return {"http": dropping_h11(lambda: akv.faults.dropped())}
 
 
 def url_for(host: str, port: int) -> str:
@@ -76,7 +86,7 @@ def serve(vault: Vault, tls: TlsFiles, *, host: str = "127.0.0.1", port: int = 8
     *app* defaults to ``create_app(vault)``. Blocks; call from the main thread.
     """
     asgi = app if app is not None else create_app(vault)
-    server = uvicorn.Server(_config(asgi, tls, host=host, port=port, quiet=False))
+    server = uvicorn.Server(_config(asgi, tls, host=host, port=port, quiet=False, **_fault_options(asgi)))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
@@ -106,7 +116,9 @@ class BackgroundServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://localhost:{self.port}"
-        self._server = uvicorn.Server(_config(self.app, tls, host="127.0.0.1", port=self.port, quiet=True))
+        self._server = uvicorn.Server(
+            _config(self.app, tls, host="127.0.0.1", port=self.port, quiet=True, **_fault_options(self.app))
+        )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
