@@ -97,6 +97,7 @@ class CertificateClient:
         return CertificateProperties(
             **base_properties(KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
             x509_thumbprint=tp,
+            preserve_order=rec.extra.get("preserve_order"),
         )
 
     def _pending_props(self, obj: ObjectRecord) -> CertificateProperties:
@@ -124,7 +125,6 @@ class CertificateClient:
             policy=policy,
             key_id=self._id("keys", rec.name, rec.version),
             secret_id=self._id("secrets", rec.name, rec.version),
-            preserve_order=rec.extra.get("preserve_order"),
         )
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedCertificate:

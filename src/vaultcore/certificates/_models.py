@@ -22,6 +22,7 @@ class CertificateProperties(ObjectProperties):
     """A certificate version's attributes; ``x509_thumbprint`` is the SHA-1 of the DER (``x5t``)."""
 
     x509_thumbprint: bytes | None = None
+    preserve_order: bool | None = None  # Azure's preserveCertOrder, as given at import
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,6 @@ class KeyVaultCertificate:
     policy: CertificatePolicy | None = None
     key_id: str | None = None
     secret_id: str | None = None
-    preserve_order: bool | None = None  # Azure's preserveCertOrder, as imported
 
     @property
     def id(self) -> str:

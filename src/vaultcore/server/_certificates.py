@@ -63,8 +63,8 @@ def _bundle(call: Call, cert: KeyVaultCertificate | DeletedCertificate) -> dict[
     out["kid"] = call.rebase(cert.key_id)
     out["sid"] = call.rebase(cert.secret_id)
     out["cer"] = base64.b64encode(cert.cer).decode("ascii")
-    if isinstance(cert, KeyVaultCertificate) and cert.preserve_order is not None:
-        out["preserveCertOrder"] = cert.preserve_order
+    if cert.properties.preserve_order is not None:
+        out["preserveCertOrder"] = cert.properties.preserve_order
     if cert.policy is not None:
         out["policy"] = _policy_json(call, cert.name, cert.policy)
         if cert.policy.content_type is not None:
