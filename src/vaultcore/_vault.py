@@ -385,6 +385,12 @@ class Vault:
         return self._ctx.settings.name
 
     @property
+    def vault_id(self) -> str:
+        """The vault's random 128-bit id (hex): bound into every record's AAD, so a record
+        copied between vaults fails to open; shown by ``vaultcore info``."""
+        return self._ctx.settings.vault_id.hex()
+
+    @property
     def vault_url(self) -> str:
         return self._ctx.settings.url
 

@@ -239,6 +239,11 @@ class AkvServer:
         """A credential acting as the vault administrator."""
         return self.server.admin_credential()
 
+    def inject(self, faults: str | None) -> None:
+        """Inject faults from now on, e.g. ``"throttle=0.2,latency=10ms,reset=0.05"`` (429 with
+        ``Retry-After``, a delay per request, dropped connections); ``None`` stops them."""
+        self.server.akv.faults.set(faults)
+
 
 @contextmanager
 def running_akv_server(
@@ -247,12 +252,14 @@ def running_akv_server(
     *,
     client_id: str = "akv-test",
     role: str = "Key Vault Administrator",
+    inject: str | None = None,
 ) -> Iterator[AkvServer]:
     """Serve *vault* (an administrator handle) on a free port of 127.0.0.1 for the block.
 
     Creates the application principal *client_id* with *role* on the whole vault (vaults
     made with ``access_kdf=KDF_TESTING`` make this cheap) and a local CA in *tls_dir*
-    (reused when still valid).
+    (reused when still valid). *inject* starts with faults injected (see
+    :meth:`AkvServer.inject`).
     """
     from vaultcore.server import BackgroundServer, ensure_local_tls
 
@@ -260,6 +267,7 @@ def running_akv_server(
     app = vault.access.create_application(client_id)
     vault.access.assign_role(app.principal.id, role)
     server = BackgroundServer(vault, tls)
+    server.akv.faults.set(inject)
     with server:
         credential = server.credential(client_id, app.client_secret)
         yield AkvServer(server.url, str(tls.ca_path), credential, vault, client_id, server)

@@ -27,8 +27,10 @@ def test_init_options_and_info(tmp_path: Path) -> None:
     assert "Generated key file" in result.stderr
     assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_size == 32
     info = runner.json("--key-file", str(key), "info")
+    assert re.fullmatch(r"[0-9a-f]{32}", info["vault_id"])
     assert info == {
         "name": "dev-vault",
+        "vault_id": info["vault_id"],
         "vault_url": "https://dev-vault.vault.vaultcore.local",
         "path": str(tmp_path / "v"),
         "kind": "vault",
@@ -39,6 +41,7 @@ def test_init_options_and_info(tmp_path: Path) -> None:
     }
     table = runner.ok("info", env={"VAULTCORE_KEY_FILE": str(key)}).stdout
     assert re.search(r"^purge protection +yes$", table, re.M)
+    assert re.search(rf"^vault id +{info['vault_id']}$", table, re.M)
     # An existing key file is used, not replaced.
     other = Cli({"VAULTCORE_VAULT": str(tmp_path / "w"), "VAULTCORE_KEY_FILE": str(key)})
     assert "Generated" not in other.ok("init").stderr

@@ -317,3 +317,23 @@ def test_managed_hsm_needs_a_pkcs11_credential(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="a managed HSM needs a PKCS#11 credential"):
         Vault.create(tmp_path / "m", RawKeyCredential(os.urandom(32)), kind="managed_hsm")
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_managed_hsm_ckm_wraps_in_the_token_match_rfc3394_and_rfc5649(managed_hsm: Vault, size: int) -> None:
+    managed_hsm.keys.create_key(f"ckm-{size}", "oct-HSM", size=size)
+    client = managed_hsm.keys.get_cryptography_client(f"ckm-{size}")
+    cek = os.urandom(32)
+    plain = client.wrap_key("CKM_AES_KEY_WRAP", cek).encrypted_key
+    assert client.unwrap_key("CKM_AES_KEY_WRAP", plain).key == cek
+    for length in (1, 5, 8, 17, 21, 24, 33):  # the token's own unwrap checks RFC 5649's length field
+        data = os.urandom(length)
+        blob = client.wrap_key("CKM_AES_KEY_WRAP_PAD", data).encrypted_key
+        assert len(blob) == 8 + max(8, -(-length // 8) * 8)
+        assert client.unwrap_key("CKM_AES_KEY_WRAP_PAD", blob).key == data
+    padded = client.wrap_key("CKM_AES_KEY_WRAP_PAD", os.urandom(21)).encrypted_key
+    # RFC 5649, not PKCS#7 + RFC 3394: 8 bytes wrap to one 16-byte block (the latter gives 24),
+    # and a padded blob fails RFC 3394's integrity check (its initial value differs).
+    assert len(client.wrap_key("CKM_AES_KEY_WRAP_PAD", b"8 bytes!").encrypted_key) == 16
+    with pytest.raises(IntegrityError):
+        client.unwrap_key("CKM_AES_KEY_WRAP", padded)

@@ -97,6 +97,25 @@ class CertificateClient:
         return CertificateProperties(
             **base_properties(KIND, rec, self._ctx.settings),  # type: ignore[arg-type]
             x509_thumbprint=tp,
+            preserve_order=rec.extra.get("preserve_order"),
+        )
+
+    def _pending_props(self, obj: ObjectRecord) -> CertificateProperties:
+        """A pending-only certificate as a list item: its name and creation time, no version."""
+        settings = self._ctx.settings
+        created = from_timestamp(obj.created_on)
+        return CertificateProperties(
+            id=f"{settings.url}/{KIND.collection}/{obj.name}",
+            name=obj.name,
+            version=None,
+            vault_url=settings.url,
+            enabled=False,
+            not_before=None,
+            expires_on=None,
+            created_on=created,
+            updated_on=created,
+            recovery_level=settings.recovery_level,
+            recoverable_days=settings.retention_days,
         )
 
     def _to_cert(self, rec: VersionRecord, policy: CertificatePolicy | None) -> KeyVaultCertificate:
@@ -191,10 +210,13 @@ class CertificateClient:
         policy: CertificatePolicy | None = None,
         enabled: bool | None = None,
         tags: Mapping[str, str] | None = None,
+        preserve_order: bool | None = None,
     ) -> KeyVaultCertificate:
         """Import a PEM or PKCS#12 (raw or base64) with its private key as a new version.
 
-        The stored value has no password; the chain keeps the order given. Without *policy*
+        The stored value has no password; the chain keeps the order given, leaf first unless
+        *preserve_order* is true (Azure's ``preserveCertOrder``: a PEM value then keeps the
+        leaf where it was). Without *policy*
         the policy is derived from the certificate (issuer Unknown, content type = the
         format imported); fields of *policy* override it. A key that does not match the
         certificate or the policy, or data that is neither PEM nor PFX: InvalidParameterError.
@@ -206,7 +228,11 @@ class CertificateClient:
         pwd = password.encode("utf-8") if isinstance(password, str) else password
         if policy is not None and not isinstance(policy, CertificatePolicy):
             raise InvalidParameterError("policy must be a CertificatePolicy")
-        obj, rec = self._issuance.import_(name, certificate_bytes, pwd, policy, enabled=enabled, tags=tags)
+        if preserve_order is not None:
+            check_bool(preserve_order, "preserve_order")
+        obj, rec = self._issuance.import_(
+            name, certificate_bytes, pwd, policy, enabled=enabled, tags=tags, preserve_order=preserve_order
+        )
         return self._to_cert(rec, policy_of(obj))
 
     # -- reads -------------------------------------------------------------------------
@@ -229,10 +255,19 @@ class CertificateClient:
         return self._to_cert(self._engine.get(KIND, name, version), None)
 
     @operation("CertificateList", A.CERT_READ)
-    def list_properties_of_certificates(self) -> Iterator[CertificateProperties]:
-        """Properties of the latest version of every certificate (pending-only ones are skipped)."""
+    def list_properties_of_certificates(self, *, include_pending: bool = False) -> Iterator[CertificateProperties]:
+        """Properties of the latest version of every certificate.
+
+        A certificate whose first version is still pending has no version: it is listed only
+        with ``include_pending=True`` (Azure's ``includePending``), with ``version=None``.
+        """
         self._check_allowed()
-        return iter([self._props(r) for r in self._engine.latest_all(KIND)])
+        listed = [self._props(r) for r in self._engine.latest_all(KIND)]
+        if include_pending is True:
+            listed += [self._pending_props(obj) for obj in self._engine.objects_without_versions(KIND)]
+        elif include_pending is not False:
+            raise InvalidParameterError("include_pending must be True or False")
+        return iter(listed)
 
     @operation("CertificateListVersions", A.CERT_READ, _name)
     def list_properties_of_certificate_versions(self, name: str) -> Iterator[CertificateProperties]:

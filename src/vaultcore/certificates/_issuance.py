@@ -178,14 +178,21 @@ class CertificateIssuance:
         enabled: bool,
         tags: dict[str, str],
         policy_doc: dict[str, Any],
+        preserve_order: bool | None = None,
+        leaf_index: int = 0,
     ) -> Issued:
-        """The three versions of one certificate version (ids are set in the transaction)."""
+        """The three versions of one certificate version (ids are set in the transaction).
+
+        *preserve_order* (Azure's ``preserveCertOrder``) is recorded on the version; when true
+        a PEM value keeps the leaf at *leaf_index* of the chain as imported, otherwise the
+        leaf comes first. (A PKCS#12 value always has the leaf as its certificate bag.)
+        """
         nbf, exp = leaf.not_valid_before_utc, leaf.not_valid_after_utc
         exportable = bool(policy.exportable)
         content_type = policy.content_type or CertificateContentType.pkcs12
         private = material.as_cryptography() if exportable else None
         if content_type is CertificateContentType.pem:
-            value = export_pem(private, leaf, chain)
+            value = export_pem(private, leaf, chain, leaf_index=leaf_index if preserve_order else 0)
         else:
             value = base64.b64encode(export_pkcs12(private, leaf, chain)).decode("ascii")
         cert = NewVersion(
@@ -194,7 +201,8 @@ class CertificateIssuance:
             not_before=int(nbf.timestamp()),
             expires_on=int(exp.timestamp()),
             tags=tags,
-            extra={"x5t": thumbprint(leaf).hex(), "policy": policy_doc},
+            extra={"x5t": thumbprint(leaf).hex(), "policy": policy_doc}
+            | ({} if preserve_order is None else {"preserve_order": preserve_order}),
         )
         kty = material.kty
         key = self._keys._new_version(
@@ -371,6 +379,7 @@ class CertificateIssuance:
         *,
         enabled: bool | None,
         tags: Mapping[str, str] | None,
+        preserve_order: bool | None = None,
     ) -> tuple[ObjectRecord, VersionRecord]:
         """``import_certificate`` once its arguments are checked: parse, derive the policy, write."""
         imported = parse_import(certificate_bytes, pwd)
@@ -390,6 +399,8 @@ class CertificateIssuance:
             enabled=is_enabled,
             tags=tag_map,
             policy_doc=full.to_dict(),
+            preserve_order=preserve_order,
+            leaf_index=imported.leaf_index,
         )
 
         def run(txn: WriteTxn) -> tuple[ObjectRecord, VersionRecord]:

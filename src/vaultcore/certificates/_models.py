@@ -22,6 +22,7 @@ class CertificateProperties(ObjectProperties):
     """A certificate version's attributes; ``x509_thumbprint`` is the SHA-1 of the DER (``x5t``)."""
 
     x509_thumbprint: bytes | None = None
+    preserve_order: bool | None = None  # Azure's preserveCertOrder, as given at import
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,16 @@ class ImportedCertificate:
     """A parsed import: the private key, the leaf certificate and the rest of the chain.
 
     ``chain`` holds the other certificates in the order they were given (the leaf is not
-    repeated); ``certificates`` is leaf first. The private key stays out of ``repr`` and
-    the object refuses to be pickled.
+    repeated); ``certificates`` is leaf first; ``leaf_index`` is where the leaf was in the
+    data (Azure's ``preserveCertOrder`` keeps that order). The private key stays out of
+    ``repr`` and the object refuses to be pickled.
     """
 
     private_key: CertificatePrivateKey = dataclasses.field(repr=False)
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     content_type: CertificateContentType
+    leaf_index: int = 0
 
     @property
     def certificates(self) -> list[x509.Certificate]:
@@ -160,7 +162,7 @@ def _assemble(key: object, certs: list[x509.Certificate], content_type: Certific
     if leaf is None:
         raise InvalidParameterError("the private key does not match the certificate")
     chain = tuple(cert for cert in certs if cert is not leaf)
-    return ImportedCertificate(private_key, leaf, chain, content_type)
+    return ImportedCertificate(private_key, leaf, chain, content_type, certs.index(leaf))
 
 
 def parse_import(data: bytes, password: bytes | None = None) -> ImportedCertificate:
@@ -210,8 +212,11 @@ def export_pem(
     private_key: CertificatePrivateKey | None,
     cert: x509.Certificate,
     chain: Sequence[x509.Certificate] = (),
+    *,
+    leaf_index: int = 0,
 ) -> str:
-    """PEM text: the key as unencrypted PKCS#8 ``PRIVATE KEY`` (if any), leaf, chain."""
+    """PEM text: the key as unencrypted PKCS#8 ``PRIVATE KEY`` (if any), then the leaf and its
+    chain: leaf first, or at *leaf_index* among the chain to keep an imported order."""
     parts: list[bytes] = []
     if private_key is not None:
         if not certificate_matches_key(cert, private_key):
@@ -223,7 +228,8 @@ def export_pem(
                 serialization.NoEncryption(),
             )
         )
-    parts += [c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain)]
+    ordered = [*chain[:leaf_index], cert, *chain[leaf_index:]]
+    parts += [c.public_bytes(serialization.Encoding.PEM) for c in ordered]
     return b"".join(parts).decode("ascii")
 
 

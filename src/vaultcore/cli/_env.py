@@ -42,7 +42,7 @@ def _parse(handle: IO[str]) -> dict[str, str]:
 def _prefixed(state: State, vault: Vault, prefix: str) -> dict[str, str]:
     """Env var -> value for every usable secret whose name starts with *prefix*.
 
-    Secrets that cannot be read (disabled, not yet valid, expired) or whose name does not
+    Secrets that cannot be read (disabled; expired ones are readable, as in Azure) or whose name does not
     make an environment variable name are skipped with a note on stderr.
     """
     found: dict[str, str] = {}
@@ -149,7 +149,7 @@ def import_env(state: State, file: IO[str], prefix: str, content_type: str | Non
             chunk = items[start : start + IMPORT_CHUNK]
             stored = vault.secrets.set_secrets({name: value for _, name, value in chunk}, content_type=content_type)
             rows += [
-                {"env": env_name, "name": props.name, "version": props.version}
+                {"env": env_name, "name": props.name, "version": props.version or ""}
                 for (env_name, _, _), props in zip(chunk, stored, strict=True)
             ]
             update(len(rows), len(items))

@@ -205,6 +205,7 @@ def key_summary(data: dict[str, Any]) -> dict[str, Any]:
 def vault_info(v: Vault) -> dict[str, Any]:
     return {
         "name": v.name,
+        "vault_id": v.vault_id,
         "vault_url": v.vault_url,
         "path": v.path,
         "kind": v.kind,

@@ -62,6 +62,12 @@ Azure SDK clients (details: docs/server.md):
     multiple=True,
     help="Address of a reverse proxy whose X-Forwarded-For is believed (repeatable; default: none).",
 )
+@click.option(
+    "--inject",
+    metavar="FAULTS",
+    help="Inject faults for retry tests, e.g. 'throttle=0.1,latency=50ms,reset=0.01' "
+    "(429 + Retry-After, a delay per request, dropped connections; see docs/server.md).",
+)
 @output_option
 @pass_state
 def serve(
@@ -74,6 +80,7 @@ def serve(
     key: str | None,
     admin_token: bool,
     trusted_proxies: tuple[str, ...],
+    inject: str | None,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -102,14 +109,21 @@ def serve(
     else:
         hosts = list(dict.fromkeys([*server.DEFAULT_HOSTS, *tls_names]))
         tls = server.ensure_local_tls(tls_dir or default_tls_dir(), hosts)
+    from ..server._faults import FaultPlan
+
+    faults = FaultPlan.parse(inject)
     vault = state.vault()
-    app = server.create_app(vault)
+    app = server.create_app(vault, faults=faults)
     url = server.url_for(host, port)
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
     info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
+    if faults.active:
+        info["inject"] = faults.describe()
 
     def announce() -> None:  # only once the port is listening: a client may connect at once
+        if faults.active:
+            state.note(f"fault injection on: {faults.describe()}")
         if state.json:
             state.emit({**info, "admin_token": token})
         else:

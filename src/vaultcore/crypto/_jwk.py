@@ -115,6 +115,8 @@ class KeyWrapAlgorithm(enum.StrEnum):
     rsa_oaep = "RSA-OAEP"
     rsa_oaep_256 = "RSA-OAEP-256"
     rsa1_5 = "RSA1_5"
+    ckm_aes_key_wrap = "CKM_AES_KEY_WRAP"
+    ckm_aes_key_wrap_pad = "CKM_AES_KEY_WRAP_PAD"
 
 
 class SignatureAlgorithm(enum.StrEnum):

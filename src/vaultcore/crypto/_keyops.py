@@ -111,8 +111,8 @@ class _RsaCipher(NamedTuple):
 
 class _AesCipher(NamedTuple):
     name: str
-    key_bytes: int
-    mode: Literal["gcm", "cbc", "cbcpad", "kw"]
+    key_bytes: int  # 0: any AES key size (the PKCS#11-named CKM_* wraps)
+    mode: Literal["gcm", "cbc", "cbcpad", "kw", "kwp"]
 
 
 class _Signer(NamedTuple):
@@ -128,7 +128,7 @@ def _rsa(alg: enum.StrEnum, padding: asympadding.AsymmetricPadding, overhead: in
     return _RsaCipher(alg.value, padding, overhead)
 
 
-def _aes(alg: enum.StrEnum, key_bytes: int, mode: Literal["gcm", "cbc", "cbcpad", "kw"]) -> _AesCipher:
+def _aes(alg: enum.StrEnum, key_bytes: int, mode: Literal["gcm", "cbc", "cbcpad", "kw", "kwp"]) -> _AesCipher:
     return _AesCipher(alg.value, key_bytes, mode)
 
 
@@ -171,6 +171,10 @@ _WRAP.update(
         W.aes_128.value: _aes(W.aes_128, 16, "kw"),
         W.aes_192.value: _aes(W.aes_192, 24, "kw"),
         W.aes_256.value: _aes(W.aes_256, 32, "kw"),
+        # Managed HSM's PKCS#11 names: RFC 3394, and RFC 5649 for the padded form (see
+        # docs/keys.md, "CKM_AES_KEY_WRAP_PAD"); any AES key size, unlike AxxxKW.
+        W.ckm_aes_key_wrap.value: _aes(W.ckm_aes_key_wrap, 0, "kw"),
+        W.ckm_aes_key_wrap_pad.value: _aes(W.ckm_aes_key_wrap_pad, 0, "kwp"),
     }
 )
 S = SignatureAlgorithm
@@ -269,9 +273,14 @@ def _check_curve(key: Key, alg: str, curve: KeyCurveName) -> None:
 
 
 def _oct(key: Key, alg: str, size: int) -> bytes:
+    """The secret of an oct key of *size* bytes (0: any AES size, 16, 24 or 32)."""
     if _kty(key) is not KeyType.oct or type(key) is not KeyMaterial:
-        raise _wrong_type(alg, f"a {size * 8}-bit oct", key)
+        raise _wrong_type(alg, f"a {size * 8}-bit oct" if size else "an oct", key)
     secret = cast(bytes, key._key)
+    if size == 0:
+        if len(secret) not in (16, 24, 32):
+            raise InvalidParameterError(f"{alg} needs a 128, 192 or 256-bit oct key")
+        return secret
     if len(secret) != size:
         raise InvalidParameterError(f"{alg} needs a {size * 8}-bit oct key; this key has {len(secret) * 8} bits")
     return secret
@@ -432,6 +441,13 @@ def _native_kw() -> _KwFunctions:
     return _kw_functions
 
 
+def _native_kwp() -> _KwFunctions:
+    """RFC 5649 wrap/unwrap of the native core (CKM_AES_KEY_WRAP_PAD), imported on first use."""
+    from vaultcore.crypto import _bindings
+
+    return _bindings.kwp_wrap, _bindings.kwp_unwrap
+
+
 def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> bytes:
     """Wrap a key: RSA algorithms encrypt it, AxxxKW is RFC 3394 (16+ bytes, 8-byte steps)."""
     cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
@@ -439,6 +455,10 @@ def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> b
     if isinstance(cipher, _RsaCipher):
         return _rsa_encrypt(key, cipher, data)
     kek = _oct(key, cipher.name, cipher.key_bytes)
+    if cipher.mode == "kwp":
+        if not data:
+            raise InvalidParameterError(f"{cipher.name} wraps 1 byte or more; got 0 bytes")
+        return _native_kwp()[0](kek, data)
     if len(data) < 16 or len(data) % 8:
         raise InvalidParameterError(
             f"{cipher.name} wraps keys of 16 bytes or more in multiples of 8; got {len(data)} bytes"
@@ -453,6 +473,12 @@ def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike
     if isinstance(cipher, _RsaCipher):
         return _rsa_decrypt(key, cipher, data)
     kek = _oct(key, cipher.name, cipher.key_bytes)
+    if cipher.mode == "kwp":
+        if len(data) < 16 or len(data) % 8:
+            raise InvalidParameterError(
+                f"{cipher.name} wrapped keys are 16 bytes or more in multiples of 8; got {len(data)} bytes"
+            )
+        return _native_kwp()[1](kek, data)
     if len(data) < 24 or len(data) % 8:
         raise InvalidParameterError(
             f"{cipher.name} wrapped keys are 24 bytes or more in multiples of 8; got {len(data)} bytes"

@@ -214,13 +214,20 @@ class Lifecycle:
         blob = txn.get(db, key)
         return None if blob is None else (key, blob)
 
-    def check_usable(self, kind: Kind, rec: VersionRecord) -> None:
-        """Azure's rule: a disabled, not-yet-valid or expired version cannot be used."""
-        now = self._ctx.now()
+    def check_usable(self, kind: Kind, rec: VersionRecord, *, window: bool = True) -> None:
+        """Azure's rules: a disabled version cannot be used; outside its ``nbf``/``exp`` window
+        it cannot be used either when *window* is true (keys: encrypt, wrap, sign, export).
+
+        Secrets pass ``window=False``: Azure documents that "a secret's get operation will work
+        for not-yet-valid and expired secrets"; only a disabled secret is refused.
+        """
         if not rec.enabled:
             raise ForbiddenError(
                 f"Operation is not allowed on a disabled {kind.label}.", inner_code=f"{kind.title}Disabled"
             )
+        if not window:
+            return
+        now = self._ctx.now()
         if rec.not_before is not None and now < rec.not_before:
             raise ForbiddenError(f"The {kind.label} is not yet valid (nbf).", inner_code=f"{kind.title}NotYetValid")
         if rec.expires_on is not None and now >= rec.expires_on:
@@ -259,6 +266,15 @@ class Lifecycle:
                 last = (key, blob)
             if last is not None:
                 out.append(self._open_version(*last))
+        return out
+
+    def objects_without_versions(self, kind: Kind) -> list[ObjectRecord]:
+        """Live objects of *kind* with no version yet (a certificate whose first version is pending)."""
+        out: list[ObjectRecord] = []
+        with self._ctx.read() as txn:
+            for key, blob in txn.scan(OBJECTS, bytes([kind.byte])):
+                if self._find(txn, VERSIONS, key, None) is None:
+                    out.append(self._open_object(key, blob))
         return out
 
     def get_object(self, kind: Kind, name: str) -> ObjectRecord:

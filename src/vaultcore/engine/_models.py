@@ -26,7 +26,7 @@ class ObjectProperties:
 
     id: str
     name: str
-    version: str
+    version: str | None  # None only where Azure has none (a pending-only certificate in a list)
     vault_url: str
     enabled: bool
     not_before: datetime | None

@@ -18,7 +18,7 @@ __all__ = ["check_name", "check_tags", "from_timestamp", "is_unicode", "to_times
 _NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 MAX_TAGS = 15
 MAX_TAG_NAME = 512
-MAX_TAG_VALUE = 256
+MAX_TAG_VALUE = 512
 MAX_CONTENT_TYPE = 255
 
 

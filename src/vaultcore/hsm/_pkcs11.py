@@ -92,6 +92,7 @@ from vaultcore.hsm._types import (
     _ECDSA_ALGS,
     _GCM_ALGS,
     _KW_ALGS,
+    _KW_PADDED,
     _OCT_SIZES,
     _RSA_DIGEST_LEN,
     _RSA_SIZES,
@@ -606,6 +607,52 @@ _RSA_ENC = {
 }
 
 
+def _wrap_bytes(state: _TokenState, kek: Any, key: bytes, mechanism: Mechanism) -> bytes:
+    """Wrap *key* under *kek* in the token (SoftHSM wraps key objects only, so the bytes
+    become a temporary, non-token session object that is destroyed at once)."""
+    temp = state.session.create_object(
+        {
+            Attribute.CLASS: ObjectClass.SECRET_KEY,
+            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+            Attribute.VALUE: key,
+            Attribute.TOKEN: False,
+            Attribute.SENSITIVE: False,
+            Attribute.EXTRACTABLE: True,
+        }
+    )
+    try:
+        return bytes(kek.wrap_key(temp, mechanism=mechanism))
+    finally:
+        temp.destroy()
+
+
+def _kwp_wrap_unaligned(kek: Any, data: bytes) -> bytes:
+    """RFC 5649 wrap of *data* whose length is not a multiple of 8, built on the token's AES-ECB.
+
+    SoftHSM 2.6.1 wraps a generic secret of such a length as if it were zero-padded to the
+    next 8 bytes (the length in the integrity block is wrong), and it takes no IV parameter
+    for CKM_AES_KEY_WRAP; its unwrap is right. So this runs RFC 5649 itself (the alternative
+    initial value with the data length, then RFC 3394's six rounds, section 2.2.1), with every
+    block encryption done in the token: the key never leaves it.
+    """
+    aiv = b"\xa6\x59\x59\xa6" + len(data).to_bytes(4, "big")
+    padded = data + bytes(-len(data) % 8)
+
+    def block(chunk: bytes) -> bytes:
+        return bytes(kek.encrypt(chunk, mechanism=Mechanism.AES_ECB))
+
+    if len(padded) == 8:
+        return block(aiv + padded)
+    blocks = [padded[i : i + 8] for i in range(0, len(padded), 8)]
+    a, n = aiv, len(blocks)
+    for j in range(6):
+        for i in range(n):
+            out = block(a + blocks[i])
+            a = (int.from_bytes(out[:8], "big") ^ (n * j + i + 1)).to_bytes(8, "big")
+            blocks[i] = out[8:]
+    return a + b"".join(blocks)
+
+
 class HsmToken:
     """A logged-in PKCS#11 token: random bytes, rollback counter and HSM-backed keys.
 
@@ -955,26 +1002,18 @@ class HsmToken:
         if ref.kty == "RSA-HSM":
             return self.encrypt(ref, alg, key).ciphertext
         self._kw_size(ref, alg)
-        if len(key) < 16 or len(key) % 8:
+        mechanism = Mechanism.AES_KEY_WRAP_PAD if alg == _KW_PADDED else Mechanism.AES_KEY_WRAP
+        if alg == _KW_PADDED:
+            if not key:
+                raise InvalidParameterError(f"{alg} wraps 1 byte or more")
+        elif len(key) < 16 or len(key) % 8:
             raise InvalidParameterError(f"{alg} wraps keys of 16 or more bytes, a multiple of 8")
 
         def wrap(state: _TokenState) -> bytes:
             kek = self._key(state, ref, ObjectClass.SECRET_KEY)
-            # SoftHSM wraps key objects only: import the bytes as a temporary session object.
-            temp = state.session.create_object(
-                {
-                    Attribute.CLASS: ObjectClass.SECRET_KEY,
-                    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                    Attribute.VALUE: key,
-                    Attribute.TOKEN: False,
-                    Attribute.SENSITIVE: False,
-                    Attribute.EXTRACTABLE: True,
-                }
-            )
-            try:
-                return bytes(kek.wrap_key(temp, mechanism=Mechanism.AES_KEY_WRAP))
-            finally:
-                temp.destroy()
+            if mechanism is Mechanism.AES_KEY_WRAP_PAD and len(key) % 8:
+                return _kwp_wrap_unaligned(kek, key)
+            return _wrap_bytes(state, kek, key, mechanism)
 
         return self._run(f"wrap key {alg}", wrap)
 
@@ -985,7 +1024,8 @@ class HsmToken:
         if ref.kty == "RSA-HSM":
             return self.decrypt(ref, alg, wrapped)
         self._kw_size(ref, alg)
-        if len(wrapped) < 24 or len(wrapped) % 8:
+        mechanism = Mechanism.AES_KEY_WRAP_PAD if alg == _KW_PADDED else Mechanism.AES_KEY_WRAP
+        if len(wrapped) < (16 if alg == _KW_PADDED else 24) or len(wrapped) % 8:
             raise IntegrityError()
 
         def unwrap(state: _TokenState) -> bytes:
@@ -994,22 +1034,23 @@ class HsmToken:
                 ObjectClass.SECRET_KEY,
                 KeyType.GENERIC_SECRET,
                 wrapped,
-                mechanism=Mechanism.AES_KEY_WRAP,
+                mechanism=mechanism,
                 store=False,
                 capabilities=0,
                 template={Attribute.TOKEN: False, Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
             )
             try:
-                return bytes(temp[Attribute.VALUE])
+                value = bytes(temp[Attribute.VALUE])
             finally:
                 temp.destroy()
+            return value
 
         return self._run(f"unwrap key {alg}", unwrap, integrity=True)
 
     def _kw_size(self, ref: HsmKeyRef, alg: str) -> None:
         if alg not in _KW_ALGS:
             self._unknown(alg, "AES key wrap")
-        if _KW_ALGS[alg] != ref.size:
+        if _KW_ALGS[alg] and _KW_ALGS[alg] != ref.size:
             raise InvalidParameterError(f"{alg} needs a {_KW_ALGS[alg]}-bit key, not {ref.size}")
 
     def key_protection(self, ref: HsmKeyRef) -> dict[str, bool]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from vaultcore.access._operations import Session, id_of, name_scope, operation
 from vaultcore.access._roles import DataAction as A
+from vaultcore.crypto._content_types import convert_secret_value
 from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import (
@@ -84,7 +86,9 @@ class SecretClient:
         except UnicodeEncodeError:
             raise InvalidParameterError("a secret value must be valid Unicode text (no lone surrogates)") from None
         if len(data) > MAX_SECRET_BYTES:
-            raise InvalidParameterError(f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}")
+            raise InvalidParameterError(
+                f"a secret value may be at most {MAX_SECRET_BYTES} bytes, got {len(data)}", inner_code="SecretTooLarge"
+            )
         return data
 
     def _new_version(
@@ -149,12 +153,27 @@ class SecretClient:
         return [self._props(r) for r in recs]
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
-    def get_secret(self, name: str, version: str | None = None) -> KeyVaultSecret:
-        """The value of a version (latest by default); Forbidden if disabled/nbf/exp."""
+    def get_secret(
+        self, name: str, version: str | None = None, *, out_content_type: str | None = None
+    ) -> KeyVaultSecret:
+        """The value of a version (latest by default); Forbidden only if it is disabled.
+
+        As in Azure, a not-yet-valid or expired secret is still readable: ``nbf``/``exp`` are
+        information for the application, which may check ``properties.expires_on`` itself.
+        *out_content_type* ``application/x-pem-file`` returns a certificate's PKCS#12 backing
+        secret as PEM (Azure's ``outContentType``).
+        """
         self._check_allowed()
         rec = self._engine.get(_KIND, name, version)
-        self._engine.check_usable(_KIND, rec)
-        return self._to_secret(rec)
+        self._engine.check_usable(_KIND, rec, window=False)
+        secret = self._to_secret(rec)
+        if out_content_type is None:
+            return secret
+        props = secret.properties
+        value, content_type = convert_secret_value(
+            secret.value, props.content_type, out_content_type, managed=props.managed
+        )
+        return KeyVaultSecret(dataclasses.replace(props, content_type=content_type), value)
 
     @operation("SecretList", A.SECRET_READ_METADATA)
     def list_properties_of_secrets(self) -> Iterator[SecretProperties]:

@@ -31,6 +31,7 @@ from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIs
 from ._auth import parse_token_request as _parse_token_request
 from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._errors import error_body, error_for
+from ._faults import FaultPlan
 from ._web import ClientDisconnect, JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
@@ -68,8 +69,10 @@ class AkvApp:
         issuer: TokenIssuer | None = None,
         max_body: int = MAX_BODY,
         token_concurrency: int = 4,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.vault = vault
+        self.faults = faults if faults is not None else FaultPlan()
         self.issuer = issuer or TokenIssuer(vault.name)
         self.principals = Principals(vault)
         self.max_body = max_body
@@ -130,6 +133,13 @@ class AkvApp:
             return await self._token(request, headers)
         if token_in_query(request.url.query):
             return _json(400, error_body("BadParameter", TOKEN_IN_QUERY), headers)
+        faults = self.faults
+        if faults.latency:
+            await anyio.sleep(faults.latency)
+        if faults.throttled():
+            retry = {**headers, "Retry-After": str(faults.retry_after)}
+            message = "Request was not processed because too many requests were received (injected fault)."
+            return _json(429, error_body("Throttled", message), retry)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
@@ -142,6 +152,9 @@ class AkvApp:
         if isinstance(match, Response):
             match.headers.update(headers)
             return match
+        refused = check_api_version(path, request.query_params.get("api-version"))
+        if refused is not None:
+            return _json(400, error_body("BadParameter", refused), headers)
         handler, params = match
         try:
             raw = await self._read_body(request)
@@ -224,13 +237,36 @@ class AkvApp:
         return _json(200, granted, headers)
 
 
+# Azure's api-version: "7.6", "7.5-preview.1", "2025-07-01", "2016-10-01-preview".
+_API_VERSION = re.compile(r"(?:\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(?:-preview(?:\.\d{1,3})?)?")
+# Long-running-operation status URLs (the administration plane's backup/restore jobs) are
+# polled without an api-version by the SDK, as the service names them in its
+# Azure-AsyncOperation header.
+_NO_API_VERSION = re.compile(r"/(?:backup|restore)/[^/]+/pending")
+
+
+def check_api_version(path: str, value: str | None) -> str | None:
+    """Why the request's ``api-version`` is refused, or ``None``: Azure answers 400 when it is
+    missing or malformed and accepts every well-formed version (clients pin old ones)."""
+    if _NO_API_VERSION.fullmatch(path):
+        return None
+    if value is None or value == "":
+        return "The 'api-version' query parameter is missing."
+    if not _API_VERSION.fullmatch(value):
+        return "The 'api-version' query parameter is not a valid version (e.g. 7.6 or 2025-07-01)."
+    return None
+
+
 class _TooLarge(Exception):
     pass
 
 
-def create_app(vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY) -> Starlette:
-    """The Starlette application serving *vault* (the administrator's handle)."""
-    akv = AkvApp(vault, issuer=issuer, max_body=max_body)
+def create_app(
+    vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY, faults: FaultPlan | None = None
+) -> Starlette:
+    """The Starlette application serving *vault* (the administrator's handle); *faults*
+    injects throttling and latency for retry tests (``serve --inject``)."""
+    akv = AkvApp(vault, issuer=issuer, max_body=max_body, faults=faults)
     app = Starlette(routes=[Route("/{path:path}", akv.handle, methods=_METHODS)])
     app.state.akv = akv
     return app

@@ -32,6 +32,7 @@ from ._wire import (
     opt_tags,
     page,
     page_of,
+    query_bool,
     sort_key,
     ts,
     unb64,
@@ -45,8 +46,10 @@ def _policy_json(call: Call, name: str, policy: CertificatePolicy) -> dict[str, 
     return {"id": call.url(f"/certificates/{name}/policy"), **policy.to_dict()}
 
 
-def _item(call: Call, p: CertificateProperties) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.rebase(p.id), "attributes": attributes_json(p)}
+def _item(call: Call, p: CertificateProperties, *, versioned: bool = True) -> dict[str, Any]:
+    """A CertificateItem; latest-version and deleted lists carry unversioned ids, as Azure's do."""
+    ident = call.rebase(p.id) if versioned else call.rebase_unversioned(p.id)
+    out: dict[str, Any] = {"id": ident, "attributes": attributes_json(p)}
     if p.tags:
         out["tags"] = dict(p.tags)
     if p.x509_thumbprint is not None:
@@ -61,6 +64,8 @@ def _bundle(call: Call, cert: KeyVaultCertificate | DeletedCertificate) -> dict[
     out["kid"] = call.rebase(cert.key_id)
     out["sid"] = call.rebase(cert.secret_id)
     out["cer"] = base64.b64encode(cert.cer).decode("ascii")
+    if cert.properties.preserve_order is not None:
+        out["preserveCertOrder"] = cert.properties.preserve_order
     if cert.policy is not None:
         out["policy"] = _policy_json(call, cert.name, cert.policy)
         if cert.policy.content_type is not None:
@@ -69,7 +74,7 @@ def _bundle(call: Call, cert: KeyVaultCertificate | DeletedCertificate) -> dict[
 
 
 def _deleted(call: Call, d: DeletedCertificate, *, item: bool = False) -> dict[str, Any]:
-    out = _item(call, d.properties) if item else _bundle(call, d)
+    out = _item(call, d.properties, versioned=False) if item else _bundle(call, d)
     out["recoveryId"] = call.url(f"/deletedcertificates/{d.name}")
     if d.deleted_on is not None:
         out["deletedDate"] = ts(d.deleted_on)
@@ -123,6 +128,7 @@ def import_certificate(call: Call) -> Reply:
         policy=_opt_policy(body),
         enabled=opt_bool(obj(body, "attributes"), "enabled"),
         tags=opt_tags(body),
+        preserve_order=opt_bool(body, "preserveCertOrder"),
     )
     return Reply(_bundle(call, cert))
 
@@ -146,7 +152,13 @@ def update_certificate(call: Call) -> Reply:
 
 
 def list_certificates(call: Call) -> Reply:
-    return page_of(call, call.vault.certificates.list_properties_of_certificates, sort_key, lambda p: _item(call, p))
+    certs = call.vault.certificates
+    if query_bool(call, "includePending"):
+        # Pending-only certificates are not in the engine's version scan: this list is paged
+        # in memory (O(N) per page), the default one by the scan window (O(page size)).
+        pending = list(certs.list_properties_of_certificates(include_pending=True))
+        return page(call, pending, sort_key, lambda p: _item(call, p, versioned=False))
+    return page_of(call, certs.list_properties_of_certificates, sort_key, lambda p: _item(call, p, versioned=False))
 
 
 def list_versions(call: Call) -> Reply:

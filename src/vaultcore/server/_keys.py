@@ -63,8 +63,9 @@ def _common(p: KeyProperties) -> dict[str, Any]:
     return out
 
 
-def _item(call: Call, p: KeyProperties) -> dict[str, Any]:
-    return {"kid": call.rebase(p.id), **_common(p)}
+def _item(call: Call, p: KeyProperties, *, versioned: bool = True) -> dict[str, Any]:
+    """A KeyItem; latest-version and deleted lists carry unversioned ids, as Azure's do."""
+    return {"kid": call.rebase(p.id) if versioned else call.rebase_unversioned(p.id), **_common(p)}
 
 
 def _bundle(call: Call, key: KeyVaultKey) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def _bundle(call: Call, key: KeyVaultKey) -> dict[str, Any]:
 
 
 def _deleted(call: Call, d: DeletedKey, *, item: bool = False) -> dict[str, Any]:
-    out = _item(call, d.properties) if item else _bundle(call, KeyVaultKey(d.properties, d.key))
+    out = _item(call, d.properties, versioned=False) if item else _bundle(call, KeyVaultKey(d.properties, d.key))
     out["recoveryId"] = call.url(f"/deletedkeys/{d.name}")
     if d.deleted_date is not None:
         out["deletedDate"] = ts(d.deleted_date)
@@ -149,7 +150,7 @@ def update_key(call: Call) -> Reply:
 
 
 def list_keys(call: Call) -> Reply:
-    return page_of(call, call.vault.keys.list_properties_of_keys, sort_key, lambda p: _item(call, p))
+    return page_of(call, call.vault.keys.list_properties_of_keys, sort_key, lambda p: _item(call, p, versioned=False))
 
 
 def list_versions(call: Call) -> Reply:

@@ -109,8 +109,12 @@ class _Registry:
                     del self.by_peer[peer]
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP/1.1 protocol with a read deadline and connection caps (one registry per server)."""
+def guarded_protocol(limits: ConnectionLimits, should_drop: Callable[[], bool] | None = None) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol with a read deadline and connection caps (one registry per server).
+
+    *should_drop*, asked when a request starts, aborts the connection when it says so: the
+    ``--inject reset=P`` fault of ``_faults`` (the client sees a reset).
+    """
     registry = _Registry(limits)
 
     class GuardedH11Protocol(H11Protocol):  # type: ignore[misc]
@@ -135,6 +139,9 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
         def data_received(self, data: bytes) -> None:
             if self._between_requests():
+                if should_drop is not None and should_drop():
+                    self.transport.abort()
+                    return
                 self._arm()
             super().data_received(data)
             if self.cycle is not None and not self.cycle.more_body and not self.cycle.response_complete:

@@ -29,8 +29,9 @@ from ._wire import (
 __all__ = ["ROUTES"]
 
 
-def _props(call: Call, p: SecretProperties, *, item: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.rebase(p.id), "attributes": attributes_json(p)}
+def _props(call: Call, p: SecretProperties, *, item: bool = False, versioned: bool = True) -> dict[str, Any]:
+    ident = call.rebase(p.id) if versioned else call.rebase_unversioned(p.id)
+    out: dict[str, Any] = {"id": ident, "attributes": attributes_json(p)}
     if p.content_type is not None:
         out["contentType"] = p.content_type
     if p.tags:
@@ -47,7 +48,7 @@ def _bundle(call: Call, secret: KeyVaultSecret) -> dict[str, Any]:
 
 
 def _deleted(call: Call, d: DeletedSecret, *, item: bool = False) -> dict[str, Any]:
-    out = _props(call, d.properties, item=item)
+    out = _props(call, d.properties, item=item, versioned=not item)
     out["recoveryId"] = call.url(f"/deletedsecrets/{d.name}")
     if d.deleted_date is not None:
         out["deletedDate"] = ts(d.deleted_date)
@@ -75,7 +76,8 @@ def set_secret(call: Call) -> Reply:
 
 
 def get_secret(call: Call) -> Reply:
-    return Reply(_bundle(call, call.vault.secrets.get_secret(call.param("name"), call.version())))
+    out = call.query.get("outContentType") or None
+    return Reply(_bundle(call, call.vault.secrets.get_secret(call.param("name"), call.version(), out_content_type=out)))
 
 
 def update_secret(call: Call) -> Reply:
@@ -95,7 +97,12 @@ def update_secret(call: Call) -> Reply:
 
 
 def list_secrets(call: Call) -> Reply:
-    return page_of(call, call.vault.secrets.list_properties_of_secrets, sort_key, lambda p: _props(call, p, item=True))
+    return page_of(
+        call,
+        call.vault.secrets.list_properties_of_secrets,
+        sort_key,
+        lambda p: _props(call, p, item=True, versioned=False),
+    )
 
 
 def list_versions(call: Call) -> Reply:

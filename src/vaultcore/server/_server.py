@@ -56,7 +56,7 @@ def _config(
         ssl_keyfile=str(tls.key_path),
         lifespan="off",
         ws="none",
-        http=guarded_protocol(limits),
+        http=guarded_protocol(limits, _fault_drop(app)),
         server_header=False,
         timeout_graceful_shutdown=2,
         timeout_keep_alive=int(max(1, limits.keep_alive)),
@@ -73,6 +73,15 @@ def _config(
         raise InvalidParameterError("TLS could not be configured")
     harden_tls(config.ssl)
     return config
+
+
+def _fault_drop(app: Any) -> Callable[[], bool] | None:
+    """The dropped-connection draw of *app*'s fault plan (``--inject reset=P``), read at each
+    request so ``AkvServer.inject`` changes it at run time; None for another ASGI app."""
+    akv = getattr(getattr(app, "state", None), "akv", None)
+    if not isinstance(akv, AkvApp):
+        return None
+    return lambda: akv.faults.dropped()
 
 
 def url_for(host: str, port: int) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "b64u",
     "page",
     "page_of",
+    "query_bool",
     "unb64",
     "unb64u",
 ]
@@ -48,6 +49,7 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*=*")
 _B64STD = re.compile(r"[A-Za-z0-9+/\s]*=*\s*")
 _UNSET: Any = object()
 _SEGMENT = re.compile(r"\{(\w+)(\?)?\}")
+_VERSION_SUFFIX = re.compile(r"/[0-9a-f]{32}$")
 
 
 # --------------------------------------------------------------------------- encodings
@@ -250,8 +252,24 @@ class Call:
     def url(self, path: str) -> str:
         return self.base + path
 
+    def rebase_unversioned(self, ident: str | None) -> str | None:
+        """:meth:`rebase` without the trailing version: Azure's list items (latest and deleted)
+        carry ``https://host/secrets/name``, so the SDK's ``properties.version`` is ``None``."""
+        rebased = self.rebase(ident)
+        return None if rebased is None else _VERSION_SUFFIX.sub("", rebased)
+
 
 Handler = Callable[[Call], Reply]
+
+
+def query_bool(call: Call, name: str) -> bool:
+    """A ``true``/``false`` query parameter (absent: false), case-insensitive as Azure's."""
+    raw = call.query.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() not in ("true", "false"):
+        raise InvalidParameterError(f"{name} must be true or false")
+    return raw.lower() == "true"
 
 
 def max_results(call: Call) -> int:
