@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from vaultcore._administration import AdministrationOperations, VaultSettingsClient
 from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
 from vaultcore.access._principals import AccessManager
@@ -67,7 +68,7 @@ def _default_name(path: str) -> str:
     return (base or "vault")[:24]
 
 
-class Vault:
+class Vault(AdministrationOperations):
     """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager.
 
     The object returned by ``create``/``open`` acts as the administrator (whoever holds the
@@ -96,6 +97,7 @@ class Vault:
         self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
+        self.settings = VaultSettingsClient(self)
 
     # -- create / open -----------------------------------------------------------------
 

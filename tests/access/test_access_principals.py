@@ -100,7 +100,9 @@ def test_vault_scope_and_object_scope_combine(vault: Vault, principal: Grant) ->
         view.secrets.get_secret("b")
 
 
-@pytest.mark.parametrize("scope", ["", "secrets/a", "/secrets/", "/secrets/a/b", "/vaults/x", "/secrets/a_b", "/vaults"])
+@pytest.mark.parametrize(
+    "scope", ["", "secrets/a", "/secrets/", "/secrets/a/b", "/vaults/x", "/secrets/a_b", "/vaults"]
+)
 def test_bad_scopes_are_refused(vault: Vault, scope: str) -> None:
     app = vault.access.create_application("scoped")
     with pytest.raises(InvalidParameterError):

@@ -354,6 +354,47 @@ class AccessManager(RoleDefinitionOperations):
                 if principal_id is None or _same(d["principal"], principal_id)
             ]
 
+    # -- full backup and settings (called by the facade inside its own operations) ----
+
+    _RECORD_PREFIXES = (("principal", b"P"), ("definition", b"D"), ("assignment", b"A"), ("setting", b"S"))
+
+    def _export_in(self, txn: ReadTxn) -> list[dict[str, Any]]:
+        """Every access record (principals, custom roles, assignments, settings) as plain docs."""
+        return [{"t": t, "doc": doc} for t, prefix in self._RECORD_PREFIXES for _, doc in self._all(txn, prefix)]
+
+    def _empty_in(self, txn: ReadTxn) -> bool:
+        """True if no principal, custom role or role assignment exists."""
+        return not any(True for prefix in (b"P", b"D", b"A") for _ in txn.scan(ACCESS, prefix))
+
+    def _import_in(self, txn: WriteTxn, records: list[dict[str, Any]]) -> None:
+        """Recreate exported access records, re-keyed for this vault."""
+        for record in records:
+            kind, doc = record.get("t"), record.get("doc")
+            if not isinstance(doc, dict):
+                raise InvalidParameterError("the backup's access records are damaged")
+            if kind == "principal":
+                key = self._pkey(doc["id"])
+            elif kind == "definition":
+                key = b"D" + uuid.UUID(doc["name"]).bytes
+            elif kind == "assignment":
+                key = b"A" + uuid.UUID(doc["id"]).bytes
+            elif kind == "setting":
+                key = b"S" + str(doc["name"]).encode()
+            else:
+                raise InvalidParameterError("the backup's access records are damaged")
+            self._put(txn, key, doc)
+
+    def _setting_in(self, txn: ReadTxn, name: str) -> dict[str, Any] | None:
+        key = b"S" + name.encode()
+        blob = txn.get(ACCESS, key)
+        if blob is None:
+            return None
+        head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
+        return head
+
+    def _put_setting_in(self, txn: WriteTxn, name: str, value: str) -> None:
+        self._put(txn, b"S" + name.encode(), {"name": name, "value": value})
+
     # -- authentication and authorisation ----------------------------------------------
 
     def _only_administrator(self, what: str) -> None:

@@ -249,27 +249,30 @@ _MHSM_ROLES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "21dbd100-6940-42c2-9190-5d6cb909625b",
         "Managed HSM Crypto User",
-        (_M + "roleDefinitions/read/action", _M + "roleAssignments/read/action")
-        + tuple(
-            _M + f"keys/{a}"
-            for a in (
-                "read/action",
-                "write/action",
-                "delete",
-                "create",
-                "import/action",
-                "release/action",
-                "backup/action",
-                "restore/action",
-                "encrypt/action",
-                "decrypt/action",
-                "wrap/action",
-                "unwrap/action",
-                "sign/action",
-                "verify/action",
-            )
-        )
-        + (_M + "rng/action",),
+        (
+            _M + "roleDefinitions/read/action",
+            _M + "roleAssignments/read/action",
+            _M + "rng/action",
+            *(
+                _M + f"keys/{a}"
+                for a in (
+                    "read/action",
+                    "write/action",
+                    "delete",
+                    "create",
+                    "import/action",
+                    "release/action",
+                    "backup/action",
+                    "restore/action",
+                    "encrypt/action",
+                    "decrypt/action",
+                    "wrap/action",
+                    "unwrap/action",
+                    "sign/action",
+                    "verify/action",
+                )
+            ),
+        ),
     ),
     (
         "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
@@ -329,4 +332,3 @@ _BY_ROLE_NAME = {d.role_name.lower(): d for d in BUILTIN_DEFINITIONS}
 def builtin(key: str) -> RoleDefinition | None:
     """The built-in definition with GUID or role name *key* (case-insensitive), if any."""
     return _BY_NAME.get(key.lower()) or _BY_ROLE_NAME.get(key.lower())
-
