@@ -6,7 +6,8 @@
 caller's roles (``backup/start/action``, ``restore/start/action``, ``settings/read|write``)
 and audited. A full backup is the whole vault (every live object with all versions, the
 principals, custom roles, role assignments and settings) sealed for its security domain;
-it restores only into a vault of the same domain that is empty, as Managed HSM requires.
+it restores only into a vault of the same domain holding no secret, key or certificate,
+whose access records (principals, roles, assignments, settings) it replaces.
 """
 
 from __future__ import annotations
@@ -51,21 +52,46 @@ class AdministrationOperations:
 
     @operation("VaultFullRestore", DataAction.FULL_RESTORE)
     def full_restore(self, backup: bytes) -> FullRestoreResult:
-        """Restore a full backup into this vault, which must share its security domain and be
-        empty (no object, live or deleted; no principal, custom role or role assignment)."""
+        """Restore a full backup into this vault, which must share its security domain and hold
+        no object (live or deleted). Its principals, custom roles, role assignments and
+        settings are replaced by the backup's, as a Managed HSM full restore does."""
         contents = open_vault(self._ctx, backup)
 
         def run(txn: WriteTxn) -> FullRestoreResult:
-            if not objects_empty_in(txn) or not self.access._empty_in(txn):
+            if not objects_empty_in(txn):
                 raise ConflictError(
-                    "a full restore needs an empty vault: this one holds objects, principals or role assignments",
+                    "a full restore needs a vault without secrets, keys or certificates (live or deleted)",
                     inner_code="VaultNotEmpty",
                 )
             count = import_objects_in(txn, self._engine, contents.objects)
-            self.access._import_in(txn, contents.access)
+            self.access._replace_in(txn, contents.access)
             return FullRestoreResult(count, len(contents.access))
 
         return self._engine.write(run)
+
+    @operation("VaultFullBackupPreCheck", DataAction.FULL_BACKUP)
+    def full_backup_precheck(self) -> None:
+        """Authorise (and audit) a full backup without taking one: Azure's pre-backup check."""
+        self._ctx.keyring  # noqa: B018 - the vault must be open
+
+    @operation("VaultFullRestorePreCheck", DataAction.FULL_RESTORE)
+    def full_restore_precheck(self, backup: bytes) -> None:
+        """Check that *backup* would restore here (same domain, empty vault) without restoring."""
+        open_vault(self._ctx, backup)
+        with self._ctx.read() as txn:
+            if not objects_empty_in(txn):
+                raise ConflictError(
+                    "a full restore needs a vault without secrets, keys or certificates (live or deleted)",
+                    inner_code="VaultNotEmpty",
+                )
+
+    @operation("BackupStatusGet", DataAction.BACKUP_STATUS)
+    def check_backup_status_access(self) -> None:
+        """Authorise (and audit) reading a backup job's status (the jobs live in the front end)."""
+
+    @operation("RestoreStatusGet", DataAction.RESTORE_STATUS)
+    def check_restore_status_access(self) -> None:
+        """Authorise (and audit) reading a restore job's status."""
 
     @operation("KeySelectiveRestore", DataAction.FULL_RESTORE)
     def restore_key_from_full_backup(self, backup: bytes, key_name: str) -> str:

@@ -362,12 +362,12 @@ class AccessManager(RoleDefinitionOperations):
         """Every access record (principals, custom roles, assignments, settings) as plain docs."""
         return [{"t": t, "doc": doc} for t, prefix in self._RECORD_PREFIXES for _, doc in self._all(txn, prefix)]
 
-    def _empty_in(self, txn: ReadTxn) -> bool:
-        """True if no principal, custom role or role assignment exists."""
-        return not any(True for prefix in (b"P", b"D", b"A") for _ in txn.scan(ACCESS, prefix))
-
-    def _import_in(self, txn: WriteTxn, records: list[dict[str, Any]]) -> None:
-        """Recreate exported access records, re-keyed for this vault."""
+    def _replace_in(self, txn: WriteTxn, records: list[dict[str, Any]]) -> None:
+        """Replace every access record by exported ones, re-keyed for this vault."""
+        for _, prefix in self._RECORD_PREFIXES:
+            for key, _blob in list(txn.scan(ACCESS, prefix)):
+                txn.delete(ACCESS, key)
+        self._bump(txn)
         for record in records:
             kind, doc = record.get("t"), record.get("doc")
             if not isinstance(doc, dict):

@@ -198,6 +198,8 @@ _MHSM_ALIASES: dict[str, tuple[str, ...]] = {
     DataAction.ROLE_DEFINITION_DELETE: (_M + "roleDefinitions/delete/action",),
     DataAction.FULL_BACKUP: (_M + "backup/start/action",),
     DataAction.FULL_RESTORE: (_M + "restore/start/action",),
+    DataAction.BACKUP_STATUS: (_M + "backup/status/action",),
+    DataAction.RESTORE_STATUS: (_M + "restore/status/action",),
 }
 
 

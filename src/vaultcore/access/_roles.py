@@ -87,6 +87,8 @@ class DataAction:
     ROLE_DEFINITION_DELETE = _P + "roleDefinitions/delete"
     FULL_BACKUP = _P + "backup/start/action"
     FULL_RESTORE = _P + "restore/start/action"
+    BACKUP_STATUS = _P + "backup/status/action"
+    RESTORE_STATUS = _P + "restore/status/action"
     SETTINGS_READ = _P + "settings/read"
     SETTINGS_WRITE = _P + "settings/write"
 

@@ -56,6 +56,11 @@ Azure SDK clients (details: docs/server.md):
     show_default=True,
     help="Print an administrator token (12 hours) once at start.",
 )
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False),
+    help="Directory for full backups over REST (KeyVaultBackupClient): a container URL's path maps into it.",
+)
 @output_option
 @pass_state
 def serve(
@@ -67,6 +72,7 @@ def serve(
     cert: str | None,
     key: str | None,
     admin_token: bool,
+    backup_dir: str | None,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -96,11 +102,15 @@ def serve(
         hosts = list(dict.fromkeys([*server.DEFAULT_HOSTS, *tls_names]))
         tls = server.ensure_local_tls(tls_dir or default_tls_dir(), hosts)
     vault = state.vault()
-    app = server.create_app(vault)
+    if backup_dir is not None:
+        os.makedirs(backup_dir, mode=0o700, exist_ok=True)
+    app = server.create_app(vault, backup_dir=backup_dir)
     url = server.url_for(host, port)
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
     info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
+    if backup_dir is not None:
+        info["backup_dir"] = os.path.abspath(backup_dir)
     if state.json:
         state.emit({**info, "admin_token": token})
     else:

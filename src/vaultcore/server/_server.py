@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -95,10 +96,17 @@ class BackgroundServer:
     :meth:`credential` gives Azure credentials; :meth:`stop` (or ``with``) shuts it down.
     """
 
-    def __init__(self, vault: Vault, tls: TlsFiles, *, issuer: TokenIssuer | None = None) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        tls: TlsFiles,
+        *,
+        issuer: TokenIssuer | None = None,
+        backup_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.vault = vault
         self.tls = tls
-        self.app = create_app(vault, issuer=issuer)
+        self.app = create_app(vault, issuer=issuer, backup_dir=backup_dir)
         self.akv: AkvApp = self.app.state.akv
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then (else 40 ms Nagle stalls)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
