@@ -12,11 +12,14 @@ whose access records (principals, roles, assignments, settings) it replaces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction
+from vaultcore.engine._backup import import_domain
+from vaultcore.engine._domainquorum import download_domain, is_quorum_domain, upload_domain
 from vaultcore.engine._fullbackup import export_vault, import_objects_in, objects_empty_in, open_vault
 from vaultcore.engine._records import Kind
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
@@ -27,7 +30,25 @@ if TYPE_CHECKING:
     from vaultcore.engine._lifecycle import Lifecycle
     from vaultcore.storage._lmdb import WriteTxn
 
-__all__ = ["AdministrationOperations", "FullRestoreResult", "VaultSetting", "VaultSettingsClient"]
+__all__ = [
+    "AdministrationOperations",
+    "FullRestoreResult",
+    "VaultSetting",
+    "VaultSettingsClient",
+    "open_security_domain",
+]
+
+
+def open_security_domain(security_domain: tuple[bytes, str | bytes | Sequence[bytes]]) -> tuple[bytes, bytes]:
+    """(domain_id, domain_key) from ``(export, passphrase)`` or ``(quorum download, [private keys])``."""
+    if not isinstance(security_domain, tuple) or len(security_domain) != 2:
+        raise InvalidParameterError("security_domain must be (blob, passphrase) or (blob, [PEM private keys])")
+    blob, secret = security_domain
+    if isinstance(secret, str | bytes):
+        if is_quorum_domain(blob):
+            raise InvalidParameterError("this security domain is split under a quorum: give the private keys")
+        return import_domain(blob, secret)
+    return upload_domain(blob, list(secret))
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,16 @@ class AdministrationOperations:
             return FullRestoreResult(count, len(contents.access))
 
         return self._engine.write(run)
+
+    @operation("SecurityDomainDownload", DataAction.VAULT_ADMIN)
+    def download_security_domain(self, public_keys: Sequence[bytes], quorum: int) -> bytes:
+        """The security domain split under a *quorum* of 3-10 RSA *public_keys* (PEM), as JSON.
+
+        Any *quorum* of the matching private keys recreate it in a new vault:
+        ``Vault.create(..., security_domain=(download, [private_key_pem, ...]))``.
+        """
+        ring = self._ctx.keyring
+        return download_domain(ring.domain_id, ring.domain_key, public_keys, quorum)
 
     @operation("VaultFullBackupPreCheck", DataAction.FULL_BACKUP)
     def full_backup_precheck(self) -> None:
