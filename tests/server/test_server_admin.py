@@ -18,7 +18,6 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.administration import (
     KeyVaultAccessControlClient,
-    KeyVaultBackupClient,
     KeyVaultDataAction,
     KeyVaultPermission,
     KeyVaultRoleScope,
@@ -27,9 +26,7 @@ from azure.keyvault.administration import (
     KeyVaultSettingType,
 )
 from azure.keyvault.administration.aio import KeyVaultAccessControlClient as AsyncAccessControlClient
-from azure.keyvault.administration.aio import KeyVaultBackupClient as AsyncBackupClient
 from azure.keyvault.administration.aio import KeyVaultSettingsClient as AsyncSettingsClient
-from serverhelpers import POLL
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
 from vaultcore.server import AsyncServerCredential, BackgroundServer, ServerCredential, ensure_local_tls
