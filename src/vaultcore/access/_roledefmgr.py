@@ -63,13 +63,13 @@ class RoleDefinitionOperations:
 
     def _definition_in(self, txn: ReadTxn, key: str) -> RoleDefinition | None:
         """A definition by GUID, full id or role name (built-in or custom)."""
-        found = builtin(key)
-        if found is not None:
-            return found
         try:
-            name = definition_name(key)
+            name: str | None = definition_name(key)
         except InvalidParameterError:
             name = None
+        found = builtin(name or key)
+        if found is not None:
+            return found
         for definition in self._custom_definitions(txn):
             if definition.name == name or definition.role_name.lower() == key.lower():
                 return definition
