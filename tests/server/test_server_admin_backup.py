@@ -23,6 +23,7 @@ from serverhelpers import POLL, Server
 from vaultcore import KDF_TESTING, CertificatePolicy, RawKeyCredential, Vault
 from vaultcore.access._roledefs import Permission
 from vaultcore.server import AsyncServerCredential, BackgroundServer, ensure_local_tls
+from vaultcore.testing import AkvServer
 
 CONTAINER_URL = "https://acct.blob.core.windows.net/backups"
 
@@ -231,3 +232,11 @@ def test_selective_key_restore(empty: Server) -> None:
         assert empty.vault.keys.get_key("picked").key == original
         with pytest.raises(ResourceExistsError):
             client.begin_restore(folder_url, use_managed_identity=True, key_name="picked", **POLL)
+
+
+def test_akv_server_fixture_serves_backups(akv_server: AkvServer) -> None:
+    assert akv_server.backup_dir is not None
+    with KeyVaultBackupClient(akv_server.url, akv_server.credential, **akv_server.client_kwargs) as client:
+        folder_url = client.begin_backup(CONTAINER_URL, use_managed_identity=True, **POLL).result().folder_url
+        client.begin_restore(folder_url, use_managed_identity=True, **POLL).wait()
+    assert any(Path(akv_server.backup_dir, "backups").iterdir())
