@@ -5,9 +5,9 @@
 ``vault.settings``. Both are operations like every other: authorised against the
 caller's roles (``backup/start/action``, ``restore/start/action``, ``settings/read|write``)
 and audited. A full backup is the whole vault (every live object with all versions, the
-principals, custom roles, role assignments and settings) sealed for its security domain;
-it restores only into a vault of the same domain holding no secret, key or certificate,
-whose access records (principals, roles, assignments, settings) it replaces.
+principals, custom roles, role assignments, settings and certificate contacts/issuers)
+sealed for its security domain; it restores only into a vault of the same domain holding
+no secret, key or certificate, whose access records and certificate metadata it replaces.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundE
 
 if TYPE_CHECKING:
     from vaultcore.access._principals import AccessManager
+    from vaultcore.certificates._client import CertificateClient
     from vaultcore.engine._context import VaultContext
     from vaultcore.engine._lifecycle import Lifecycle
     from vaultcore.storage._lmdb import WriteTxn
@@ -64,12 +65,14 @@ class AdministrationOperations:
     _session: Session
     _engine: Lifecycle
     access: AccessManager
+    certificates: CertificateClient
 
     @operation("VaultFullBackup", DataAction.FULL_BACKUP)
     def full_backup(self) -> bytes:
         """The whole vault, sealed for its security domain (see ``full_restore``)."""
         with self._ctx.read() as txn:
-            return export_vault(self._ctx, self._engine, txn, self.access._export_in(txn))
+            access, certmeta = self.access._export_in(txn), self.certificates._meta.export_in(txn)
+            return export_vault(self._ctx, self._engine, txn, access, certmeta)
 
     @operation("VaultFullRestore", DataAction.FULL_RESTORE)
     def full_restore(self, backup: bytes) -> FullRestoreResult:
@@ -86,6 +89,7 @@ class AdministrationOperations:
                 )
             count = import_objects_in(txn, self._engine, contents.objects)
             self.access._replace_in(txn, contents.access)
+            self.certificates._meta.replace_in(txn, contents.certmeta)
             return FullRestoreResult(count, len(contents.access))
 
         return self._engine.write(run)

@@ -20,7 +20,7 @@ from azure.keyvault.administration import KeyVaultBackupClient
 from azure.keyvault.administration.aio import KeyVaultBackupClient as AsyncBackupClient
 from serverhelpers import POLL, Server
 
-from vaultcore import KDF_TESTING, CertificatePolicy, RawKeyCredential, Vault
+from vaultcore import KDF_TESTING, CertificateContact, CertificatePolicy, RawKeyCredential, Vault
 from vaultcore.access._roledefs import Permission
 from vaultcore.server import AsyncServerCredential, BackgroundServer, ensure_local_tls
 from vaultcore.testing import AkvServer
@@ -162,6 +162,8 @@ def _populate(vault: Vault) -> dict[str, object]:
     vault.keys.create_rsa_key("signing")
     vault.keys.create_ec_key("ec-key")
     vault.certificates.create_certificate("web", CertificatePolicy.get_default())
+    vault.certificates.set_contacts([CertificateContact(email="ops@example.com", name="Ops")])
+    vault.certificates.create_issuer("my-ca", "Test", account_id="acct", password="issuer-pw")
     role = vault.access.set_role_definition(
         "db reader", permissions=[Permission.build(data_actions=["Microsoft.KeyVault/vaults/secrets/getSecret/action"])]
     )
@@ -208,6 +210,8 @@ def test_full_backup_over_rest_restores_into_a_fresh_vault_of_the_same_domain(tm
     signature = source.keys.get_cryptography_client("signing").sign("RS256", digest).signature
     assert fresh.keys.get_cryptography_client("signing").verify("RS256", digest, signature).is_valid
     assert fresh.certificates.get_certificate("web").cer == source.certificates.get_certificate("web").cer
+    assert fresh.certificates.get_contacts() == source.certificates.get_contacts()
+    assert fresh.certificates.get_issuer("my-ca").account_id == "acct"
 
     def assignments(vault: Vault) -> set[tuple[str, str, str, str]]:
         return {(a.id, a.principal_id, a.role_definition_id, a.scope) for a in vault.access.list_role_assignments()}

@@ -10,7 +10,9 @@ Blob (version 1)::
 sealed, as object backups are, under the security domain's KEK with the first 20 bytes as
 associated data: it restores into a vault of the same security domain only (another
 domain gives ``ForbiddenError``, any change ``IntegrityError``). The body is the record
-encoding of ``{"objects": [...], "access": [...]}`` followed by the version records.
+encoding of ``{"objects": [...], "access": [...], "certmeta": [...]}`` (access records:
+principals, custom roles, role assignments, settings; certificate contacts and issuers)
+followed by the version records.
 Soft-deleted objects are not included (as a key backup does not include them either).
 Records are re-keyed on restore: a vault's store keys are keyed hashes unique to it.
 """
@@ -51,6 +53,7 @@ class FullBackup:
 class VaultContents:
     objects: list[FullBackup]
     access: list[dict[str, Any]]
+    certmeta: list[dict[str, Any]]
 
 
 def _objects_in(txn: ReadTxn, engine: Lifecycle) -> list[FullBackup]:
@@ -70,8 +73,15 @@ def _objects_in(txn: ReadTxn, engine: Lifecycle) -> list[FullBackup]:
     return out
 
 
-def export_vault(ctx: VaultContext, engine: Lifecycle, txn: ReadTxn, access: list[dict[str, Any]]) -> bytes:
-    """The whole vault (objects read in *txn*, plus the *access* records) sealed for its domain."""
+def export_vault(
+    ctx: VaultContext,
+    engine: Lifecycle,
+    txn: ReadTxn,
+    access: list[dict[str, Any]],
+    certmeta: list[dict[str, Any]],
+) -> bytes:
+    """The whole vault (objects read in *txn*, plus the *access* and certificate-metadata
+    records, as plain docs) sealed for its domain."""
     objects = _objects_in(txn, engine)
     metas, payloads = [], []
     for item in objects:
@@ -84,7 +94,7 @@ def export_vault(ctx: VaultContext, engine: Lifecycle, txn: ReadTxn, access: lis
             }
         )
         payloads += versions
-    body = encode({"objects": metas, "access": access}, b"".join(payloads))
+    body = encode({"objects": metas, "access": access, "certmeta": certmeta}, b"".join(payloads))
     ring = ctx.keyring
     head = _MAGIC + ring.domain_id
     return head + _bindings.seal_record(ring.domain_kek(), b"", head, body)
@@ -115,9 +125,10 @@ def open_vault(ctx: VaultContext, blob: bytes) -> VaultContents:
                 offset += size
             objects.append(FullBackup(kind, record, versions))
         access = list(header["access"])
+        certmeta = list(header["certmeta"])
     except (KeyError, TypeError, ValueError, StopIteration):
         raise IntegrityError() from None
-    return VaultContents(objects, access)
+    return VaultContents(objects, access, certmeta)
 
 
 def objects_empty_in(txn: ReadTxn) -> bool:
