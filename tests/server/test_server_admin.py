@@ -18,6 +18,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.administration import (
     KeyVaultAccessControlClient,
+    KeyVaultBackupClient,
     KeyVaultDataAction,
     KeyVaultPermission,
     KeyVaultRoleScope,
@@ -27,6 +28,7 @@ from azure.keyvault.administration import (
 )
 from azure.keyvault.administration.aio import KeyVaultAccessControlClient as AsyncAccessControlClient
 from azure.keyvault.administration.aio import KeyVaultSettingsClient as AsyncSettingsClient
+from serverhelpers import POLL
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
 from vaultcore.server import AsyncServerCredential, BackgroundServer, ServerCredential, ensure_local_tls
@@ -254,3 +256,26 @@ def test_sample_settings_async(adm: Admin) -> None:
         await client.close()
 
     asyncio.run(run())
+
+
+def test_roles_apply_to_the_administration_routes(adm: Admin) -> None:
+    app = adm.vault.access.create_application("monitor")
+    adm.vault.access.assign_role(app.principal.id, "Key Vault Reader")
+    credential = adm.server.credential("monitor", app.client_secret)
+    with KeyVaultSettingsClient(adm.url, credential, **adm.kwargs) as settings:
+        assert len(list(settings.list_settings())) == 3  # settings/read matches the Reader's */read
+        with pytest.raises(HttpResponseError) as denied:
+            settings.update_setting(KeyVaultSetting(name="AllowKeyManagementOperationsThroughARM", value=True))
+        assert denied.value.status_code == 403
+    with KeyVaultAccessControlClient(adm.url, credential, **adm.kwargs) as rbac:
+        assert list(rbac.list_role_definitions("/"))
+        with pytest.raises(HttpResponseError) as denied:
+            rbac.set_role_definition("/", role_name="escalate", permissions=[KeyVaultPermission(data_actions=["*"])])
+        assert denied.value.status_code == 403
+    with KeyVaultBackupClient(adm.url, credential, **adm.kwargs) as backups:
+        with pytest.raises(HttpResponseError) as denied:
+            backups.begin_backup(CONTAINER_URL, use_managed_identity=True, **POLL)
+        assert denied.value.status_code == 403
+    results = {(e.operation, e.result) for e in adm.vault.audit.events(principal="app:monitor")}
+    assert {("SettingsList", "success"), ("SettingUpdate", "Forbidden")} <= results
+    assert {("RoleDefinitionSet", "Forbidden"), ("VaultFullBackup", "Forbidden")} <= results
