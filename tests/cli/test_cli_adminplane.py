@@ -63,6 +63,11 @@ def test_domain_download_upload_and_full_backup(cli: Cli, tmp_path: Path) -> Non
     assert replica.json("full-restore", str(full)) == {"objects": 1, "access_records": 0}
     assert replica.ok("secret", "get", "shared").stdout == "across\n"
     replica.fails(5, "full-restore", str(full))  # no longer empty
+    cli.ok("key", "create", "picked", "--kty", "EC")
+    with_key = tmp_path / "with-key.bin"
+    cli.ok("full-backup", str(with_key))
+    assert replica.json("full-restore", str(with_key), "--key", "picked") == {"key": "picked"}
+    replica.fails(5, "full-restore", str(with_key), "--key", "picked")
 
     stranger = Cli({"VAULTCORE_VAULT": str(tmp_path / "stranger"), "VAULTCORE_KEY_FILE": str(tmp_path / "s.key")})
     stranger.ok("init")

@@ -123,11 +123,17 @@ def full_backup(state: State, path: str, force: bool) -> None:
 
 @click.command("full-restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_name", help="Restore only this key (all its versions), as selective key restore does.")
 @output_option
 @pass_state
-def full_restore(state: State, path: str) -> None:
+def full_restore(state: State, path: str, key_name: str | None) -> None:
     """Restore a full backup into this vault (same security domain, no secrets/keys/certificates yet)."""
-    done = state.vault().full_restore(_read(path))
+    vault = state.vault()
+    if key_name is not None:
+        name = vault.restore_key_from_full_backup(_read(path), key_name)
+        state.emit({"key": name}, f"Restored key {name}.")
+        return
+    done = vault.full_restore(_read(path))
     data = {"objects": done.objects, "access_records": done.access_records}
     state.emit(data, f"Restored {done.objects} objects and {done.access_records} access records.")
 
