@@ -160,3 +160,23 @@ def test_custom_roles_are_sealed_at_rest(tmp_path: object) -> None:
         access = store.env.open_db(b"access", txn=txn, create=False)
         blobs = [bytes(v) for _, v in txn.cursor(db=access)]
     assert blobs and not any(b"very-distinctive" in blob or b"getSecret" in blob for blob in blobs)
+
+
+def test_custom_roles_survive_keyring_rotation_and_reopen(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "rotated"
+    vault, cred = new_vault(path)
+    vault.secrets.set_secret("kept", "1")
+    role = _role(vault, "kept role", [P + "secrets/getSecret/action"])
+    app = vault.access.create_application("kept-app")
+    vault.access.assign_role(app.principal.id, role.name, "/secrets/kept")
+    vault.rotate_keyring()
+    vault.close()
+    reopened = Vault.open(path, cred)
+    try:
+        assert reopened.access.get_role_definition(role.name) == role
+        view = reopened.as_principal("kept-app", app.client_secret)
+        assert view.secrets.get_secret("kept").value == "1"
+    finally:
+        reopened.close()
