@@ -31,9 +31,9 @@ from vaultcore import (
     KeyCurveName,
     KeyRotationLifetimeAction,
     KeyType,
+    Permission,
     Vault,
 )
-from vaultcore.access._roledefs import Permission
 from vaultcore.access._roles import BUILTIN_ROLES
 
 P = "Microsoft.KeyVault/vaults/"

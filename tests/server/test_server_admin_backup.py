@@ -20,8 +20,7 @@ from azure.keyvault.administration import KeyVaultBackupClient
 from azure.keyvault.administration.aio import KeyVaultBackupClient as AsyncBackupClient
 from serverhelpers import POLL, Server
 
-from vaultcore import KDF_TESTING, CertificateContact, CertificatePolicy, RawKeyCredential, Vault
-from vaultcore.access._roledefs import Permission
+from vaultcore import KDF_TESTING, CertificateContact, CertificatePolicy, Permission, RawKeyCredential, Vault
 from vaultcore.server import AsyncServerCredential, BackgroundServer, ensure_local_tls
 from vaultcore.testing import AkvServer
 
