@@ -54,6 +54,7 @@ def test_sample_backup_restore_sync(empty: Server, tmp_path: Path) -> None:
     folder = tmp_path / "backups" / "backups" / folder_url.rsplit("/", 1)[1]
     blob = folder / "vaultcore-full-backup.bin"
     assert stat.S_IMODE(blob.stat().st_mode) == 0o600 and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700  # the container directory too
     operations = {e.operation for e in empty.vault.audit.events(principal="app:ci")}
     assert {"VaultFullBackup", "VaultFullRestore", "BackupStatusGet", "RestoreStatusGet"} <= operations
 

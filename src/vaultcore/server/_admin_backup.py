@@ -110,8 +110,20 @@ def _folder_name(vault_name: str, container: Path) -> str:
     raise ConflictError("too many backups in the same second")
 
 
-def _write_blob(folder: Path, blob: bytes) -> None:
-    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _make_dirs(root: Path, target: Path) -> None:
+    """Create *target* under *root*, every new level 0700 (``mkdir(parents=True)`` would not)."""
+    current = root
+    for part in target.relative_to(root).parts:
+        current = current / part
+        try:
+            current.mkdir(mode=0o700)
+        except FileExistsError:
+            if not current.is_dir():
+                raise
+
+
+def _write_blob(root: Path, folder: Path, blob: bytes) -> None:
+    _make_dirs(root, folder.parent)
     folder.mkdir(mode=0o700)
     tmp = folder / (BLOB_NAME + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -178,7 +190,8 @@ def routes(backup_dir: str | os.PathLike[str] | None) -> list[RouteSpec]:
         def run() -> str:
             blob = call.vault.full_backup()
             name = _folder_name(call.vault.name, container)
-            _write_blob(storage.inside(container / name), blob)
+            assert storage.root is not None
+            _write_blob(storage.root, storage.inside(container / name), blob)
             return f"{url}/{name}"
 
         return start(call, "backup", run)
