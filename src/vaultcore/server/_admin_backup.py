@@ -112,6 +112,7 @@ def _folder_name(vault_name: str, container: Path) -> str:
 
 def _make_dirs(root: Path, target: Path) -> None:
     """Create *target* under *root*, every new level 0700 (``mkdir(parents=True)`` would not)."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     current = root
     for part in target.relative_to(root).parts:
         current = current / part
