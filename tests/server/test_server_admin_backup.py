@@ -244,3 +244,20 @@ def test_akv_server_fixture_serves_backups(akv_server: AkvServer) -> None:
         folder_url = client.begin_backup(CONTAINER_URL, use_managed_identity=True, **POLL).result().folder_url
         client.begin_restore(folder_url, use_managed_identity=True, **POLL).wait()
     assert any(Path(akv_server.backup_dir, "backups").iterdir())
+
+
+def test_an_unwritable_backup_dir_fails_the_job_with_an_error(tmp_path: Path, tls_dir: Path) -> None:
+    vault = _vault(tmp_path / "v")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_bytes(b"")
+    server = BackgroundServer(vault, ensure_local_tls(tls_dir), backup_dir=blocked).start()
+    try:
+        with KeyVaultBackupClient(server.url, server.admin_credential(), **server.client_kwargs) as client:
+            poller = client.begin_backup(CONTAINER_URL, use_managed_identity=True, **POLL)
+            with pytest.raises(HttpResponseError) as failed:
+                poller.result()
+            assert failed.value.error is not None and failed.value.error.code == "StorageError"
+            assert poller.status().lower() == "failed"
+    finally:
+        server.stop()
+        vault.close()
