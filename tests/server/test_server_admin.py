@@ -196,6 +196,8 @@ def test_raw_status_codes_and_error_shapes(adm: Admin) -> None:
     assert gone.status == 404 and gone.body["error"]["code"] == "RoleAssignmentNotFound"
     bad_scope = raw.request("GET", "/vaults/providers/Microsoft.Authorization/roleAssignments")
     assert bad_scope.status == 400
+    js_style = raw.request("GET", "///providers/Microsoft.Authorization/roleDefinitions")
+    assert js_style.status == 200 and len(js_style.body["value"]) >= 19
     reader = raw.request("GET", "/keys/providers/Microsoft.Authorization/roleAssignments", token=None)
     assert reader.status == 401
 

@@ -188,7 +188,8 @@ def delete_assignment(call: Call) -> Reply:
 
 def _routes() -> list[RouteSpec]:
     out = []
-    for prefix in ("", "/{coll}", "/{coll}/{obj}"):
+    # "//" + "/providers": scope "/" as the JavaScript SDK writes it (``///providers/...``)
+    for prefix in ("", "//", "/{coll}", "/{coll}/{obj}"):
         out += [
             RouteSpec("GET", prefix + _DEFS, list_definitions),
             RouteSpec("GET", prefix + _DEFS + "/{rdname}", get_definition),
