@@ -132,6 +132,13 @@ def test_bad_definitions_are_refused(vault: Vault) -> None:
         vault.access.set_role_definition("ok", name="not-a-guid")
     with pytest.raises(InvalidParameterError):
         vault.access.set_role_definition("ok", assignable_scopes=["/vaults"])
+    with pytest.raises(InvalidParameterError):
+        vault.access.set_role_definition("ok", assignable_scopes="/keys")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError):
+        vault.access.set_role_definition("ok", permissions=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError):
+        Permission.build(data_actions=5)  # type: ignore[arg-type]
+    assert [d.role_name for d in vault.access.list_role_definitions() if not d.is_builtin] == []
 
 
 def test_role_management_needs_its_permissions_and_is_audited(vault: Vault) -> None:

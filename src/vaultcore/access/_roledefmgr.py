@@ -112,8 +112,12 @@ class RoleDefinitionOperations:
             raise InvalidParameterError("role_name must not hold control characters")
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
             raise InvalidParameterError(f"description must be a string of at most {MAX_DESCRIPTION} characters")
-        if isinstance(permissions, Permission) or not all(isinstance(p, Permission) for p in permissions):
+        if not isinstance(permissions, list | tuple) or not all(isinstance(p, Permission) for p in permissions):
             raise InvalidParameterError("permissions must be a list of Permission")
+        if assignable_scopes is not None and (
+            isinstance(assignable_scopes, str) or not isinstance(assignable_scopes, Iterable)
+        ):
+            raise InvalidParameterError("assignable_scopes must be a list of scopes")
         scopes = ("/",) if assignable_scopes is None else tuple(check_scope(s) for s in assignable_scopes)
         if not scopes:
             raise InvalidParameterError("assignable_scopes must name at least one scope")

@@ -135,7 +135,7 @@ class RoleDefinition:
 def _patterns(values: Iterable[str] | None, what: str) -> tuple[str, ...]:
     if values is None:
         return ()
-    if isinstance(values, str):
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         raise InvalidParameterError(f"{what} must be a list of strings")
     out = []
     for value in values:
