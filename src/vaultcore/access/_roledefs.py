@@ -89,6 +89,8 @@ class RoleDefinition:
     permissions: tuple[Permission, ...] = ()
     assignable_scopes: tuple[str, ...] = ("/",)
     id: str = field(init=False)
+    # action -> decision; a definition is immutable and actions are few (a dozen dozen)
+    _decisions: dict[str, bool] = field(init=False, default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", DEFINITION_ID_PREFIX + self.name)
@@ -98,7 +100,12 @@ class RoleDefinition:
         return self.role_type == BUILTIN
 
     def grants(self, action: str) -> bool:
-        return any(p.grants(action) for p in self.permissions)
+        decided = self._decisions.get(action)
+        if decided is None:
+            decided = any(p.grants(action) for p in self.permissions)
+            if len(self._decisions) < 1024:
+                self._decisions[action] = decided
+        return decided
 
     def assignable_at(self, scope: str) -> bool:
         target = scope.lower()
