@@ -23,6 +23,8 @@ PUBLIC_API: dict[str, list[str]] = {
         "Pkcs11Credential", "RawKeyCredential", "RollbackError", "SecretProperties", "SignResult",
         "SignatureAlgorithm", "StorageError", "UnauthorizedError", "UnsupportedError", "UnwrapResult", "Vault",
         "VaultError", "VaultLockedError", "VerifyResult", "WellKnownIssuerNames", "WrapResult", "__version__",
+        # issue 15: the administration plane
+        "FullRestoreResult", "Permission", "RoleDefinition", "VaultSetting",
     ],
     "vaultcore.hazmat": [
         "AESGCM", "NONCE_SIZE", "RECORD_OVERHEAD", "TAG_SIZE", "BytesLike", "aes_gcm_decrypt_batch",

@@ -7,7 +7,9 @@ cryptographic primitives live in :mod:`vaultcore.hazmat` and are for experts onl
 
 from importlib.metadata import PackageNotFoundError, version
 
+from vaultcore._administration import FullRestoreResult, VaultSetting
 from vaultcore._vault import MaintenanceReport, Vault
+from vaultcore.access._roledefs import Permission, RoleDefinition
 from vaultcore.certificates._models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
 from vaultcore.certificates._policy import (
     AdministratorContact,
@@ -104,6 +106,7 @@ __all__ = [
     "EncryptResult",
     "EncryptionAlgorithm",
     "ForbiddenError",
+    "FullRestoreResult",
     "HSMConfigurationError",
     "HSMError",
     "HSMUnavailableError",
@@ -129,8 +132,10 @@ __all__ = [
     "NotAVaultError",
     "NotFoundError",
     "PassphraseCredential",
+    "Permission",
     "Pkcs11Credential",
     "RawKeyCredential",
+    "RoleDefinition",
     "RollbackError",
     "SecretProperties",
     "SignResult",
@@ -142,6 +147,7 @@ __all__ = [
     "Vault",
     "VaultError",
     "VaultLockedError",
+    "VaultSetting",
     "VerifyResult",
     "WellKnownIssuerNames",
     "WrapResult",

@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from vaultcore._administration import AdministrationOperations, VaultSettingsClient, open_security_domain
 from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
 from vaultcore.access._principals import AccessManager
@@ -18,7 +20,7 @@ from vaultcore.certificates._client import CertificateClient
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
 from vaultcore.crypto._keyring import Keyring
-from vaultcore.engine._backup import ObjectBackup, export_domain, import_domain
+from vaultcore.engine._backup import ObjectBackup, export_domain
 from vaultcore.engine._context import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -67,7 +69,7 @@ def _default_name(path: str) -> str:
     return (base or "vault")[:24]
 
 
-class Vault:
+class Vault(AdministrationOperations):
     """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager.
 
     The object returned by ``create``/``open`` acts as the administrator (whoever holds the
@@ -96,6 +98,7 @@ class Vault:
         self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
+        self.settings = VaultSettingsClient(self)
 
     # -- create / open -----------------------------------------------------------------
 
@@ -111,7 +114,7 @@ class Vault:
         clock: Clock | None = None,
         kind: str = "vault",
         tier: str | None = None,
-        security_domain: tuple[bytes, str | bytes] | None = None,
+        security_domain: tuple[bytes, str | bytes | Sequence[bytes]] | None = None,
         allow_software_oct_keys: bool = False,
         audit: str = "group",
         access_kdf: KdfParameters = KDF_INTERACTIVE,
@@ -146,7 +149,7 @@ class Vault:
         vault_name = name if name is not None else _default_name(path)
         if not re.fullmatch(r"[0-9a-zA-Z-]{1,63}", vault_name):
             raise InvalidParameterError("the vault name must be 1-63 characters of 0-9, a-z, A-Z and '-'")
-        domain = import_domain(*security_domain) if security_domain is not None else None
+        domain = open_security_domain(security_domain) if security_domain is not None else None
         clock = clock or utc_now
         now = clock()
         if now.tzinfo is None:

@@ -87,12 +87,18 @@ def akv_server_tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def akv_server(vault_factory: VaultFactory, akv_server_tls_dir: Path) -> Iterator[AkvServer]:
-    """A running Azure Key Vault REST server for a fresh vault (Azure SDK clients work unchanged)."""
+def akv_server(
+    vault_factory: VaultFactory, akv_server_tls_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AkvServer]:
+    """A running Azure Key Vault REST server for a fresh vault (Azure SDK clients work unchanged).
+
+    Full backups (``KeyVaultBackupClient``) go to a fresh temporary ``backup_dir``.
+    """
     for module in ("starlette", "uvicorn", "azure.core"):
         pytest.importorskip(module, reason=f"akv_server needs {module}: pip install 'vaultcore[server]' azure-core")
     from vaultcore import KDF_TESTING
     from vaultcore.testing import running_akv_server
 
-    with running_akv_server(vault_factory(access_kdf=KDF_TESTING), akv_server_tls_dir) as server:
+    backups = tmp_path_factory.mktemp("akv-backups")
+    with running_akv_server(vault_factory(access_kdf=KDF_TESTING), akv_server_tls_dir, backup_dir=backups) as server:
         yield server

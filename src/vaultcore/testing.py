@@ -225,6 +225,7 @@ class AkvServer:
     vault: Vault
     client_id: str
     server: BackgroundServer
+    backup_dir: str | None = None
 
     @property
     def client_kwargs(self) -> dict[str, Any]:
@@ -253,21 +254,24 @@ def running_akv_server(
     client_id: str = "akv-test",
     role: str = "Key Vault Administrator",
     inject: str | None = None,
+    backup_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[AkvServer]:
     """Serve *vault* (an administrator handle) on a free port of 127.0.0.1 for the block.
 
     Creates the application principal *client_id* with *role* on the whole vault (vaults
     made with ``access_kdf=KDF_TESTING`` make this cheap) and a local CA in *tls_dir*
     (reused when still valid). *inject* starts with faults injected (see
-    :meth:`AkvServer.inject`).
+    :meth:`AkvServer.inject`). *backup_dir* receives full backups made over REST (see
+    docs/server.md); without it the backup routes answer 400.
     """
     from vaultcore.server import BackgroundServer, ensure_local_tls
 
     tls = ensure_local_tls(tls_dir)
     app = vault.access.create_application(client_id)
     vault.access.assign_role(app.principal.id, role)
-    server = BackgroundServer(vault, tls)
+    server = BackgroundServer(vault, tls, backup_dir=backup_dir)
     server.akv.faults.set(inject)
     with server:
         credential = server.credential(client_id, app.client_secret)
-        yield AkvServer(server.url, str(tls.ca_path), credential, vault, client_id, server)
+        kept = os.fspath(backup_dir) if backup_dir is not None else None
+        yield AkvServer(server.url, str(tls.ca_path), credential, vault, client_id, server, kept)

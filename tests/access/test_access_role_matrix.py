@@ -31,6 +31,7 @@ from vaultcore import (
     KeyCurveName,
     KeyRotationLifetimeAction,
     KeyType,
+    Permission,
     Vault,
 )
 from vaultcore.access._roles import BUILTIN_ROLES
@@ -84,8 +85,13 @@ VAULTCORE_ADDITIONS: dict[str, list[str]] = {
 }
 
 
+#: A custom role (issue 15) granting exactly one data action: evaluated by the same engine.
+CUSTOM_ROLE = "Custom Secret Getter"
+CUSTOM_ROLES: dict[str, list[str]] = {CUSTOM_ROLE: [P + "secrets/getSecret/action"]}
+
+
 def expected_allowed(role: str, azure_action: str) -> bool:
-    patterns = AZURE_ROLES[role] + VAULTCORE_ADDITIONS.get(role, [])
+    patterns = {**AZURE_ROLES, **CUSTOM_ROLES}[role] + VAULTCORE_ADDITIONS.get(role, [])
     return any(fnmatch.fnmatchcase(azure_action.lower(), p.lower()) for p in patterns)
 
 
@@ -434,11 +440,15 @@ OPS: list[OpClass] = [
     ),
 ]
 
-ROLES = list(AZURE_ROLES)
+ROLES = [*AZURE_ROLES, *CUSTOM_ROLES]
 
 
 def test_the_matrix_covers_every_builtin_role() -> None:
-    assert set(ROLES) == set(BUILTIN_ROLES)
+    assert set(AZURE_ROLES) == set(BUILTIN_ROLES)
+
+
+def test_the_custom_role_grants_exactly_one_operation_class() -> None:
+    assert [op.label for op in OPS if expected_allowed(CUSTOM_ROLE, op.azure_action)] == ["secret get value"]
 
 
 def test_every_role_can_do_something_and_none_but_the_administrator_everything() -> None:
@@ -460,6 +470,8 @@ def envs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Env]]:
             admin.keys.create_ec_key(EC_KEY)
             admin.keys.create_oct_key(OCT_KEY)
             admin.certificates.create_certificate(CERT, ec_policy())
+            if role in CUSTOM_ROLES:
+                admin.access.set_role_definition(role, permissions=[Permission.build(data_actions=CUSTOM_ROLES[role])])
             crypto_ec = admin.keys.get_cryptography_client(EC_KEY)
             crypto_oct = admin.keys.get_cryptography_client(OCT_KEY)
             env = Env(

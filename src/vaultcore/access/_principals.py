@@ -20,6 +20,7 @@ import base64
 import hmac
 import re
 import struct
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from vaultcore.access._operations import Session, operation
-from vaultcore.access._roles import BUILTIN_ROLES, DataAction, role_allows
+from vaultcore.access._roledefmgr import RoleDefinitionOperations
+from vaultcore.access._roledefs import RoleDefinition, check_scope
+from vaultcore.access._roles import DataAction
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_INTERACTIVE, KdfParameters
 from vaultcore.crypto._envelope import RecordType
@@ -47,7 +50,6 @@ META = b"meta"
 GEN_KEY = b"access_gen"
 _GEN = struct.Struct(">Q")
 _CLIENT_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
-_SCOPE = re.compile(r"/|/(secrets|keys|certificates)/[0-9A-Za-z-]{1,127}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,13 @@ class NewApplication:
 
 @dataclass(frozen=True)
 class RoleAssignment:
+    """``id`` is the assignment's GUID (Azure's assignment name); ``role`` the role's name."""
+
     id: str
     principal_id: str
     role: str
     scope: str
+    role_definition_id: str = ""
 
 
 def _hash_secret(secret: bytes, salt: bytes, kdf: KdfParameters) -> bytes:
@@ -84,8 +89,8 @@ def _hash_secret(secret: bytes, salt: bytes, kdf: KdfParameters) -> bytes:
     ).derive(secret)
 
 
-class AccessManager:
-    """Create and list principals, rotate their secrets, assign and remove roles."""
+class AccessManager(RoleDefinitionOperations):
+    """Create and list principals, rotate their secrets, define, assign and remove roles."""
 
     def __init__(self, ctx: VaultContext, session: Session, *, kdf: KdfParameters = KDF_INTERACTIVE) -> None:
         self._ctx = ctx
@@ -109,6 +114,9 @@ class AccessManager:
 
     def _put(self, txn: WriteTxn, key: bytes, doc: dict[str, Any]) -> None:
         txn.put(ACCESS, key, self._ctx.envelope.seal(RecordType.ACCESS, key, encode(doc)))
+        self._bump(txn)
+
+    def _bump(self, txn: WriteTxn) -> None:
         raw = txn.get(META, GEN_KEY)
         txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
 
@@ -223,61 +231,169 @@ class AccessManager:
             for key, doc in list(self._all(txn, b"A")):
                 if _same(doc["principal"], principal_id):
                     txn.delete(ACCESS, key)
-            raw = txn.get(META, GEN_KEY)
-            txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
+            self._bump(txn)
 
         self._ctx.write(run)
 
     # -- role assignments --------------------------------------------------------------
 
+    def _assignment(self, txn: ReadTxn, doc: dict[str, Any]) -> RoleAssignment:
+        definition = self._role_of(txn, doc)
+        role = definition.role_name if definition is not None else str(doc.get("role", ""))
+        def_id = definition.id if definition is not None else ""
+        return RoleAssignment(doc["id"], doc["principal"], role, doc["scope"], def_id)
+
+    def _role_of(self, txn: ReadTxn, doc: dict[str, Any]) -> RoleDefinition | None:
+        return self._definition_in(txn, str(doc.get("def") or doc.get("role", "")))
+
     @operation("RoleAssignmentCreate", DataAction.ROLE_WRITE)
-    def assign_role(self, principal_id: str, role: str, scope: str = "/") -> RoleAssignment:
-        """Grant a built-in *role* on the vault (``/``) or one object (``/secrets/NAME``...)."""
-        if role not in BUILTIN_ROLES:
-            raise InvalidParameterError(f"unknown role {role!r}; built-in roles: {', '.join(BUILTIN_ROLES)}")
-        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
-            raise InvalidParameterError("scope must be '/' or '/secrets/NAME', '/keys/NAME', '/certificates/NAME'")
-        scope = scope.lower()
-        assignment_id = _bindings.random_bytes(16).hex()
+    def assign_role(self, principal_id: str, role: str, scope: str = "/", *, name: str | None = None) -> RoleAssignment:
+        """Grant *role* (a built-in or custom role's name, GUID or id) at *scope*.
+
+        *scope* is the vault (``/``), a collection (``/keys``) or one object (``/keys/NAME``);
+        it must lie within the role's assignable scopes. *name* is the assignment's GUID
+        (a new one by default); without it, an identical existing assignment is returned.
+        """
+        if not isinstance(role, str) or not role:
+            raise InvalidParameterError("role must be a role name, GUID or definition id")
+        scope = check_scope(scope)
+        if name is not None:
+            try:
+                assignment_id = str(uuid.UUID(name)) if isinstance(name, str) else ""
+            except ValueError:
+                assignment_id = ""
+            if not assignment_id:
+                raise InvalidParameterError("a role assignment name must be a GUID")
+        else:
+            assignment_id = str(uuid.UUID(bytes=self._ctx_random()))
 
         def run(txn: WriteTxn) -> RoleAssignment:
+            definition = self._definition_in(txn, role)
+            if definition is None:
+                raise InvalidParameterError(f"unknown role {role!r}: not a built-in or custom role definition")
+            if not definition.assignable_at(scope):
+                raise InvalidParameterError(
+                    f"role {definition.role_name!r} cannot be assigned at {scope}: its assignable scopes are "
+                    f"{', '.join(definition.assignable_scopes)}"
+                )
             principal = self._get_principal(txn, principal_id)
             if principal is None:
                 raise NotFoundError(f"principal {principal_id} was not found")
             pid = principal["id"]  # the id as created: ids are case-insensitive
+            key = b"A" + uuid.UUID(assignment_id).bytes
             for _, doc in self._all(txn, b"A"):
-                if _same(doc["principal"], pid) and (doc["role"], doc["scope"]) == (role, scope):
-                    return RoleAssignment(doc["id"], doc["principal"], role, scope)
-            doc = {"id": assignment_id, "principal": pid, "role": role, "scope": scope}
-            self._put(txn, b"A" + bytes.fromhex(assignment_id), doc)
-            return RoleAssignment(assignment_id, pid, role, scope)
+                same = _same(doc["principal"], pid) and doc["scope"] == scope
+                if same and (self._role_of(txn, doc) or definition).name == definition.name:
+                    if name is None or doc["id"] == assignment_id:
+                        return self._assignment(txn, doc)
+                    raise ConflictError(
+                        "the role assignment already exists under another name", inner_code="RoleAssignmentExists"
+                    )
+            if txn.get(ACCESS, key) is not None:
+                raise ConflictError(
+                    f"role assignment {assignment_id} exists with other properties", inner_code="RoleAssignmentExists"
+                )
+            doc = {
+                "id": assignment_id,
+                "principal": pid,
+                "role": definition.role_name,
+                "def": definition.name,
+                "scope": scope,
+            }
+            self._put(txn, key, doc)
+            return RoleAssignment(assignment_id, pid, definition.role_name, scope, definition.id)
 
         return self._ctx.write(run)
 
-    @operation("RoleAssignmentDelete", DataAction.ROLE_WRITE)
-    def remove_role(self, assignment_id: str) -> None:
+    @staticmethod
+    def _assignment_key(assignment_id: object) -> bytes:
         try:
-            key = b"A" + bytes.fromhex(assignment_id)
+            return b"A" + uuid.UUID(str(assignment_id)).bytes
         except ValueError:
-            raise NotFoundError(f"role assignment {assignment_id} was not found") from None
+            raise NotFoundError(
+                f"role assignment {assignment_id} was not found", inner_code="RoleAssignmentNotFound"
+            ) from None
 
-        def run(txn: WriteTxn) -> None:
-            if not txn.delete(ACCESS, key):
-                raise NotFoundError(f"role assignment {assignment_id} was not found")
-            raw = txn.get(META, GEN_KEY)
-            txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
+    @operation("RoleAssignmentDelete", DataAction.ROLE_WRITE)
+    def remove_role(self, assignment_id: str) -> RoleAssignment:
+        """Delete a role assignment (by its id) and return what it was."""
+        key = self._assignment_key(assignment_id)
 
-        self._ctx.write(run)
+        def run(txn: WriteTxn) -> RoleAssignment:
+            blob = txn.get(ACCESS, key)
+            if blob is None:
+                raise NotFoundError(
+                    f"role assignment {assignment_id} was not found", inner_code="RoleAssignmentNotFound"
+                )
+            head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
+            gone = self._assignment(txn, head)
+            txn.delete(ACCESS, key)
+            self._bump(txn)
+            return gone
+
+        return self._ctx.write(run)
+
+    @operation("RoleAssignmentGet", DataAction.ROLE_READ)
+    def get_role_assignment(self, assignment_id: str) -> RoleAssignment:
+        key = self._assignment_key(assignment_id)
+        with self._ctx.read() as txn:
+            blob = txn.get(ACCESS, key)
+            if blob is None:
+                raise NotFoundError(
+                    f"role assignment {assignment_id} was not found", inner_code="RoleAssignmentNotFound"
+                )
+            head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
+            return self._assignment(txn, head)
 
     @operation("RoleAssignmentList", DataAction.ROLE_READ)
     def list_role_assignments(self, principal_id: str | None = None) -> list[RoleAssignment]:
         with self._ctx.read() as txn:
-            docs = [doc for _, doc in self._all(txn, b"A")]
-        return [
-            RoleAssignment(d["id"], d["principal"], d["role"], d["scope"])
-            for d in docs
-            if principal_id is None or _same(d["principal"], principal_id)
-        ]
+            return [
+                self._assignment(txn, d)
+                for _, d in self._all(txn, b"A")
+                if principal_id is None or _same(d["principal"], principal_id)
+            ]
+
+    # -- full backup and settings (called by the facade inside its own operations) ----
+
+    _RECORD_PREFIXES = (("principal", b"P"), ("definition", b"D"), ("assignment", b"A"), ("setting", b"S"))
+
+    def _export_in(self, txn: ReadTxn) -> list[dict[str, Any]]:
+        """Every access record (principals, custom roles, assignments, settings) as plain docs."""
+        return [{"t": t, "doc": doc} for t, prefix in self._RECORD_PREFIXES for _, doc in self._all(txn, prefix)]
+
+    def _replace_in(self, txn: WriteTxn, records: list[dict[str, Any]]) -> None:
+        """Replace every access record by exported ones, re-keyed for this vault."""
+        for _, prefix in self._RECORD_PREFIXES:
+            for key, _blob in list(txn.scan(ACCESS, prefix)):
+                txn.delete(ACCESS, key)
+        self._bump(txn)
+        for record in records:
+            kind, doc = record.get("t"), record.get("doc")
+            if not isinstance(doc, dict):
+                raise InvalidParameterError("the backup's access records are damaged")
+            if kind == "principal":
+                key = self._pkey(doc["id"])
+            elif kind == "definition":
+                key = b"D" + uuid.UUID(doc["name"]).bytes
+            elif kind == "assignment":
+                key = b"A" + uuid.UUID(doc["id"]).bytes
+            elif kind == "setting":
+                key = b"S" + str(doc["name"]).encode()
+            else:
+                raise InvalidParameterError("the backup's access records are damaged")
+            self._put(txn, key, doc)
+
+    def _setting_in(self, txn: ReadTxn, name: str) -> dict[str, Any] | None:
+        key = b"S" + name.encode()
+        blob = txn.get(ACCESS, key)
+        if blob is None:
+            return None
+        head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
+        return head
+
+    def _put_setting_in(self, txn: WriteTxn, name: str, value: str) -> None:
+        self._put(txn, b"S" + name.encode(), {"name": name, "value": value})
 
     # -- authentication and authorisation ----------------------------------------------
 
@@ -335,13 +451,19 @@ class AccessManager:
     def authorizer(self, principal_id: str) -> _Authorizer:
         return _Authorizer(self, principal_id)
 
-    def _assignments_of(self, principal_id: str) -> tuple[int, list[tuple[str, str]]]:
+    def _assignments_of(self, principal_id: str) -> tuple[int, list[tuple[RoleDefinition, str]]]:
         with self._ctx.read() as txn:
             raw = txn.get(META, GEN_KEY)
             gen = _GEN.unpack(raw)[0] if raw else 0
-            exists = self._get_principal(txn, principal_id) is not None
-            pairs = [(d["role"], d["scope"]) for _, d in self._all(txn, b"A") if _same(d["principal"], principal_id)]
-        return gen, pairs if exists else []
+            if self._get_principal(txn, principal_id) is None:
+                return gen, []
+            pairs = []
+            for _, d in self._all(txn, b"A"):
+                if _same(d["principal"], principal_id):
+                    definition = self._role_of(txn, d)
+                    if definition is not None:
+                        pairs.append((definition, d["scope"]))
+        return gen, pairs
 
     def _generation(self) -> int:
         with self._ctx.read() as txn:
@@ -361,7 +483,7 @@ class _Authorizer:
         self._manager = manager
         self._principal = principal_id
         self._gen = -1
-        self._pairs: list[tuple[str, str]] = []
+        self._pairs: list[tuple[RoleDefinition, str]] = []
 
     def __call__(self, action: str, scope: str) -> bool:
         gen = self._manager._generation()
@@ -369,7 +491,7 @@ class _Authorizer:
             self._gen, self._pairs = self._manager._assignments_of(self._principal)
         target = scope.lower()
         for role, granted in self._pairs:
-            if (granted == "/" or target == granted or target.startswith(granted + "/")) and role_allows(role, action):
+            if (granted == "/" or target == granted or target.startswith(granted + "/")) and role.grants(action):
                 return True
         return False
 

@@ -81,6 +81,16 @@ class DataAction:
     ROLE_WRITE = _P + "roleAssignments/write"
     AUDIT_READ = _P + "auditEvents/read"
     VAULT_ADMIN = _P + "administration/action"
+    # the administration plane (issue 15): role definitions, full backup/restore, settings
+    ROLE_DEFINITION_READ = _P + "roleDefinitions/read"
+    ROLE_DEFINITION_WRITE = _P + "roleDefinitions/write"
+    ROLE_DEFINITION_DELETE = _P + "roleDefinitions/delete"
+    FULL_BACKUP = _P + "backup/start/action"
+    FULL_RESTORE = _P + "restore/start/action"
+    BACKUP_STATUS = _P + "backup/status/action"
+    RESTORE_STATUS = _P + "restore/status/action"
+    SETTINGS_READ = _P + "settings/read"
+    SETTINGS_WRITE = _P + "settings/write"
 
 
 BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
@@ -124,6 +134,11 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
 @lru_cache(maxsize=64)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE)
+
+
+def pattern_matches(pattern: str, action: str) -> bool:
+    """Azure's wildcard rule: ``*`` matches any run of characters, case-insensitively."""
+    return _compiled(pattern).fullmatch(action) is not None
 
 
 def role_allows(role: str, action: str) -> bool:

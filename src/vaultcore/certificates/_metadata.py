@@ -52,6 +52,30 @@ class CertificateMetadata:
     def put_in(self, txn: WriteTxn, key: bytes, doc: dict[str, Any]) -> None:
         txn.put(CERTMETA, key, self._ctx.envelope.seal(RecordType.META, CERTMETA + b"/" + key, encode(doc)))
 
+    def export_in(self, txn: ReadTxn) -> list[dict[str, Any]]:
+        """Every contacts/issuer record as plain docs (a full backup; issuer passwords included)."""
+        out = []
+        for key, _ in list(txn.scan(CERTMETA, b"")):
+            doc = self.get(txn, key)
+            if doc is not None:
+                out.append({"t": "contacts" if key == _CONTACTS_KEY else "issuer", "doc": doc})
+        return out
+
+    def replace_in(self, txn: WriteTxn, records: Sequence[Mapping[str, Any]]) -> None:
+        """Replace every record by exported ones, re-keyed for this vault (a full restore)."""
+        for key, _ in list(txn.scan(CERTMETA, b"")):
+            txn.delete(CERTMETA, key)
+        for record in records:
+            doc = record.get("doc")
+            if not isinstance(doc, dict):
+                raise InvalidParameterError("the backup's certificate metadata is damaged")
+            if record.get("t") == "contacts":
+                self.put_in(txn, _CONTACTS_KEY, doc)
+            elif record.get("t") == "issuer" and isinstance(doc.get("name"), str):
+                self.put_in(txn, self.issuer_key(doc["name"]), doc)
+            else:
+                raise InvalidParameterError("the backup's certificate metadata is damaged")
+
     # -- contacts ----------------------------------------------------------------------
 
     def read_contacts(self) -> list[CertificateContact] | None:

@@ -116,7 +116,7 @@ def _create(
     allow_software_oct_keys: bool,
     tier: str | None,
     kind: str,
-    security_domain: tuple[bytes, str] | None = None,
+    security_domain: tuple[bytes, str | list[bytes]] | None = None,
 ) -> None:
     key_file = key_file or state.key_file
     if (tier == "premium" or kind == "managed-hsm") and not state.pkcs11_token:

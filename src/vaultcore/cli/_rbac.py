@@ -25,7 +25,13 @@ def _principal(p: Any) -> dict[str, Any]:
 
 
 def _assignment(a: Any) -> dict[str, Any]:
-    return {"id": a.id, "principal_id": a.principal_id, "role": a.role, "scope": a.scope}
+    return {
+        "id": a.id,
+        "principal_id": a.principal_id,
+        "role": a.role,
+        "scope": a.scope,
+        "role_definition_id": a.role_definition_id,
+    }
 
 
 def _emit_new_app(state: State, new: Any) -> None:
@@ -108,12 +114,14 @@ def role() -> None:
 
 @role.command("assign")
 @click.argument("principal_id")
-@click.argument("role_name", metavar="ROLE", type=click.Choice(tuple(BUILTIN_ROLES), case_sensitive=False))
-@click.option("--scope", default="/", show_default=True, help="/ or /secrets/NAME, /keys/NAME, /certificates/NAME.")
+@click.argument("role_name", metavar="ROLE")
+@click.option(
+    "--scope", default="/", show_default=True, help="/, /secrets, /secrets/NAME (keys and certificates alike)."
+)
 @output_option
 @pass_state
 def assign(state: State, principal_id: str, role_name: str, scope: str) -> None:
-    """Grant ROLE to PRINCIPAL_ID on SCOPE."""
+    """Grant ROLE (a built-in or custom role's name, GUID or id) to PRINCIPAL_ID on SCOPE."""
     data = _assignment(state.vault().access.assign_role(principal_id, role_name, scope))
     state.emit(data, r.fields_table(data))
 

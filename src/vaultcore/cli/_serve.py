@@ -68,6 +68,11 @@ Azure SDK clients (details: docs/server.md):
     help="Inject faults for retry tests, e.g. 'throttle=0.1,latency=50ms,reset=0.01' "
     "(429 + Retry-After, a delay per request, dropped connections; see docs/server.md).",
 )
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False),
+    help="Directory for full backups over REST (KeyVaultBackupClient): a container URL's path maps into it.",
+)
 @output_option
 @pass_state
 def serve(
@@ -81,6 +86,7 @@ def serve(
     admin_token: bool,
     trusted_proxies: tuple[str, ...],
     inject: str | None,
+    backup_dir: str | None,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -113,13 +119,17 @@ def serve(
 
     faults = FaultPlan.parse(inject)
     vault = state.vault()
-    app = server.create_app(vault, faults=faults)
+    if backup_dir is not None:
+        os.makedirs(backup_dir, mode=0o700, exist_ok=True)
+    app = server.create_app(vault, faults=faults, backup_dir=backup_dir)
     url = server.url_for(host, port)
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
     info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
     if faults.active:
         info["inject"] = faults.describe()
+    if backup_dir is not None:
+        info["backup_dir"] = os.path.abspath(backup_dir)
 
     def announce() -> None:  # only once the port is listening: a client may connect at once
         if faults.active:

@@ -16,6 +16,7 @@ Requests are logged by method, path, status and principal only: never bodies or 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ import anyio
 from vaultcore.access._operations import ADMIN, current_request_id
 from vaultcore.exceptions import InvalidParameterError, UnauthorizedError, VaultError
 
-from . import _certificates, _keys, _secrets
+from . import _admin_backup, _admin_rbac, _admin_settings, _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
@@ -48,8 +49,10 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def _routes() -> list[tuple[str, re.Pattern[str], Handler]]:
-    specs: Sequence[RouteSpec] = [*_secrets.ROUTES, *_keys.ROUTES, *_certificates.ROUTES]
+def _routes(backup_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, re.Pattern[str], Handler]]:
+    # The administration routes come first: /keys/NAME/restore and /keys/providers/... are not keys.
+    admin = [*_admin_rbac.ROUTES, *_admin_backup.routes(backup_dir), *_admin_settings.ROUTES]
+    specs: Sequence[RouteSpec] = [*admin, *_secrets.ROUTES, *_keys.ROUTES, *_certificates.ROUTES]
     return [(s.method, s.compile(), s.handler) for s in specs]
 
 
@@ -70,13 +73,14 @@ class AkvApp:
         max_body: int = MAX_BODY,
         token_concurrency: int = 4,
         faults: FaultPlan | None = None,
+        backup_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.vault = vault
         self.faults = faults if faults is not None else FaultPlan()
         self.issuer = issuer or TokenIssuer(vault.name)
         self.principals = Principals(vault)
         self.max_body = max_body
-        self._routes = _routes()
+        self._routes = _routes(backup_dir)
         self._token_limiter = anyio.CapacityLimiter(token_concurrency)
 
     # -- helpers -----------------------------------------------------------------------
@@ -262,11 +266,20 @@ class _TooLarge(Exception):
 
 
 def create_app(
-    vault: Vault, *, issuer: TokenIssuer | None = None, max_body: int = MAX_BODY, faults: FaultPlan | None = None
+    vault: Vault,
+    *,
+    issuer: TokenIssuer | None = None,
+    max_body: int = MAX_BODY,
+    faults: FaultPlan | None = None,
+    backup_dir: str | os.PathLike[str] | None = None,
 ) -> Starlette:
-    """The Starlette application serving *vault* (the administrator's handle); *faults*
-    injects throttling and latency for retry tests (``serve --inject``)."""
-    akv = AkvApp(vault, issuer=issuer, max_body=max_body, faults=faults)
+    """The Starlette application serving *vault* (the administrator's handle).
+
+    *faults* injects throttling, latency and dropped connections for retry tests
+    (``serve --inject``); *backup_dir* receives full backups (``KeyVaultBackupClient``),
+    ``None`` turns them off.
+    """
+    akv = AkvApp(vault, issuer=issuer, max_body=max_body, faults=faults, backup_dir=backup_dir)
     app = Starlette(routes=[Route("/{path:path}", akv.handle, methods=_METHODS)])
     app.state.akv = akv
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -146,10 +147,11 @@ class BackgroundServer:
         issuer: TokenIssuer | None = None,
         limits: ConnectionLimits | None = None,
         trusted_proxies: Sequence[str] = (),
+        backup_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.vault = vault
         self.tls = tls
-        self.app = create_app(vault, issuer=issuer)
+        self.app = create_app(vault, issuer=issuer, backup_dir=backup_dir)
         self.akv: AkvApp = self.app.state.akv
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then (else 40 ms Nagle stalls)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
