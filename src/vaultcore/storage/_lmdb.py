@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,12 +23,8 @@ from typing import Any, TypeVar
 
 import lmdb
 
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
-
 from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError
+from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
 
 __all__ = ["DATABASES", "LmdbStore", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -48,7 +43,7 @@ DATABASES = (
     b"certmeta",  # certificate contacts and issuers (sealed; issuer keys are keyed hashes)
 )
 
-_DATA_FILE = "data.mdb"
+_DATA_FILE = DATA_FILE
 _INITIAL_MAP = 64 << 20
 _MAX_MAP = 1 << 40
 
@@ -220,19 +215,6 @@ _DAMAGED: tuple[type[Exception], ...] = (
 )
 
 
-def _out_of_room(path: str) -> bool:
-    """After a short write (LMDB reports EIO): is the file at its size limit or the disk full?"""
-    try:
-        size = os.path.getsize(os.path.join(path, _DATA_FILE))
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
-        if limit != getattr(resource, "RLIM_INFINITY", -1) and size >= limit - (64 << 10):
-            return True
-        fs = os.statvfs(path)
-        return fs.f_bavail * fs.f_frsize < (1 << 20)
-    except OSError:
-        return False
-
-
 def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError:
     """The ``VaultError`` for an lmdb (or OS) error: no space, permission, damage, or the rest.
 
@@ -242,7 +224,7 @@ def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError
     code = getattr(exc, "code", None) if isinstance(exc, lmdb.Error) else getattr(exc, "errno", None)
     if code is None and len(exc.args) == 2 and isinstance(exc.args[1], int):
         code = exc.args[1]  # an lmdb.Error built as Error(what, code)
-    if code == errno.EIO and path is not None and _out_of_room(path):
+    if code == errno.EIO and path is not None and out_of_room(path):
         code = errno.ENOSPC
     if isinstance(exc, lmdb.DiskError) or code in _NO_SPACE:
         return StorageError(f"{what}: no space left for the vault (disk full or file-size limit); nothing was written")
@@ -382,7 +364,7 @@ class LmdbStore:
             shared = _envs.get(real)
             if shared is None:
                 if not create:
-                    _check_data_file(real, path)
+                    check_data_file(real, path)
                 env = cls._open_env(real, path)
                 try:
                     # Someone else's LMDB store: refuse before adding our databases to it.
@@ -595,7 +577,7 @@ class LmdbStore:
                 fd = -1
                 os.replace(temp, final)
                 done = True
-                _fsync_dir(dest_dir)
+                fsync_dir(dest_dir)
             except OSError as exc:
                 raise _translate(exc, "backup copy failed") from None
         finally:
@@ -610,15 +592,6 @@ class LmdbStore:
         return [os.path.join(self._shared.path, n) for n in sorted(os.listdir(self._shared.path))]
 
 
-def _fsync_dir(path: str) -> None:
-    """Make a rename in *path* durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _holds_vault_databases(env: Any) -> bool:
     """True if the environment's main database names the vault's ``meta`` database."""
     try:
@@ -626,43 +599,6 @@ def _holds_vault_databases(env: Any) -> bool:
             return txn.get(DATABASES[0]) is not None
     except lmdb.Error as exc:
         raise _translate(exc, "cannot read the vault store") from None
-
-
-# LMDB's meta pages (pages 0 and 1): page header (16 bytes), then magic, version, address,
-# map size, the free and main database records (48 bytes each), last page number, txn id.
-_META = struct.Struct("<II8xQ4s44x48xQQ")
-_META_MAGIC = 0xBEEFC0DE
-
-
-def _check_data_file(real: str, shown: str) -> None:
-    """Refuse a data file shorter than its own meta page says, before LMDB maps it.
-
-    Reading a mapped page beyond the end of the file kills the process with SIGBUS, so a
-    truncated ``data.mdb`` (a cut copy, a disk that filled during a copy) is caught here.
-    """
-    truncated = f"the vault's data file in {shown!r} is truncated"
-    try:
-        with open(os.path.join(real, _DATA_FILE), "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            page = handle.read(16 + _META.size)
-            if len(page) < 16 + _META.size:
-                raise IntegrityError(f"{truncated} ({size} bytes); restore a backup")
-            magic, _version, _mapsize, psize_raw, last, _txnid = _META.unpack_from(page, 16)
-            psize = int.from_bytes(psize_raw, "little")
-            if magic != _META_MAGIC or psize < 512 or psize & (psize - 1) or psize > 1 << 16:
-                return  # not LMDB's layout (or a damaged meta page): lmdb.open reports it
-            needed = (last + 1) * psize
-            handle.seek(psize)
-            page = handle.read(16 + _META.size)
-            if len(page) < 16 + _META.size:
-                raise IntegrityError(f"{truncated} ({size} bytes); restore a backup")
-            magic, _version, _mapsize, _psize, last, _txnid = _META.unpack_from(page, 16)
-            if magic == _META_MAGIC:
-                needed = max(needed, (last + 1) * psize)
-    except OSError as exc:
-        raise _translate(exc, f"cannot read the vault's data file in {shown!r}") from None
-    if size < needed:
-        raise IntegrityError(f"{truncated} ({size} of at least {needed} bytes); restore a backup")
 
 
 def _current_file_size(path: str) -> int:
