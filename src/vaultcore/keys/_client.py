@@ -17,7 +17,6 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +30,16 @@ from vaultcore.engine._durations import parse_duration
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import base_properties, deleted_fields
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
-from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_name, check_tags, to_timestamp
+from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
-from vaultcore.keys._handles import HsmHandle, KeyHandle, SoftwareHandle, hsm_ref_from_payload, hsm_ref_to_payload
+from vaultcore.keys._handles import (
+    HsmHandle,
+    KeyHandle,
+    SoftwareHandle,
+    discard_hsm_key_on_failure,
+    hsm_ref_from_payload,
+    hsm_ref_to_payload,
+)
 from vaultcore.keys._models import (
     DeletedKey,
     JsonWebKey,
@@ -43,7 +49,14 @@ from vaultcore.keys._models import (
     KeyVaultKey,
 )
 from vaultcore.keys._rotation_policy import check_action, check_rotate_before_expiry, policy_model, rotation_due
-from vaultcore.keys._rules import check_operation, check_type_allowed, key_ops, material_params
+from vaultcore.keys._rules import (
+    check_before_generating,
+    check_operation,
+    check_restorable,
+    check_type_allowed,
+    key_ops,
+    material_params,
+)
 from vaultcore.keys._rules import key_type as parse_key_type
 
 if TYPE_CHECKING:
@@ -251,24 +264,15 @@ class KeyClient:
         if hardware_protected and not kty.value.endswith("-HSM"):
             kty = KeyType(kty.value + "-HSM")
         self._check_type_allowed(kty)
-        # Everything that can refuse the request is checked before a key is generated: an
-        # HSM key is made in the token, and a refusal after that would leave it orphaned.
-        check_name(name, _KIND)
         ops = self._ops(key_operations, kty)
-        check_tags(tags)
-        to_timestamp(not_before, "not_before")
-        to_timestamp(expires_on, "expires_on")
-        if exportable and kty.value.endswith("-HSM"):
-            raise InvalidParameterError("HSM-backed keys are never exportable")
-        if enabled is not None:
-            check_bool(enabled, "enabled")
+        check_before_generating(name, kty, tags, not_before, expires_on, exportable, enabled)
         if kty.value.endswith("-HSM"):
             self._engine.check_addable(_KIND, name)
         expires_on = self._policy_expiry(name, expires_on)
         payload, info = self._generate(
             kty, size=size, curve=None if curve is None else str(curve), public_exponent=public_exponent
         )
-        with self._hsm_key_kept_only_on_success(payload, info):
+        with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
             new = self._new_raw_version(
                 payload,
                 info,
@@ -282,17 +286,6 @@ class KeyClient:
             )
             rec = self._engine.add_version(_KIND, name, new)
         return self._key(rec)
-
-    @contextmanager
-    def _hsm_key_kept_only_on_success(self, payload: bytes, info: dict[str, Any]) -> Iterator[None]:
-        """Destroy the token object of a just generated HSM key if storing it fails."""
-        try:
-            yield
-        except BaseException:
-            if info.get("hsm"):
-                with suppress(Exception):  # the original error is the one to report
-                    self._token().delete_hsm_key(hsm_ref_from_payload(payload))
-            raise
 
     def create_rsa_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
         hsm = kwargs.pop("hardware_protected", False)
@@ -447,15 +440,9 @@ class KeyClient:
 
     @operation("KeyRestore", A.KEY_RESTORE, object_id=id_of)
     def restore_key_backup(self, backup: bytes) -> KeyVaultKey:
-        return self._key(self._backups.restore(_KIND, backup, check=self._check_restorable))
-
-    def _check_restorable(self, parts: list[tuple[Any, Any, list[VersionRecord]]]) -> None:
-        """A vault refuses restoring a key type it would refuse creating (a managed HSM: software keys)."""
-        for _kind, _obj, versions in parts:
-            for rec in versions:
-                kty = rec.extra.get("kty")
-                if isinstance(kty, str) and kty in {t.value for t in KeyType}:
-                    self._check_type_allowed(KeyType(kty))
+        return self._key(
+            self._backups.restore(_KIND, backup, check=lambda parts: check_restorable(self._ctx.settings, parts))
+        )
 
     # -- export ------------------------------------------------------------------------
 
@@ -512,7 +499,7 @@ class KeyClient:
             exportable=bool(current.extra.get("exportable")),
         )
         if expected is None:
-            with self._hsm_key_kept_only_on_success(payload, info):
+            with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
                 return self._engine.add_version(_KIND, name, new)
 
         def run(txn: Any) -> VersionRecord | None:
@@ -522,7 +509,7 @@ class KeyClient:
                 return None
             return self._engine.add_version_in(txn, _KIND, name, new) if latest.version == expected else None
 
-        with self._hsm_key_kept_only_on_success(payload, info):
+        with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
             rec = self._engine.write(run)
         if rec is None and info.get("hsm"):
             self._token().delete_hsm_key(hsm_ref_from_payload(payload))  # generated for nothing
