@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -189,7 +190,7 @@ if hasattr(os, "register_at_fork"):
 def _is_dir(real: str, shown: str) -> bool:
     """Whether *real* is a directory; a path this user may not even look at is refused as such."""
     try:
-        return os.path.isdir(real) if os.stat(real) else False
+        return stat.S_ISDIR(os.stat(real).st_mode)
     except PermissionError:
         raise StorageError(f"permission denied: the vault at {shown!r} belongs to another user") from None
     except OSError:
