@@ -109,6 +109,25 @@ def test_damaged_page_is_an_integrity_error_not_an_lmdb_error(tmp_path: Path) ->
     _assert_intact(vault, values)
 
 
+def test_a_damaged_database_record_at_open_is_not_an_lmdb_error(tmp_path: Path) -> None:
+    """The exact escape of issue 13: ``open_db`` in ``Vault.open`` raised ``lmdb.*`` itself."""
+    vault = tmp_path / "vault"
+    values = _filled(vault, 5)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(vault, damaged)
+    psize, root = _main_root_page(damaged / "data.mdb")
+    with open(damaged / "data.mdb", "r+b") as handle:
+        handle.seek(root * psize)
+        page = handle.read(psize)
+        key = page.find(b"objects")  # the leaf node naming the "objects" database
+        assert key > 8
+        handle.seek(root * psize + key - 4)  # the node's flags: no longer F_SUBDATA
+        handle.write(b"\x00\x00")
+    with pytest.raises(IntegrityError, match="damaged"):
+        Vault.open(damaged, RawKeyCredential(KEY))
+    _assert_intact(vault, values)
+
+
 FLIP_SWEEP = """
 import os, shutil
 from vaultcore.exceptions import VaultError
