@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -52,6 +53,8 @@ from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._lmdb import LmdbStore, WriteTxn
 
 __all__ = ["MaintenanceReport", "Vault"]
+
+_log = logging.getLogger("vaultcore")
 
 _KINDS = ("vault", "managed_hsm")
 
@@ -251,12 +254,17 @@ class Vault(AdministrationOperations):
     def close(self) -> None:
         """Close the vault (flushing queued audit events); further use raises ``VaultLockedError``.
 
-        Closing a principal view only detaches the view; the vault stays open.
+        Closing a principal view only detaches the view; the vault stays open. Closing never
+        raises: when the queued audit events cannot be written (the disk is full, another
+        process changed the credential, the vault was opened before a fork) they are dropped
+        and the reason is logged on the ``vaultcore`` logger.
         """
         if not self._owner or self._ctx.closed:
             return
         try:
             self._ctx.audit.close()
+        except VaultError as exc:
+            _log.warning("vault closed without writing its queued audit events: %s", exc)
         finally:
             self._ctx.closed = True
             self._ctx.store.close()

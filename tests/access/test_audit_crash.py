@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import vaultcore
 from vaultcore import RawKeyCredential, Vault
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
@@ -38,7 +39,10 @@ def test_sigkill_keeps_every_acknowledged_mutation_and_its_event(tmp_path: Path,
     key = os.urandom(32)
     Vault.create(path, RawKeyCredential(key)).close()
     key_hex = key.hex()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), *sys.path])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(vaultcore.__file__).resolve().parent.parent), *sys.path]),
+    }
     acked: list[tuple[int, str]] = []
     errors = tmp_path / "child.err"
     with (

@@ -186,7 +186,7 @@ def test_a_failed_flush_keeps_its_events_for_the_next_one(vault: Vault) -> None:
         vault.secrets.get_secret("s")
     original = vault._ctx.write
 
-    def failing(fn: Callable[[Any], T]) -> T:
+    def failing(fn: Callable[[Any], T], **kwargs: Any) -> T:
         raise StorageError("disk full")
 
     vault._ctx.write = failing  # type: ignore[method-assign]

@@ -12,9 +12,10 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+import vaultcore
 from vaultcore.cli import cli as root
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(vaultcore.__file__).resolve().parent.parent  # the imported package (installed or editable)
 
 
 class Cli:

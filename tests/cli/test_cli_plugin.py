@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import vaultcore
 from vaultcore import RawKeyCredential, Vault, VaultLockedError
 from vaultcore.testing import FakeClock, VaultFactory, softhsm_missing
 
@@ -60,7 +61,7 @@ def test_fixtures_closed_everything() -> None:
 def plugin_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A pytester that loads the plugin explicitly (entry points off: installed or not)."""
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-    src = str(Path(__file__).resolve().parents[2] / "src")
+    src = str(Path(vaultcore.__file__).resolve().parent.parent)  # the installed package, not the tree
     monkeypatch.syspath_prepend(src)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
     return pytester
@@ -115,7 +116,7 @@ def test_plugin_import_adds_nothing_heavy() -> None:
         "import sys, pytest, vaultcore; before = set(sys.modules); import vaultcore.pytest_plugin; "
         "print(sorted(m for m in set(sys.modules) - before))"
     )
-    src = Path(__file__).resolve().parents[2] / "src"
+    src = Path(vaultcore.__file__).resolve().parent.parent
     out = subprocess.run(
         [sys.executable, "-c", code], env={"PYTHONPATH": str(src)}, capture_output=True, text=True, check=True
     )

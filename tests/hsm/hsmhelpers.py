@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
+import vaultcore
 from vaultcore import JsonWebKey, Pkcs11Credential, Vault
 from vaultcore.hsm import _softhsm as _hsm_softhsm
 from vaultcore.hsm._pkcs11 import HsmKeyRef, Pkcs11Config
@@ -20,7 +21,7 @@ PIN = "2468-test-user-pin"
 SO_PIN = "1357-test-so-pin"
 MAIN_LABEL = "vaultcore-test"
 AUX_LABEL = "vaultcore-aux"
-SRC_DIR = str(Path(__file__).resolve().parents[2] / "src")
+SRC_DIR = str(Path(vaultcore.__file__).resolve().parent.parent)  # the imported package, installed or not
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from hsmhelpers import SoftHsmEnv
 
+import vaultcore
+
 pytest_plugins = ["pytester"]  # here, not in conftest.py: pytest refuses it in a non-root conftest
 
 _ROOT = Path(__file__).resolve().parents[2]
+# The directory holding the vaultcore this test imported (installed or editable), never src/.
+_PACKAGE_DIR = str(Path(vaultcore.__file__).resolve().parent.parent)
 
 PREMIUM_TESTS = """
 import os
@@ -38,7 +42,7 @@ def test_premium_vault(premium_vault, vault_factory) -> None:
 
 
 def _env(path: str | None = None, ci: bool = False) -> dict[str, str]:
-    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=str(_ROOT / "src"))
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=_PACKAGE_DIR)
     env.pop("CI", None)
     if ci:
         env["CI"] = "true"

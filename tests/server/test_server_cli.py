@@ -14,10 +14,13 @@ import pytest
 from azure.keyvault.secrets import SecretClient
 from click.testing import CliRunner
 
+import vaultcore
 from vaultcore.cli import cli
 from vaultcore.server import credential
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+# The directory holding the vaultcore this test imported (site-packages when installed,
+# src/ in an editable checkout): children import the same package, never the bare source tree.
+SRC = Path(vaultcore.__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -301,7 +301,7 @@ class AuditLog:
         ring = self._ctx.keyring
         term = ring.active_term
         chain = self._mac(ring.audit_key(term))
-        seq, mac = _chain_end(txn)
+        seq, mac, rolled_to = _chain_end(txn)
         envelope = self._ctx.envelope
         step = self._max_batch
         for start in range(0, len(bodies), step):
@@ -312,6 +312,9 @@ class AuditLog:
                 mac = chain(mac + _SEQ.pack(seq) + body)
                 parts += (mac, _LEN.pack(len(body)), body)
             head = b'{"k":%d,"n":%d,"s":%d}' % (term, seq - first + 1, first)
+            if rolled_to is not None:  # the restart keeps where the rolled-back head pointed
+                head = head[:-1] + b',"r":%d}' % rolled_to
+                rolled_to = None
             key = _SEQ.pack(seq)
             txn.put(AUDIT, key, envelope.seal(RecordType.AUDIT, key, b"".join([_LEN.pack(len(head)), head, *parts])))
         txn.put(META, HEAD_KEY, _HEAD.pack(seq, mac))
@@ -332,7 +335,7 @@ class AuditLog:
 
     def _write(self, events: list[PendingEvent]) -> None:
         bodies = [event.canonical() for event in events]
-        self._ctx.write(lambda txn: self._append_in(txn, bodies))
+        self._ctx.write(lambda txn: self._append_in(txn, bodies), with_event=False)
 
     def record(self, event: PendingEvent, *, durable: bool = False) -> None:
         """An event that did not commit with a mutation (a read, a denial, a failure).
@@ -401,7 +404,7 @@ class AuditLog:
                 return
             bodies = [event.canonical() for event in batch]  # canonical() cannot fail on odd values
             try:
-                self._ctx.write(lambda txn: self._append_in(txn, bodies))
+                self._ctx.write(lambda txn: self._append_in(txn, bodies), with_event=False)
             except BaseException:
                 queue.extendleft(reversed(batch))  # kept for the next flush, in order
                 raise
@@ -422,6 +425,10 @@ class AuditLog:
 
     def _segment(self, key: bytes, blob: bytes) -> tuple[int, int, list[tuple[bytes, bytes]]]:
         """(term, first seq, [(mac, body bytes)]) of one stored segment; bounds-checked."""
+        return self._segment_with_head(key, blob)[1:]
+
+    def _segment_with_head(self, key: bytes, blob: bytes) -> tuple[dict[str, Any], int, int, list[tuple[bytes, bytes]]]:
+        """The segment's header too (``"r"``: a restart after a rolled-back chain head)."""
         head, payload = decode(self._ctx.envelope.open(RecordType.AUDIT, key, blob))
         term, first, count = int(head["k"]), int(head["s"]), int(head["n"])
         events: list[tuple[bytes, bytes]] = []
@@ -437,7 +444,7 @@ class AuditLog:
             pos += 36 + size
         if count != len(events) or count < 1 or _SEQ.pack(first + count - 1) != key:
             raise ValueError("segment header does not match its events")
-        return term, first, events
+        return head, term, first, events
 
     def events(
         self,
@@ -490,7 +497,7 @@ class AuditLog:
             if _SEQ.unpack(key)[0] < expected:
                 return AuditVerification(False, count, expected, f"a segment ending at event {expected} is misplaced")
             try:
-                term, first, events = self._segment(key, blob)
+                header, term, first, events = self._segment_with_head(key, blob)
                 chain = self._mac(ring.audit_key(term))
             except (IntegrityError, KeyError, TypeError, ValueError):
                 return AuditVerification(
@@ -502,6 +509,15 @@ class AuditLog:
                 )
             if first < expected:
                 return AuditVerification(False, count, expected, f"event {expected} was moved")
+            rolled = header.get("r")
+            if isinstance(rolled, int) and 0 <= rolled < expected - 1:
+                return AuditVerification(
+                    False,
+                    count,
+                    rolled + 1,
+                    f"the chain head was rolled back to event {rolled}: events {rolled + 1}..{expected - 1} "
+                    "are no longer covered by it",
+                )
             for stored_mac, body_bytes in events:
                 seq = expected
                 if not hmac.compare_digest(chain(mac + _SEQ.pack(seq) + body_bytes), stored_mac):
@@ -540,12 +556,14 @@ class AuditLog:
         return n
 
 
-def _chain_end(txn: WriteTxn) -> tuple[int, bytes]:
-    """Where the next event chains on: (last seq, its MAC) from the head.
+def _chain_end(txn: WriteTxn) -> tuple[int, bytes, int | None]:
+    """Where the next event chains on: (last seq, its MAC, None) from the head.
 
     If the head is missing, damaged or older than the newest stored event, the store was
     edited: continue after the newest event (never overwrite one) on a chain that starts
-    afresh, which verify() reports as broken at that point.
+    afresh, which verify() reports as broken at that point. The third value is then the
+    seq an older head pointed at (kept in the restart's segment so verify() can name the
+    first event that head no longer covered).
     """
     head = txn.get(META, HEAD_KEY)
     last = txn.last_with_prefix(AUDIT, b"")
@@ -553,8 +571,9 @@ def _chain_end(txn: WriteTxn) -> tuple[int, bytes]:
     if head is not None and len(head) == _HEAD.size:
         seq, mac = _HEAD.unpack(head)
         if seq >= stored:  # (greater: tail events were removed; verify() reports the gap)
-            return int(seq), bytes(mac)
-    return stored, _ZERO_MAC
+            return int(seq), bytes(mac), None
+        return stored, _ZERO_MAC, int(seq)
+    return stored, _ZERO_MAC, None
 
 
 def _operation_of(body: bytes) -> object:

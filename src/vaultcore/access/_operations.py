@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
@@ -153,13 +154,21 @@ def operation(
     return deco
 
 
+#: The scope (and audited object) of a request whose name is invalid: no valid name collides.
+INVALID_NAME = "<invalid-name>"
+_VALID_NAME = re.compile(r"[0-9A-Za-z-]{1,127}").fullmatch
+
+
 def name_scope(collection: str) -> Callable[..., str]:
     """Scope function for methods whose first argument is an object name."""
 
     def scope(name: object = None, *args: Any, **kwargs: Any) -> str:
         if name is None:
             name = kwargs.get("name")
-        return f"/{collection}/{str(name).lower()}" if isinstance(name, str) else "/"
+        if isinstance(name, str) and _VALID_NAME(name):
+            return f"/{collection}/{name.lower()}"
+        # Never into the audit log: an invalid "name" is often a value passed by mistake.
+        return f"/{collection}/{INVALID_NAME}" if isinstance(name, str) else "/"
 
     return scope
 

@@ -145,6 +145,10 @@ def _parse_pfx(data: bytes, password: bytes | None) -> ImportedCertificate:
             raise InvalidParameterError("the PFX uses an unsupported encryption algorithm") from None
         except (ValueError, TypeError):
             continue
+        except BaseException as exc:  # a Rust panic in the parser is a BaseException
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise InvalidParameterError("the PFX could not be parsed") from None
     if loaded is None:
         raise InvalidParameterError("the PFX password is wrong or the file is corrupt")
     certs = [] if loaded.cert is None else [loaded.cert.certificate]
@@ -176,6 +180,10 @@ def parse_import(data: bytes, password: bytes | None = None) -> ImportedCertific
         raise InvalidParameterError("the certificate data must be bytes")
     if password is not None and not isinstance(password, bytes):
         raise InvalidParameterError("the password must be bytes")
+    if password is not None and b"\0" in password:
+        # OpenSSL takes C strings: cryptography's Rust code panics (PanicException, which is
+        # not an Exception) on a NUL, and no PFX or PEM password can hold one anyway.
+        raise InvalidParameterError("the password must not contain a NUL character")
     raw = bytes(data)
     if not raw.strip():
         raise InvalidParameterError("the certificate data is empty")

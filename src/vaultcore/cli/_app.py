@@ -6,6 +6,7 @@ here once the vault feature behind it exists.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -43,7 +44,23 @@ class _Root(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         with guard():
-            return super().invoke(ctx)
+            try:
+                result = super().invoke(ctx)
+            except BaseException:
+                _close_quietly(ctx)  # the command's own error is the one reported
+                raise
+            state = ctx.find_object(State)
+            if state is not None:
+                state.close()  # inside guard: a failure while closing is reported, not a traceback
+            return result
+
+
+def _close_quietly(ctx: click.Context) -> None:
+    """Close the vault (flushing the audit events of reads already done) after a failure."""
+    state = ctx.find_object(State)
+    if state is not None:
+        with contextlib.suppress(Exception):
+            state.close()
 
 
 @click.group(

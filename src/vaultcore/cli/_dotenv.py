@@ -76,8 +76,10 @@ def parse_dotenv(text: str) -> dict[str, str]:
     result: dict[str, str] = {}
     pos = 0
     length = len(text)
+    line_no, counted = 1, 0  # newlines are counted once each: the parser stays linear
     while pos < length:
-        line_no = text.count("\n", 0, pos) + 1
+        line_no += text.count("\n", counted, pos)
+        counted = pos
         end = text.find("\n", pos)
         end = length if end < 0 else end
         line = text[pos:end]

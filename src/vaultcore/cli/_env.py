@@ -143,17 +143,30 @@ def import_env(state: State, file: IO[str], prefix: str, content_type: str | Non
     vault = state.vault()
     items = [(env_name, env_to_secret_name(env_name, prefix), value) for env_name, value in entries.items()]
     rows: list[dict[str, str]] = []
-    with progress(state.err, "Importing") as update:
-        update(0, len(items))
-        for start in range(0, len(items), IMPORT_CHUNK):
-            chunk = items[start : start + IMPORT_CHUNK]
-            stored = vault.secrets.set_secrets({name: value for _, name, value in chunk}, content_type=content_type)
-            rows += [
-                {"env": env_name, "name": props.name, "version": props.version or ""}
-                for (env_name, _, _), props in zip(chunk, stored, strict=True)
-            ]
-            update(len(rows), len(items))
+    try:
+        with progress(state.err, "Importing") as update:
+            update(0, len(items))
+            for start in range(0, len(items), IMPORT_CHUNK):
+                chunk = items[start : start + IMPORT_CHUNK]
+                stored = vault.secrets.set_secrets({name: value for _, name, value in chunk}, content_type=content_type)
+                rows += [
+                    {"env": env_name, "name": props.name, "version": props.version or ""}
+                    for (env_name, _, _), props in zip(chunk, stored, strict=True)
+                ]
+                update(len(rows), len(items))
+    except BaseException:
+        _report_partial(state, rows, len(items))
+        raise
     state.emit(rows, f"Imported {len(rows)} secrets from {file.name}.")
+
+
+def _report_partial(state: State, rows: list[dict[str, str]], total: int) -> None:
+    """After a failure or Ctrl-C: which secrets were stored (each chunk commits whole)."""
+    if not rows:
+        state.note(f"import-env stopped: none of the {total} secrets was stored.")
+        return
+    names = ", ".join(row["name"] for row in rows)
+    state.note(f"import-env stopped: {len(rows)} of {total} secrets were stored: {names}")
 
 
 @click.command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from vaultcore import Vault
+from vaultcore.secrets._client import MAX_SECRET_BYTES
 
 from . import _state
 from ._errors import BadInput
@@ -117,12 +119,12 @@ def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
     """
     if path is not None:
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = _bounded_read(handle, path)
     elif _state.interactive():
         prompted: str = click.prompt("Secret value", hide_input=True, confirmation_prompt=True, err=True)
         return prompted
     else:
-        data = sys.stdin.buffer.read()
+        data = _bounded_read(sys.stdin.buffer, "stdin")
         if not keep_newline:
             if data.endswith(b"\r\n"):
                 data = data[:-2]
@@ -134,13 +136,29 @@ def read_secret_value(path: str | None, *, keep_newline: bool) -> str:
         raise BadInput("the secret value is not UTF-8 text") from None
 
 
+def _bounded_read(handle: IO[bytes], where: str) -> bytes:
+    """At most the largest secret value (plus a line end): reading stops past the limit."""
+    data = handle.read(MAX_SECRET_BYTES + 3)
+    if len(data) > MAX_SECRET_BYTES + 2 or (len(data) > MAX_SECRET_BYTES and not data.endswith(b"\n")):
+        raise BadInput(f"the secret value from {where} is larger than {MAX_SECRET_BYTES // 1024} KiB")
+    return data
+
+
 def open_new_file(path: str, *, force: bool, text: bool = False) -> IO[Any]:
-    """Open *path* for writing with mode 0600; refuses to overwrite unless *force*."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    """Open *path* for writing with mode 0600; refuses to overwrite unless *force*.
+
+    Never through a symbolic link (``O_NOFOLLOW``): with ``--force`` a planted link would
+    otherwise truncate and overwrite whatever file it points at.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL) | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise BadInput(f"{path!r} already exists (pass --force to overwrite)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise BadInput(f"{path!r} is a symbolic link: refusing to write through it") from None
+        raise
     try:
         os.fchmod(fd, 0o600)  # an overwritten file keeps its old mode otherwise
     except BaseException:

@@ -169,9 +169,9 @@ class State:
         self._vault = self._owner = vault
 
     def close(self) -> None:
-        if self._owner is not None:
-            self._owner.close()
-        self._vault = self._owner = None
+        owner, self._vault, self._owner = self._owner, None, None
+        if owner is not None:  # detached first: a failing close is not retried at exit
+            owner.close()
 
 
 pass_state = click.make_pass_decorator(State)

@@ -31,7 +31,14 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vaultcore.crypto import _bindings
-from vaultcore.exceptions import IntegrityError, InvalidParameterError, NotAVaultError, NotFoundError, UnauthorizedError
+from vaultcore.exceptions import (
+    IntegrityError,
+    InvalidParameterError,
+    NotAVaultError,
+    NotFoundError,
+    StorageError,
+    UnauthorizedError,
+)
 
 __all__ = [
     "Credential",
@@ -248,6 +255,8 @@ class KeyFileCredential(_SecretCredential):
         self._path = os.fspath(path)
         try:
             fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except PermissionError as exc:  # another user's file: an environment problem, not a usage error
+            raise StorageError(f"cannot read key file {self._path!r}: {exc.strerror}") from None
         except OSError as exc:
             raise InvalidParameterError(f"cannot read key file {self._path!r}: {exc.strerror}") from None
         try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -120,9 +121,19 @@ class ObjectBackup:
             raise IntegrityError() from None
         return out
 
-    def restore(self, kind: Kind, blob: bytes) -> VersionRecord:
-        """Recreate the object(s) of a blob in one transaction; Conflict if a name exists."""
+    def restore(
+        self,
+        kind: Kind,
+        blob: bytes,
+        check: Callable[[list[tuple[Kind, ObjectRecord, list[VersionRecord]]]], None] | None = None,
+    ) -> VersionRecord:
+        """Recreate the object(s) of a blob in one transaction; Conflict if a name exists.
+
+        *check* sees the decoded parts first and may refuse them (a managed HSM refuses
+        software keys) before anything is written."""
         parts = self.open_blob(kind, blob)
+        if check is not None:
+            check(parts)
 
         def run(txn: Any) -> VersionRecord:
             results = [self._engine.import_in(txn, k, obj, versions) for k, obj, versions in parts]

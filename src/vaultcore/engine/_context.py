@@ -223,11 +223,13 @@ class VaultContext:
         with self.store.read() as txn:
             yield txn
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, with_event: bool = True) -> T:
         """One write transaction, with the keyring refreshed if another process changed it.
 
         The audit event of the operation in progress commits in the same transaction; it is
         marked written only once the transaction committed (*fn* may run more than once).
+        *with_event* False: the audit log's own writes (a flush during ``events()`` must not
+        commit that read's event as a success before it has even finished).
         """
         self._check_open()
         committed: list[Callable[[], None] | None] = [None]
@@ -237,7 +239,7 @@ class VaultContext:
             if raw is not None and _GEN.unpack(raw)[0] != self._keyring.generation:
                 self._set_keyring(self._load_keyring(txn))
             result = fn(txn)
-            if self.audit is not None:
+            if with_event and self.audit is not None:
                 committed[0] = self.audit.commit_pending_in(txn, result)
             return result
 

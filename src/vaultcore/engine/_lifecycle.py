@@ -322,6 +322,22 @@ class Lifecycle:
         """Run *fn* in one write transaction (compose several engine calls atomically)."""
         return self._ctx.write(fn)
 
+    def check_addable(self, kind: Kind, name: str, *, managed: bool = False) -> None:
+        """Raise now what :meth:`add_version_in` would raise for *name* (soft-deleted, managed),
+        for callers that must not make anything (an HSM key) for a request that will fail."""
+        okey = self.objkey(kind, name)
+        with self._ctx.read() as txn:
+            if txn.get(DELETED, okey) is not None:
+                raise self._deleted_conflict(kind, name)
+            blob = txn.get(OBJECTS, okey)
+            held = None if blob is None else bool(self._open_object(okey, blob).extra.get("managed"))
+        if held is not None and held != managed:
+            raise ConflictError(
+                f"{kind.title} {name} is managed by a certificate and can only be changed through it."
+                if held
+                else f"A {kind.label} named {name} already exists and is not managed by a certificate."
+            )
+
     def add_version_in(self, txn: WriteTxn, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
         """Create a version (and the object if new) inside *txn*."""
         okey = self.objkey(kind, name)

@@ -13,7 +13,7 @@ from vaultcore.exceptions import InvalidParameterError
 if TYPE_CHECKING:
     from vaultcore.engine._records import Kind
 
-__all__ = ["check_name", "check_tags", "from_timestamp", "is_unicode", "to_timestamp"]
+__all__ = ["check_name", "check_tags", "from_timestamp", "is_unicode", "masked_name", "to_timestamp"]
 
 _NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 MAX_TAGS = 15
@@ -26,11 +26,21 @@ def check_name(name: object, kind: Kind | None = None) -> str:
     """Names are 1-127 characters of ``[0-9A-Za-z-]`` (compared case-insensitively)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         what = kind.label if kind is not None else "object"
-        shown = name if isinstance(name, str) and len(name) <= 130 else "<invalid>"
         raise InvalidParameterError(
-            f"The {what} name {shown!r} is invalid: use 1-127 characters of 0-9, a-z, A-Z and '-'."
+            f"The {what} name {masked_name(name)} is invalid: use 1-127 characters of 0-9, a-z, A-Z and '-'."
         )
     return name
+
+
+def masked_name(name: object) -> str:
+    """An invalid name as errors show it: a value passed by mistake must not be echoed.
+
+    At most the first 3 characters (printable ASCII only), the rest masked, and the length.
+    """
+    if not isinstance(name, str):
+        return f"of type {type(name).__name__}"
+    head = "".join(ch if " " < ch < "\x7f" and ch not in "'\\" else "?" for ch in name[:3])
+    return f"'{head}***' ({len(name)} characters)" if len(name) > 3 else f"'{head}' ({len(name)} characters)"
 
 
 def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -32,7 +32,14 @@ from vaultcore.engine._models import base_properties, deleted_fields
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
-from vaultcore.keys._handles import HsmHandle, KeyHandle, SoftwareHandle, hsm_ref_from_payload, hsm_ref_to_payload
+from vaultcore.keys._handles import (
+    HsmHandle,
+    KeyHandle,
+    SoftwareHandle,
+    discard_hsm_key_on_failure,
+    hsm_ref_from_payload,
+    hsm_ref_to_payload,
+)
 from vaultcore.keys._models import (
     DeletedKey,
     JsonWebKey,
@@ -42,7 +49,14 @@ from vaultcore.keys._models import (
     KeyVaultKey,
 )
 from vaultcore.keys._rotation_policy import check_action, check_rotate_before_expiry, policy_model, rotation_due
-from vaultcore.keys._rules import check_operation, check_type_allowed, key_ops, material_params
+from vaultcore.keys._rules import (
+    check_before_generating,
+    check_operation,
+    check_restorable,
+    check_type_allowed,
+    key_ops,
+    material_params,
+)
 from vaultcore.keys._rules import key_type as parse_key_type
 
 if TYPE_CHECKING:
@@ -251,24 +265,26 @@ class KeyClient:
             kty = KeyType(kty.value + "-HSM")
         self._check_type_allowed(kty)
         ops = self._ops(key_operations, kty)
-        check_tags(tags)
-        to_timestamp(not_before, "not_before")
-        to_timestamp(expires_on, "expires_on")
+        check_before_generating(name, kty, tags, not_before, expires_on, exportable, enabled)
+        if kty.value.endswith("-HSM"):
+            self._engine.check_addable(_KIND, name)
+        expires_on = self._policy_expiry(name, expires_on)
         payload, info = self._generate(
             kty, size=size, curve=None if curve is None else str(curve), public_exponent=public_exponent
         )
-        new = self._new_raw_version(
-            payload,
-            info,
-            kty,
-            ops,
-            enabled=enabled,
-            not_before=not_before,
-            expires_on=self._policy_expiry(name, expires_on),
-            tags=tags,
-            exportable=exportable,
-        )
-        rec = self._engine.add_version(_KIND, name, new)
+        with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
+            new = self._new_raw_version(
+                payload,
+                info,
+                kty,
+                ops,
+                enabled=enabled,
+                not_before=not_before,
+                expires_on=expires_on,
+                tags=tags,
+                exportable=exportable,
+            )
+            rec = self._engine.add_version(_KIND, name, new)
         return self._key(rec)
 
     def create_rsa_key(self, name: str, *, size: int | None = None, **kwargs: Any) -> KeyVaultKey:
@@ -424,7 +440,9 @@ class KeyClient:
 
     @operation("KeyRestore", A.KEY_RESTORE, object_id=id_of)
     def restore_key_backup(self, backup: bytes) -> KeyVaultKey:
-        return self._key(self._backups.restore(_KIND, backup))
+        return self._key(
+            self._backups.restore(_KIND, backup, check=lambda parts: check_restorable(self._ctx.settings, parts))
+        )
 
     # -- export ------------------------------------------------------------------------
 
@@ -481,7 +499,8 @@ class KeyClient:
             exportable=bool(current.extra.get("exportable")),
         )
         if expected is None:
-            return self._engine.add_version(_KIND, name, new)
+            with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
+                return self._engine.add_version(_KIND, name, new)
 
         def run(txn: Any) -> VersionRecord | None:
             try:
@@ -490,7 +509,8 @@ class KeyClient:
                 return None
             return self._engine.add_version_in(txn, _KIND, name, new) if latest.version == expected else None
 
-        rec = self._engine.write(run)
+        with discard_hsm_key_on_failure(self._token, payload, bool(info.get("hsm"))):
+            rec = self._engine.write(run)
         if rec is None and info.get("hsm"):
             self._token().delete_hsm_key(hsm_ref_from_payload(payload))  # generated for nothing
         return rec

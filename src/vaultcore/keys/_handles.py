@@ -12,6 +12,8 @@ The cryptography client calls a handle without knowing where the private key liv
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
@@ -21,7 +23,14 @@ from vaultcore.crypto._keymaterial import KeyMaterial, PublicKeyMaterial
 from vaultcore.crypto._keyops import EncryptOutput
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, UnsupportedError
 
-__all__ = ["HsmHandle", "KeyHandle", "SoftwareHandle", "hsm_ref_from_payload", "hsm_ref_to_payload"]
+__all__ = [
+    "HsmHandle",
+    "KeyHandle",
+    "SoftwareHandle",
+    "discard_hsm_key_on_failure",
+    "hsm_ref_from_payload",
+    "hsm_ref_to_payload",
+]
 
 _RSA_ENCRYPTION = ("RSA1_5", "RSA-OAEP", "RSA-OAEP-256")
 
@@ -167,3 +176,16 @@ class HsmHandle:
 
     def verify_data(self, alg: str, data: bytes, signature: bytes) -> bool:
         return _keyops.verify_data(self.public, alg, data, signature)
+
+
+@contextmanager
+def discard_hsm_key_on_failure(token: Callable[[], Any], payload: bytes, is_hsm: bool) -> Iterator[None]:
+    """Destroy the token objects of a just generated HSM key if storing it fails, so a
+    refused request leaves nothing in the token that the vault cannot see or purge."""
+    try:
+        yield
+    except BaseException:
+        if is_hsm:
+            with suppress(Exception):  # the original error is the one to report
+                token().delete_hsm_key(hsm_ref_from_payload(payload))
+        raise

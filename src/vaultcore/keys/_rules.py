@@ -7,18 +7,29 @@ operations are Azure's names, deduplicated, defaulting to what the key type allo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from vaultcore.crypto import _keymaterial as km
 from vaultcore.crypto._jwk import KeyOperation, KeyType
+from vaultcore.engine._records import Kind
+from vaultcore.engine._validation import check_bool, check_name, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultSettings
     from vaultcore.engine._records import VersionRecord
 
-__all__ = ["check_operation", "check_type_allowed", "key_ops", "key_type", "material_params"]
+__all__ = [
+    "check_before_generating",
+    "check_operation",
+    "check_restorable",
+    "check_type_allowed",
+    "key_ops",
+    "key_type",
+    "material_params",
+]
 
 _ALL_OPS = {op.value for op in KeyOperation}
 
@@ -93,3 +104,34 @@ def check_operation(rec: VersionRecord, op: str, now: int) -> None:
             f"Operation {op} is not permitted by this key's key_ops {rec.extra.get('ops', [])}.",
             inner_code="KeyOperationForbidden",
         )
+
+
+def check_before_generating(
+    name: object,
+    kty: KeyType,
+    tags: Mapping[str, str] | None,
+    not_before: datetime | None,
+    expires_on: datetime | None,
+    exportable: bool | None,
+    enabled: bool | None,
+) -> None:
+    """Everything about a new key that can be refused, checked before its material exists:
+    an HSM key is generated in the token, and a refusal after that would orphan it there."""
+    check_name(name, Kind.KEY)
+    check_tags(tags)
+    to_timestamp(not_before, "not_before")
+    to_timestamp(expires_on, "expires_on")
+    if exportable and kty.value.endswith("-HSM"):
+        raise InvalidParameterError("HSM-backed keys are never exportable")
+    if enabled is not None:
+        check_bool(enabled, "enabled")
+
+
+def check_restorable(settings: VaultSettings, parts: Iterable[tuple[Any, Any, list[VersionRecord]]]) -> None:
+    """A vault refuses restoring a key type it would refuse creating (a managed HSM: software keys)."""
+    known = {t.value for t in KeyType}
+    for _kind, _obj, versions in parts:
+        for rec in versions:
+            kty = rec.extra.get("kty")
+            if isinstance(kty, str) and kty in known:
+                check_type_allowed(settings, KeyType(kty))

@@ -12,8 +12,10 @@ map grown by another process is adopted (``MapResizedError``).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +24,8 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from vaultcore.exceptions import NotAVaultError, StorageError
+from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError
+from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
 
 __all__ = ["DATABASES", "LmdbStore", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -41,7 +44,7 @@ DATABASES = (
     b"certmeta",  # certificate contacts and issuers (sealed; issuer keys are keyed hashes)
 )
 
-_DATA_FILE = "data.mdb"
+_DATA_FILE = DATA_FILE
 _INITIAL_MAP = 64 << 20
 _MAX_MAP = 1 << 40
 
@@ -124,6 +127,7 @@ class _SharedEnv:
 _txn_gate = threading.Lock()
 _open_txns = 0
 _fork_clean = True
+_fork_orphans: list[Any] = []  # environments a child inherited mid-transaction (never closed)
 
 
 def _txn_opened() -> None:
@@ -153,14 +157,27 @@ def _after_fork_in_parent() -> None:
     _txn_gate.release()
 
 
+class _ForkedEnv:
+    """Stands in for an environment inherited through fork(): every use says what to do."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise StorageError(
+            "this vault was opened before fork() and cannot be used in the child process: "
+            "open the vault again in the child"
+        )
+
+
 def _after_fork_in_child() -> None:
     global _open_txns, _envs_lock
     _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
-    if _fork_clean:
-        for shared in _envs.values():
+    for shared in _envs.values():
+        if _fork_clean:
             with suppress(lmdb.Error):
                 shared.env.close()
-    # else: leave the parent's handles alone; the child cannot reopen those vaults
+        else:  # closing would clear the parent's reader slots: keep it, unreachable
+            _fork_orphans.append(shared.env)
+        shared.env = _ForkedEnv()
+        shared.refs = 0
     _envs.clear()
     _open_txns = 0
     _txn_gate.release()
@@ -170,18 +187,60 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
+def _is_dir(real: str, shown: str) -> bool:
+    """Whether *real* is a directory; a path this user may not even look at is refused as such."""
+    try:
+        return stat.S_ISDIR(os.stat(real).st_mode)
+    except PermissionError:
+        raise StorageError(f"permission denied: the vault at {shown!r} belongs to another user") from None
+    except OSError:
+        return False
+
+
 def is_vault_dir(path: str) -> bool:
     """True if *path* is a directory holding an LMDB data file."""
     return os.path.isfile(os.path.join(path, _DATA_FILE))
 
 
-def _translate(exc: Exception, what: str) -> StorageError:
+#: errno values that mean "the disk (or the process's file-size limit) has no room".
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: lmdb errors that mean a page of the data file is not what LMDB wrote.
+_DAMAGED: tuple[type[Exception], ...] = (
+    lmdb.CorruptedError,
+    lmdb.PageNotFoundError,
+    lmdb.BadDbiError,
+    lmdb.BadValsizeError,
+    lmdb.IncompatibleError,
+    getattr(lmdb, "BadChecksumError", lmdb.CorruptedError),
+)
+
+
+def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError:
+    """The ``VaultError`` for an lmdb (or OS) error: no space, permission, damage, or the rest.
+
+    *path*: the store's directory, to tell a short write at a full disk or at the process's
+    file-size limit (LMDB reports those as EIO) from a failing disk.
+    """
+    code = getattr(exc, "code", None) if isinstance(exc, lmdb.Error) else getattr(exc, "errno", None)
+    if code is None and len(exc.args) == 2 and isinstance(exc.args[1], int):
+        code = exc.args[1]  # an lmdb.Error built as Error(what, code)
+    if code == errno.EIO and path is not None and out_of_room(path):
+        code = errno.ENOSPC
+    if isinstance(exc, lmdb.DiskError) or code in _NO_SPACE:
+        return StorageError(f"{what}: no space left for the vault (disk full or file-size limit); nothing was written")
+    if code in _DENIED:
+        return StorageError(f"{what}: permission denied (the vault's files are not writable by this user)")
+    if code == errno.EIO:
+        return StorageError(f"{what}: input/output error on the vault's files (a failing disk?)")
+    if isinstance(exc, _DAMAGED):
+        return IntegrityError(f"{what}: the vault's data file is damaged ({type(exc).__name__})")
     if isinstance(exc, lmdb.MapFullError):
         return StorageError(f"{what}: the vault's map is full and could not grow")
     if isinstance(exc, lmdb.ReadersFullError):
         return StorageError(f"{what}: too many concurrent readers (max_readers)")
-    if isinstance(exc, lmdb.DiskError | lmdb.PanicError | lmdb.CorruptedError):
-        return StorageError(f"{what}: the store is damaged or the disk failed ({type(exc).__name__})")
+    if isinstance(exc, lmdb.PanicError):
+        return StorageError(f"{what}: the store had a fatal error; open the vault again ({type(exc).__name__})")
     if isinstance(exc, lmdb.InvalidError | lmdb.VersionMismatchError):
         return NotAVaultError(f"{what}: not an LMDB store of a supported version")
     if isinstance(exc, lmdb.ReadonlyError):
@@ -294,19 +353,28 @@ class LmdbStore:
                 os.chmod(real, 0o700)
             except OSError as exc:
                 raise StorageError(f"cannot create vault directory {path!r}: {exc.strerror}") from None
-        elif not os.path.isdir(real):
+        elif not _is_dir(real, path):
             raise NotAVaultError(f"no vault at {path!r}: the directory does not exist")
+        elif not os.access(real, os.R_OK | os.W_OK | os.X_OK) or (
+            is_vault_dir(real) and not os.access(os.path.join(real, _DATA_FILE), os.R_OK | os.W_OK)
+        ):
+            raise StorageError(f"permission denied: the vault at {path!r} belongs to another user (or is read-only)")
         elif not is_vault_dir(real):
             raise NotAVaultError(f"no vault at {path!r}: the directory holds no vault data file")
         with _envs_lock:
             shared = _envs.get(real)
             if shared is None:
+                if not create:
+                    check_data_file(real, path)
                 env = cls._open_env(real, path)
                 try:
                     # Someone else's LMDB store: refuse before adding our databases to it.
                     if not create and not _holds_vault_databases(env):
                         raise NotAVaultError(f"no vault at {path!r}: the LMDB store holds no vault databases")
                     shared = _SharedEnv(real, env)
+                except lmdb.Error as exc:
+                    env.close()
+                    raise _translate(exc, f"cannot open vault store {path!r}") from None
                 except BaseException:
                     env.close()
                     raise
@@ -438,7 +506,7 @@ class LmdbStore:
                     resize = self._adopt_resize
                     continue
                 except lmdb.Error as exc:
-                    raise _translate(exc, "write failed") from None
+                    raise _translate(exc, "write failed", shared.path) from None
                 try:
                     result = fn(WriteTxn(txn, shared.dbs))
                     txn.commit()
@@ -451,7 +519,7 @@ class LmdbStore:
                     resize = self._adopt_resize
                 except lmdb.Error as exc:
                     txn.abort()
-                    raise _translate(exc, "write failed") from None
+                    raise _translate(exc, "write failed", shared.path) from None
                 except BaseException:
                     txn.abort()
                     raise
@@ -485,18 +553,40 @@ class LmdbStore:
             os.chmod(dest_dir, 0o700)
         except OSError as exc:
             raise StorageError(f"cannot use backup destination {dest_dir!r}: {exc.strerror}") from None
-        old_umask = os.umask(0o077)
-        _txn_opened()  # the copy runs in a read transaction
-        self._shared.enter()
+        # Into a temporary file in the destination, renamed to data.mdb only once complete
+        # and on disk: an interrupted backup never leaves a truncated data.mdb behind.
+        final = os.path.join(dest_dir, _DATA_FILE)
+        temp = os.path.join(dest_dir, f".{_DATA_FILE}.{os.getpid()}.partial")
         try:
-            self._shared.env.copy(dest_dir, compact=True)
-        except lmdb.Error as exc:
-            raise _translate(exc, "backup copy failed") from None
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise _translate(exc, f"cannot write backup into {dest_dir!r}") from None
+        done = False
+        try:
+            _txn_opened()  # the copy runs in a read transaction
+            self._shared.enter()
+            try:
+                self._shared.env.copyfd(fd, compact=True)
+            except lmdb.Error as exc:
+                raise _translate(exc, "backup copy failed", dest_dir) from None
+            finally:
+                self._shared.leave()
+                _txn_closed()
+            try:
+                os.fsync(fd)
+                os.close(fd)
+                fd = -1
+                os.replace(temp, final)
+                done = True
+                fsync_dir(dest_dir)
+            except OSError as exc:
+                raise _translate(exc, "backup copy failed") from None
         finally:
-            self._shared.leave()
-            _txn_closed()
-            os.umask(old_umask)
-        os.chmod(os.path.join(dest_dir, _DATA_FILE), 0o600)
+            if fd >= 0:
+                os.close(fd)
+            if not done:
+                with suppress(OSError):
+                    os.unlink(temp)
 
     def files(self) -> list[str]:
         """The store's files (for scans in tests and for permission checks)."""
