@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 import click
@@ -29,14 +30,14 @@ Examples:
   vaultcore serve --cert server.pem --key server.key
 
 \b
-Azure SDK clients (details: docs/server.md):
-  from vaultcore.server import credential
-  cred = credential(URL, client_id=ID, client_secret=SECRET, ca_path=CA)
-  SecretClient(URL, cred, verify_challenge_resource=False, connection_verify=CA)
+Unchanged Azure apps (details: docs/server.md): export the variables printed at start
+(or by `vaultcore env --principal ID`) and pass verify_challenge_resource=False.
 """,
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option(
+    "--port", default=8443, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: a free one)."
+)
 @click.option(
     "--tls-dir",
     type=click.Path(file_okay=False),
@@ -97,33 +98,41 @@ def serve(
         tls = server.ensure_local_tls(tls_dir or default_tls_dir(), hosts)
     vault = state.vault()
     app = server.create_app(vault)
-    url = server.url_for(host, port)
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
-    info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
-    if state.json:
-        state.emit({**info, "admin_token": token})
-    else:
-        lines = [
-            f"Serving vault {vault.name!r} at {url} (TLS only; Ctrl-C stops)",
-            f"CA certificate: {ca or 'the issuer of ' + str(tls.cert_path)}",
-        ]
-        if token:
-            lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
-        verify = repr(ca) if ca else "True"
-        lines += [
-            "Azure SDK clients:",
-            "  from vaultcore.server import credential",
-            f"  cred = credential({url!r}, client_id=ID, client_secret=SECRET, ca_path={verify})"
-            + ("   # or token=<administrator token>" if token else ""),
-            f"  SecretClient({url!r}, cred, verify_challenge_resource=False, connection_verify={verify})",
-            "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
-        ]
-        click.echo("\n".join(lines))
-    if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
-        state.note(f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}")
-    sys.stdout.flush()
-    server.serve(vault, tls, host=host, port=port, app=app)
+    public_ca = str(server.public_ca_copy(tls.ca_path)) if tls.ca_path else None
+
+    def listening(bound: int) -> None:
+        url = server.url_for(host, bound)
+        env = server.client_environment(url, public_ca)
+        info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
+        if state.json:
+            state.emit({**info, "admin_token": token, "env": env})
+        else:
+            _print_banner(url, vault.name, ca, token, env)
+        if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
+            state.note(
+                f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}"
+            )
+        sys.stdout.flush()
+
+    server.serve(vault, tls, host=host, port=port, app=app, on_listening=listening)
+
+
+def _print_banner(url: str, name: str, ca: str | None, token: str | None, env: dict[str, str]) -> None:
+    lines = [
+        f"Serving vault {name!r} at {url} (TLS only; Ctrl-C stops)",
+        f"CA certificate: {ca or 'the issuer of the server certificate'}",
+    ]
+    if token:
+        lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
+    lines += [
+        "Unchanged Azure apps (managed identity = your OS user; `vaultcore env --principal ID` for an app):",
+        *(f"  export {k}={shlex.quote(v)}" for k, v in env.items()),
+        "  and construct Key Vault clients with verify_challenge_resource=False.",
+        "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
+    ]
+    click.echo("\n".join(lines))
 
 
 COMMANDS: tuple[click.Command, ...] = (serve,)

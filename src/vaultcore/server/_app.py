@@ -3,7 +3,9 @@
 One catch-all Starlette route hands every request to :class:`AkvApp`, which
 
 1. checks the ``Host`` header (ids in responses are built from it);
-2. serves ``POST /_vaultcore/token`` (client credentials, no bearer token needed);
+2. serves ``POST /_vaultcore/token`` (client credentials, no bearer token needed) and the
+   Entra-compatible token service (:mod:`._identity`: OIDC documents, token endpoint,
+   managed identity);
 3. demands a valid bearer token, else 401 with the challenge the Azure SDK expects;
 4. matches the path against the route table of the three collections (our own matcher:
    Azure's "latest version" is an *empty* segment, ``/secrets/x/`` and ``/keys/x//sign``);
@@ -30,6 +32,7 @@ from . import _certificates, _keys, _secrets
 from ._auth import ADMIN_LIFETIME, APP_LIFETIME, TOKEN_PATH, Principals, TokenIssuer, bearer_token, challenge_header
 from ._auth import parse_token_request as _parse_token_request
 from ._errors import error_body, error_for
+from ._identity import IdentityService
 from ._web import JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
@@ -74,6 +77,7 @@ class AkvApp:
         self.max_body = max_body
         self._routes = _routes()
         self._token_limiter = anyio.CapacityLimiter(token_concurrency)
+        self.identity = IdentityService(vault, self.issuer, self.principals, concurrency=token_concurrency)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -88,8 +92,8 @@ class AkvApp:
             headers["x-ms-client-request-id"] = client_id
         return headers
 
-    def _unauthorized(self, headers: dict[str, str], message: str) -> Response:
-        headers = {**headers, "WWW-Authenticate": challenge_header(self.issuer.tenant)}
+    def _unauthorized(self, headers: dict[str, str], message: str, host: str) -> Response:
+        headers = {**headers, "WWW-Authenticate": challenge_header(f"https://{host}")}
         return _json(401, error_body("Unauthorized", message), headers)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -116,13 +120,16 @@ class AkvApp:
             return _json(400, error_body("BadParameter", "The Host header is missing or invalid."), headers)
         if path == TOKEN_PATH:
             return await self._token(request, headers)
+        identity = self.identity.route(path)
+        if identity is not None:
+            return await self.identity.handle(request, headers, host, *identity)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
-            return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
+            return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.", host)
         try:
             principal = self.issuer.verify(token)
         except UnauthorizedError as exc:
-            return self._unauthorized(headers, exc.message)
+            return self._unauthorized(headers, exc.message, host)
 
         match = self._match(method, path)
         if isinstance(match, Response):
@@ -145,7 +152,7 @@ class AkvApp:
             finally:
                 current_request_id.reset(rid)
         except UnauthorizedError as exc:
-            return self._unauthorized(headers, exc.message)
+            return self._unauthorized(headers, exc.message, host)
         except Exception as exc:
             status, body = error_for(exc, where=where)
             if status >= 500 or not isinstance(exc, VaultError):

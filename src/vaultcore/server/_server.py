@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,20 +71,52 @@ def _stopped(signum: int, frame: Any) -> None:
     raise _Stopped()
 
 
-def serve(vault: Vault, tls: TlsFiles, *, host: str = "127.0.0.1", port: int = 8443, app: Any = None) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on *host*:*port* (port 0: a free one, read it from the socket)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise InvalidParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve(
+    vault: Vault,
+    tls: TlsFiles,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    app: Any = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
     """Serve *vault* until Ctrl-C or SIGTERM, then return normally (the caller closes the vault).
 
-    *app* defaults to ``create_app(vault)``. Blocks; call from the main thread.
+    *app* defaults to ``create_app(vault)``. *on_listening* is called with the port once the
+    socket accepts connections (port 0 picks a free one). Blocks; call from the main thread.
     """
     asgi = app if app is not None else create_app(vault)
-    server = uvicorn.Server(_config(asgi, tls, host=host, port=port, quiet=False))
+    sock = listen(host, port)
+    server = uvicorn.Server(_config(asgi, tls, host=host, port=sock.getsockname()[1], quiet=False))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
-        server.run()
+        if on_listening is not None:
+            on_listening(sock.getsockname()[1])
+        server.run(sockets=[sock])
     except (KeyboardInterrupt, _Stopped):
         pass  # the signal that stopped the server, raised again by uvicorn once it is down
     finally:
+        sock.close()
         if main:
             signal.signal(signal.SIGTERM, previous)
 

@@ -1,0 +1,220 @@
+"""Unchanged Azure apps against ``vaultcore serve``: azure-identity's own credentials, sync and
+async, configured only by environment variables (plus ``verify_challenge_resource=False``).
+
+A ``vaultcore serve --port 0 -o json`` subprocess serves a vault with application principals
+``sec`` (client secret), ``certapp`` (client certificate) and ``idle`` (no role); each app is a
+fresh Python process (:mod:`azure_app`) whose environment is what ``serve`` and
+``vaultcore env`` print. Managed identity by OS user runs as two real users made with
+``useradd`` (root only; required in CI).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pwd
+import ssl
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from identityhelpers import (
+    VAULT_NAME,
+    Served,
+    add_user,
+    cli,
+    client_certificate,
+    remove_user,
+    run_app,
+    serve,
+    traversable,
+)
+
+from vaultcore import KDF_TESTING, KeyFileCredential, Vault
+
+OFFICER = "Key Vault Secrets Officer"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("identity")
+    key_file = base / "vault.key"
+    KeyFileCredential.generate(key_file)
+    cert_path, cert_pem = client_certificate(base, "certapp")
+    with Vault.create(base / "vault", KeyFileCredential(key_file), access_kdf=KDF_TESTING, name=VAULT_NAME) as vault:
+        sec = vault.access.create_application("sec")
+        vault.access.assign_role(sec.principal.id, OFFICER)
+        idle = vault.access.create_application("idle")
+    vault_args = ["--vault", str(base / "vault"), "--key-file", str(key_file)]
+    created = cli(vault_args, "access", "principal", "create-app", "certapp", "--certificate", "-", stdin=cert_pem)
+    assert created.returncode == 0 and b"client_secret" not in created.stdout, created.stderr
+    assigned = cli(vault_args, "access", "role", "assign", "app:certapp", OFFICER)
+    assert assigned.returncode == 0, assigned.stderr
+    return {
+        "base": base,
+        "vault_args": vault_args,
+        "key_file": key_file,
+        "secrets": {"sec": sec.client_secret, "idle": idle.client_secret},
+        "cert_path": cert_path,
+    }
+
+
+@pytest.fixture(scope="module")
+def served(setup: dict[str, Any]) -> Iterator[Served]:
+    with serve(setup["vault_args"], setup["base"] / "tls") as server:
+        yield server
+
+
+def app_env(served: Served, setup: dict[str, Any], client_id: str, *, certificate: bool = False) -> dict[str, str]:
+    """What ``vaultcore env --principal`` prints for *client_id*, plus the app's vault URL."""
+    args = ["-o", "json", "env", "--principal", client_id, "--url", served.url, "--ca", str(served.tls_dir / "ca.pem")]
+    if certificate:
+        done = cli([], *args, "--certificate-path", str(setup["cert_path"]))
+    else:
+        done = cli([], *args, "--secret-stdin", stdin=setup["secrets"][client_id].encode() + b"\n")
+    assert done.returncode == 0, done.stderr
+    env: dict[str, str] = json.loads(done.stdout)
+    return {**env, "AZURE_KEYVAULT_URL": served.url}
+
+
+def https_get(served: Served, path: str) -> tuple[int, dict[str, str], Any]:
+    port = int(served.url.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=served.env["REQUESTS_CA_BUNDLE"])
+    conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read() or b"null")
+    finally:
+        conn.close()
+
+
+# -- what serve prints, the discovery documents and the challenge ------------------------
+
+
+def test_serve_prints_the_client_environment(served: Served) -> None:
+    env = served.env
+    assert set(env) == {
+        "AZURE_AUTHORITY_HOST",
+        "AZURE_TENANT_ID",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "AZURE_TOKEN_CREDENTIALS",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+    }
+    assert env["AZURE_AUTHORITY_HOST"] == served.url and env["AZURE_TENANT_ID"] == "adfs"
+    assert env["IDENTITY_ENDPOINT"] == served.url + "/msi/token"
+    public = Path(env["REQUESTS_CA_BUNDLE"])
+    assert env["SSL_CERT_FILE"] == str(public)
+    assert public.read_bytes() == (served.tls_dir / "ca.pem").read_bytes()
+    assert stat.S_IMODE(public.stat().st_mode) == 0o644 and stat.S_IMODE(public.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((served.tls_dir / "server.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE(served.tls_dir.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    "path", ["/adfs/.well-known/openid-configuration", f"/{VAULT_NAME}/v2.0/.well-known/openid-configuration"]
+)
+def test_openid_configuration(served: Served, path: str) -> None:
+    status, headers, doc = https_get(served, path)
+    tenant = path.split("/")[1]
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert doc["token_endpoint"] == f"{served.url}/{tenant}/oauth2/v2.0/token"
+    assert doc["authorization_endpoint"] == f"{served.url}/{tenant}/oauth2/v2.0/authorize"
+    assert doc["issuer"] == f"{served.url}/{tenant}"
+
+
+def test_challenge_names_the_server_as_authority(served: Served) -> None:
+    status, headers, _ = https_get(served, "/secrets/anything?api-version=7.5")
+    assert status == 401
+    assert (
+        headers["www-authenticate"] == f'Bearer authorization="{served.url}/adfs", resource="https://vault.azure.net"'
+    )
+
+
+def test_other_tenants_are_not_served(served: Served) -> None:
+    status, _, _ = https_get(served, "/contoso/v2.0/.well-known/openid-configuration")
+    assert status == 401  # not ours: the vault's own rules (no token) apply
+
+
+# -- client credentials -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["secret", "certificate", "default"])
+def test_unchanged_app_with_client_credentials(served: Served, setup: dict[str, Any], kind: str, mode: str) -> None:
+    certificate = kind == "certificate" or (mode == "async" and kind == "default")
+    client_id = "certapp" if certificate else "sec"
+    env = app_env(served, setup, client_id, certificate=certificate)
+    name = f"{kind}-{mode}"
+    assert run_app(env, kind, mode, name, f"value of {name}") == {"value": f"value of {name}"}
+
+
+def test_a_wrong_secret_is_refused(served: Served, setup: dict[str, Any]) -> None:
+    env = {**app_env(served, setup, "sec"), "AZURE_CLIENT_SECRET": "not-the-secret"}
+    result = run_app(env, "secret", "sync", "whatever")
+    assert result["error"] == "ClientAuthenticationError" and "invalid client credentials" in result["message"]
+
+
+def test_a_certificate_of_another_app_is_refused(served: Served, setup: dict[str, Any]) -> None:
+    other, _ = client_certificate(setup["base"], "stranger")
+    env = {**app_env(served, setup, "certapp", certificate=True), "AZURE_CLIENT_CERTIFICATE_PATH": str(other)}
+    result = run_app(env, "certificate", "async", "whatever")
+    assert result["error"] == "ClientAuthenticationError" and "not registered" in result["message"]
+
+
+def test_an_app_without_a_role_gets_403(served: Served, setup: dict[str, Any]) -> None:
+    result = run_app(app_env(served, setup, "idle"), "default", "sync", "secret-sync")
+    assert result["error"] == "HttpResponseError" and result["status"] == 403
+
+
+# -- managed identity: the OS user -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_users() -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the managed-identity test needs root in CI (useradd, runuser)")
+        pytest.skip("needs root (useradd, runuser): runs in CI")
+    alice, bob = add_user(), add_user()
+    try:
+        yield alice, bob
+    finally:
+        remove_user(alice[0])
+        remove_user(bob[0])
+
+
+def test_managed_identity_is_the_os_user(setup: dict[str, Any], two_users: Any) -> None:
+    (alice, alice_uid), (bob, bob_uid) = two_users
+    assigned = cli(setup["vault_args"], "-o", "json", "access", "role", "assign", "--os-user", alice, OFFICER)
+    assert assigned.returncode == 0, assigned.stderr
+    assert json.loads(assigned.stdout)["principal_id"] == f"uid:{alice_uid}"
+    here = Path(__file__).resolve()
+    reach = [Path(sys.executable), Path(sys.executable).resolve(), here, *map(Path, sys.path[1:])]
+    with serve(setup["vault_args"], setup["base"] / "tls-mi") as server, traversable([p for p in reach if p.exists()]):
+        env = {**server.env, "AZURE_KEYVAULT_URL": server.url}
+        assert run_app(env, "managed", "sync", "mi", "set by alice", user=alice) == {"value": "set by alice"}
+        assert run_app(env, "managed", "async", "mi", user=alice) == {"value": "set by alice"}
+        assert run_app(env, "default", "async", "mi", user=alice) == {"value": "set by alice"}
+        assert run_app(env, "default", "sync", "mi", user=alice) == {"value": "set by alice"}
+        refused = run_app(env, "managed", "sync", "mi", user=bob)
+        assert refused["error"] == "HttpResponseError" and refused["status"] == 403
+        refused = run_app(env, "managed", "async", "mi", user=bob)
+        assert refused["status"] == 403
+        # The header proves nothing: root's own connection is root's identity, whatever it sends.
+        assert run_app(env, "managed", "sync", "mi")["status"] == 403
+    with Vault.open(setup["base"] / "vault", KeyFileCredential(setup["key_file"])) as vault:
+        issued = vault.audit.events(operation="ManagedIdentityToken")
+        names = {p.id: p.display_name for p in vault.access.list_principals()}
+    by_uid = {(e.principal, e.caller.get("uid"), e.result) for e in issued}
+    assert (f"uid:{alice_uid}", alice_uid, "success") in by_uid
+    assert (f"uid:{bob_uid}", bob_uid, "success") in by_uid
+    assert all(e.caller.get("via") == "akv-server-msi" for e in issued)
+    assert names[f"uid:{alice_uid}"] == alice and names[f"uid:{bob_uid}"] == bob
+    assert pwd.getpwuid(alice_uid).pw_name == alice
