@@ -218,3 +218,38 @@ def test_managed_identity_is_the_os_user(setup: dict[str, Any], two_users: Any) 
     assert all(e.caller.get("via") == "akv-server-msi" for e in issued)
     assert names[f"uid:{alice_uid}"] == alice and names[f"uid:{bob_uid}"] == bob
     assert pwd.getpwuid(alice_uid).pw_name == alice
+
+
+def test_vault_name_tenant_without_instance_discovery(served: Served, setup: dict[str, Any]) -> None:
+    """Apps that pass ``disable_instance_discovery=True`` in code may use the vault's name as tenant."""
+    from azure.identity import ClientSecretCredential
+    from azure.keyvault.secrets import SecretClient
+
+    ca = served.env["REQUESTS_CA_BUNDLE"]
+    credential = ClientSecretCredential(
+        VAULT_NAME,
+        "sec",
+        setup["secrets"]["sec"],
+        authority=served.url,
+        disable_instance_discovery=True,
+        connection_verify=ca,
+    )
+    with credential, SecretClient(served.url, credential, verify_challenge_resource=False, connection_verify=ca) as c:
+        c.set_secret("tenant-by-name", "ok")
+        assert c.get_secret("tenant-by-name").value == "ok"
+
+
+def test_env_command(served: Served, setup: dict[str, Any]) -> None:
+    ca = str(served.tls_dir / "ca.pem")
+    managed = cli([], "env", "--url", served.url, "--ca", ca)
+    assert managed.returncode == 0, managed.stderr
+    lines = managed.stdout.decode().splitlines()
+    assert f"export IDENTITY_ENDPOINT={served.url}/msi/token" in lines and "export AZURE_TENANT_ID=adfs" in lines
+    assert not any("AZURE_CLIENT_ID" in line for line in lines)
+    app = cli([], "env", "--principal", "sec", "--url", served.url, "--ca", ca, "--secret-stdin", stdin=b"s3c r&t\n")
+    assert "export AZURE_CLIENT_SECRET='s3c r&t'" in app.stdout.decode().splitlines()
+    assert cli([], "env", "--principal", "sec", "--url", served.url).returncode == 2  # no secret given
+    assert cli([], "env", "--secret-stdin", stdin=b"x").returncode == 2  # a secret without a principal
+    assert cli([], "env", "--url", "http://localhost:1").returncode == 2
+    unknown = cli(setup["vault_args"], "access", "role", "assign", "--os-user", "no-such-user-x", OFFICER)
+    assert unknown.returncode == 2 and b"no OS user" in unknown.stderr
