@@ -7,8 +7,9 @@ Principals:
   base64url) is shown once; only an Argon2id hash with a per-principal salt is stored. An
   application may instead (or also) have X.509 certificates (public parts only, RSA keys):
   the server accepts client assertions signed by their keys, as Entra ID does.
-- **OS-user** principals: a Unix uid, authenticated by the local server's Unix socket
-  (``SO_PEERCRED``) — the local analogue of a managed identity, with no secret to leak.
+- **OS-user** principals: a Unix uid — the local analogue of a managed identity, with no
+  secret to leak. The server's managed-identity endpoint learns the uid from the kernel (the
+  owner of the client's loopback socket), never from anything the client sends.
 
 Records live in the ``access`` database, sealed by the envelope, under keyed hashes of the
 principal id. Principal ids are case-insensitive; a principal keeps the casing it was created
@@ -182,7 +183,7 @@ class AccessManager:
 
     @operation("PrincipalCreate", DataAction.ROLE_WRITE)
     def create_os_user(self, uid: int, *, display_name: str = "") -> Principal:
-        """A principal for the OS user *uid* (authenticated by the server's Unix socket)."""
+        """A principal for the OS user *uid* (managed identity: the server asks the kernel)."""
         if not isinstance(uid, int) or uid < 0:
             raise InvalidParameterError("uid must be a non-negative integer")
         pid = f"uid:{uid}"

@@ -102,7 +102,7 @@ def create_app(state: State, client_id: str, display_name: str, certificate: Any
 @output_option
 @pass_state
 def create_user(state: State, uid: int, display_name: str) -> None:
-    """Create a principal for OS user UID (authenticated by the local server's Unix socket)."""
+    """Create a principal for OS user UID (its managed identity on `vaultcore serve`)."""
     data = _principal(state.vault().access.create_os_user(uid, display_name=display_name))
     state.emit(data, r.fields_table(data))
 
