@@ -299,3 +299,16 @@ def test_parse_proc_net_tcp_rows() -> None:
         ("127.0.0.1", 8080, "127.0.0.1", 50000, "01", 1001),
         ("127.0.0.1", 8081, "127.0.0.1", 50001, "01", 1002),  # IPv4-mapped IPv6 is compared as IPv4
     ]
+
+
+def test_the_vaultcore_token_endpoint_is_rate_limited_too(srv: Server) -> None:
+    identity = srv.server.akv.identity
+    saved = identity.per_client
+    identity.per_client = RateLimiter(rate=0.001, burst=1)
+    try:
+        form = {"grant_type": "client_credentials", "client_id": "slow", "client_secret": "x"}
+        assert call(srv, "POST", "/_vaultcore/token", form)[0] == 401
+        status, headers, body = call(srv, "POST", "/_vaultcore/token", form)
+        assert status == 429 and int(headers["retry-after"]) >= 1 and body["error"] == "temporarily_unavailable"
+    finally:
+        identity.per_client = saved

@@ -190,6 +190,12 @@ class AkvApp:
             message = exc.message if isinstance(exc, InvalidParameterError) else "the token request is too large"
             return _json(400, {"error": "invalid_request", "error_description": message}, headers)
         remote = request.client.host if request.client else "unknown"
+        wait = self.identity.per_peer.allow(f"ip:{remote}") or self.identity.per_client.allow(
+            f"client:{client_id.lower()}"
+        )
+        if wait:
+            busy = {"error": "temporarily_unavailable", "error_description": "too many token requests; retry later"}
+            return _json(429, busy, {**headers, "Retry-After": str(int(wait))})
 
         def authenticate() -> str:
             view = self.vault.as_principal(client_id, secret, caller={"remote": remote, "via": "akv-server-token"})
