@@ -10,6 +10,12 @@ is trusted through ``REQUESTS_CA_BUNDLE`` (requests, the sync transport) and
 ``SSL_CERT_FILE`` (OpenSSL's default CA file, which aiohttp - the async transport - uses;
 it **replaces** the system bundle for every TLS client in the process).
 
+``AZURE_TOKEN_CREDENTIALS`` is deliberately not set: ``DefaultAzureCredential`` stops at the
+first credential that is configured, and with these variables that is always
+EnvironmentCredential or the App Service managed identity, before any IMDS probe or developer
+tool; pinning one would break an app that adds the other (e.g. client credentials on top of
+the managed-identity block).
+
 The CA certificate is public, but the TLS directory (which holds the server key) is 0700,
 so :func:`public_ca_copy` puts a copy any local user can read in a directory of its own
 under the system temp directory (``vaultcore-<uid>-ca``, 0755, owned by the server's user
@@ -78,7 +84,6 @@ def client_environment(
     if client_id is None:
         env["IDENTITY_ENDPOINT"] = url.rstrip("/") + "/msi/token"
         env["IDENTITY_HEADER"] = IDENTITY_HEADER
-        env["AZURE_TOKEN_CREDENTIALS"] = "ManagedIdentityCredential"
     else:
         if (client_secret is None) == (certificate_path is None):
             raise InvalidParameterError("an application needs a client secret or a certificate path (one of them)")
@@ -87,7 +92,6 @@ def client_environment(
             env["AZURE_CLIENT_SECRET"] = client_secret
         else:
             env["AZURE_CLIENT_CERTIFICATE_PATH"] = os.path.abspath(os.fspath(certificate_path or ""))
-        env["AZURE_TOKEN_CREDENTIALS"] = "EnvironmentCredential"
     if ca_path is not None:
         env["REQUESTS_CA_BUNDLE"] = os.fspath(ca_path)
         env["SSL_CERT_FILE"] = os.fspath(ca_path)
