@@ -193,12 +193,13 @@ def two_users() -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
 
 def test_managed_identity_is_the_os_user(setup: dict[str, Any], two_users: Any) -> None:
     (alice, alice_uid), (bob, bob_uid) = two_users
-    assigned = cli(setup["vault_args"], "-o", "json", "access", "role", "assign", "--os-user", alice, OFFICER)
-    assert assigned.returncode == 0, assigned.stderr
-    assert json.loads(assigned.stdout)["principal_id"] == f"uid:{alice_uid}"
     here = Path(__file__).resolve()
     reach = [Path(sys.executable), Path(sys.executable).resolve(), here, *map(Path, sys.path[1:])]
     with serve(setup["vault_args"], setup["base"] / "tls-mi") as server, traversable([p for p in reach if p.exists()]):
+        # Roles are given while the server runs (another process writing the same vault).
+        assigned = cli(setup["vault_args"], "-o", "json", "access", "role", "assign", "--os-user", alice, OFFICER)
+        assert assigned.returncode == 0, assigned.stderr
+        assert json.loads(assigned.stdout)["principal_id"] == f"uid:{alice_uid}"
         env = {**server.env, "AZURE_KEYVAULT_URL": server.url}
         assert run_app(env, "managed", "sync", "mi", "set by alice", user=alice) == {"value": "set by alice"}
         assert run_app(env, "managed", "async", "mi", user=alice) == {"value": "set by alice"}
@@ -252,5 +253,11 @@ def test_env_command(served: Served, setup: dict[str, Any]) -> None:
     assert cli([], "env", "--principal", "sec", "--url", served.url).returncode == 2  # no secret given
     assert cli([], "env", "--secret-stdin", stdin=b"x").returncode == 2  # a secret without a principal
     assert cli([], "env", "--url", "http://localhost:1").returncode == 2
+    # Without --url: the running serve of the vault named by --vault announced its URL and CA.
+    found = cli(setup["vault_args"], "-o", "json", "env", "--principal", "sec", "--secret-stdin", stdin=b"s\n")
+    assert found.returncode == 0, found.stderr
+    announced = json.loads(found.stdout)
+    assert announced["AZURE_AUTHORITY_HOST"] == served.url
+    assert announced["SSL_CERT_FILE"] == served.env["SSL_CERT_FILE"]
     unknown = cli(setup["vault_args"], "access", "role", "assign", "--os-user", "no-such-user-x", OFFICER)
     assert unknown.returncode == 2 and b"no OS user" in unknown.stderr

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ._errors import BadInput
-from ._serve import default_tls_dir
+from ._serve import default_tls_dir, server_files
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
@@ -52,7 +52,9 @@ Examples:
     type=click.Path(dir_okay=False, exists=True),
     help="PEM with its certificate and private key (AZURE_CLIENT_CERTIFICATE_PATH).",
 )
-@click.option("--url", default="https://localhost:8443", show_default=True, help="The server's URL.")
+@click.option(
+    "--url", help="The server's URL [default: the running `serve` of this vault, else https://localhost:8443]."
+)
 @click.option("--ca", "ca_path", type=click.Path(dir_okay=False, exists=True), help="CA file [default: serve's].")
 @output_option
 @pass_state
@@ -62,7 +64,7 @@ def env(
     secret_stdin: bool,
     secret_file: str | None,
     certificate_path: str | None,
-    url: str,
+    url: str | None,
     ca_path: str | None,
 ) -> None:
     """Print the variables an unchanged Azure app exports to use a local ``vaultcore serve``.
@@ -70,7 +72,8 @@ def env(
     azure-identity's DefaultAzureCredential, EnvironmentCredential, ClientSecretCredential,
     CertificateCredential and ManagedIdentityCredential read them; Key Vault clients also need
     verify_challenge_resource=False in code. The secret is read from stdin or a file, never
-    from the command line. Needs no vault: it only prints.
+    from the command line. The URL and CA are those of the running `serve` of this vault
+    (--vault / VAULTCORE_VAULT); the vault is not opened: it only prints.
     """
     import os
 
@@ -81,9 +84,13 @@ def env(
         raise click.UsageError("--secret-stdin/--secret-file/--certificate-path need --principal")
     if client_id is not None and (secret is None) == (certificate_path is None):
         raise click.UsageError("give --principal a secret (--secret-stdin/--secret-file) or --certificate-path")
+    running = _running_server(state.vault_path)
+    if url is None:
+        url = str(running.get("url") or "https://localhost:8443")
     if not url.startswith("https://"):
         raise click.UsageError("--url is https://host:port (the server speaks TLS only)")
-    ca = ca_path or os.path.join(default_tls_dir(), "ca.pem")
+    announced_ca = running.get("ca_path") if running.get("url") == url else None
+    ca = ca_path or (str(announced_ca) if announced_ca else os.path.join(default_tls_dir(), "ca.pem"))
     public = str(public_ca_copy(ca)) if os.path.isfile(ca) else None
     if public is None:
         state.note(f"note: no CA file at {ca}; clients must already trust the server's certificate")
@@ -94,6 +101,24 @@ def env(
         state.emit(variables)
     else:
         click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()))
+
+
+def _running_server(vault_path: str) -> dict[str, object]:
+    """What the newest running ``vaultcore serve`` of this vault announced (``{}`` if none)."""
+    import glob
+    import json
+    import os
+
+    found: list[tuple[float, dict[str, object]]] = []
+    for path in glob.glob(server_files(vault_path)):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                info = json.load(fh)
+            os.kill(int(info["pid"]), 0)  # still running?
+            found.append((os.stat(path).st_mtime, info))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return max(found, key=lambda item: item[0])[1] if found else {}
 
 
 COMMANDS: tuple[click.Command, ...] = (env,)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import shlex
 import sys
@@ -18,6 +21,25 @@ __all__ = ["COMMANDS"]
 def default_tls_dir() -> str:
     """Where ``serve`` keeps its generated local CA and server certificate."""
     return os.path.join(platformdirs.user_data_dir("vaultcore"), "tls")
+
+
+def server_files(vault_path: str) -> str:
+    """The glob of files where running ``serve`` processes of *vault_path* leave their URL and
+    public CA for ``vaultcore env`` (one per process: ``<vault hash>-<pid>.json``)."""
+    digest = hashlib.sha256(os.path.abspath(vault_path).encode()).hexdigest()[:16]
+    return os.path.join(platformdirs.user_data_dir("vaultcore"), "servers", f"{digest}-*.json")
+
+
+def _announce(path: str, url: str, ca: str | None) -> None:
+    """Write the server file (0600 in a 0700 directory); best effort."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"url": url, "ca_path": ca, "pid": os.getpid()}, fh)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass
 
 
 @click.command(
@@ -102,8 +124,11 @@ def serve(
     ca = str(tls.ca_path) if tls.ca_path else None
     public_ca = str(server.public_ca_copy(tls.ca_path)) if tls.ca_path else None
 
+    announced = server_files(state.vault_path).replace("*", str(os.getpid()))
+
     def listening(bound: int) -> None:
         url = server.url_for(host, bound)
+        _announce(announced, url, public_ca)
         env = server.client_environment(url, public_ca)
         info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
         if state.json:
@@ -116,7 +141,11 @@ def serve(
             )
         sys.stdout.flush()
 
-    server.serve(vault, tls, host=host, port=port, app=app, on_listening=listening)
+    try:
+        server.serve(vault, tls, host=host, port=port, app=app, on_listening=listening)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(announced)
 
 
 def _print_banner(url: str, name: str, ca: str | None, token: str | None, env: dict[str, str]) -> None:
