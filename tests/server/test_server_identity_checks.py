@@ -126,6 +126,9 @@ def test_both_sdk_dialects_get_a_token_that_the_vault_accepts(srv: Server, cert_
         assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and headers["cache-control"] == "no-store"
         listed = srv.request("GET", "/secrets", token=body["access_token"])
         assert listed.status == 200
+    issued = srv.vault.audit.events(operation="TokenIssue", principal=f"app:{client_id}")
+    assert len(issued) == 2 and all(e.caller.get("uid") == os.getuid() for e in issued)
+    assert all(e.caller.get("via") == "akv-server-token" and e.result == "success" for e in issued)
 
 
 def test_assertions_are_checked(srv: Server, cert_app: Any, tmp_path: Path) -> None:
@@ -269,6 +272,18 @@ def test_managed_identity_protocol(srv: Server) -> None:
     ):
         assert call(srv, "GET", path, **headers)[0] == 400, path
     assert call(srv, "POST", query, {}, **{"X-IDENTITY-HEADER": "x"})[0] == 405
+
+
+def test_managed_identity_tokens_follow_the_principal(srv: Server) -> None:
+    query = "/msi/token?api-version=2019-08-01&resource=https://vault.azure.net/"
+    me = f"uid:{os.getuid()}"
+    token = call(srv, "GET", query, **{"X-IDENTITY-HEADER": "x"})[2]["access_token"]
+    assert srv.request("GET", "/secrets", token=token).status == 403  # no role yet
+    assignment = srv.vault.access.assign_role(me, "Key Vault Secrets User")
+    assert srv.request("GET", "/secrets", token=token).status == 200  # roles apply at once
+    srv.vault.access.remove_role(assignment.id)
+    srv.vault.access.delete_principal(me)
+    assert srv.request("GET", "/secrets", token=token).status == 401  # deleted: its tokens are revoked
 
 
 # -- the kernel's socket table ------------------------------------------------------------
