@@ -250,7 +250,11 @@ def test_env_command(served: Served, setup: dict[str, Any]) -> None:
     assert not any("AZURE_CLIENT_ID" in line for line in lines)
     app = cli([], "env", "--principal", "sec", "--url", served.url, "--ca", ca, "--secret-stdin", stdin=b"s3c r&t\n")
     assert "export AZURE_CLIENT_SECRET='s3c r&t'" in app.stdout.decode().splitlines()
-    assert cli([], "env", "--principal", "sec", "--url", served.url).returncode == 2  # no secret given
+    from_stdin = cli([], "env", "--principal", "sec", "--url", served.url, "--ca", ca, stdin=b"from-stdin\n")
+    assert "export AZURE_CLIENT_SECRET=from-stdin" in from_stdin.stdout.decode().splitlines()
+    assert cli([], "env", "--principal", "sec", "--url", served.url, stdin=b"").returncode != 0  # no secret
+    both = ["--secret-stdin", "--certificate-path", str(setup["cert_path"])]
+    assert cli([], "env", "--principal", "sec", "--url", served.url, *both).returncode == 2
     assert cli([], "env", "--secret-stdin", stdin=b"x").returncode == 2  # a secret without a principal
     assert cli([], "env", "--url", "http://localhost:1").returncode == 2
     # Without --url: the running serve of the vault named by --vault announced its URL and CA.

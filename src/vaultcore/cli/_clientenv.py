@@ -40,12 +40,12 @@ def _secret(from_stdin: bool, path: str | None) -> str | None:
 Examples:
   vaultcore env --principal ci --secret-file ci.secret > vault.env
   vaultcore env --principal deployer --certificate-path deployer.pem --url https://localhost:9443
-  eval "$(vaultcore env --principal ci --secret-stdin < ci.secret)"
+  eval "$(vaultcore env --principal ci < ci.secret)"        (the secret from stdin)
   vaultcore env                      managed identity: the OS user running the app
 """,
 )
 @click.option("--principal", "client_id", help="Application principal (client id); omit for managed identity.")
-@click.option("--secret-stdin", is_flag=True, help="Read its client secret from stdin.")
+@click.option("--secret-stdin", is_flag=True, help="Read its client secret from stdin (the default).")
 @click.option("--secret-file", type=click.Path(dir_okay=False, exists=True), help="Read its client secret from a file.")
 @click.option(
     "--certificate-path",
@@ -79,11 +79,13 @@ def env(
 
     from vaultcore.server import client_environment, public_ca_copy
 
-    secret = _secret(secret_stdin, secret_file)
-    if client_id is None and (secret is not None or certificate_path is not None):
+    if client_id is None and (secret_stdin or secret_file is not None or certificate_path is not None):
         raise click.UsageError("--secret-stdin/--secret-file/--certificate-path need --principal")
-    if client_id is not None and (secret is None) == (certificate_path is None):
-        raise click.UsageError("give --principal a secret (--secret-stdin/--secret-file) or --certificate-path")
+    if certificate_path is not None and (secret_stdin or secret_file is not None):
+        raise click.UsageError("give --principal a secret or a certificate, not both")
+    # An application without a certificate reads its secret from stdin unless a file is named.
+    wants_secret = client_id is not None and certificate_path is None
+    secret = _secret(secret_stdin or (wants_secret and secret_file is None), secret_file)
     running = _running_server(state.vault_path)
     if url is None:
         url = str(running.get("url") or "https://localhost:8443")
