@@ -302,6 +302,24 @@ def test_peer_uid_of_a_real_loopback_connection() -> None:
             assert client.fileno() >= 0
 
 
+def test_peer_uid_over_ipv6_and_a_dual_stack_listener() -> None:
+    try:
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(("::", 0))
+    except OSError:  # no IPv6 on this machine: nothing to check
+        return
+    with listener:
+        listener.listen(2)
+        port = listener.getsockname()[1]
+        for client_host in ("::1", "127.0.0.1"):
+            with socket.create_connection((client_host, port)) as client:
+                accepted, peer = listener.accept()
+                with accepted:
+                    assert loopback_peer_uid(peer[:2], accepted.getsockname()[:2]) == os.getuid(), client_host
+                assert client.fileno() >= 0
+
+
 def test_parse_proc_net_tcp_rows() -> None:
     table = (
         "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"

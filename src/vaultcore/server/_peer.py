@@ -12,6 +12,7 @@ peer is refused (:func:`loopback_peer_uid` returns ``None``).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -57,11 +58,19 @@ def parse_proc_net_tcp(text: str) -> list[tuple[Address, Address, str, int]]:
     return rows
 
 
+def _proc_forms(addr: Address) -> set[str]:
+    """How /proc/net/tcp{,6} print *addr*: ``HEX:PORT`` (and the IPv4-mapped IPv6 form)."""
+    ip, port = addr
+    packed = [ip.packed] if isinstance(ip, ipaddress.IPv6Address) else [ip.packed, bytes(10) + b"\xff\xff" + ip.packed]
+    return {"".join(f"{w:08X}" for w in struct.unpack(f"={len(raw) // 4}I", raw)) + f":{port:04X}" for raw in packed}
+
+
 def loopback_peer_uid(peer: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The uid owning the client socket of the TCP connection *peer* -> *server*.
 
     ``None`` unless the peer is a loopback address on this machine and exactly one
     established connection matches (not Linux, no ``/proc``, or the client went away).
+    The tables are matched on the kernel's own text form (no parsing of other rows).
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -72,13 +81,21 @@ def loopback_peer_uid(peer: tuple[str, int], server: tuple[str, int]) -> int | N
         return None
     if not peer_addr[0].is_loopback:
         return None
-    uids: set[int] = set()
-    for table in _TABLES:
+    local, remote = _proc_forms(peer_addr), _proc_forms(server_addr)
+    # An IPv4 client's socket is listed in tcp (even when the server's is dual-stack); reading
+    # a table costs the kernel about a millisecond, so tcp6 is read only when needed.
+    tables = _TABLES if isinstance(peer_addr[0], ipaddress.IPv4Address) else _TABLES[::-1]
+    for table in tables:
+        uids: set[int] = set()
         try:
             text = table.read_text()
         except OSError:
             continue
-        for local, remote, state, uid in parse_proc_net_tcp(text):
-            if state == _ESTABLISHED and local == peer_addr and remote == server_addr:
-                uids.add(uid)
-    return uids.pop() if len(uids) == 1 else None
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[1] in local and fields[2] in remote and fields[3] == _ESTABLISHED:
+                with contextlib.suppress(ValueError):
+                    uids.add(int(fields[7]))
+        if uids:
+            return uids.pop() if len(uids) == 1 else None
+    return None
