@@ -269,9 +269,21 @@ def test_managed_identity_protocol(srv: Server) -> None:
         ("/msi/token?api-version=2017-09-01&resource=https://vault.azure.net", {"X-IDENTITY-HEADER": "x"}),
         ("/msi/token?api-version=2019-08-01&resource=https://storage.azure.com", {"X-IDENTITY-HEADER": "x"}),
         (query + "&client_id=uid:424242", {"X-IDENTITY-HEADER": "x"}),  # another identity
+        (query, {"X-IDENTITY-HEADER": "x", "X-Forwarded-For": "127.0.0.1:1"}),  # proxied: not the caller's socket
     ):
         assert call(srv, "GET", path, **headers)[0] == 400, path
     assert call(srv, "POST", query, {}, **{"X-IDENTITY-HEADER": "x"})[0] == 405
+
+
+def test_forwarded_headers_do_not_change_the_peer(srv: Server) -> None:
+    """uvicorn would take the client address (port included) from X-Forwarded-For sent from
+    127.0.0.1: a local user could then name another user's connection. The server ignores it."""
+    assert srv.server._server.config.proxy_headers is False
+    form = {"client_id": "ci", "client_secret": srv.secrets["ci"], "grant_type": "client_credentials", "scope": SCOPE}
+    spoofed = {"X-Forwarded-For": "10.9.8.7:4242"}
+    assert call(srv, "POST", "/adfs/oauth2/v2.0/token", form, **spoofed)[0] == 200
+    last = srv.vault.audit.events(operation="TokenIssue", principal="app:ci")[-1]
+    assert last.caller["remote"] == "127.0.0.1" and last.caller["uid"] == os.getuid()
 
 
 def test_managed_identity_tokens_follow_the_principal(srv: Server) -> None:

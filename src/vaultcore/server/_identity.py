@@ -247,6 +247,9 @@ class IdentityService:
         self._limit(self.per_peer, f"ip:{remote}")
         if not request.headers.get("x-identity-header"):
             raise _Refused(400, "invalid_request", "the X-IDENTITY-HEADER header is required")
+        if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+            # A proxied request is not the caller's own connection: the kernel cannot name it.
+            raise _Refused(400, "invalid_request", "managed identity is not available through a proxy")
         query = request.query_params
         if query.get("api-version") != MSI_API_VERSION:
             raise _Refused(400, "invalid_request", f"api-version must be {MSI_API_VERSION}")

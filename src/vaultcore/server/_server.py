@@ -45,6 +45,10 @@ def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **ext
         ws="none",
         http="h11",
         server_header=False,
+        # Never take the client address from X-Forwarded-For (uvicorn trusts it from 127.0.0.1
+        # by default, port included): the audit's caller and managed identity's kernel lookup
+        # must see the real peer, or a local user could name another user's connection.
+        proxy_headers=False,
         timeout_graceful_shutdown=2,
         log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
         access_log=not quiet,
