@@ -102,9 +102,10 @@ def cli(vault_args: list[str], *args: str, stdin: bytes | None = None) -> subpro
 
 
 @contextmanager
-def serve(vault_args: list[str], tls_dir: Path) -> Iterator[Served]:
+def serve(vault_args: list[str], tls_dir: Path, *extra: str) -> Iterator[Served]:
     """``vaultcore serve --port 0 -o json`` in a subprocess until the block ends (SIGTERM)."""
     argv = [sys.executable, "-m", "vaultcore.cli", *vault_args, "-o", "json", "serve", "--port", "0", *SERVE_ARGS]
+    argv += extra
     proc = subprocess.Popen(
         [*argv, "--tls-dir", str(tls_dir)],
         env=clean_env(),
@@ -130,19 +131,24 @@ def serve(vault_args: list[str], tls_dir: Path) -> Iterator[Served]:
             proc.wait(timeout=30)
 
 
+def run_python(argv: list[str], env: dict[str, str], user: str | None = None) -> dict[str, Any]:
+    """``python ARGV...`` with *env* on a clean environment (as OS *user* if given); its JSON line."""
+    child = {**clean_env(), **env}
+    command = [sys.executable, *argv]
+    if user is not None:  # runuser keeps most of the environment; `env -i` makes it exact
+        child["HOME"] = "/"
+        command = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in child.items()), *command]
+    done = subprocess.run(command, env=child, capture_output=True, check=False, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr.decode()
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
 def run_app(
     env: dict[str, str], kind: str, mode: str, name: str, value: str | None = None, *, user: str | None = None
 ) -> dict[str, Any]:
     """Run :mod:`azure_app` with *env* on top of a clean environment (as OS *user* if given)."""
-    child = {**clean_env(), **env}
-    argv = [sys.executable, str(APP), kind, mode, name, *([value] if value is not None else [])]
-    if user is not None:  # runuser keeps most of the environment; `env -i` makes it exact
-        child["HOME"] = "/"
-        argv = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in child.items()), *argv]
-    done = subprocess.run(argv, env=child, capture_output=True, check=False, timeout=120, cwd="/")
-    assert done.returncode == 0, done.stderr.decode()
-    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    return result
+    return run_python([str(APP), kind, mode, name, *([value] if value is not None else [])], env, user)
 
 
 # -- temporary OS users ----------------------------------------------------------------

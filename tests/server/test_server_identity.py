@@ -17,6 +17,7 @@ import pwd
 import ssl
 import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from identityhelpers import (
     client_certificate,
     remove_user,
     run_app,
+    run_python,
     serve,
     traversable,
 )
@@ -194,8 +196,14 @@ def two_users() -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
 def test_managed_identity_is_the_os_user(setup: dict[str, Any], two_users: Any) -> None:
     (alice, alice_uid), (bob, bob_uid) = two_users
     here = Path(__file__).resolve()
-    reach = [Path(sys.executable), Path(sys.executable).resolve(), here, *map(Path, sys.path[1:])]
-    with serve(setup["vault_args"], setup["base"] / "tls-mi") as server, traversable([p for p in reach if p.exists()]):
+    # The socket lives outside pytest's temp root, which other pytest sessions reset to 0700.
+    sockets = Path(tempfile.mkdtemp(prefix="vcmi-"))
+    sockets.chmod(0o711)
+    sock = sockets / "mi.sock"
+    reach = [Path(sys.executable), Path(sys.executable).resolve(), here, sockets, *map(Path, sys.path[1:])]
+    served = serve(setup["vault_args"], setup["base"] / "tls-mi", "--unix-socket", str(sock))
+    with served as server, traversable([p for p in reach if p.exists()]):
+        assert server.info["unix_socket"] == str(sock) and stat.S_IMODE(sock.stat().st_mode) == 0o666
         # Roles are given while the server runs (another process writing the same vault).
         assigned = cli(setup["vault_args"], "-o", "json", "access", "role", "assign", "--os-user", alice, OFFICER)
         assert assigned.returncode == 0, assigned.stderr
@@ -211,6 +219,15 @@ def test_managed_identity_is_the_os_user(setup: dict[str, Any], two_users: Any) 
         assert refused["status"] == 403
         # The header proves nothing: root's own connection is root's identity, whatever it sends.
         assert run_app(env, "managed", "sync", "mi")["status"] == 403
+        # On the Unix socket the kernel names the caller too (SO_PEERCRED).
+        unix = [str(here.with_name("unix_client.py")), str(sock), server.env["SSL_CERT_FILE"], "mi"]
+        by_alice = run_python(unix, {}, user=alice)
+        alice_read = {"token_status": 200, "client_id": f"uid:{alice_uid}", "status": 200, "value": "set by alice"}
+        assert by_alice == alice_read
+        by_bob = run_python(unix, {}, user=bob)
+        assert by_bob["client_id"] == f"uid:{bob_uid}" and by_bob["status"] == 403
+    assert not sock.exists()  # removed when the server stops
+    sockets.rmdir()
     with Vault.open(setup["base"] / "vault", KeyFileCredential(setup["key_file"])) as vault:
         issued = vault.audit.events(operation="ManagedIdentityToken")
         names = {p.id: p.display_name for p in vault.access.list_principals()}

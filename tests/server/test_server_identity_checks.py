@@ -25,7 +25,7 @@ from identityhelpers import client_certificate
 from serverhelpers import Server, unique
 
 from vaultcore.server._assertion import ASSERTION_TYPE, AssertionRejected, ReplayCache, verify_assertion
-from vaultcore.server._peer import loopback_peer_uid, parse_proc_net_tcp
+from vaultcore.server._peer import loopback_peer_uid, parse_proc_net_tcp, unix_peer_uid
 from vaultcore.server._ratelimit import RateLimiter
 
 SCOPE = "https://vault.azure.net/.default"
@@ -330,6 +330,13 @@ def test_peer_uid_over_ipv6_and_a_dual_stack_listener() -> None:
                 with accepted:
                     assert loopback_peer_uid(peer[:2], accepted.getsockname()[:2]) == os.getuid(), client_host
                 assert client.fileno() >= 0
+
+
+def test_unix_socket_peer_credentials() -> None:
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        assert unix_peer_uid(left) == os.getuid() == unix_peer_uid(right)
+        assert unix_peer_uid(tcp) is None  # only Unix sockets carry peer credentials
 
 
 def test_parse_proc_net_tcp_rows() -> None:

@@ -74,6 +74,11 @@ Unchanged Azure apps (details: docs/server.md): export the variables printed at 
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="Server certificate chain (PEM).")
 @click.option("--key", type=click.Path(dir_okay=False, exists=True), help="Its private key (PEM).")
 @click.option(
+    "--unix-socket",
+    type=click.Path(dir_okay=False),
+    help="Also listen on this Unix socket (TLS too); managed identity there is SO_PEERCRED's uid.",
+)
+@click.option(
     "--admin-token/--no-admin-token",
     default=True,
     show_default=True,
@@ -89,6 +94,7 @@ def serve(
     tls_names: tuple[str, ...],
     cert: str | None,
     key: str | None,
+    unix_socket: str | None,
     admin_token: bool,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
@@ -131,6 +137,8 @@ def serve(
         _announce(announced, url, public_ca)
         env = server.client_environment(url, public_ca)
         info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
+        if unix_socket:
+            info["unix_socket"] = os.path.abspath(unix_socket)
         if state.json:
             state.emit({**info, "admin_token": token, "env": env})
         else:
@@ -142,7 +150,7 @@ def serve(
         sys.stdout.flush()
 
     try:
-        server.serve(vault, tls, host=host, port=port, app=app, on_listening=listening)
+        server.serve(vault, tls, host=host, port=port, app=app, on_listening=listening, unix_socket=unix_socket)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(announced)

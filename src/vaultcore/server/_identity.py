@@ -14,7 +14,8 @@ Routes (``T`` is ``adfs`` or the vault's name, case-insensitive; docs/server.md)
 ``GET /msi/token``
     Managed identity, App Service protocol 2019-08-01 (``IDENTITY_ENDPOINT`` +
     ``IDENTITY_HEADER``): the identity is the **OS user that owns the client's socket**, read
-    from the kernel (:mod:`._peer`); the ``X-IDENTITY-HEADER`` only has to be present (it
+    from the kernel (:mod:`._peer`: ``/proc/net/tcp`` for loopback TCP, ``SO_PEERCRED`` on
+    ``serve --unix-socket``); the ``X-IDENTITY-HEADER`` only has to be present (it
     stops requests forged through an SSRF bug, it proves nothing). The principal ``uid:N``
     is created on first use (no roles: its calls get 403 until a role is assigned).
 
@@ -39,7 +40,7 @@ from vaultcore.exceptions import ConflictError, UnauthorizedError, VaultError
 
 from ._assertion import ASSERTION_TYPE, AssertionRejected, ReplayCache, verify_assertion
 from ._auth import APP_LIFETIME, RESOURCE, Principals, TokenIssuer
-from ._peer import loopback_peer_uid
+from ._peer import UNIX_CLIENT, loopback_peer_uid
 from ._ratelimit import RateLimiter
 from ._web import JSONResponse, Request, Response, run_in_threadpool
 
@@ -138,7 +139,9 @@ class IdentityService:
         """The peer's address and the uid the kernel names (read off the event loop: ~ms)."""
         client, server = request.scope.get("client"), request.scope.get("server")
         remote = str(client[0]) if client else "unknown"
-        if not client or not server:
+        if client and client[0] == UNIX_CLIENT and server and server[1] is None:
+            return remote, int(client[1])  # a Unix socket: SO_PEERCRED, read at accept
+        if not client or not server or server[1] is None:
             return remote, None
         peer, local = (str(client[0]), int(client[1])), (str(server[0]), int(server[1]))
         return remote, await run_in_threadpool(loopback_peer_uid, peer, local)

@@ -7,7 +7,8 @@ with its local and remote address and the uid that created it. The client's sock
 loopback connection is the row whose *local* end is the peer address the server sees and
 whose *remote* end is the server's own address, in state ESTABLISHED; its uid is the
 answer. This is what identd did, and it works only for peers on this machine: any other
-peer is refused (:func:`loopback_peer_uid` returns ``None``).
+peer is refused (:func:`loopback_peer_uid` returns ``None``). On a Unix socket the kernel
+says it directly: ``SO_PEERCRED`` (:func:`unix_peer_uid`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import struct
 import sys
 from pathlib import Path
 
-__all__ = ["loopback_peer_uid", "parse_proc_net_tcp"]
+__all__ = ["UNIX_CLIENT", "loopback_peer_uid", "parse_proc_net_tcp", "unix_peer_uid"]
+
+#: ``scope["client"]`` of a Unix-socket connection is ``(UNIX_CLIENT, uid)``, the uid from
+#: ``SO_PEERCRED`` (set by :class:`._web.PeerCredProtocol`; no request header can change it).
+UNIX_CLIENT = "unix"
 
 _ESTABLISHED = "01"
 _TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
@@ -99,3 +104,15 @@ def loopback_peer_uid(peer: tuple[str, int], server: tuple[str, int]) -> int | N
         if uids:
             return uids.pop() if len(uids) == 1 else None
     return None
+
+
+def unix_peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket (``SO_PEERCRED``)."""
+    if sock.family != getattr(socket, "AF_UNIX", None) or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _, uid, _ = struct.unpack("3i", raw)
+    return int(uid)

@@ -9,7 +9,9 @@ its worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -24,7 +26,7 @@ from ._app import AkvApp, create_app
 from ._auth import ADMIN_LIFETIME, TokenIssuer
 from ._credential import ServerCredential, StaticTokenCredential
 from ._tls import TlsFiles
-from ._web import uvicorn
+from ._web import PeerCredProtocol, uvicorn
 
 if TYPE_CHECKING:
     from .._vault import Vault
@@ -43,7 +45,7 @@ def _config(app: Any, tls: TlsFiles, *, host: str, port: int, quiet: bool, **ext
         ssl_keyfile=str(tls.key_path),
         lifespan="off",
         ws="none",
-        http="h11",
+        http=PeerCredProtocol,  # h11, plus the SO_PEERCRED uid of Unix-socket clients
         server_header=False,
         # Never take the client address from X-Forwarded-For (uvicorn trusts it from 127.0.0.1
         # by default, port included): the audit's caller and managed identity's kernel lookup
@@ -94,6 +96,27 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listen_unix(path: str) -> socket.socket:
+    """A listening Unix socket at *path* that any local user may connect to (the server asks
+    the kernel who they are: ``SO_PEERCRED``). A stale socket file there is replaced."""
+    import stat
+
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)  # noqa: S103 - like a loopback port: identity comes from the kernel
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(f"cannot listen on {path}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(
     vault: Vault,
     tls: TlsFiles,
@@ -102,25 +125,32 @@ def serve(
     port: int = 8443,
     app: Any = None,
     on_listening: Callable[[int], None] | None = None,
+    unix_socket: str | None = None,
 ) -> None:
     """Serve *vault* until Ctrl-C or SIGTERM, then return normally (the caller closes the vault).
 
     *app* defaults to ``create_app(vault)``. *on_listening* is called with the port once the
-    socket accepts connections (port 0 picks a free one). Blocks; call from the main thread.
+    socket accepts connections (port 0 picks a free one). With *unix_socket* the server also
+    listens there (TLS as well). Blocks; call from the main thread.
     """
     asgi = app if app is not None else create_app(vault)
     sock = listen(host, port)
+    extra = [listen_unix(unix_socket)] if unix_socket else []
     server = uvicorn.Server(_config(asgi, tls, host=host, port=sock.getsockname()[1], quiet=False))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
         if on_listening is not None:
             on_listening(sock.getsockname()[1])
-        server.run(sockets=[sock])
+        server.run(sockets=[sock, *extra])
     except (KeyboardInterrupt, _Stopped):
         pass  # the signal that stopped the server, raised again by uvicorn once it is down
     finally:
         sock.close()
+        for unix in extra:
+            unix.close()
+            with contextlib.suppress(OSError):
+                os.unlink(str(unix_socket))
         if main:
             signal.signal(signal.SIGTERM, previous)
 
