@@ -282,3 +282,18 @@ def test_env_command(served: Served, setup: dict[str, Any]) -> None:
     assert announced["SSL_CERT_FILE"] == served.env["SSL_CERT_FILE"]
     unknown = cli(setup["vault_args"], "access", "role", "assign", "--os-user", "no-such-user-x", OFFICER)
     assert unknown.returncode == 2 and b"no OS user" in unknown.stderr
+
+
+def test_sync_certificate_credential_reuses_its_assertion(served: Served, setup: dict[str, Any]) -> None:
+    """MSAL signs one assertion and reuses it for ~9 minutes (here: a claims challenge forces a
+    second token request); the same OS user may present it again, so this works."""
+    from azure.identity import CertificateCredential
+
+    ca = served.env["REQUESTS_CA_BUNDLE"]
+    scope = "https://vault.azure.net/.default"
+    with CertificateCredential(
+        "adfs", "certapp", str(setup["cert_path"]), authority=served.url, connection_verify=ca
+    ) as credential:
+        first = credential.get_token(scope)
+        challenged = credential.get_token(scope, claims='{"access_token":{"nbf":{"essential":true,"value":"1"}}}')
+    assert first.token != challenged.token

@@ -12,7 +12,7 @@ HMAC); the thumbprint names a certificate registered on the application; the sig
 the bytes received; ``iss`` = ``sub`` = the client id; ``aud`` = the token endpoint the
 request was posted to; ``exp`` in the future and at most :data:`MAX_LIFETIME` ahead,
 ``nbf``/``iat`` not in the future (5 minutes of skew); finally ``jti`` not seen before
-(:class:`ReplayCache`, kept until the assertion expires). Every failure is the same
+from anyone else (:class:`ReplayCache`, kept until the assertion expires). Every failure is the same
 :class:`AssertionRejected` with a short reason (no key material, no token text).
 """
 
@@ -123,23 +123,33 @@ def _check_signature(alg: str, cert: x509.Certificate, signed: bytes, signature:
 
 
 class ReplayCache:
-    """The ``jti`` of every accepted assertion until it expires (bounded; thread-safe)."""
+    """The ``jti`` of every accepted assertion until it expires (bounded; thread-safe).
+
+    Each is bound to who first presented it (the peer's uid, from the kernel). Only that same
+    local user may present it again: sync MSAL reuses one assertion for about 9 minutes (for a
+    claims challenge, say), while anyone else - or any peer the kernel cannot name - replaying
+    it is refused.
+    """
 
     def __init__(self, size: int = 100_000) -> None:
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, tuple[float, int | None]] = {}
         self._size = size
         self._lock = threading.Lock()
 
-    def claim(self, key: str, expires: float, now: float) -> None:
-        """Remember *key* until *expires*; ``AssertionRejected`` if it was seen before."""
+    def claim(self, key: str, expires: float, now: float, holder: int | None = None) -> None:
+        """Remember *key* for *holder* until *expires*; ``AssertionRejected`` if someone else
+        (or an unknown peer) used it before."""
         with self._lock:
-            if key in self._seen and self._seen[key] > now - SKEW:
-                raise AssertionRejected("the assertion was already used (jti replayed)")
+            seen = self._seen.get(key)
+            if seen is not None and seen[0] > now - SKEW:
+                if holder is None or seen[1] != holder:
+                    raise AssertionRejected("the assertion was already used (jti replayed)")
+                return
             if len(self._seen) >= self._size:
-                self._seen = {k: e for k, e in self._seen.items() if e > now - SKEW}
+                self._seen = {k: e for k, e in self._seen.items() if e[0] > now - SKEW}
                 if len(self._seen) >= self._size:
                     raise AssertionRejected("too many assertions in flight; try again later")
-            self._seen[key] = expires
+            self._seen[key] = (expires, holder)
 
 
 def verify_assertion(
@@ -149,9 +159,12 @@ def verify_assertion(
     audience: str,
     certificates: Sequence[bytes],
     replay: ReplayCache,
+    holder: int | None = None,
     now: float | None = None,
 ) -> None:
-    """Accept *assertion* for *client_id* posted to *audience*, or raise ``AssertionRejected``."""
+    """Accept *assertion* for *client_id* posted to *audience*, or raise ``AssertionRejected``.
+
+    *holder* is the peer's uid when the kernel knows it (see :class:`ReplayCache`)."""
     if not isinstance(assertion, str) or not 0 < len(assertion) <= MAX_ASSERTION:
         raise AssertionRejected("malformed assertion")
     parts = assertion.split(".")
@@ -185,4 +198,4 @@ def verify_assertion(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= 256:
         raise AssertionRejected("the assertion has no jti")
-    replay.claim(f"{client_id.lower()}\0{jti}", exp, now)
+    replay.claim(f"{client_id.lower()}\0{jti}", exp, now, holder)

@@ -234,7 +234,12 @@ class IdentityService:
         certificates = self.vault.access.application_certificates(client_id)
         try:
             verify_assertion(
-                assertion, client_id=client_id, audience=audience, certificates=certificates, replay=self.replay
+                assertion,
+                client_id=client_id,
+                audience=audience,
+                certificates=certificates,
+                replay=self.replay,
+                holder=caller.get("uid"),
             )
             return self.vault.access.application_id(client_id)
         except (AssertionRejected, UnauthorizedError) as exc:
