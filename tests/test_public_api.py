@@ -39,8 +39,8 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "vaultcore.server": [
         "DEFAULT_HOSTS", "AkvApp", "AsyncServerCredential", "BackgroundServer", "ConnectionLimits", "IssuedToken",
-        "ServerCredential", "StaticTokenCredential", "TlsFiles", "TokenIssuer", "check_cert_files", "create_app",
-        "credential", "ensure_local_tls", "serve", "url_for",
+        "ServerCredential", "StaticTokenCredential", "TlsFiles", "TokenIssuer", "check_cert_files",
+        "client_environment", "create_app", "credential", "ensure_local_tls", "public_ca_copy", "serve", "url_for",
     ],
     "vaultcore.exceptions": [
         "ConflictError", "ForbiddenError", "HSMConfigurationError", "HSMError", "HSMUnavailableError",

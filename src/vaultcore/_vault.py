@@ -365,6 +365,23 @@ class Vault(AdministrationOperations):
         self.access.require_principal(principal_id)
         return self._view(principal_id, caller)
 
+    def record_sign_in(self, principal_id: str, operation_name: str, caller: dict[str, Any], result: str) -> None:
+        """Audit a sign-in a trusted front end decided itself (the server's token endpoints:
+        client assertions, managed identity by OS user); administrator's handle only."""
+        self._require_open()
+        if not self._session.is_admin:
+            raise ForbiddenError("only the vault administrator's handle records sign-ins", inner_code="ForbiddenByRbac")
+        event = PendingEvent(
+            principal_id,
+            operation_name,
+            "/",
+            new_request_id(),
+            {**self._session.caller, **caller},
+            self._ctx.clock().timestamp(),
+        )
+        event.result = result
+        self._ctx.audit.record(event)
+
     def _view(self, pid: str, caller: dict[str, Any] | None) -> Vault:
         session = Session(pid, authorizer=self.access.authorizer(pid), caller=caller)
         view = type(self)(self._ctx, session, owner=False, access_kdf=self._access_kdf)

@@ -19,19 +19,19 @@ from vaultcore.exceptions import UnauthorizedError
 from vaultcore.server import AsyncServerCredential, StaticTokenCredential, TokenIssuer, credential
 from vaultcore.server import _auth as auth_module
 
-CHALLENGE = 'Bearer authorization="https://login.vaultcore.local/srv", resource="https://vault.azure.net"'
+CHALLENGE = 'Bearer authorization="https://localhost:{port}/adfs", resource="https://vault.azure.net"'
 
 
 def test_requests_without_a_token_get_the_challenge(srv: Server) -> None:
     for method, path in (("GET", "/secrets/x/"), ("PUT", "/secrets/x"), ("GET", "/no/such/route")):
         response = srv.request(method, path, token=None, headers={"Content-Length": "0"})
         assert response.status == 401
-        assert response.headers["www-authenticate"] == CHALLENGE
+        assert response.headers["www-authenticate"] == CHALLENGE.format(port=srv.server.port)
         assert response.body == {
             "error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}
         }
     basic = srv.request("GET", "/secrets", token=None, headers={"Authorization": "Basic Y2k6eA=="})
-    assert basic.status == 401 and basic.headers["www-authenticate"] == CHALLENGE
+    assert basic.status == 401 and basic.headers["www-authenticate"] == CHALLENGE.format(port=srv.server.port)
 
 
 def test_bad_tokens_are_refused(srv: Server) -> None:
@@ -43,7 +43,7 @@ def test_bad_tokens_are_refused(srv: Server) -> None:
     for token in (f"{head}.{payload}.{mac[:-2]}xx", f"{head}.{forged_payload}.{mac}", other_server, "vc1.x.y"):
         response = srv.request("GET", "/secrets", token=token)
         assert response.status == 401, token
-        assert response.headers["www-authenticate"] == CHALLENGE
+        assert response.headers["www-authenticate"] == CHALLENGE.format(port=srv.server.port)
 
 
 def test_token_issuer_checks_expiry_audience_and_format(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,9 +4,12 @@ Principals:
 
 - the **administrator**: whoever holds the vault credential (``vault`` itself);
 - **application** principals: a client id and a client secret. The secret (256 random bits,
-  base64url) is shown once; only an Argon2id hash with a per-principal salt is stored.
-- **OS-user** principals: a Unix uid, authenticated by the local server's Unix socket
-  (``SO_PEERCRED``) — the local analogue of a managed identity, with no secret to leak.
+  base64url) is shown once; only an Argon2id hash with a per-principal salt is stored. An
+  application may instead (or also) have X.509 certificates (public parts only, RSA keys):
+  the server accepts client assertions signed by their keys, as Entra ID does.
+- **OS-user** principals: a Unix uid — the local analogue of a managed identity, with no
+  secret to leak. The server's managed-identity endpoint learns the uid from the kernel (the
+  owner of the client's loopback socket), never from anything the client sends.
 
 Records live in the ``access`` database, sealed by the envelope, under keyed hashes of the
 principal id. Principal ids are case-insensitive; a principal keeps the casing it was created
@@ -151,22 +154,32 @@ class AccessManager(RoleDefinitionOperations):
         return secret, doc
 
     @operation("PrincipalCreate", DataAction.ROLE_WRITE)
-    def create_application(self, client_id: str, *, display_name: str = "") -> NewApplication:
-        """A new application principal; the returned client secret is shown only once."""
+    def create_application(
+        self, client_id: str, *, display_name: str = "", certificate: bytes | None = None
+    ) -> NewApplication:
+        """A new application principal; the returned client secret is shown only once.
+
+        With *certificate* (PEM or DER, an RSA public key) the application authenticates with
+        client assertions signed by that certificate's key and gets no client secret
+        (``client_secret`` is then ``""``).
+        """
         if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
             raise InvalidParameterError("client_id must be 1-64 characters of letters, digits, '.', '_' and '-'")
         pid = f"app:{client_id}"
-        secret, cred = self._new_secret()
         now = self._ctx.now()
-        doc = {
+        doc: dict[str, Any] = {
             "id": pid,
             "kind": "application",
             "display_name": display_name,
             "created": now,
-            "rotated": now,
-            "cred": cred,
             "inc": _bindings.random_bytes(8).hex(),
         }
+        secret = ""
+        if certificate is None:
+            secret, doc["cred"] = self._new_secret()
+            doc["rotated"] = now
+        else:
+            doc["certs"] = [_certificate_der(certificate).hex()]
 
         def run(txn: WriteTxn) -> None:
             if self._get_principal(txn, pid) is not None:
@@ -178,7 +191,7 @@ class AccessManager(RoleDefinitionOperations):
 
     @operation("PrincipalCreate", DataAction.ROLE_WRITE)
     def create_os_user(self, uid: int, *, display_name: str = "") -> Principal:
-        """A principal for the OS user *uid* (authenticated by the server's Unix socket)."""
+        """A principal for the OS user *uid* (managed identity: the server asks the kernel)."""
         if not isinstance(uid, int) or uid < 0:
             raise InvalidParameterError("uid must be a non-negative integer")
         pid = f"uid:{uid}"
@@ -428,6 +441,27 @@ class AccessManager(RoleDefinitionOperations):
             raise UnauthorizedError("invalid client credentials")
         return str(doc["id"])  # the id as created, whatever casing the caller used
 
+    def application_certificates(self, client_id: str) -> list[bytes]:
+        """The DER certificates registered for application *client_id* (administrator's handle
+        only; ``[]`` for an unknown client, so a caller cannot tell the two apart)."""
+        self._only_administrator("look up principals")
+        if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+            return []
+        with self._ctx.read() as txn:
+            doc = self._get_principal(txn, f"app:{client_id}")
+        if doc is None or doc.get("kind") != "application":
+            return []
+        return [bytes.fromhex(c) for c in doc.get("certs", [])]
+
+    def application_id(self, client_id: str) -> str:
+        """The principal id of application *client_id* as created (ids are case-insensitive)."""
+        self._only_administrator("look up principals")
+        with self._ctx.read() as txn:
+            doc = self._get_principal(txn, f"app:{client_id}")
+        if doc is None:
+            raise UnauthorizedError("unknown principal")
+        return str(doc["id"])
+
     def require_principal(self, principal_id: str) -> None:
         """``UnauthorizedError`` unless *principal_id* exists (administrator's handle only)."""
         self._only_administrator("look up principals")
@@ -469,6 +503,27 @@ class AccessManager(RoleDefinitionOperations):
         with self._ctx.read() as txn:
             raw = txn.get(META, GEN_KEY)
         return _GEN.unpack(raw)[0] if raw else 0
+
+
+def _certificate_der(data: bytes) -> bytes:
+    """The DER form of one X.509 certificate (the first of a PEM file) with an RSA key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if not isinstance(data, bytes) or not data:
+        raise InvalidParameterError("certificate must be PEM or DER bytes")
+    try:
+        cert = (
+            x509.load_pem_x509_certificates(data)[0]
+            if b"-----BEGIN CERTIFICATE-----" in data
+            else x509.load_der_x509_certificate(data)
+        )
+    except ValueError:
+        raise InvalidParameterError("certificate is not a valid X.509 certificate (PEM or DER)") from None
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise InvalidParameterError("an application certificate must have an RSA key (as Entra ID requires)")
+    return cert.public_bytes(Encoding.DER)
 
 
 def _same(a: str, b: str) -> bool:

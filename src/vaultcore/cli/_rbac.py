@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -35,9 +36,32 @@ def _assignment(a: Any) -> dict[str, Any]:
 
 
 def _emit_new_app(state: State, new: Any) -> None:
-    data = {**_principal(new.principal), "client_id": new.client_id, "client_secret": new.client_secret}
+    data = {**_principal(new.principal), "client_id": new.client_id}
+    if new.client_secret:
+        data["client_secret"] = new.client_secret
     state.emit(data, r.fields_table(data))
-    state.note("The client secret is shown only once: store it now (e.g. in VAULTCORE_CLIENT_SECRET).")
+    if new.client_secret:
+        state.note("The client secret is shown only once: store it now (e.g. in VAULTCORE_CLIENT_SECRET).")
+
+
+def _os_user_principal(state: State, user: str) -> str:
+    """``uid:N`` for an OS user name or uid, creating its principal if there is none yet."""
+    import pwd
+
+    from vaultcore.exceptions import ConflictError
+
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except (KeyError, OverflowError):
+        if not user.isdigit():
+            raise click.BadParameter(f"no OS user {user!r}", param_hint="--os-user") from None
+        uid, name = int(user), ""
+    else:
+        uid, name = entry.pw_uid, entry.pw_name
+    vault = state.vault()
+    with contextlib.suppress(ConflictError):  # it exists already
+        vault.access.create_os_user(uid, display_name=name)
+    return f"uid:{uid}"
 
 
 @click.group(
@@ -46,6 +70,8 @@ def _emit_new_app(state: State, new: Any) -> None:
 Examples:
   vaultcore access principal create-app ci-deployer
   vaultcore access role assign app:ci-deployer "Key Vault Secrets User" --scope /secrets/db-password
+  vaultcore access role assign --os-user alice "Key Vault Secrets User"
+  vaultcore access principal create-app deployer --certificate deployer-cert.pem
   VAULTCORE_CLIENT_ID=ci-deployer VAULTCORE_CLIENT_SECRET=... vaultcore secret get db-password
 """,
 )
@@ -61,11 +87,19 @@ def principal() -> None:
 @principal.command("create-app")
 @click.argument("client_id")
 @click.option("--display-name", default="", help="A label for humans.")
+@click.option(
+    "--certificate",
+    type=click.File("rb"),
+    help="Authenticate with this certificate (PEM/DER, RSA) instead of a client secret.",
+)
 @output_option
 @pass_state
-def create_app(state: State, client_id: str, display_name: str) -> None:
-    """Create application principal CLIENT_ID; prints its client secret once."""
-    _emit_new_app(state, state.vault().access.create_application(client_id, display_name=display_name))
+def create_app(state: State, client_id: str, display_name: str, certificate: Any) -> None:
+    """Create application principal CLIENT_ID; prints its client secret once (none with --certificate)."""
+    cert = certificate.read() if certificate is not None else None
+    _emit_new_app(
+        state, state.vault().access.create_application(client_id, display_name=display_name, certificate=cert)
+    )
 
 
 @principal.command("create-user")
@@ -74,7 +108,7 @@ def create_app(state: State, client_id: str, display_name: str) -> None:
 @output_option
 @pass_state
 def create_user(state: State, uid: int, display_name: str) -> None:
-    """Create a principal for OS user UID (authenticated by the local server's Unix socket)."""
+    """Create a principal for OS user UID (its managed identity on `vaultcore serve`)."""
     data = _principal(state.vault().access.create_os_user(uid, display_name=display_name))
     state.emit(data, r.fields_table(data))
 
@@ -113,15 +147,20 @@ def role() -> None:
 
 
 @role.command("assign")
-@click.argument("principal_id")
-@click.argument("role_name", metavar="ROLE")
+@click.argument("args", metavar="[PRINCIPAL_ID] ROLE", nargs=-1, required=True)
+@click.option("--os-user", help="The OS user (name or uid) instead of PRINCIPAL_ID; its principal is created.")
 @click.option(
     "--scope", default="/", show_default=True, help="/, /secrets, /secrets/NAME (keys and certificates alike)."
 )
 @output_option
 @pass_state
-def assign(state: State, principal_id: str, role_name: str, scope: str) -> None:
-    """Grant ROLE (a built-in or custom role's name, GUID or id) to PRINCIPAL_ID on SCOPE."""
+def assign(state: State, args: tuple[str, ...], os_user: str | None, scope: str) -> None:
+    """Grant ROLE (a built-in or custom role's name, GUID or id) to PRINCIPAL_ID (or to
+    --os-user USER) on SCOPE."""
+    if len(args) != (1 if os_user else 2):
+        raise click.UsageError("give PRINCIPAL_ID ROLE, or --os-user USER ROLE")
+    role_name = args[-1]
+    principal_id = _os_user_principal(state, os_user) if os_user else args[0]
     data = _assignment(state.vault().access.assign_role(principal_id, role_name, scope))
     state.emit(data, r.fields_table(data))
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import shlex
 import sys
 
 import click
@@ -19,6 +23,25 @@ def default_tls_dir() -> str:
     return os.path.join(platformdirs.user_data_dir("vaultcore"), "tls")
 
 
+def server_files(vault_path: str) -> str:
+    """The glob of files where running ``serve`` processes of *vault_path* leave their URL and
+    public CA for ``vaultcore env`` (one per process: ``<vault hash>-<pid>.json``)."""
+    digest = hashlib.sha256(os.path.abspath(vault_path).encode()).hexdigest()[:16]
+    return os.path.join(platformdirs.user_data_dir("vaultcore"), "servers", f"{digest}-*.json")
+
+
+def _announce(path: str, url: str, ca: str | None) -> None:
+    """Write the server file (0600 in a 0700 directory); best effort."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"url": url, "ca_path": ca, "pid": os.getpid()}, fh)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass
+
+
 @click.command(
     "serve",
     epilog="""\b
@@ -29,14 +52,14 @@ Examples:
   vaultcore serve --cert server.pem --key server.key
 
 \b
-Azure SDK clients (details: docs/server.md):
-  from vaultcore.server import credential
-  cred = credential(URL, client_id=ID, client_secret=SECRET, ca_path=CA)
-  SecretClient(URL, cred, verify_challenge_resource=False, connection_verify=CA)
+Unchanged Azure apps (details: docs/server.md): export the variables printed at start
+(or by `vaultcore env --principal ID`) and pass verify_challenge_resource=False.
 """,
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option(
+    "--port", default=8443, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: a free one)."
+)
 @click.option(
     "--tls-dir",
     type=click.Path(file_okay=False),
@@ -50,6 +73,11 @@ Azure SDK clients (details: docs/server.md):
 )
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="Server certificate chain (PEM).")
 @click.option("--key", type=click.Path(dir_okay=False, exists=True), help="Its private key (PEM).")
+@click.option(
+    "--unix-socket",
+    type=click.Path(dir_okay=False),
+    help="Also listen on this Unix socket (TLS too); managed identity there is SO_PEERCRED's uid.",
+)
 @click.option(
     "--admin-token/--no-admin-token",
     default=True,
@@ -83,6 +111,7 @@ def serve(
     tls_names: tuple[str, ...],
     cert: str | None,
     key: str | None,
+    unix_socket: str | None,
     admin_token: bool,
     trusted_proxies: tuple[str, ...],
     inject: str | None,
@@ -122,44 +151,68 @@ def serve(
     if backup_dir is not None:
         os.makedirs(backup_dir, mode=0o700, exist_ok=True)
     app = server.create_app(vault, faults=faults, backup_dir=backup_dir)
-    url = server.url_for(host, port)
     token = app.state.akv.admin_token() if admin_token else None
     ca = str(tls.ca_path) if tls.ca_path else None
-    info = {"url": url, "vault": vault.name, "ca_path": ca, "token_endpoint": url + "/_vaultcore/token"}
-    if faults.active:
-        info["inject"] = faults.describe()
-    if backup_dir is not None:
-        info["backup_dir"] = os.path.abspath(backup_dir)
+    public_ca = str(server.public_ca_copy(tls.ca_path)) if tls.ca_path else None
+    announced = server_files(state.vault_path).replace("*", str(os.getpid()))
 
-    def announce() -> None:  # only once the port is listening: a client may connect at once
+    def listening(bound: int) -> None:  # only once the port is listening: a client may connect at once
+        url = server.url_for(host, bound)
+        _announce(announced, url, public_ca)
+        env = server.client_environment(url, public_ca)
+        info: dict[str, object] = {
+            "url": url,
+            "vault": vault.name,
+            "ca_path": ca,
+            "token_endpoint": url + "/_vaultcore/token",
+        }
+        if unix_socket:
+            info["unix_socket"] = os.path.abspath(unix_socket)
         if faults.active:
+            info["inject"] = faults.describe()
             state.note(f"fault injection on: {faults.describe()}")
+        if backup_dir is not None:
+            info["backup_dir"] = os.path.abspath(backup_dir)
         if state.json:
-            state.emit({**info, "admin_token": token})
+            state.emit({**info, "admin_token": token, "env": env})
         else:
-            lines = [
-                f"Serving vault {vault.name!r} at {url} (TLS only; Ctrl-C stops)",
-                f"CA certificate: {ca or 'the issuer of ' + str(tls.cert_path)}",
-            ]
-            if token:
-                lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
-            verify = repr(ca) if ca else "True"
-            lines += [
-                "Azure SDK clients:",
-                "  from vaultcore.server import credential",
-                f"  cred = credential({url!r}, client_id=ID, client_secret=SECRET, ca_path={verify})"
-                + ("   # or token=<administrator token>" if token else ""),
-                f"  SecretClient({url!r}, cred, verify_challenge_resource=False, connection_verify={verify})",
-                "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
-            ]
-            click.echo("\n".join(lines))
+            _print_banner(url, vault.name, ca, token, env)
         if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
             state.note(
                 f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}"
             )
         sys.stdout.flush()
 
-    server.serve(vault, tls, host=host, port=port, app=app, trusted_proxies=trusted_proxies, on_ready=announce)
+    try:
+        server.serve(
+            vault,
+            tls,
+            host=host,
+            port=port,
+            app=app,
+            trusted_proxies=trusted_proxies,
+            on_ready=listening,
+            unix_socket=unix_socket,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(announced)
+
+
+def _print_banner(url: str, name: str, ca: str | None, token: str | None, env: dict[str, str]) -> None:
+    lines = [
+        f"Serving vault {name!r} at {url} (TLS only; Ctrl-C stops)",
+        f"CA certificate: {ca or 'the issuer of the server certificate'}",
+    ]
+    if token:
+        lines += ["Administrator token (valid 12 hours, shown once; keep it secret):", f"  {token}"]
+    lines += [
+        "Unchanged Azure apps (managed identity = your OS user; `vaultcore env --principal ID` for an app):",
+        *(f"  export {k}={shlex.quote(v)}" for k, v in env.items()),
+        "  and construct Key Vault clients with verify_challenge_resource=False.",
+        "Application principals: vaultcore access principal create-app ID, then vaultcore access role assign.",
+    ]
+    click.echo("\n".join(lines))
 
 
 COMMANDS: tuple[click.Command, ...] = (serve,)

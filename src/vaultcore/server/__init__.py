@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._auth import IssuedToken, TokenIssuer
+from ._clientenv import client_environment, public_ca_copy
 from ._credential import AsyncServerCredential, ServerCredential, StaticTokenCredential, credential
 from ._tls import DEFAULT_HOSTS, TlsFiles, check_cert_files, ensure_local_tls
 
@@ -32,9 +33,11 @@ __all__ = [
     "TlsFiles",
     "TokenIssuer",
     "check_cert_files",
+    "client_environment",
     "create_app",
     "credential",
     "ensure_local_tls",
+    "public_ca_copy",
     "serve",
     "url_for",
 ]

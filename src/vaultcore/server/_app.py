@@ -3,7 +3,9 @@
 One catch-all Starlette route hands every request to :class:`AkvApp`, which
 
 1. checks the ``Host`` header (ids in responses are built from it);
-2. serves ``POST /_vaultcore/token`` (client credentials, no bearer token needed);
+2. serves ``POST /_vaultcore/token`` (client credentials, no bearer token needed) and the
+   Entra-compatible token service (:mod:`._identity`: OIDC documents, token endpoint,
+   managed identity);
 3. demands a valid bearer token, else 401 with the challenge the Azure SDK expects;
 4. matches the path against the route table of the three collections (our own matcher:
    Azure's "latest version" is an *empty* segment, ``/secrets/x/`` and ``/keys/x//sign``);
@@ -33,6 +35,7 @@ from ._auth import parse_token_request as _parse_token_request
 from ._bodies import TOKEN_IN_QUERY, run_validated, token_in_query
 from ._errors import error_body, error_for
 from ._faults import FaultPlan
+from ._identity import IdentityService
 from ._web import ClientDisconnect, JSONResponse, Request, Response, Route, Starlette, run_in_threadpool
 from ._wire import Call, Handler, RouteSpec
 
@@ -82,6 +85,7 @@ class AkvApp:
         self.max_body = max_body
         self._routes = _routes(backup_dir)
         self._token_limiter = anyio.CapacityLimiter(token_concurrency)
+        self.identity = IdentityService(vault, self.issuer, self.principals, concurrency=token_concurrency)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -96,8 +100,8 @@ class AkvApp:
             headers["x-ms-client-request-id"] = client_id
         return headers
 
-    def _unauthorized(self, headers: dict[str, str], message: str) -> Response:
-        headers = {**headers, "WWW-Authenticate": challenge_header(self.issuer.tenant)}
+    def _unauthorized(self, headers: dict[str, str], message: str, host: str) -> Response:
+        headers = {**headers, "WWW-Authenticate": challenge_header(f"https://{host}")}
         return _json(401, error_body("Unauthorized", message), headers)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -135,6 +139,9 @@ class AkvApp:
             return _json(400, error_body("BadParameter", "The Host header is missing or invalid."), headers)
         if path == TOKEN_PATH:
             return await self._token(request, headers)
+        identity = self.identity.route(path)
+        if identity is not None:
+            return await self.identity.handle(request, headers, host, *identity)
         if token_in_query(request.url.query):
             return _json(400, error_body("BadParameter", TOKEN_IN_QUERY), headers)
         faults = self.faults
@@ -146,11 +153,11 @@ class AkvApp:
             return _json(429, error_body("Throttled", message), retry)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
-            return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.")
+            return self._unauthorized(headers, "AKV10000: Request is missing a Bearer or PoP token.", host)
         try:
             principal = self.issuer.verify(token)
         except UnauthorizedError as exc:
-            return self._unauthorized(headers, exc.message)
+            return self._unauthorized(headers, exc.message, host)
 
         match = self._match(method, path)
         if isinstance(match, Response):
@@ -176,7 +183,7 @@ class AkvApp:
             finally:
                 current_request_id.reset(rid)
         except UnauthorizedError as exc:
-            return self._unauthorized(headers, exc.message)
+            return self._unauthorized(headers, exc.message, host)
         except Exception as exc:
             status, body = error_for(exc, where=where)
             if status >= 500 or not isinstance(exc, VaultError):
@@ -215,6 +222,12 @@ class AkvApp:
             message = exc.message if isinstance(exc, InvalidParameterError) else "the token request is too large"
             return _json(400, {"error": "invalid_request", "error_description": message}, headers)
         remote = request.client.host if request.client else "unknown"
+        wait = self.identity.per_peer.allow(f"ip:{remote}") or self.identity.per_client.allow(
+            f"client:{client_id.lower()}"
+        )
+        if wait:
+            busy = {"error": "temporarily_unavailable", "error_description": "too many token requests; retry later"}
+            return _json(429, busy, {**headers, "Retry-After": str(int(wait))})
 
         def authenticate() -> str:
             view = self.vault.as_principal(client_id, secret, caller={"remote": remote, "via": "akv-server-token"})

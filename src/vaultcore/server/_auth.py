@@ -21,9 +21,10 @@ administrator - whoever holds the vault credential and starts ``vaultcore serve`
 token printed once at start.
 
 **The challenge.** A request without a valid bearer token gets 401 with
-``WWW-Authenticate: Bearer authorization="https://login.vaultcore.local/<tenant>",
+``WWW-Authenticate: Bearer authorization="https://<host the client used>/adfs",
 resource="https://vault.azure.net"``, which is what the Azure SDK's challenge policy needs
-before it sends the real request (docs/server.md).
+before it sends the real request (docs/server.md). The authority is the server itself: its
+token service (:mod:`._identity`) speaks enough of Entra ID for azure-identity.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["RESOURCE", "IssuedToken", "Principals", "TokenIssuer", "challenge_header", "parse_token_request"]
 
 RESOURCE = "https://vault.azure.net"
-AUTHORITY = "https://login.vaultcore.local"
 TOKEN_PATH = "/_vaultcore/token"
 APP_LIFETIME = 3600
 ADMIN_LIFETIME = 12 * 3600
@@ -61,8 +61,10 @@ _SKEW = 300
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def challenge_header(tenant: str) -> str:
-    return f'Bearer authorization="{AUTHORITY}/{tenant}", resource="{RESOURCE}"'
+def challenge_header(origin: str) -> str:
+    """The Key Vault challenge naming this server's own token service (tenant ``adfs``: the
+    SDK then keeps the credential's own tenant, and MSAL needs no instance discovery)."""
+    return f'Bearer authorization="{origin}/adfs", resource="{RESOURCE}"'
 
 
 @dataclass(frozen=True)

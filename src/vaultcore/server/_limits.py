@@ -34,7 +34,7 @@ from vaultcore.exceptions import InvalidParameterError
 
 from ._auth import TOKEN_PATH
 from ._bodies import token_in_query
-from ._web import H11Protocol, uvicorn
+from ._web import PeerCredProtocol, uvicorn
 
 __all__ = [
     "ConnectionLimits",
@@ -117,7 +117,7 @@ def guarded_protocol(limits: ConnectionLimits, should_drop: Callable[[], bool] |
     """
     registry = _Registry(limits)
 
-    class GuardedH11Protocol(H11Protocol):  # type: ignore[misc]
+    class GuardedH11Protocol(PeerCredProtocol):  # type: ignore[misc]
         _deadline: asyncio.TimerHandle | None = None
         _admitted = False
 

@@ -11,6 +11,7 @@ its worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -57,12 +58,16 @@ def _config(
         ssl_keyfile=str(tls.key_path),
         lifespan="off",
         ws="none",
+        # h11 with a read deadline, connection caps, injected drops and, on a Unix socket,
+        # the client's SO_PEERCRED uid (managed identity)
         http=guarded_protocol(limits, _fault_drop(app)),
         server_header=False,
         timeout_graceful_shutdown=2,
         timeout_keep_alive=int(max(1, limits.keep_alive)),
-        # X-Forwarded-For is believed only from proxies the operator names (uvicorn's default
-        # would trust any local client, letting it forge the audit's caller address).
+        # X-Forwarded-For is believed only from proxies the operator names: uvicorn's default
+        # trusts it from 127.0.0.1 (port included), which would let a local client forge the
+        # audit's caller address or name another user's connection to managed identity (which
+        # also refuses any proxied request).
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=",".join(trusted_proxies) if trusted_proxies else "",
         log_config=log_config(quiet),
@@ -98,6 +103,46 @@ def _stopped(signum: int, frame: Any) -> None:
     raise _Stopped()
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on *host*:*port* (port 0: a free one, read it from the socket)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise InvalidParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def listen_unix(path: str) -> socket.socket:
+    """A listening Unix socket at *path* that any local user may connect to (the server asks
+    the kernel who they are: ``SO_PEERCRED``). A stale socket file there is replaced."""
+    import stat
+
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)  # noqa: S103 - like a loopback port: identity comes from the kernel
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(f"cannot listen on {path}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(
     vault: Vault,
     tls: TlsFiles,
@@ -107,25 +152,40 @@ def serve(
     app: Any = None,
     trusted_proxies: Sequence[str] = (),
     limits: ConnectionLimits | None = None,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[int], None] | None = None,
+    unix_socket: str | None = None,
 ) -> None:
     """Serve *vault* until Ctrl-C or SIGTERM, then return normally (the caller closes the vault).
 
     *app* defaults to ``create_app(vault)``. *trusted_proxies*: addresses whose
-    ``X-Forwarded-For`` is believed (none by default). *on_ready* is called once the port
-    is listening. Blocks; call from the main thread.
+    ``X-Forwarded-For`` is believed (none by default). *on_ready* is called with the port
+    once the socket accepts connections (port 0 picks a free one). With *unix_socket* the
+    server also listens there (TLS as well). Blocks; call from the main thread.
     """
     asgi = app if app is not None else create_app(vault)
     limits = limits or ConnectionLimits()
-    config = _config(asgi, tls, host=host, port=port, quiet=False, limits=limits, trusted_proxies=trusted_proxies)
-    server = GuardedServer(config, limits, on_ready)
+    sock = listen(host, port)
+    bound = sock.getsockname()[1]
+    extra = [listen_unix(unix_socket)] if unix_socket else []
+    try:
+        config = _config(asgi, tls, host=host, port=bound, quiet=False, limits=limits, trusted_proxies=trusted_proxies)
+    except BaseException:
+        for opened in (sock, *extra):
+            opened.close()
+        raise
+    server = GuardedServer(config, limits, (lambda: on_ready(bound)) if on_ready is not None else None)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
-        server.run()
+        server.run(sockets=[sock, *extra])
     except (KeyboardInterrupt, _Stopped):
         pass  # the signal that stopped the server, raised again by uvicorn once it is down
     finally:
+        sock.close()
+        for unix in extra:
+            unix.close()
+            with contextlib.suppress(OSError):
+                os.unlink(str(unix_socket))
         if main:
             signal.signal(signal.SIGTERM, previous)
     if server.ready_error is not None:
