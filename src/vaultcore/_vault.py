@@ -35,6 +35,10 @@ from vaultcore.engine._context import (
 )
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._rotation import Progress, rotate_keyring
+from vaultcore.events._delivery import deliver_pending
+from vaultcore.events._expiry import detect_expiry
+from vaultcore.events._scheduler import Scheduler
+from vaultcore.events._view import EventsView
 from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
@@ -96,6 +100,8 @@ class Vault:
         self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
+        self.events = EventsView(ctx, self._session)
+        self._scheduler: Scheduler | None = None
 
     # -- create / open -----------------------------------------------------------------
 
@@ -250,6 +256,9 @@ class Vault:
 
         Closing a principal view only detaches the view; the vault stays open.
         """
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if not self._owner or self._ctx.closed:
             return
         try:
@@ -479,19 +488,60 @@ class Vault:
 
     @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_maintenance(self) -> MaintenanceReport:
-        """Purge soft-deleted objects past their scheduled purge date (and, as features
-        land, evaluate rotation and certificate lifetime policies)."""
+        """Purge soft-deleted objects past their scheduled purge date, apply key rotation
+        policies and certificate lifetime actions, and emit the expiry events now due."""
         self._require_open()
         purged = self._engine.sweep()
+        events = self._rotation_job()
+        events += self._lifetime_job()
+        detect_expiry(self._ctx, self._engine, self.events._outbox)
+        self.events.pump()
+        return MaintenanceReport(purged=purged, events=tuple(events))
+
+    def _rotation_job(self) -> list[dict[str, Any]]:
         events = self.keys.run_rotation_policies()
         for event in events:
             self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}", durable=True)
-        cert_events = self.certificates.run_lifetime_actions()
-        for event in cert_events:
+        return events
+
+    def _lifetime_job(self) -> list[dict[str, Any]]:
+        events = self.certificates.run_lifetime_actions()
+        for event in events:
             path = f"/certificates/{event['certificate'].lower()}/{event['version']}"
             self._record_admin(event["event"], path, durable=True)
-        events += cert_events
-        return MaintenanceReport(purged=purged, events=tuple(events))
+        return events
+
+    @operation("VaultSchedulerStart", A.VAULT_ADMIN)
+    def start_scheduler(
+        self, interval: float = 60.0, *, start: bool = True, event_retention_days: float = 7.0
+    ) -> Scheduler:
+        """Run maintenance on a timer in a background thread (``vaultcore serve`` does this).
+
+        Every *interval* seconds: the purge sweep, key rotation policies, certificate
+        lifetime actions, expiry detection, webhook delivery, in-process subscribers and
+        pruning of delivered events older than *event_retention_days*. With several
+        processes on one vault, one runs each job at a time. *start* False returns the
+        scheduler without its thread: call ``run_once()`` (tests with a ``FakeClock``).
+        ``close()`` stops it. Returns the running scheduler if there is one.
+        """
+        self._require_open()
+        if self._scheduler is not None:
+            return self._scheduler
+        outbox = self.events._outbox
+        retention = float(event_retention_days) * 86400
+        jobs = {
+            "purge": self._engine.sweep,
+            "rotation": self._rotation_job,
+            "lifetime": self._lifetime_job,
+            "expiry": lambda: detect_expiry(self._ctx, self._engine, outbox),
+            "delivery": lambda: deliver_pending(self._ctx, outbox),
+            "subscribers": self.events.pump,
+            "prune": lambda: outbox.prune(retention),
+        }
+        self._scheduler = Scheduler(self._ctx, jobs, interval=interval)
+        if start:
+            self._scheduler.start()
+        return self._scheduler
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:

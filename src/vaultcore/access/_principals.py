@@ -112,6 +112,11 @@ class AccessManager:
         raw = txn.get(META, GEN_KEY)
         txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
 
+    def _access_changed(self, txn: WriteTxn) -> None:
+        """Azure's ``VaultAccessPolicyChanged``: who may do what on this vault changed."""
+        name = self._ctx.settings.name
+        self._ctx.emit_in(txn, "VaultAccessPolicyChanged", "Vault", name)
+
     def _all(self, txn: ReadTxn, prefix: bytes) -> Iterator[tuple[bytes, dict[str, Any]]]:
         for key, blob in txn.scan(ACCESS, prefix):
             head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
@@ -220,9 +225,12 @@ class AccessManager:
             if self._get_principal(txn, principal_id) is None:
                 raise NotFoundError(f"principal {principal_id} was not found")
             txn.delete(ACCESS, self._pkey(principal_id))
+            removed = False
             for key, doc in list(self._all(txn, b"A")):
                 if _same(doc["principal"], principal_id):
-                    txn.delete(ACCESS, key)
+                    removed = txn.delete(ACCESS, key) or removed
+            if removed:
+                self._access_changed(txn)
             raw = txn.get(META, GEN_KEY)
             txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
 
@@ -250,6 +258,7 @@ class AccessManager:
                     return RoleAssignment(doc["id"], doc["principal"], role, scope)
             doc = {"id": assignment_id, "principal": pid, "role": role, "scope": scope}
             self._put(txn, b"A" + bytes.fromhex(assignment_id), doc)
+            self._access_changed(txn)
             return RoleAssignment(assignment_id, pid, role, scope)
 
         return self._ctx.write(run)
@@ -264,6 +273,7 @@ class AccessManager:
         def run(txn: WriteTxn) -> None:
             if not txn.delete(ACCESS, key):
                 raise NotFoundError(f"role assignment {assignment_id} was not found")
+            self._access_changed(txn)
             raw = txn.get(META, GEN_KEY)
             txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
 

@@ -309,7 +309,14 @@ class Lifecycle:
         rec = new.record(obj.name, vid, now)
         key = okey + vid
         txn.put(VERSIONS, key, self._seal_version(key, rec))
+        self._new_version_event(txn, kind, rec)
         return rec
+
+    def _new_version_event(self, txn: WriteTxn, kind: Kind, rec: VersionRecord) -> None:
+        """Azure's ``<Kind>NewVersionCreated``, in the outbox of the creating transaction."""
+        self._ctx.emit_in(
+            txn, f"{kind.title}NewVersionCreated", kind.title, rec.name, rec.version, rec.not_before, rec.expires_on
+        )
 
     def add_version(self, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
         return self.write(lambda txn: self.add_version_in(txn, kind, name, new))
@@ -362,6 +369,8 @@ class Lifecycle:
         blobs = envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
         for key, blob in zip(keys, blobs):
             txn.put(VERSIONS, key, blob)
+        for rec in recs:
+            self._new_version_event(txn, kind, rec)
         return recs
 
     def update_version_in(

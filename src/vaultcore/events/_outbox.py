@@ -1,0 +1,228 @@
+"""The outbox: change events stored in the write transaction of the change that causes them.
+
+Store layout::
+
+    outbox   seq(8)                   -> sealed event (JSON: id, type, time, object, version, nbf, exp)
+    evsubs   subscription id(16)      -> sealed subscription (URL, types, schema, HMAC secret, ...)
+    evstate  b"seq"                   -> next seq(8) (never reused, even after pruning)
+             b"c" | sub id(16)        -> delivery cursor JSON {seq, attempts, next, error}
+             b"d" | sub id(16) | seq(8) -> dead letter JSON {attempts, error, time}
+             b"x" | objkey(17) | vid(16) | condition(1) -> b"" (expiry event already emitted)
+             b"L" | job name          -> job lease: owner(16) | until(8, Unix ms)
+
+Events and subscriptions are sealed like every record (object names and webhook secrets stay
+hidden at rest); ``evstate`` holds only numbers, opaque keys and delivery errors.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vaultcore.crypto._envelope import RecordType
+from vaultcore.events._schema import PREFIX, Event
+from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+
+if TYPE_CHECKING:
+    from vaultcore.engine._context import VaultContext
+
+__all__ = ["EVSTATE", "EVSUBS", "OUTBOX", "Outbox"]
+
+OUTBOX, EVSUBS, EVSTATE = b"outbox", b"evsubs", b"evstate"
+_SEQ = struct.Struct(">Q")
+_NEXT = b"seq"
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+class Outbox:
+    """Writes and reads the outbox, subscriptions and delivery state of one vault."""
+
+    def __init__(self, ctx: VaultContext) -> None:
+        self._ctx = ctx
+        #: Called after every committed write of this process (in-process subscribers).
+        self.on_commit: Any = None
+        self.local: Any = None  # the in-process subscriber hub (events._delivery.LocalHub)
+
+    # -- writing events ----------------------------------------------------------------
+
+    def emit_in(
+        self,
+        txn: WriteTxn,
+        event: str,
+        object_type: str,
+        name: str,
+        version: str | None,
+        nbf: int | None,
+        exp: int | None,
+    ) -> int:
+        """Append one event to the outbox inside *txn*; returns its seq."""
+        raw = txn.get(EVSTATE, _NEXT)
+        seq = _SEQ.unpack(raw)[0] if raw else 1
+        txn.put(EVSTATE, _NEXT, _SEQ.pack(seq + 1))
+        doc = {
+            "id": str(uuid.uuid4()),
+            "type": PREFIX + event,
+            "t": self._ctx.timestamp(),
+            "ot": object_type,
+            "n": name,
+            "v": version,
+            "nbf": nbf,
+            "exp": exp,
+        }
+        key = _SEQ.pack(seq)
+        txn.put(OUTBOX, key, self._ctx.envelope.seal(RecordType.EVENT, key, _dumps(doc)))
+        return seq
+
+    def after_commit(self) -> None:
+        hook = self.on_commit
+        if hook is not None:
+            hook()
+
+    # -- reading events ----------------------------------------------------------------
+
+    def head(self) -> int:
+        """The seq of the last event written (0 when none yet)."""
+        with self._ctx.read() as txn:
+            return self.head_in(txn)
+
+    @staticmethod
+    def head_in(txn: ReadTxn) -> int:
+        raw = txn.get(EVSTATE, _NEXT)
+        return _SEQ.unpack(raw)[0] - 1 if raw else 0
+
+    def _event(self, key: bytes, blob: bytes) -> Event:
+        doc = json.loads(self._ctx.envelope.open(RecordType.EVENT, key, blob))
+        settings = self._ctx.settings
+        return Event(
+            seq=_SEQ.unpack(key)[0],
+            id=doc["id"],
+            type=doc["type"],
+            time=datetime.fromtimestamp(doc["t"], UTC),
+            vault_name=settings.name,
+            vault_url=settings.url,
+            object_type=doc["ot"],
+            object_name=doc["n"],
+            version=doc.get("v"),
+            nbf=doc.get("nbf"),
+            exp=doc.get("exp"),
+        )
+
+    def events_in(self, txn: ReadTxn, after: int = 0) -> Iterator[Event]:
+        for key, blob in txn.scan_from(OUTBOX, _SEQ.pack(after + 1)):
+            yield self._event(key, blob)
+
+    def read(self, after: int = 0, types: frozenset[str] | None = None, limit: int | None = None) -> list[Event]:
+        """Events with seq > *after*, in order, of *types* (full names) if given."""
+        out: list[Event] = []
+        with self._ctx.read() as txn:
+            for ev in self.events_in(txn, after):
+                if types is None or ev.type in types:
+                    out.append(ev)
+                    if limit is not None and len(out) >= limit:
+                        break
+        return out
+
+    def get(self, seq: int) -> Event | None:
+        key = _SEQ.pack(seq)
+        with self._ctx.read() as txn:
+            blob = txn.get(OUTBOX, key)
+        return None if blob is None else self._event(key, blob)
+
+    def prune_in(self, txn: WriteTxn, before: float, keep_after: int) -> int:
+        """Drop events older than *before* (Unix time) that every subscription is past."""
+        count = 0
+        for key, blob in list(txn.scan(OUTBOX)):
+            seq = _SEQ.unpack(key)[0]
+            if seq > keep_after or self._event(key, blob).time.timestamp() >= before:
+                break
+            txn.delete(OUTBOX, key)
+            count += 1
+        return count
+
+    def prune(self, retention: float) -> int:
+        """Drop events older than *retention* seconds that every webhook subscription is past."""
+
+        def run(txn: WriteTxn) -> int:
+            subs = self.subscriptions_in(txn)
+            positions = [int(self.cursor_in(txn, doc["id"])["seq"]) for doc in subs]
+            keep_after = min(positions, default=self.head_in(txn))
+            return self.prune_in(txn, self._ctx.timestamp() - retention, keep_after)
+
+        return self._ctx.write(run)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def put_subscription_in(self, txn: WriteTxn, doc: dict[str, Any]) -> None:
+        key = bytes.fromhex(doc["id"])
+        txn.put(EVSUBS, key, self._ctx.envelope.seal(RecordType.SUBSCRIPTION, key, _dumps(doc)))
+
+    def subscriptions_in(self, txn: ReadTxn) -> list[dict[str, Any]]:
+        return [
+            json.loads(self._ctx.envelope.open(RecordType.SUBSCRIPTION, key, blob)) for key, blob in txn.scan(EVSUBS)
+        ]
+
+    def subscription_in(self, txn: ReadTxn, sub_id: str) -> dict[str, Any] | None:
+        key = _sub_key(sub_id)
+        blob = None if key is None else txn.get(EVSUBS, key)
+        if key is None or blob is None:
+            return None
+        doc: dict[str, Any] = json.loads(self._ctx.envelope.open(RecordType.SUBSCRIPTION, key, blob))
+        return doc
+
+    def delete_subscription_in(self, txn: WriteTxn, sub_id: str) -> bool:
+        key = _sub_key(sub_id)
+        if key is None or not txn.delete(EVSUBS, key):
+            return False
+        txn.delete(EVSTATE, b"c" + key)
+        txn.delete_prefix(EVSTATE, b"d" + key)
+        return True
+
+    # -- delivery state ----------------------------------------------------------------
+
+    @staticmethod
+    def cursor_in(txn: ReadTxn, sub_id: str) -> dict[str, Any]:
+        raw = txn.get(EVSTATE, b"c" + bytes.fromhex(sub_id))
+        doc: dict[str, Any] = json.loads(raw) if raw else {"seq": 0, "attempts": 0, "next": 0.0, "error": None}
+        return doc
+
+    @staticmethod
+    def set_cursor_in(txn: WriteTxn, sub_id: str, cursor: dict[str, Any]) -> None:
+        txn.put(EVSTATE, b"c" + bytes.fromhex(sub_id), _dumps(cursor))
+
+    @staticmethod
+    def dead_letter_in(txn: WriteTxn, sub_id: str, seq: int, doc: dict[str, Any]) -> None:
+        txn.put(EVSTATE, b"d" + bytes.fromhex(sub_id) + _SEQ.pack(seq), _dumps(doc))
+
+    @staticmethod
+    def dead_letters_in(txn: ReadTxn, sub_id: str | None = None) -> list[tuple[str, int, dict[str, Any]]]:
+        prefix = b"d" + (bytes.fromhex(sub_id) if sub_id else b"")
+        out = []
+        for key, raw in txn.scan(EVSTATE, prefix):
+            out.append((key[1:17].hex(), _SEQ.unpack(key[17:25])[0], json.loads(raw)))
+        return out
+
+    @staticmethod
+    def drop_dead_letter_in(txn: WriteTxn, sub_id: str, seq: int) -> bool:
+        return txn.delete(EVSTATE, b"d" + bytes.fromhex(sub_id) + _SEQ.pack(seq))
+
+    # -- expiry markers ----------------------------------------------------------------
+
+    @staticmethod
+    def mark_once_in(txn: WriteTxn, marker: bytes) -> bool:
+        """True the first time *marker* (objkey|vid|condition) is set; False afterwards."""
+        return txn.put_new(EVSTATE, b"x" + marker, b"")
+
+
+def _sub_key(sub_id: str) -> bytes | None:
+    try:
+        key = bytes.fromhex(sub_id)
+    except (ValueError, TypeError):
+        return None
+    return key if len(key) == 16 else None
