@@ -56,6 +56,13 @@ Azure SDK clients (details: docs/server.md):
     show_default=True,
     help="Print an administrator token (12 hours) once at start.",
 )
+@click.option(
+    "--maintenance-interval",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between scheduler runs (purge, rotation, lifetime actions, expiry events, webhooks); 0: off.",
+)
 @output_option
 @pass_state
 def serve(
@@ -67,6 +74,7 @@ def serve(
     cert: str | None,
     key: str | None,
     admin_token: bool,
+    maintenance_interval: float,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -123,7 +131,12 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1") and cert is None and not tls_names:
         state.note(f"note: the generated certificate names localhost only; add --tls-name for clients reaching {host}")
     sys.stdout.flush()
-    server.serve(vault, tls, host=host, port=port, app=app)
+    scheduler = vault.start_scheduler(maintenance_interval) if maintenance_interval > 0 else None
+    try:
+        server.serve(vault, tls, host=host, port=port, app=app)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
 
 
 COMMANDS: tuple[click.Command, ...] = (serve,)

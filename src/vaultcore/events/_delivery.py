@@ -47,7 +47,9 @@ def backoff(attempts: int) -> float:
     return RETRY_SCHEDULE[min(attempts, len(RETRY_SCHEDULE)) - 1]
 
 
-def _next_matching(outbox: Outbox, ctx: VaultContext, after: int, types: frozenset[str] | None) -> tuple[Event | None, int]:
+def _next_matching(
+    outbox: Outbox, ctx: VaultContext, after: int, types: frozenset[str] | None
+) -> tuple[Event | None, int]:
     """The first event after *after* of *types*, and the last seq looked at."""
     last = after
     with ctx.read() as txn:

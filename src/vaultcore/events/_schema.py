@@ -28,7 +28,10 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 _COLLECTIONS = {"Secret": "secrets", "Key": "keys", "Certificate": "certificates"}
 #: The Azure resource id the events name as their topic/source (no subscription: a local vault).
-TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/vaultcore/providers/Microsoft.KeyVault/vaults/{}"
+TOPIC = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/vaultcore"
+    "/providers/Microsoft.KeyVault/vaults/{}"
+)
 SIGNATURE_HEADER = "X-Vaultcore-Signature"
 
 
