@@ -35,9 +35,8 @@ from vaultcore.engine._context import (
 )
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._rotation import Progress, rotate_keyring
-from vaultcore.events._delivery import deliver_pending
 from vaultcore.events._expiry import detect_expiry
-from vaultcore.events._scheduler import Scheduler
+from vaultcore.events._scheduler import Scheduler, maintenance_jobs
 from vaultcore.events._view import EventsView
 from vaultcore.exceptions import (
     ConflictError,
@@ -492,8 +491,7 @@ class Vault:
         policies and certificate lifetime actions, and emit the expiry events now due."""
         self._require_open()
         purged = self._engine.sweep()
-        events = self._rotation_job()
-        events += self._lifetime_job()
+        events = self._rotation_job() + self._lifetime_job()
         detect_expiry(self._ctx, self._engine, self.events._outbox)
         self.events.pump()
         return MaintenanceReport(purged=purged, events=tuple(events))
@@ -512,36 +510,14 @@ class Vault:
         return events
 
     @operation("VaultSchedulerStart", A.VAULT_ADMIN)
-    def start_scheduler(
-        self, interval: float = 60.0, *, start: bool = True, event_retention_days: float = 7.0
-    ) -> Scheduler:
-        """Run maintenance on a timer in a background thread (``vaultcore serve`` does this).
-
-        Every *interval* seconds: the purge sweep, key rotation policies, certificate
-        lifetime actions, expiry detection, webhook delivery, in-process subscribers and
-        pruning of delivered events older than *event_retention_days*. With several
-        processes on one vault, one runs each job at a time. *start* False returns the
-        scheduler without its thread: call ``run_once()`` (tests with a ``FakeClock``).
-        ``close()`` stops it. Returns the running scheduler if there is one.
-        """
+    def start_scheduler(self, interval: float = 60.0, *, start: bool = True, retention_days: float = 7.0) -> Scheduler:
+        """Run maintenance, expiry detection and event delivery every *interval* seconds in a
+        background thread (docs/events.md); *start* False: call ``run_once()`` yourself."""
         self._require_open()
-        if self._scheduler is not None:
-            return self._scheduler
-        outbox = self.events._outbox
-        retention = float(event_retention_days) * 86400
-        jobs = {
-            "purge": self._engine.sweep,
-            "rotation": self._rotation_job,
-            "lifetime": self._lifetime_job,
-            "expiry": lambda: detect_expiry(self._ctx, self._engine, outbox),
-            "delivery": lambda: deliver_pending(self._ctx, outbox),
-            "subscribers": self.events.pump,
-            "prune": lambda: outbox.prune(retention),
-        }
-        self._scheduler = Scheduler(self._ctx, jobs, interval=interval)
-        if start:
-            self._scheduler.start()
-        return self._scheduler
+        if self._scheduler is None:
+            jobs = maintenance_jobs(self._ctx, self._engine, self.events, self._rotation_job, self._lifetime_job)
+            self._scheduler = Scheduler(self._ctx, jobs, interval=interval, retention_days=retention_days)
+        return self._scheduler.start() if start else self._scheduler
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:

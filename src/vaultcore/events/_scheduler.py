@@ -20,17 +20,41 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.events._delivery import deliver_pending
+from vaultcore.events._expiry import detect_expiry
 from vaultcore.events._outbox import EVSTATE
+from vaultcore.events._view import EventsView
 from vaultcore.exceptions import InvalidParameterError, VaultLockedError
 from vaultcore.storage._lmdb import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "maintenance_jobs"]
 
 _log = logging.getLogger("vaultcore.events")
 _LEASE = struct.Struct(">16sQ")
+
+
+def maintenance_jobs(
+    ctx: VaultContext,
+    engine: Lifecycle,
+    events: EventsView,
+    rotation: Callable[[], object],
+    lifetime: Callable[[], object],
+) -> dict[str, Callable[[], object]]:
+    """The jobs of ``vault.start_scheduler()``/``serve``, in the order they run each tick."""
+    outbox = events._outbox
+    return {
+        "purge": engine.sweep,
+        "rotation": rotation,
+        "lifetime": lifetime,
+        "expiry": lambda: detect_expiry(ctx, engine, outbox),
+        "delivery": lambda: deliver_pending(ctx, outbox),
+        "subscribers": events.pump,
+        "prune": lambda: outbox.prune(7 * 86400.0),
+    }
 
 
 class Scheduler:
@@ -43,11 +67,15 @@ class Scheduler:
         *,
         interval: float = 60.0,
         lease_seconds: float | None = None,
+        retention_days: float = 7.0,
     ) -> None:
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise InvalidParameterError("the scheduler interval must be a positive number of seconds")
         self._ctx = ctx
         self.jobs = dict(jobs)
+        if "prune" in self.jobs and ctx.events is not None:
+            retention = float(retention_days) * 86400
+            self.jobs["prune"] = lambda: ctx.events.prune(retention)
         self.interval = float(interval)
         self.lease_seconds = float(lease_seconds) if lease_seconds else max(300.0, 3 * self.interval)
         self._owner = os.urandom(16)
