@@ -153,6 +153,13 @@ class VaultContext:
         if self.events is not None:
             self.events.emit_in(txn, event, object_type, name, version, nbf, exp)
 
+    def emit_many_in(
+        self, txn: WriteTxn, items: list[tuple[str, str, str, str | None, int | None, int | None]]
+    ) -> None:
+        """:meth:`emit_in` for many events ``(event, object_type, name, version, nbf, exp)`` at once."""
+        if self.events is not None and items:
+            self.events.emit_many_in(txn, items)
+
     # -- time --------------------------------------------------------------------------
 
     def now(self) -> int:

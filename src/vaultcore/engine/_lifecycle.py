@@ -369,8 +369,8 @@ class Lifecycle:
         blobs = envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
         for key, blob in zip(keys, blobs):
             txn.put(VERSIONS, key, blob)
-        for rec in recs:
-            self._new_version_event(txn, kind, rec)
+        event = f"{kind.title}NewVersionCreated"
+        self._ctx.emit_many_in(txn, [(event, kind.title, r.name, r.version, r.not_before, r.expires_on) for r in recs])
         return recs
 
     def update_version_in(
