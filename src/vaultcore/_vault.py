@@ -510,13 +510,14 @@ class Vault:
         return events
 
     @operation("VaultSchedulerStart", A.VAULT_ADMIN)
-    def start_scheduler(self, interval: float = 60.0, *, start: bool = True, retention_days: float = 7.0) -> Scheduler:
+    def start_scheduler(self, interval: float = 60.0, *, start: bool = True, **retention: Any) -> Scheduler:
         """Run maintenance, expiry detection and event delivery every *interval* seconds in a
-        background thread (docs/events.md); *start* False: call ``run_once()`` yourself."""
+        background thread (docs/events.md); *start* False: call ``run_once()`` yourself.
+        *retention*: ``retention_days`` (7) and ``keep_events`` (10,000) of the outbox."""
         self._require_open()
         if self._scheduler is None:
             jobs = maintenance_jobs(self._ctx, self._engine, self.events, self._rotation_job, self._lifetime_job)
-            self._scheduler = Scheduler(self._ctx, jobs, interval=interval, retention_days=retention_days)
+            self._scheduler = Scheduler(self._ctx, jobs, interval=interval, **retention)
         return self._scheduler.start() if start else self._scheduler
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)

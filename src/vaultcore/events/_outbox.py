@@ -37,6 +37,8 @@ __all__ = ["EVSTATE", "EVSUBS", "OUTBOX", "Outbox"]
 OUTBOX, EVSUBS, EVSTATE = b"outbox", b"evsubs", b"evstate"
 _SEQ = struct.Struct(">Q")
 _NEXT = b"seq"
+#: Pruning always keeps this many of the newest events.
+KEEP_EVENTS = 10_000
 
 
 #: One event to emit: (event, object_type, name, version, nbf, exp).
@@ -162,13 +164,17 @@ class Outbox:
             count += 1
         return count
 
-    def prune(self, retention: float) -> int:
-        """Drop events older than *retention* seconds that every webhook subscription is past."""
+    def prune(self, retention: float, keep: int = KEEP_EVENTS) -> int:
+        """Drop events older than *retention* seconds that every webhook subscription is past,
+        always keeping the newest *keep* events."""
 
         def run(txn: WriteTxn) -> int:
             subs = self.subscriptions_in(txn)
             positions = [int(self.cursor_in(txn, doc["id"])["seq"]) for doc in subs]
-            keep_after = min(positions, default=self.head_in(txn))
+            head = self.head_in(txn)
+            keep_after = min([*positions, head - keep])
+            if keep_after <= 0:
+                return 0
             return self.prune_in(txn, self._ctx.timestamp() - retention, keep_after)
 
         return self._ctx.write(run)

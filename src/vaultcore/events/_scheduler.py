@@ -68,6 +68,7 @@ class Scheduler:
         interval: float = 60.0,
         lease_seconds: float | None = None,
         retention_days: float = 7.0,
+        keep_events: int = 10_000,
     ) -> None:
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise InvalidParameterError("the scheduler interval must be a positive number of seconds")
@@ -75,7 +76,7 @@ class Scheduler:
         self.jobs = dict(jobs)
         if "prune" in self.jobs and ctx.events is not None:
             retention = float(retention_days) * 86400
-            self.jobs["prune"] = lambda: ctx.events.prune(retention)
+            self.jobs["prune"] = lambda: ctx.events.prune(retention, keep_events)
         self.interval = float(interval)
         self.lease_seconds = float(lease_seconds) if lease_seconds else max(300.0, 3 * self.interval)
         self._owner = os.urandom(16)

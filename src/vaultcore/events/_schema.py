@@ -60,6 +60,23 @@ class Event:
     exp: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __getitem__(self, key: str) -> Any:
+        """Dictionary access to the Event Grid form (``event["eventType"]``, ``event["data"]``),
+        falling back to the CloudEvents form (``event["specversion"]``)."""
+        grid = self.to_event_grid()
+        if key in grid:
+            return grid[key]
+        return self.to_cloudevent()[key]
+
+    @property
+    def event_type(self) -> str:
+        """The full type, as Event Grid's ``eventType`` (same as :attr:`type`)."""
+        return self.type
+
+    @property
+    def subject(self) -> str:
+        return self.object_name
+
     @property
     def short_type(self) -> str:
         return self.type[len(PREFIX) :]
