@@ -114,6 +114,7 @@ class Scheduler:
         return ran
 
     def _acquire(self, name: str) -> bool:
+        self._ctx.check_open()
         key = b"L" + name.encode()
         now_ms = int(time.time() * 1000)
 

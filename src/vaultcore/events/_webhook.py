@@ -15,6 +15,7 @@ The validation handshake when a subscription is created: Event Grid's
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import secrets
@@ -22,7 +23,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +48,7 @@ class Target:
     id: str
     url: str
     schema: str
-    secret: bytes
+    secret: bytes = field(repr=False)
     ca_file: str | None = None
     verify_tls: bool = True
 
@@ -80,7 +81,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@functools.lru_cache(maxsize=32)
 def _opener(target: Target) -> urllib.request.OpenerDirector:
+    """One opener (TLS context, CA file loaded once) per subscription target."""
     if target.verify_tls:
         context = ssl.create_default_context(cafile=target.ca_file)
     else:
