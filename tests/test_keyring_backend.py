@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import keyring
@@ -38,12 +39,16 @@ def env_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def test_the_entry_point_makes_it_the_chosen_backend(env_vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    points = entry_points(group="keyring.backends")
+    assert [p.value for p in points if p.name == "vaultcore"] == ["vaultcore.keyring_backend"]
     monkeypatch.setenv("VAULTCORE_KEYRING_PRIORITY", "42")
     assert VaultcoreKeyring.priority == 42
+    keyring.backend.get_all_keyring.reset()  # keyring caches the viable backends once per process
     names = [type(b).__name__ for b in keyring.backend.get_all_keyring()]
-    assert "VaultcoreKeyring" in names  # registered through the keyring.backends entry point
+    assert "VaultcoreKeyring" in names  # found through the keyring.backends entry point
     keyring.core.init_backend()
     assert isinstance(keyring.get_keyring(), VaultcoreKeyring)
+    keyring.backend.get_all_keyring.reset()
 
 
 def test_set_get_delete_password(env_vault: Path) -> None:
