@@ -81,6 +81,22 @@ def test_tls_is_verified_by_default(vault: Vault, receiver: Receiver) -> None:
     assert sub.info.verify_tls
 
 
+def test_insecure_skips_tls_verification(vault: Vault, receiver: Receiver) -> None:
+    sub = vault.events.create_subscription(receiver.url, verify_tls=False)
+    vault.secrets.set_secret("s", "x")
+    assert vault.events.deliver().delivered == 1 and not sub.info.verify_tls
+
+
+def test_plain_http_to_loopback(vault: Vault, tmp_path: Path) -> None:
+    plain = Receiver(tmp_path, tls=False).start()
+    try:
+        vault.events.create_subscription(plain.url)
+        vault.keys.create_ec_key("k")
+        assert vault.events.deliver().delivered == 1 and plain.events[0]["subject"] == "k"
+    finally:
+        plain.stop()
+
+
 @pytest.mark.parametrize("url", ["http://example.com/hook", "ftp://127.0.0.1/x", "https:///nohost", "not a url"])
 def test_only_https_urls(vault: Vault, url: str) -> None:
     with pytest.raises(InvalidParameterError, match="https"):

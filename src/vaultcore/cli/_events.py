@@ -48,10 +48,20 @@ def events() -> None:
 @click.option("--ca-file", type=click.Path(dir_okay=False, exists=True), help="CA bundle to verify the receiver.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=30, show_default=True, help="Then dead-letter.")
 @click.option("--no-validate", is_flag=True, help="Skip the subscription validation handshake.")
+@click.option(
+    "--insecure", "--no-verify-tls", "insecure", is_flag=True, help="Do not verify the receiver's TLS (tests only)."
+)
 @output_option
 @pass_state
 def subscribe(
-    state: State, url: str, types: str, schema: str, ca_file: str | None, max_attempts: int, no_validate: bool
+    state: State,
+    url: str,
+    types: str,
+    schema: str,
+    ca_file: str | None,
+    max_attempts: int,
+    no_validate: bool,
+    insecure: bool,
 ) -> None:
     """Deliver events to a webhook (after the validation handshake).
 
@@ -65,6 +75,7 @@ def subscribe(
         ca_file=ca_file,
         max_attempts=max_attempts,
         validate=not no_validate,
+        verify_tls=not insecure,
     )
     data = {**created.info.to_json(), "secret": created.secret}
     human = (
