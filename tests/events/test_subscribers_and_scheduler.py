@@ -61,6 +61,8 @@ def test_a_callback_may_write_to_the_vault(vault: Vault) -> None:
     vault.events.subscribe(mirror)
     vault.secrets.set_secret("a", "x")
     assert names == ["a", "copy-a"]
+    sets = [e.object_id for e in vault.audit.events(operation="SecretSet")]
+    assert [i.split("/")[2] for i in sets] == ["a", "copy-a"]  # the callback's write is audited too
 
 
 def test_listen_iterator(vault: Vault) -> None:

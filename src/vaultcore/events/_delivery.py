@@ -194,6 +194,12 @@ class LocalHub:
             return 0
         calls = 0
         blocked: set[int] = set()  # subscribers whose callback failed in this pump
+        # Callbacks run after the commit but maybe inside the committing operation's wrapper:
+        # hide its audit event so that what a callback does is audited as its own operation.
+        audit_local = getattr(self._outbox.audit, "_local", None)
+        outer = getattr(audit_local, "event", None)
+        if audit_local is not None:
+            audit_local.event = None
         try:
             while True:
                 with self._lock:
@@ -220,4 +226,6 @@ class LocalHub:
                         sub.failures = 0
                         sub.position = ev.seq
         finally:
+            if audit_local is not None:
+                audit_local.event = outer
             self._pumping.release()

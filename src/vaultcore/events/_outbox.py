@@ -113,6 +113,11 @@ class Outbox:
             txn.put(OUTBOX, key, blob)
         return first + len(items) - 1
 
+    @property
+    def audit(self) -> Any:
+        """The vault's audit log (in-process callbacks run outside the current operation's event)."""
+        return self._ctx.audit
+
     def after_commit(self) -> None:
         """After a commit of this process: in-process subscribers, if this thread wrote events."""
         if getattr(self._emitted, "pending", False):
