@@ -73,6 +73,7 @@ def test_listen_iterator(vault: Vault) -> None:
     assert [e.object_name for e in it] == ["new"]
     everything = vault.events.listen(after=0, follow=False)
     assert [e.object_name for e in everything] == ["old", "k", "new"]
+    assert [e.object_name for e in vault.events] == ["old", "k", "new"]
 
 
 def test_listen_follow_sees_another_thread(vault: Vault) -> None:

@@ -145,6 +145,10 @@ class EventsView:
         """Events with ``seq > after``, oldest first (of *types*: ``SecretExpired`` or full names)."""
         return self._outbox.read(int(after), _types(types), limit)
 
+    def __iter__(self) -> Iterator[Event]:
+        """Every event the outbox holds, oldest first (``list(vault.events)``)."""
+        return iter(self.read())
+
     @operation("EventRead", A.EVENTS_READ)
     def head(self) -> int:
         """The seq of the newest event (start a :meth:`listen` or :meth:`read` from here)."""
