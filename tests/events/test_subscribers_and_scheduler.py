@@ -236,7 +236,10 @@ def test_prune_keeps_what_a_subscription_still_needs(vault: Vault, clock: FakeCl
 
 
 def test_prune_keeps_the_newest_events(vault: Vault, clock: FakeClock) -> None:
-    vault.secrets.set_secrets({f"s{i}": "x" for i in range(5)})
+    for i in range(5):
+        vault.secrets.set_secret(f"s{i}", "x")
+    vault.secrets.set_secrets({"b1": "x", "b2": "x"})  # one transaction: one segment, kept whole
     clock.advance(days=8)
-    vault.start_scheduler(start=False, keep_events=2).run_once()
-    assert [e.object_name for e in vault.events.read()] == ["s3", "s4"]
+    vault.start_scheduler(start=False, keep_events=3).run_once()
+    assert [e.object_name for e in vault.events.read()] == ["s4", "b1", "b2"]
+    assert [e.seq for e in vault.events.read(after=5)] == [6, 7] and vault.events.read(after=7) == []

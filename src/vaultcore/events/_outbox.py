@@ -2,7 +2,9 @@
 
 Store layout::
 
-    outbox   seq(8)                   -> sealed event (JSON: id, type, time, object, version, nbf, exp)
+    outbox   last seq(8)              -> sealed segment: the events one transaction wrote, JSON
+                                         [first seq, [id, type, time, object type, name,
+                                         version, nbf, exp], ...]
     evsubs   subscription id(16)      -> sealed subscription (URL, types, schema, HMAC secret, ...)
     evstate  b"seq"                   -> next seq(8) (never reused, even after pruning)
              b"c" | sub id(16)        -> delivery cursor JSON {seq, attempts, next, error}
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.events._schema import PREFIX, Event
+from vaultcore.exceptions import IntegrityError
 from vaultcore.storage._lmdb import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
@@ -91,27 +94,25 @@ class Outbox:
         return self.emit_many_in(txn, [(event, object_type, name, version, nbf, exp)])
 
     def emit_many_in(self, txn: WriteTxn, items: Sequence[EventItem]) -> int:
-        """Append events ``(event, object_type, name, version, nbf, exp)`` in one native seal
-        (bulk writes); returns the seq of the last."""
+        """Append events ``(event, object_type, name, version, nbf, exp)`` as one sealed
+        segment (a bulk write seals and stores once); returns the seq of the last."""
         self._emitted.pending = True
         raw = txn.get(EVSTATE, _NEXT)
         first = _SEQ.unpack(raw)[0] if raw else 1
-        txn.put(EVSTATE, _NEXT, _SEQ.pack(first + len(items)))
+        last = first + len(items) - 1
+        txn.put(EVSTATE, _NEXT, _SEQ.pack(last + 1))
         now = repr(self._ctx.timestamp())
         ids = _uuid4_hex(len(items))
-        keys: list[bytes] = []
-        docs: list[bytes] = []
+        parts = [str(first)]
         for i, (event, object_type, name, version, nbf, exp) in enumerate(items):
             # [id, type, time, object type, name, version, nbf, exp]: JSON, written by hand (bulk path)
             h = ids[32 * i : 32 * i + 32]
             ident = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             head = f'["{ident}","{PREFIX}{event}",{now},"{object_type}",{_esc(name)}'
-            doc = f"{head},{_opt(version)},{_num(nbf)},{_num(exp)}]"
-            keys.append(_SEQ.pack(first + i))
-            docs.append(doc.encode())
-        for key, blob in zip(keys, self._ctx.envelope.seal_many(RecordType.EVENT, keys, docs)):
-            txn.put(OUTBOX, key, blob)
-        return first + len(items) - 1
+            parts.append(f"{head},{_opt(version)},{_num(nbf)},{_num(exp)}]")
+        key = _SEQ.pack(last)
+        txn.put(OUTBOX, key, self._ctx.envelope.seal(RecordType.EVENT, key, f"[{','.join(parts)}]".encode()))
+        return last
 
     @property
     def audit(self) -> Any:
@@ -138,28 +139,35 @@ class Outbox:
         raw = txn.get(EVSTATE, _NEXT)
         return _SEQ.unpack(raw)[0] - 1 if raw else 0
 
-    def _event(self, key: bytes, blob: bytes) -> Event:
-        ident, etype, when, object_type, name, version, nbf, exp = json.loads(
-            self._ctx.envelope.open(RecordType.EVENT, key, blob)
-        )
+    def _segment(self, key: bytes, blob: bytes) -> list[Event]:
+        """The events of one stored segment (``[first seq, event, ...]``), in order."""
+        first, *rows = json.loads(self._ctx.envelope.open(RecordType.EVENT, key, blob))
+        if first + len(rows) - 1 != _SEQ.unpack(key)[0]:
+            raise IntegrityError("an outbox segment does not match its key")
         settings = self._ctx.settings
-        return Event(
-            seq=_SEQ.unpack(key)[0],
-            id=ident,
-            type=etype,
-            time=datetime.fromtimestamp(when, UTC),
-            vault_name=settings.name,
-            vault_url=settings.url,
-            object_type=object_type,
-            object_name=name,
-            version=version,
-            nbf=nbf,
-            exp=exp,
-        )
+        return [
+            Event(
+                seq=first + i,
+                id=ident,
+                type=etype,
+                time=datetime.fromtimestamp(when, UTC),
+                vault_name=settings.name,
+                vault_url=settings.url,
+                object_type=object_type,
+                object_name=name,
+                version=version,
+                nbf=nbf,
+                exp=exp,
+            )
+            for i, (ident, etype, when, object_type, name, version, nbf, exp) in enumerate(rows)
+        ]
 
     def events_in(self, txn: ReadTxn, after: int = 0) -> Iterator[Event]:
+        """Events with seq > *after*, in order (a segment is stored under its last seq)."""
         for key, blob in txn.scan_from(OUTBOX, _SEQ.pack(after + 1)):
-            yield self._event(key, blob)
+            for event in self._segment(key, blob):
+                if event.seq > after:
+                    yield event
 
     def read(self, after: int = 0, types: frozenset[str] | None = None, limit: int | None = None) -> list[Event]:
         """Events with seq > *after*, in order, of *types* (full names) if given."""
@@ -173,20 +181,21 @@ class Outbox:
         return out
 
     def get(self, seq: int) -> Event | None:
-        key = _SEQ.pack(seq)
         with self._ctx.read() as txn:
-            blob = txn.get(OUTBOX, key)
-        return None if blob is None else self._event(key, blob)
+            for event in self.events_in(txn, seq - 1):
+                return event if event.seq == seq else None
+        return None
 
     def prune_in(self, txn: WriteTxn, before: float, keep_after: int) -> int:
-        """Drop events older than *before* (Unix time) that every subscription is past."""
+        """Drop whole segments whose events are all older than *before* (Unix time) and at
+        or below *keep_after*; returns how many events went."""
         count = 0
         for key, blob in list(txn.scan(OUTBOX)):
-            seq = _SEQ.unpack(key)[0]
-            if seq > keep_after or self._event(key, blob).time.timestamp() >= before:
+            events = self._segment(key, blob)
+            if events[-1].seq > keep_after or events[-1].time.timestamp() >= before:
                 break
             txn.delete(OUTBOX, key)
-            count += 1
+            count += len(events)
         return count
 
     def prune(self, retention: float, keep: int = KEEP_EVENTS) -> int:
