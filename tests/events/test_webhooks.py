@@ -293,3 +293,21 @@ def test_cli_events_commands(tmp_path: Path, receiver: Receiver) -> None:
     assert unsub.exit_code == 0
     bad = runner.invoke(cli, ["events", "tail", "--types", "Nope"], env=env)
     assert bad.exit_code != 0 and "unknown event type" in bad.output
+
+
+def test_cli_tail_follow_prints_new_events_as_json_lines(tmp_path: Path, receiver: Receiver) -> None:
+    path, key = _setup(tmp_path, receiver)
+    env = {**os.environ, "VAULTCORE_VAULT": str(path), "VAULTCORE_KEY_FILE": str(key)}
+    command = [sys.executable, "-m", "vaultcore.cli", "events", "tail", "--follow", "--interval", "0.05"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            with Vault.open(path, KeyFileCredential(key)) as vault:
+                vault.secrets.set_secret("live-1", "x")
+                vault.keys.create_ec_key("live-2")
+            assert proc.stdout is not None
+            lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+            assert [(x["subject"], x["seq"]) for x in lines] == [("live-1", 1), ("live-2", 2)]
+            assert lines[1]["eventType"] == "Microsoft.KeyVault.KeyNewVersionCreated"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
