@@ -14,7 +14,19 @@ import pytest
 import vaultcore
 
 PACKAGE = Path(vaultcore.__file__).parent
-SUBPACKAGES = ["access", "certificates", "cli", "crypto", "engine", "hsm", "keys", "secrets", "server", "storage"]
+SUBPACKAGES = [
+    "access",
+    "certificates",
+    "cli",
+    "crypto",
+    "engine",
+    "events",
+    "hsm",
+    "keys",
+    "secrets",
+    "server",
+    "storage",
+]
 # Single owners of a dependency may be larger; their docstrings say so.
 SIZE_EXEMPT = {"hsm/_pkcs11.py": "pkcs11", "crypto/_bindings.py": "vaultcore.crypto._native"}
 MAX_LINES = 640

@@ -38,6 +38,9 @@ from vaultcore.engine._context import (
 )
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._rotation import Progress, rotate_keyring
+from vaultcore.events._expiry import detect_expiry
+from vaultcore.events._scheduler import Scheduler, maintenance_jobs
+from vaultcore.events._view import EventsView
 from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
@@ -102,6 +105,8 @@ class Vault(AdministrationOperations):
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
         self.settings = VaultSettingsClient(self)
+        self.events = EventsView(ctx, self._session)
+        self._scheduler: Scheduler | None = None
 
     # -- create / open -----------------------------------------------------------------
 
@@ -259,6 +264,9 @@ class Vault(AdministrationOperations):
         process changed the credential, the vault was opened before a fork) they are dropped
         and the reason is logged on the ``vaultcore`` logger.
         """
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if not self._owner or self._ctx.closed:
             return
         try:
@@ -514,19 +522,38 @@ class Vault(AdministrationOperations):
 
     @operation("VaultMaintenance", A.VAULT_ADMIN)
     def run_maintenance(self) -> MaintenanceReport:
-        """Purge soft-deleted objects past their scheduled purge date (and, as features
-        land, evaluate rotation and certificate lifetime policies)."""
+        """Purge soft-deleted objects past their scheduled purge date, apply key rotation
+        policies and certificate lifetime actions, and emit the expiry events now due."""
         self._require_open()
         purged = self._engine.sweep()
+        events = self._rotation_job() + self._lifetime_job()
+        detect_expiry(self._ctx, self._engine, self.events._outbox)
+        self.events.pump()
+        return MaintenanceReport(purged=purged, events=tuple(events))
+
+    def _rotation_job(self) -> list[dict[str, Any]]:
         events = self.keys.run_rotation_policies()
         for event in events:
             self._record_admin(event["event"], f"/keys/{event['key'].lower()}/{event['version']}", durable=True)
-        cert_events = self.certificates.run_lifetime_actions()
-        for event in cert_events:
+        return events
+
+    def _lifetime_job(self) -> list[dict[str, Any]]:
+        events = self.certificates.run_lifetime_actions()
+        for event in events:
             path = f"/certificates/{event['certificate'].lower()}/{event['version']}"
             self._record_admin(event["event"], path, durable=True)
-        events += cert_events
-        return MaintenanceReport(purged=purged, events=tuple(events))
+        return events
+
+    @operation("VaultSchedulerStart", A.VAULT_ADMIN)
+    def start_scheduler(self, interval: float = 60.0, *, start: bool = True, **retention: Any) -> Scheduler:
+        """Run maintenance, expiry detection and event delivery every *interval* seconds in a
+        background thread (docs/events.md); *start* False: call ``run_once()`` yourself.
+        *retention*: ``retention_days`` (7) and ``keep_events`` (10,000) of the outbox."""
+        self._require_open()
+        if self._scheduler is None:
+            jobs = maintenance_jobs(self._ctx, self._engine, self.events, self._rotation_job, self._lifetime_job)
+            self._scheduler = Scheduler(self._ctx, jobs, interval=interval, **retention)
+        return self._scheduler.start() if start else self._scheduler
 
     @operation("SecurityDomainExport", A.VAULT_ADMIN)
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:

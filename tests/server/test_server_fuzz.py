@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
 from vaultcore.server import BackgroundServer, _certificates, _keys, _secrets, ensure_local_tls
+from vaultcore.server._ratelimit import RateLimiter
 
 EXAMPLES = int(os.environ.get("VAULTCORE_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -206,6 +207,10 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgroun
     vault.access.assign_role(app.principal.id, "Key Vault Administrator")
     vault.secrets.set_secret("keep", "v")
     server = BackgroundServer(vault, ensure_local_tls(tmp_path_factory.mktemp("fuzz-tls"))).start()
+    # The fuzz exercises request parsing, hundreds of logins from one peer: lift the token
+    # endpoints' rate limits here (they have their own tests in test_server_identity*.py).
+    server.akv.identity.per_peer = RateLimiter(rate=1e6, burst=1_000_000)
+    server.akv.identity.per_client = RateLimiter(rate=1e6, burst=1_000_000)
     client = Client(server)
     try:
         yield server, vault, client, app.client_secret

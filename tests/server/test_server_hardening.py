@@ -389,7 +389,8 @@ def test_serve_announces_only_once_the_port_listens(own_vault: Vault, tmp_path: 
     class Done(Exception):
         pass
 
-    def on_ready() -> None:
+    def on_ready(bound: int) -> None:
+        assert bound == port
         with socket.create_connection(("127.0.0.1", port), timeout=10):
             connected.append(True)
         raise Done  # stops the server; serve() raises it once the server is down

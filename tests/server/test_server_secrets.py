@@ -10,6 +10,10 @@ from azure.keyvault.secrets import SecretClient
 from serverhelpers import POLL, Server, unique
 
 
+# long enough that it cannot turn up by chance in random ciphertext
+SECOND = "second-value-5b1e9c0d"
+
+
 def test_secret_lifecycle(srv: Server) -> None:
     name = unique("s")
     with srv.client(SecretClient) as client:
@@ -22,9 +26,9 @@ def test_secret_lifecycle(srv: Server) -> None:
         assert first.properties.recovery_level == "Recoverable+Purgeable"
         assert first.properties.recoverable_days == 90
         assert isinstance(first.properties.created_on, datetime)
-        second = client.set_secret(name, "v2")
+        second = client.set_secret(name, SECOND)
 
-        assert client.get_secret(name).value == "v2"
+        assert client.get_secret(name).value == SECOND
         assert client.get_secret(name, first.properties.version).value == "v1"
         assert name in {p.name for p in client.list_properties_of_secrets()}
         versions = {p.version for p in client.list_properties_of_secret_versions(name)}
@@ -54,24 +58,24 @@ def test_secret_lifecycle(srv: Server) -> None:
 
         recovered = client.begin_recover_deleted_secret(name, **POLL).result()
         assert recovered.name == name
-        assert client.get_secret(name).value == "v2"
+        assert client.get_secret(name).value == SECOND
 
         backup = client.backup_secret(name)
-        assert isinstance(backup, bytes) and b"v2" not in backup
+        assert isinstance(backup, bytes) and SECOND.encode() not in backup
         client.begin_delete_secret(name, **POLL).wait()
         client.purge_deleted_secret(name)
         with pytest.raises(ResourceNotFoundError):
             client.get_deleted_secret(name)
         restored = client.restore_secret_backup(backup)
         assert restored.name == name
-        assert client.get_secret(name).value == "v2"
+        assert client.get_secret(name).value == SECOND
         restored_versions = list(client.list_properties_of_secret_versions(name))
         assert {p.version: p.enabled for p in restored_versions} == {
             first.properties.version: False,
             second.properties.version: True,
         }
     # the vault itself sees what the SDK did
-    assert srv.vault.secrets.get_secret(name).value == "v2"
+    assert srv.vault.secrets.get_secret(name).value == SECOND
 
 
 def test_list_pages_follow_absolute_next_links(srv: Server) -> None:

@@ -123,6 +123,11 @@ class AccessManager(RoleDefinitionOperations):
         raw = txn.get(META, GEN_KEY)
         txn.put(META, GEN_KEY, _GEN.pack((_GEN.unpack(raw)[0] if raw else 0) + 1))
 
+    def _access_changed(self, txn: WriteTxn) -> None:
+        """Azure's ``VaultAccessPolicyChanged``: who may do what on this vault changed."""
+        name = self._ctx.settings.name
+        self._ctx.emit_in(txn, "VaultAccessPolicyChanged", "Vault", name)
+
     def _all(self, txn: ReadTxn, prefix: bytes) -> Iterator[tuple[bytes, dict[str, Any]]]:
         for key, blob in txn.scan(ACCESS, prefix):
             head, _ = decode(self._ctx.envelope.open(RecordType.ACCESS, key, blob))
@@ -241,9 +246,12 @@ class AccessManager(RoleDefinitionOperations):
             if self._get_principal(txn, principal_id) is None:
                 raise NotFoundError(f"principal {principal_id} was not found")
             txn.delete(ACCESS, self._pkey(principal_id))
+            removed = False
             for key, doc in list(self._all(txn, b"A")):
                 if _same(doc["principal"], principal_id):
-                    txn.delete(ACCESS, key)
+                    removed = txn.delete(ACCESS, key) or removed
+            if removed:
+                self._access_changed(txn)
             self._bump(txn)
 
         self._ctx.write(run)
@@ -314,6 +322,7 @@ class AccessManager(RoleDefinitionOperations):
                 "scope": scope,
             }
             self._put(txn, key, doc)
+            self._access_changed(txn)
             return RoleAssignment(assignment_id, pid, definition.role_name, scope, definition.id)
 
         return self._ctx.write(run)
@@ -342,6 +351,7 @@ class AccessManager(RoleDefinitionOperations):
             gone = self._assignment(txn, head)
             txn.delete(ACCESS, key)
             self._bump(txn)
+            self._access_changed(txn)
             return gone
 
         return self._ctx.write(run)

@@ -80,6 +80,9 @@ class DataAction:
     ROLE_READ = _P + "roleAssignments/read"
     ROLE_WRITE = _P + "roleAssignments/write"
     AUDIT_READ = _P + "auditEvents/read"
+    EVENTS_READ = _P + "events/read"
+    EVENT_SUBSCRIPTIONS_READ = _P + "eventSubscriptions/read"
+    EVENT_SUBSCRIPTIONS_WRITE = _P + "eventSubscriptions/write"
     VAULT_ADMIN = _P + "administration/action"
     # the administration plane (issue 15): role definitions, full backup/restore, settings
     ROLE_DEFINITION_READ = _P + "roleDefinitions/read"

@@ -14,7 +14,7 @@ from click.shell_completion import get_completion_class
 
 from vaultcore import __version__
 
-from . import _admin, _adminplane, _auditlog, _cert, _clientenv, _env, _key, _rbac, _roledef, _secret, _serve
+from . import _admin, _adminplane, _auditlog, _cert, _clientenv, _env, _events, _key, _rbac, _roledef, _secret, _serve
 from ._errors import guard
 from ._state import (
     ENV_CLIENT_ID,
@@ -36,7 +36,7 @@ __all__ = ["cli", "main"]
 
 PROG_NAME = "vaultcore"
 COMPLETE_VAR = "_VAULTCORE_COMPLETE"
-_MODULES = (_admin, _secret, _key, _cert, _rbac, _auditlog, _env, _serve, _roledef, _adminplane, _clientenv)
+_MODULES = (_admin, _secret, _key, _cert, _rbac, _auditlog, _events, _env, _serve, _roledef, _adminplane, _clientenv)
 
 
 class _Root(click.Group):

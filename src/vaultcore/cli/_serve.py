@@ -101,6 +101,13 @@ Unchanged Azure apps (details: docs/server.md): export the variables printed at 
     type=click.Path(file_okay=False),
     help="Directory for full backups over REST (KeyVaultBackupClient): a container URL's path maps into it.",
 )
+@click.option(
+    "--maintenance-interval",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between scheduler runs (purge, rotation, lifetime actions, expiry events, webhooks); 0: off.",
+)
 @output_option
 @pass_state
 def serve(
@@ -116,6 +123,7 @@ def serve(
     trusted_proxies: tuple[str, ...],
     inject: str | None,
     backup_dir: str | None,
+    maintenance_interval: float,
 ) -> None:
     """Serve this vault over HTTPS with Azure Key Vault's REST API.
 
@@ -183,6 +191,7 @@ def serve(
             )
         sys.stdout.flush()
 
+    scheduler = vault.start_scheduler(maintenance_interval) if maintenance_interval > 0 else None
     try:
         server.serve(
             vault,
@@ -195,6 +204,8 @@ def serve(
             unix_socket=unix_socket,
         )
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         with contextlib.suppress(OSError):
             os.unlink(announced)
 

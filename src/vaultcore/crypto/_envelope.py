@@ -48,6 +48,8 @@ class RecordType:
     AUDIT = b"a"
     ACCESS = b"p"
     META = b"m"
+    EVENT = b"e"
+    SUBSCRIPTION = b"s"
 
 
 def term_of(blob: bytes | memoryview) -> int:

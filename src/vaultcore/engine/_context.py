@@ -136,6 +136,29 @@ class VaultContext:
         self.envelope = Envelope(lambda: self._keyring, self.reload_keyring)
         self.closed = False
         self.audit: Any = None  # set by the Vault once the audit log is attached
+        self.events: Any = None  # the event outbox (vaultcore.events), set by the Vault
+
+    def emit_in(
+        self,
+        txn: WriteTxn,
+        event: str,
+        object_type: str,
+        name: str,
+        version: str | None = None,
+        nbf: int | None = None,
+        exp: int | None = None,
+    ) -> None:
+        """Record the change event *event* (``SecretNewVersionCreated``...) in the outbox in
+        *txn*, so it commits with the change or not at all."""
+        if self.events is not None:
+            self.events.emit_in(txn, event, object_type, name, version, nbf, exp)
+
+    def emit_many_in(
+        self, txn: WriteTxn, items: list[tuple[str, str, str, str | None, int | None, int | None]]
+    ) -> None:
+        """:meth:`emit_in` for many events ``(event, object_type, name, version, nbf, exp)`` at once."""
+        if self.events is not None and items:
+            self.events.emit_many_in(txn, items)
 
     # -- time --------------------------------------------------------------------------
 
@@ -246,6 +269,8 @@ class VaultContext:
         result = self.store.write(run)
         if committed[0] is not None:
             committed[0]()
+        if self.events is not None:
+            self.events.after_commit()
         return result
 
     def check_open(self) -> None:

@@ -366,7 +366,14 @@ class Lifecycle:
         rec = new.record(obj.name, vid, now)
         key = okey + vid
         txn.put(VERSIONS, key, self._seal_version(key, rec))
+        self._new_version_event(txn, kind, rec)
         return rec
+
+    def _new_version_event(self, txn: WriteTxn, kind: Kind, rec: VersionRecord) -> None:
+        """Azure's ``<Kind>NewVersionCreated``, in the outbox of the creating transaction."""
+        self._ctx.emit_in(
+            txn, f"{kind.title}NewVersionCreated", kind.title, rec.name, rec.version, rec.not_before, rec.expires_on
+        )
 
     def add_version(self, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
         return self.write(lambda txn: self.add_version_in(txn, kind, name, new))
@@ -419,6 +426,8 @@ class Lifecycle:
         blobs = envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
         for key, blob in zip(keys, blobs):
             txn.put(VERSIONS, key, blob)
+        event = f"{kind.title}NewVersionCreated"
+        self._ctx.emit_many_in(txn, [(event, kind.title, r.name, r.version, r.not_before, r.expires_on) for r in recs])
         return recs
 
     def update_version_in(

@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 __all__ = ["SEALED_DATABASES", "rotate_keyring"]
 
 #: Databases whose values are envelope-sealed records.
-SEALED_DATABASES = (b"objects", b"versions", b"deleted", b"dversions", b"audit", b"access", b"certmeta")
+SEALED_DATABASES = (
+    b"objects",
+    b"versions",
+    b"deleted",
+    b"dversions",
+    b"audit",
+    b"access",
+    b"certmeta",
+    b"outbox",
+    b"evsubs",
+)
 Progress = Callable[[int, int], None]
 
 

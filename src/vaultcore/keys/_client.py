@@ -606,6 +606,8 @@ class KeyClient:
             if obj.extra.get("notified") == rec.version:
                 return False
             self._engine.update_object_in(txn, _KIND, rec.name, {"notified": rec.version})
+            # Azure: the rotation policy's Notify action is what fires KeyNearExpiry.
+            self._ctx.emit_in(txn, "KeyNearExpiry", "Key", rec.name, rec.version, rec.not_before, rec.expires_on)
             return True
 
         return self._engine.write(run)

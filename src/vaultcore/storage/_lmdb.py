@@ -42,6 +42,9 @@ DATABASES = (
     b"audit",  # seq(8) -> sealed audit event
     b"access",  # principal / role-assignment records (sealed)
     b"certmeta",  # certificate contacts and issuers (sealed; issuer keys are keyed hashes)
+    b"outbox",  # seq(8) -> sealed change event (written in the transaction of its change)
+    b"evsubs",  # subscription id(16) -> sealed event subscription (webhook URL, HMAC secret)
+    b"evstate",  # delivery cursors, dead letters, expiry markers, job leases (no names, no secrets)
 )
 
 _DATA_FILE = DATA_FILE
