@@ -223,8 +223,10 @@ class VaultContext:
         with self.store.read() as txn:
             yield txn
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
         """One write transaction, with the keyring refreshed if another process changed it.
+
+        *durable*: see ``LmdbStore.write`` (False: a power loss may undo it, never corrupts).
 
         The audit event of the operation in progress commits in the same transaction; it is
         marked written only once the transaction committed (*fn* may run more than once).
@@ -241,7 +243,7 @@ class VaultContext:
                 committed[0] = self.audit.commit_pending_in(txn, result)
             return result
 
-        result = self.store.write(run)
+        result = self.store.write(run, durable=durable)
         if committed[0] is not None:
             committed[0]()
         return result

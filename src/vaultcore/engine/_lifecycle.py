@@ -277,9 +277,9 @@ class Lifecycle:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
         """Run *fn* in one write transaction (compose several engine calls atomically)."""
-        return self._ctx.write(fn)
+        return self._ctx.write(fn, durable=durable)
 
     def add_version_in(self, txn: WriteTxn, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
         """Create a version (and the object if new) inside *txn*."""
@@ -311,8 +311,8 @@ class Lifecycle:
         txn.put(VERSIONS, key, self._seal_version(key, rec))
         return rec
 
-    def add_version(self, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
-        return self.write(lambda txn: self.add_version_in(txn, kind, name, new))
+    def add_version(self, kind: Kind, name: str, new: NewVersion, *, durable: bool = True) -> VersionRecord:
+        return self.write(lambda txn: self.add_version_in(txn, kind, name, new), durable=durable)
 
     def add_versions_bulk_in(
         self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]

@@ -8,6 +8,13 @@ Model (after py-lmdb): one ``Environment`` per vault directory per process (shar
 mutation inside one write transaction. LMDB gives one writer and many MVCC readers across
 threads and processes. The map grows when full (``MapFullError`` → double and retry) and a
 map grown by another process is adopted (``MapResizedError``).
+
+Durability. The environment is opened with ``MDB_NOMETASYNC``: a commit flushes the data
+pages, and a fully durable write (the default, ``durable=True``) then flushes the meta page
+with ``mdb_env_sync`` before returning: the same two ordered flushes LMDB's default does.
+``durable=False`` skips the second flush: a power loss (or OS crash) may undo the last
+commits, never corrupts the store (LMDB keeps atomicity, consistency and isolation; the
+next durable commit or sync makes them durable). A process crash loses nothing either way.
 """
 
 from __future__ import annotations
@@ -330,6 +337,7 @@ class LmdbStore:
                 # plaintext values, PFX files, private keys) into the unused parts of pages.
                 meminit=True,
                 lock=True,
+                metasync=False,  # the meta page is flushed by write(durable=True) (see above)
             )
         except lmdb.Error as exc:
             raise _translate(exc, f"cannot open vault store {shown!r}") from None
@@ -413,19 +421,21 @@ class LmdbStore:
             shared.leave()
             _txn_closed()
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
-        """Run *fn* in one write transaction and commit it (durably).
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
+        """Run *fn* in one write transaction and commit it.
 
-        *fn* may run more than once (when the map must grow), so it must not have side
-        effects outside the transaction before it returns.
+        *durable* (default): data and meta page are on disk when this returns. False: the
+        meta page is flushed later (``MDB_NOMETASYNC``): a power loss may undo this commit,
+        never corrupts. *fn* may run more than once (when the map must grow), so it must not
+        have side effects outside the transaction before it returns.
         """
         _txn_opened()
         try:
-            return self._write(fn)
+            return self._write(fn, durable)
         finally:
             _txn_closed()
 
-    def _write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def _write(self, fn: Callable[[WriteTxn], T], durable: bool) -> T:
         shared = self._shared
         env = shared.env
         for _ in range(24):
@@ -442,7 +452,6 @@ class LmdbStore:
                 try:
                     result = fn(WriteTxn(txn, shared.dbs))
                     txn.commit()
-                    return result
                 except lmdb.MapFullError:
                     txn.abort()
                     resize = functools.partial(self._grow, int(env.info()["map_size"]))
@@ -455,6 +464,13 @@ class LmdbStore:
                 except BaseException:
                     txn.abort()
                     raise
+                else:
+                    if durable:
+                        try:
+                            env.sync(True)  # the meta page (MDB_NOMETASYNC left it to us)
+                        except lmdb.Error as exc:
+                            raise _translate(exc, "the commit could not be flushed to disk") from None
+                    return result
             finally:
                 shared.leave()
                 if resize is not None:  # after leaving: a resize waits for open transactions
