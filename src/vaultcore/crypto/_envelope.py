@@ -17,7 +17,9 @@ and term id are not in the AAD: keyring rotation re-wraps the DEK and rewrites t
 without touching the ciphertext; a forged term id makes the unwrap fail instead.
 
 The DEK and nonce are generated and used inside the C core (``seal_record`` /
-``open_record``): plaintext DEKs never exist in Python memory.
+``open_record``): plaintext DEKs never exist in Python memory. Opening goes through a
+bounded cache of unwrapped DEKs in locked C memory (``DekCache``), wiped on close, fork,
+keyring change and purge.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ class Envelope:
     def __init__(self, keyring: Callable[[], Keyring], reload: Callable[[], Keyring]) -> None:
         self._keyring = keyring
         self._reload = reload
+        #: Unwrapped DEKs of records opened before, in locked C memory (see ``DekCache``).
+        self.deks = _bindings.DekCache()
+
+    def forget_keys(self) -> None:
+        """Wipe the cached DEKs (keyring rotation, purge)."""
+        self.deks.wipe()
+
+    def close(self) -> None:
+        """Wipe and free the cached DEKs (vault closed); opening then bypasses the cache."""
+        self.deks.close()
 
     def _aad(self, ring: Keyring, rtype: bytes, key: bytes) -> bytes:
         return _AAD_PREFIX + ring.vault_id + rtype + key
@@ -102,4 +114,4 @@ class Envelope:
             ring = self._reload()
             if not ring.has_term(term):
                 raise IntegrityError()
-        return _bindings.open_record(ring.kek(term), blob, HEADER_SIZE, self._aad(ring, rtype, key))
+        return self.deks.open_record(ring.kek(term), blob, HEADER_SIZE, _AAD_PREFIX + ring.vault_id + rtype + key)

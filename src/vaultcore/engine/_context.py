@@ -134,8 +134,19 @@ class VaultContext:
         self._ring_lock = threading.Lock()
         self._hasher = keyring.name_hasher()
         self.envelope = Envelope(lambda: self._keyring, self.reload_keyring)
-        self.closed = False
+        self._closed = False
         self.audit: Any = None  # set by the Vault once the audit log is attached
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        """Closing wipes and frees the cached DEKs (set by ``Vault.close``)."""
+        self._closed = value
+        if value:
+            self.envelope.close()
 
     # -- time --------------------------------------------------------------------------
 
@@ -194,6 +205,8 @@ class VaultContext:
     def _set_keyring(self, ring: Keyring) -> None:
         with self._ring_lock:
             if ring.generation >= self._keyring.generation:
+                if ring.generation != self._keyring.generation:
+                    self.envelope.forget_keys()  # a rotation (or any keyring change)
                 self._keyring = ring
 
     def replace_keyring_in(self, txn: WriteTxn, ring: Keyring, header_raw: bytes | None = None) -> None:
@@ -214,6 +227,7 @@ class VaultContext:
             self.root = root
         with self._ring_lock:
             self._keyring = ring
+        self.envelope.forget_keys()
 
     # -- transactions ------------------------------------------------------------------
 
@@ -253,5 +267,5 @@ class VaultContext:
         self._check_open()
 
     def _check_open(self) -> None:
-        if self.closed:
+        if self._closed:
             raise VaultLockedError("the vault is closed")

@@ -23,7 +23,9 @@ Soft-delete moves records between the live and deleted databases without re-encr
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,6 +44,8 @@ __all__ = ["Lifecycle", "NewVersion"]
 T = TypeVar("T")
 _TS = struct.Struct(">Q")
 _DAY = 86400
+#: Names whose store key the engine remembers (LRU); ~0.2 KB each.
+OBJKEY_MEMO = 32_768
 
 OBJECTS, VERSIONS, DELETED, DVERSIONS, PURGEQ = b"objects", b"versions", b"deleted", b"dversions", b"purgeq"
 
@@ -83,7 +87,10 @@ class Lifecycle:
 
     def __init__(self, ctx: VaultContext) -> None:
         self._ctx = ctx
-        self._objkeys: dict[tuple[int, str], bytes] = {}
+        self._objkeys: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self.objkey_capacity = OBJKEY_MEMO
+        # The store's zero-copy read (LMDB); other stores go through find() + open().
+        self._find_open = getattr(ctx.store, "find_open", None)
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -92,19 +99,26 @@ class Lifecycle:
     def objkey(self, kind: Kind, name: str) -> bytes:
         """The store prefix of an object: kind byte and keyed hash of the lowercased name.
 
-        Memoised (bounded): the keyed hash of a name never changes for a vault.
+        Memoised in a bounded LRU (``objkey_capacity`` names; the least recently used one
+        makes room): the keyed hash of a name never changes for a vault.
         """
+        memo = self._objkeys
         cache_key = (kind.byte, name)
-        hit = self._objkeys.get(cache_key)
+        hit = memo.get(cache_key)
         if hit is not None:
+            with suppress(KeyError):  # another thread evicted it meanwhile
+                memo.move_to_end(cache_key)
             return hit
         check_name(name, kind)
         h = self._ctx.name_hasher()
         h.update(bytes([kind.byte]) + name.lower().encode())
         okey = bytes([kind.byte]) + h.digest()[:16]
-        if len(self._objkeys) >= 4096:
-            self._objkeys.clear()
-        self._objkeys[cache_key] = okey
+        memo[cache_key] = okey
+        while len(memo) > self.objkey_capacity:
+            try:
+                memo.popitem(last=False)
+            except KeyError:  # emptied by another thread
+                break
         return okey
 
     def _new_vid(self, txn: ReadTxn, db: bytes, okey: bytes) -> bytes:
@@ -116,6 +130,9 @@ class Lifecycle:
         return now_ms.to_bytes(6, "big") + _bindings.random_bytes(10)
 
     # -- sealing -----------------------------------------------------------------------
+
+    def _opener(self, key: bytes, blob: memoryview) -> bytes:
+        return self._ctx.envelope.open(RecordType.VERSION, key, blob)
 
     def _open_version(self, key: bytes, blob: bytes) -> VersionRecord:
         return VersionRecord.from_bytes(self._ctx.envelope.open(RecordType.VERSION, key, blob))
@@ -153,10 +170,20 @@ class Lifecycle:
     def get(self, kind: Kind, name: str, version: str | None = None, *, deleted: bool = False) -> VersionRecord:
         """A version (latest when *version* is None); ``NotFoundError`` if absent."""
         okey = self.objkey(kind, name)
-        found = self._find_one(DVERSIONS if deleted else VERSIONS, okey, version)
-        if found is None:
-            raise self.not_found(kind, name, version, deleted=deleted)
-        rec = self._open_version(*found)
+        db = DVERSIONS if deleted else VERSIONS
+        finder = self._find_open
+        if finder is not None:  # open inside the read transaction, on the store's buffer
+            self._ctx.check_open()
+            key = None if version is None or version == "" else _version_key(okey, version)
+            plain = None if key is None and version else finder(db, okey, key, self._opener)
+            if plain is None:
+                raise self.not_found(kind, name, version, deleted=deleted)
+            rec = VersionRecord.from_bytes(plain)
+        else:
+            found = self._find_one(db, okey, version)
+            if found is None:
+                raise self.not_found(kind, name, version, deleted=deleted)
+            rec = self._open_version(*found)
         if rec.name.lower() != name.lower():
             raise self.not_found(kind, name, version, deleted=deleted)
         return rec
@@ -520,6 +547,7 @@ class Lifecycle:
     def purge(self, kind: Kind, name: str) -> None:
         erased: list[tuple[Kind, VersionRecord]] = []
         self.write(lambda txn: self.purge_in(txn, kind, name, erased=erased))
+        self._ctx.envelope.forget_keys()  # no DEK of an erased record stays cached
         self._notify_erased(erased)
 
     def _notify_erased(self, erased: list[tuple[Kind, VersionRecord]]) -> None:
@@ -555,6 +583,8 @@ class Lifecycle:
             return count
 
         count = self.write(run)
+        if count:
+            self._ctx.envelope.forget_keys()
         self._notify_erased(erased)
         return count
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -128,14 +127,20 @@ class _SharedEnv:
 # Closing aborts the transactions the child inherited, which clears their reader slots in
 # the shared lock file: slots that belong to the parent's threads. So fork waits (bounded)
 # until no transaction of this module is open, and the child closes only if none was.
+# While it waits, new transactions wait too (``_forking``): otherwise a thread that reads in
+# a loop keeps one open at every instant the forking thread looks.
 _txn_gate = threading.Lock()
+_txn_idle = threading.Condition(_txn_gate)
 _open_txns = 0
+_forking = False
 _fork_clean = True
 
 
 def _txn_opened() -> None:
     global _open_txns
     with _txn_gate:
+        if _forking:  # (a thread opening a nested one waits out the bounded fork wait)
+            _txn_idle.wait_for(lambda: not _forking, timeout=15.0)
         _open_txns += 1
 
 
@@ -143,25 +148,27 @@ def _txn_closed() -> None:
     global _open_txns
     with _txn_gate:
         _open_txns -= 1
+        if _forking and not _open_txns:
+            _txn_idle.notify_all()
 
 
 def _before_fork() -> None:
-    global _fork_clean
+    global _fork_clean, _forking
     _txn_gate.acquire()
-    deadline = time.monotonic() + 10.0
-    while _open_txns and time.monotonic() < deadline:
-        _txn_gate.release()
-        time.sleep(0.001)
-        _txn_gate.acquire()
+    _forking = True
+    _txn_idle.wait_for(lambda: not _open_txns, timeout=10.0)
     _fork_clean = _open_txns == 0  # the gate stays held until the fork is done
 
 
 def _after_fork_in_parent() -> None:
+    global _forking
+    _forking = False
+    _txn_idle.notify_all()
     _txn_gate.release()
 
 
 def _after_fork_in_child() -> None:
-    global _open_txns, _envs_lock
+    global _open_txns, _envs_lock, _txn_gate, _txn_idle, _forking
     _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
     if _fork_clean:
         for shared in _envs.values():
@@ -170,7 +177,9 @@ def _after_fork_in_child() -> None:
     # else: leave the parent's handles alone; the child cannot reopen those vaults
     _envs.clear()
     _open_txns = 0
-    _txn_gate.release()
+    _forking = False
+    _txn_gate = threading.Lock()  # the parent's waiters do not exist here
+    _txn_idle = threading.Condition(_txn_gate)
 
 
 if hasattr(os, "register_at_fork"):
@@ -388,6 +397,43 @@ class LmdbStore:
                 if not found.startswith(prefix):
                     return None
                 return found, cur.value()
+            finally:
+                txn.abort()
+        except lmdb.Error as exc:
+            raise _translate(exc, "read failed") from None
+        finally:
+            shared.leave()
+            _txn_closed()
+
+    def find_open(
+        self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, memoryview], T]
+    ) -> T | None:
+        """:meth:`find`, handing the record to *opener* as a zero-copy buffer inside the read
+        transaction (LMDB-only capability: the buffer is valid only until it ends).
+
+        *opener(key, value)* must copy what it keeps (the native open decrypts out of it).
+        """
+        shared = self._shared
+        env = shared.env
+        _txn_opened()
+        shared.enter()
+        try:
+            try:
+                txn = env.begin(buffers=True)
+            except lmdb.MapResizedError:
+                self._adopt_resize()
+                txn = env.begin(buffers=True)
+            try:
+                if key is not None:
+                    value = txn.get(key, db=shared.dbs[db])
+                    return None if value is None else opener(key, value)
+                cur = txn.cursor(db=shared.dbs[db])
+                if not ReadTxn._seek_last(cur, prefix):
+                    return None
+                found = cur.key()
+                if found[: len(prefix)] != prefix:
+                    return None
+                return opener(bytes(found), cur.value())
             finally:
                 txn.abort()
         except lmdb.Error as exc:
