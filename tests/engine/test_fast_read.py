@@ -8,7 +8,10 @@ cache wiped on keyring rotation, purge, close and fork.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
+import pickle
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +22,7 @@ from corehelpers import FakeClock
 from vaultcore import (
     ForbiddenError,
     IntegrityError,
+    KeyVaultSecret,
     NotFoundError,
     RawKeyCredential,
     Vault,
@@ -175,3 +179,20 @@ def test_name_memo_is_a_bounded_lru(vault: Vault) -> None:
     assert len(engine._objkeys) == 3
     assert engine.objkey(Kind.SECRET, "N1") == keys["n1"]  # names are case-insensitive
     assert vault.secrets.get_secret("N1").value == "N1"
+
+
+def test_lazy_secret_results_behave_like_the_eager_ones(vault: Vault) -> None:
+    made = vault.secrets.set_secret("Lazy", "s3cr3t", tags={"k": "v"}, content_type="text/plain")
+    got = vault.secrets.get_secret("lazy")
+    assert isinstance(got, KeyVaultSecret)
+    assert got.id == made.id and got.name == "Lazy" and got.value == "s3cr3t"
+    assert got == made and made == got
+    assert got.properties == made.properties  # built on first access
+    assert repr(got) == repr(made) and "s3cr3t" not in repr(got)
+    again = pickle.loads(pickle.dumps(vault.secrets.get_secret("lazy")))
+    assert type(again) is KeyVaultSecret and again == made
+    assert copy.copy(got) == made
+    assert dataclasses.asdict(got) == dataclasses.asdict(made)
+    assert dataclasses.replace(got, value="other").value == "other"
+    ids = [e.object_id for e in vault.audit.events(operation="SecretGet")]
+    assert ids == ["/secrets/Lazy/" + made.properties.version] * 2

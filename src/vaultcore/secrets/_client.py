@@ -17,6 +17,7 @@ from vaultcore.engine._models import (
     base_properties,
     deleted_fields,
     fast_init,
+    lazy_secret,
 )
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import (
@@ -117,7 +118,8 @@ class SecretClient:
             value = rec.payload.decode("utf-8")
         except UnicodeDecodeError:
             raise IntegrityError() from None
-        return fast_init(KeyVaultSecret, {"properties": self._props(rec), "value": value})
+        ident = f"{self._ctx.settings.url}/secrets/{rec.name}/{rec.version}"
+        return lazy_secret(value, rec, ident, self._props)
 
     # -- operations --------------------------------------------------------------------
 
