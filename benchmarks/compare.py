@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -188,6 +189,40 @@ def bench_reads(base: Path, key_file: Path, n: int, count: int, reads: int) -> l
             store.close()
 
 
+def bench_ablation(base: Path, key_file: Path, n: int, count: int, reads: int) -> list[str]:
+    """The same vault read through issue 12's path and through the path it replaced
+    (``find()`` + ``open_record`` without the DEK cache, eager result objects), interleaved."""
+    data = values(n)
+    names = list(data)
+    new = make(VaultStore, base / f"ab{n}-new", key_file, create=True)
+    old = make(VaultStore, base / f"ab{n}-old", key_file, create=True)
+    assert isinstance(new, VaultStore) and isinstance(old, VaultStore)
+    try:
+        for store in (new, old):
+            store.put_many(data)
+            store.settle()
+        vault = old.vault
+        vault._engine._find_open = None  # type: ignore[attr-defined]
+        vault._ctx.envelope.deks.close()  # type: ignore[attr-defined]
+        secrets = vault.secrets
+        eager = secrets._props  # type: ignore[attr-defined]
+
+        def to_secret(rec: Any) -> Any:
+            from vaultcore.engine._models import KeyVaultSecret, fast_init
+
+            return fast_init(KeyVaultSecret, {"properties": eager(rec), "value": rec.payload.decode()})
+
+        secrets._to_secret = to_secret  # type: ignore[attr-defined,method-assign]
+        timers = {"new path": reader(new, names, reads, 1), "old path": reader(old, names, reads, 2)}
+        for t in timers.values():
+            t()
+        times = rounds(timers, count)
+        return [ratio_line(f"get_secret audit on, {n:,}: issue-12 path vs before", times, "new path", ["old path"])]
+    finally:
+        new.close()
+        old.close()
+
+
 def bench_bulk(base: Path, key_file: Path, n: int, count: int) -> list[str]:
     kinds = {k: v for k, v in peer_kinds().items() if k in ("vault", "diy", "diy-hmac", "sqlcipher")}
     counter = iter(range(1_000_000))
@@ -293,7 +328,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--reads", type=int, default=5000)
-    parser.add_argument("--only", default="reads,bulk,durable,cold")
+    parser.add_argument("--only", default="reads,ablation,bulk,durable,cold")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
@@ -305,6 +340,9 @@ def main() -> None:
         for n in sizes:
             if "reads" in only:
                 for line in bench_reads(base, key_file, n, args.rounds, args.reads):
+                    print(line, flush=True)
+            if "ablation" in only:
+                for line in bench_ablation(base, key_file, n, args.rounds, args.reads):
                     print(line, flush=True)
             if "bulk" in only:
                 for line in bench_bulk(base, key_file, n, max(3, args.rounds // 3)):

@@ -106,6 +106,24 @@ class Envelope:
         aads = [self._aad(ring, rtype, k) for k in keys]
         return _bindings.seal_records(ring.kek(term), prefix, aads, plaintexts)
 
+    def opener(self, rtype: bytes) -> Callable[[bytes, bytes], bytes]:
+        """:meth:`open` for one record type as a closure (the read path: fewer lookups)."""
+        keyring = self._keyring
+        deks = self.deks
+        unpack = _TERM.unpack_from
+        slow = self.open
+
+        def open_(key: bytes, blob: bytes) -> bytes:
+            if len(blob) < MIN_SIZE or blob[0] != FORMAT_V1:
+                raise IntegrityError()
+            term = unpack(blob, 1)[0]
+            ring = keyring()
+            if term not in ring.terms:
+                return slow(rtype, key, blob)  # reloads the keyring once
+            return deks.open_record(ring.kek(term), blob, HEADER_SIZE, _AAD_PREFIX + ring.vault_id + rtype + key)
+
+        return open_
+
     def open(self, rtype: bytes, key: bytes, blob: bytes | memoryview) -> bytes:
         """The plaintext of *blob*; ``IntegrityError`` for any failure."""
         term = term_of(blob)

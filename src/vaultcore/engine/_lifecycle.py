@@ -91,6 +91,7 @@ class Lifecycle:
         self.objkey_capacity = OBJKEY_MEMO
         # The store's zero-copy read (LMDB); other stores go through find() + open().
         self._find_open = getattr(ctx.store, "find_open", None)
+        self._opener = ctx.envelope.opener(RecordType.VERSION)
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -130,9 +131,6 @@ class Lifecycle:
         return now_ms.to_bytes(6, "big") + _bindings.random_bytes(10)
 
     # -- sealing -----------------------------------------------------------------------
-
-    def _opener(self, key: bytes, blob: memoryview) -> bytes:
-        return self._ctx.envelope.open(RecordType.VERSION, key, blob)
 
     def _open_version(self, key: bytes, blob: bytes) -> VersionRecord:
         return VersionRecord.from_bytes(self._ctx.envelope.open(RecordType.VERSION, key, blob))

@@ -405,35 +405,34 @@ class LmdbStore:
             shared.leave()
             _txn_closed()
 
-    def find_open(
-        self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, memoryview], T]
-    ) -> T | None:
-        """:meth:`find`, handing the record to *opener* as a zero-copy buffer inside the read
-        transaction (LMDB-only capability: the buffer is valid only until it ends).
+    def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
+        """:meth:`find`, handing the record to *opener(key, value)* inside the read
+        transaction (the read path of ``get_secret``: one call, no tuple, no second lookup).
 
-        *opener(key, value)* must copy what it keeps (the native open decrypts out of it).
+        *upper* bounds are computed here; values are copied out of the map (for records of a
+        few hundred bytes py-lmdb's copy is cheaper than its zero-copy ``buffers=True`` view).
         """
         shared = self._shared
-        env = shared.env
         _txn_opened()
         shared.enter()
         try:
             try:
-                txn = env.begin(buffers=True)
+                txn = shared.env.begin(db=shared.dbs[db])
             except lmdb.MapResizedError:
                 self._adopt_resize()
-                txn = env.begin(buffers=True)
+                txn = shared.env.begin(db=shared.dbs[db])
             try:
                 if key is not None:
-                    value = txn.get(key, db=shared.dbs[db])
+                    value = txn.get(key)
                     return None if value is None else opener(key, value)
-                cur = txn.cursor(db=shared.dbs[db])
-                if not ReadTxn._seek_last(cur, prefix):
+                cur = txn.cursor()
+                upper = _prefix_upper(prefix)
+                if not (cur.prev() if upper is not None and cur.set_range(upper) else cur.last()):
                     return None
                 found = cur.key()
-                if found[: len(prefix)] != prefix:
+                if not found.startswith(prefix):
                     return None
-                return opener(bytes(found), cur.value())
+                return opener(found, cur.value())
             finally:
                 txn.abort()
         except lmdb.Error as exc:
