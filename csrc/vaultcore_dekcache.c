@@ -7,7 +7,10 @@
  * live: the slots are one anonymous mapping, mlock()ed (when RLIMIT_MEMLOCK allows; else
  * only MADV_DONTDUMP), excluded from core dumps, zeroed in a forked child
  * (MADV_WIPEONFORK plus a pthread_atfork handler), and wiped (OPENSSL_cleanse) by
- * vc_dek_cache_wipe, which the bindings call on close, keyring rotation and purge.
+ * vc_dek_cache_wipe (keyring rotation, purge) and vc_dek_cache_close (vault closed: wiped,
+ * and nothing is inserted any more; the memory is freed by vc_dek_cache_free once no
+ * thread can be inside a call, i.e. when the Python object is collected). A wipe bumps an
+ * epoch: a DEK whose unwrap began before the wipe is not inserted after it.
  *
  * Layout: a direct-mapped table of 2^k slots (bounded: a colliding entry replaces the
  * old one; never "cleared when full"), indexed by the first wrapped bytes (pseudo-random
@@ -52,6 +55,8 @@ struct vc_dek_cache {
     size_t map_len;
     size_t mask;
     size_t count;
+    uint64_t epoch;      /* bumped by every wipe: an unwrap begun before it is not inserted */
+    int closed;          /* vc_dek_cache_close: nothing is inserted any more */
     int locked;          /* 1 if mlock() succeeded */
     struct vc_dek_cache *next, *prev; /* registry, for fork */
 };
@@ -64,6 +69,7 @@ static void wipe_locked(vc_dek_cache *c)
 {
     OPENSSL_cleanse(c->mem, c->map_len);
     c->count = 0;
+    c->epoch++;
 }
 
 /* fork: hold every lock across the fork so no cache is mid-update in the child. */
@@ -177,6 +183,16 @@ void vc_dek_cache_wipe(vc_dek_cache *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+void vc_dek_cache_close(vc_dek_cache *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    wipe_locked(c);
+    c->closed = 1;
+    pthread_mutex_unlock(&c->lock);
+}
+
 int vc_dek_cache_locked(const vc_dek_cache *c)
 {
     return c != NULL && c->locked;
@@ -237,6 +253,7 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
     uint8_t dek[VC_DEK_SIZE];
     const uint8_t *wrapped, *nonce, *ct;
     vc_slot *s;
+    uint64_t epoch;
     int ki, hit = 0, st;
     if (c == NULL || prefix_len > VC_MAX_PREFIX || (kek_len != 16 && kek_len != 24 && kek_len != 32))
         return VC_ERR_PARAM;
@@ -247,11 +264,14 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
     ct = nonce + VC_GCM_NONCE_SIZE;
 
     pthread_mutex_lock(&c->lock);
-    ki = kek_index(c, kek, kek_len);
-    s = slot_of(c, wrapped, ki);
-    if (s->used == ki + 1 && CRYPTO_memcmp(s->wrapped, wrapped, VC_WRAPPED_DEK_SIZE) == 0) {
-        memcpy(dek, s->dek, VC_DEK_SIZE);
-        hit = 1;
+    epoch = c->epoch;
+    if (!c->closed) {
+        ki = kek_index(c, kek, kek_len);
+        s = slot_of(c, wrapped, ki);
+        if (s->used == ki + 1 && CRYPTO_memcmp(s->wrapped, wrapped, VC_WRAPPED_DEK_SIZE) == 0) {
+            memcpy(dek, s->dek, VC_DEK_SIZE);
+            hit = 1;
+        }
     }
     pthread_mutex_unlock(&c->lock);
 
@@ -267,13 +287,15 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
     if (st == VC_OK && !hit) {
         /* only a DEK that opened a record is remembered */
         pthread_mutex_lock(&c->lock);
-        ki = kek_index(c, kek, kek_len);
-        s = slot_of(c, wrapped, ki);
-        if (s->used == 0)
-            c->count++;
-        s->used = (uint8_t)(ki + 1);
-        memcpy(s->wrapped, wrapped, VC_WRAPPED_DEK_SIZE);
-        memcpy(s->dek, dek, VC_DEK_SIZE);
+        if (!c->closed && c->epoch == epoch) { /* no wipe (rotation, purge, close) since */
+            ki = kek_index(c, kek, kek_len);
+            s = slot_of(c, wrapped, ki);
+            if (s->used == 0)
+                c->count++;
+            s->used = (uint8_t)(ki + 1);
+            memcpy(s->wrapped, wrapped, VC_WRAPPED_DEK_SIZE);
+            memcpy(s->dek, dek, VC_DEK_SIZE);
+        }
         pthread_mutex_unlock(&c->lock);
     }
     OPENSSL_cleanse(dek, sizeof(dek));

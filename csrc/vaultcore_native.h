@@ -151,6 +151,9 @@ int vc_dek_cache_new(size_t slots, vc_dek_cache **out);
 void vc_dek_cache_free(vc_dek_cache *c);
 /* Wipe every entry and every remembered KEK (OPENSSL_cleanse). */
 void vc_dek_cache_wipe(vc_dek_cache *c);
+/* Wipe, and insert nothing from now on (the vault closed; lookups miss). Unlike free, safe
+ * while other threads are inside vc_open_record_cached on c. */
+void vc_dek_cache_close(vc_dek_cache *c);
 /* 1 if the cache memory is mlock()ed, 0 if only excluded from core dumps (not a status). */
 int vc_dek_cache_locked(const vc_dek_cache *c);
 /* Entries held / slots (for tests; not statuses). */

@@ -8,6 +8,7 @@ table is bounded, and wipe / close / fork leave nothing behind.
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -125,3 +126,31 @@ def test_a_forked_child_starts_with_an_empty_cache() -> None:
     os.close(read)
     assert status == 0
     assert len(cache) == 1  # the parent keeps its entries
+
+
+def test_close_while_other_threads_open_records_is_safe_and_final() -> None:
+    cache = b.DekCache(64)
+    kek = os.urandom(32)
+    blobs = [_record(kek, b"aad", b"v%d" % i) for i in range(32)]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                for i, blob in enumerate(blobs):
+                    assert cache.open_record(kek, blob, 5, b"aad") == b"v%d" % i
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    cache.close()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len(cache) == 0
+    assert cache.open_record(kek, blobs[0], 5, b"aad") == b"v0"
+    assert len(cache) == 0  # closed: nothing is cached any more

@@ -662,9 +662,11 @@ class DekCache:
             lib.vc_dek_cache_wipe(self._c)
 
     def close(self) -> None:
+        """Wipe now and stop caching; the memory is unmapped when no call can still use it
+        (a thread inside ``open_record`` holds its own reference to the C object)."""
         c, self._c = self._c, None
         if c is not None:
-            ffi.release(c)  # runs vc_dek_cache_free now: wipe and unmap
+            lib.vc_dek_cache_close(c)
 
     def open_record(self, kek: bytes, blob: Buf, prefix_len: int, aad: bytes) -> bytes:
         """:func:`open_record` through the cache; *blob* may be a zero-copy store buffer."""

@@ -283,6 +283,10 @@ class WriteTxn(ReadTxn):
         return len(keys)
 
 
+def _pair(key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    return key, value
+
+
 def _prefix_upper(prefix: bytes) -> bytes | None:
     """The smallest key greater than every key starting with *prefix* (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")
@@ -371,39 +375,12 @@ class LmdbStore:
     # -- transactions ------------------------------------------------------------------
 
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
-        """One read without a ``read()`` block (the hot path of ``get_secret``).
+        """One read without a ``read()`` block (the hot path of key operations).
 
         With *key*: that exact record; without: the last record whose key starts with
         *prefix*. Same transaction protocol as :meth:`read`, without generator overhead.
         """
-        shared = self._shared
-        env = shared.env
-        _txn_opened()
-        shared.enter()
-        try:
-            try:
-                txn = env.begin()
-            except lmdb.MapResizedError:
-                self._adopt_resize()
-                txn = env.begin()
-            try:
-                if key is not None:
-                    value = txn.get(key, db=shared.dbs[db])
-                    return None if value is None else (key, value)
-                cur = txn.cursor(db=shared.dbs[db])
-                if not ReadTxn._seek_last(cur, prefix):
-                    return None
-                found = cur.key()
-                if not found.startswith(prefix):
-                    return None
-                return found, cur.value()
-            finally:
-                txn.abort()
-        except lmdb.Error as exc:
-            raise _translate(exc, "read failed") from None
-        finally:
-            shared.leave()
-            _txn_closed()
+        return self.find_open(db, prefix, key, _pair)
 
     def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
         """:meth:`find`, handing the record to *opener(key, value)* inside the read
