@@ -223,6 +223,57 @@ def bench_ablation(base: Path, key_file: Path, n: int, count: int, reads: int) -
         old.close()
 
 
+def bench_native(count: int) -> list[str]:
+    """C-level cost of the cached record open (hit and miss) and of the plain ``open_record``:
+    each cffi call minus the same call with a NULL cache (refused at once: the floor of
+    argument conversion and GIL release), 100-byte record."""
+    from vaultcore.crypto import _bindings
+
+    ffi, lib = _bindings.ffi, _bindings.lib
+    kek = os.urandom(32)
+    aad = b"vaultcore/1" + os.urandom(16) + b"v" + os.urandom(33)
+    blob = _bindings.seal_record(kek, b"\x01\x00\x00\x00\x01", aad, os.urandom(100))
+    out = ffi.new("uint8_t[]", len(blob))
+    hit = _bindings.DekCache(1024)
+    miss = _bindings.DekCache(1024)
+    chit, cmiss = hit._c, miss._c
+    n = 20000
+    bl, al = len(blob), len(aad)
+
+    def loop(fn: Callable[[], object]) -> Timer:
+        def run() -> float:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            return (time.perf_counter() - t0) / n
+
+        return run
+
+    def call_miss() -> object:
+        lib.vc_dek_cache_wipe(cmiss)
+        return lib.vc_open_record_cached(cmiss, kek, 32, blob, bl, 5, aad, al, out)
+
+    def call_wipe() -> object:
+        lib.vc_dek_cache_wipe(cmiss)
+        return lib.vc_open_record_cached(ffi.NULL, kek, 32, blob, bl, 5, aad, al, out)
+
+    timers = {
+        "floor": loop(lambda: lib.vc_open_record_cached(ffi.NULL, kek, 32, blob, bl, 5, aad, al, out)),
+        "hit": loop(lambda: lib.vc_open_record_cached(chit, kek, 32, blob, bl, 5, aad, al, out)),
+        "wipe+floor": loop(call_wipe),
+        "miss": loop(call_miss),
+        "open_record": loop(lambda: lib.vc_open_record(kek, 32, blob, bl, 5, aad, al, out)),
+    }
+    times = rounds(timers, count)
+    med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
+    return [
+        f"{'native open, 100 B record (C part)':<34}  cached DEK hit {med['hit'] - med['floor']:.2f}us  "
+        f"miss (unwrap + insert) {med['miss'] - med['wipe+floor']:.2f}us  "
+        f"open_record (no cache) {med['open_record'] - med['floor']:.2f}us  "
+        f"[cffi call floor {med['floor']:.2f}us]"
+    ]
+
+
 def bench_bulk(base: Path, key_file: Path, n: int, count: int) -> list[str]:
     kinds = {k: v for k, v in peer_kinds().items() if k in ("vault", "diy", "diy-hmac", "sqlcipher")}
     counter = iter(range(1_000_000))
@@ -328,7 +379,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--reads", type=int, default=5000)
-    parser.add_argument("--only", default="reads,ablation,bulk,durable,cold")
+    parser.add_argument("--only", default="reads,ablation,bulk,native,durable,cold")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
@@ -347,6 +398,9 @@ def main() -> None:
             if "bulk" in only:
                 for line in bench_bulk(base, key_file, n, max(3, args.rounds // 3)):
                     print(line, flush=True)
+        if "native" in only:
+            for line in bench_native(args.rounds):
+                print(line, flush=True)
         if "durable" in only:
             for line in bench_durable(base, key_file, sizes[0], args.rounds, 100):
                 print(line, flush=True)
