@@ -165,4 +165,14 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
                           const uint8_t *blob, size_t blob_len, size_t prefix_len,
                           const uint8_t *aad, size_t aad_len, uint8_t *out);
 
+/* ---- Audit chain (vaultcore_audit.c) ---------------------------------------------------
+ * For n events with bodies packed with lengths (each < 2^32) and seq_i = first_seq + i:
+ * mac_i = HMAC-SHA256(key, mac_{i-1} || be64(seq_i) || body_i), mac_{-1} = prev_mac (32).
+ * out (sum(lens) + 36 n bytes) receives mac_i || be32(len_i) || body_i per event;
+ * last_mac (32) receives mac_{n-1} (prev_mac when n = 0).
+ */
+int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
+                   uint64_t first_seq, size_t n, const uint8_t *bodies, const size_t *lens,
+                   uint8_t *out, size_t out_len, uint8_t *last_mac);
+
 #endif /* VAULTCORE_NATIVE_H */
