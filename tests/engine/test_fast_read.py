@@ -1,4 +1,4 @@
-"""The LMDB read path of issue 12: open inside the read transaction on a zero-copy buffer,
+"""The LMDB read path of issue 12: the record opened inside the read transaction,
 through the DEK cache, with a bounded LRU of name -> store key.
 
 Checked against the generic path (``find()`` then ``open()``, what other stores use): the

@@ -670,7 +670,7 @@ class DekCache:
             lib.vc_dek_cache_close(c)
 
     def open_record(self, kek: bytes, blob: Buf, prefix_len: int, aad: bytes) -> bytes:
-        """:func:`open_record` through the cache; *blob* may be a zero-copy store buffer."""
+        """:func:`open_record` through the cache; *blob* may be any bytes-like buffer."""
         c = self._c
         if c is None:
             return open_record(kek, blob, prefix_len, aad)

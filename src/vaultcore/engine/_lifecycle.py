@@ -89,7 +89,7 @@ class Lifecycle:
         self._ctx = ctx
         self._objkeys: OrderedDict[tuple[int, str], bytes] = OrderedDict()
         self.objkey_capacity = OBJKEY_MEMO
-        # The store's zero-copy read (LMDB); other stores go through find() + open().
+        # LMDB reads and opens a record in one transaction; other stores: find() + open().
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
@@ -170,7 +170,7 @@ class Lifecycle:
         okey = self.objkey(kind, name)
         db = DVERSIONS if deleted else VERSIONS
         finder = self._find_open
-        if finder is not None:  # open inside the read transaction, on the store's buffer
+        if finder is not None:  # opened inside the read transaction
             self._ctx.check_open()
             key = None if version is None or version == "" else _version_key(okey, version)
             plain = None if key is None and version else finder(db, okey, key, self._opener)

@@ -386,7 +386,7 @@ class LmdbStore:
         """:meth:`find`, handing the record to *opener(key, value)* inside the read
         transaction (the read path of ``get_secret``: one call, no tuple, no second lookup).
 
-        *upper* bounds are computed here; values are copied out of the map (for records of a
+        The prefix bound is computed here; values are copied out of the map (for records of a
         few hundred bytes py-lmdb's copy is cheaper than its zero-copy ``buffers=True`` view).
         """
         shared = self._shared
