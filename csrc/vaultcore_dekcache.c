@@ -275,15 +275,11 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
     }
     pthread_mutex_unlock(&c->lock);
 
-    if (!hit) {
-        st = vc_kw_unwrap(kek, kek_len, wrapped, VC_WRAPPED_DEK_SIZE, dek);
-        if (st != VC_OK) {
-            OPENSSL_cleanse(dek, sizeof(dek));
-            return st;
-        }
-    }
-    st = vc_gcm_open(dek, VC_DEK_SIZE, nonce, aad, aad_len, ct,
-                     blob_len - prefix_len - VC_WRAPPED_DEK_SIZE - VC_GCM_NONCE_SIZE, out);
+    if (hit)
+        st = vc_gcm_open(dek, VC_DEK_SIZE, nonce, aad, aad_len, ct,
+                         blob_len - prefix_len - VC_WRAPPED_DEK_SIZE - VC_GCM_NONCE_SIZE, out);
+    else /* the fused unwrap + open, which also hands back the DEK */
+        st = vc_open_record_dek(kek, kek_len, blob, blob_len, prefix_len, aad, aad_len, out, dek);
     if (st == VC_OK && !hit) {
         /* only a DEK that opened a record is remembered */
         pthread_mutex_lock(&c->lock);

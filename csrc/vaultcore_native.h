@@ -139,6 +139,12 @@ int vc_open_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t 
                     const size_t *blob_lens, size_t prefix_len, const uint8_t *aads,
                     const size_t *aad_lens, uint8_t *out, size_t out_len, uint8_t *ok);
 
+/* vc_open_record that also copies the unwrapped DEK (32 bytes) into dek_out on success
+ * (for the DEK cache, which keeps it in locked memory); dek_out is untouched on failure. */
+int vc_open_record_dek(const uint8_t *kek, size_t kek_len, const uint8_t *blob,
+                       size_t blob_len, size_t prefix_len, const uint8_t *aad, size_t aad_len,
+                       uint8_t *out, uint8_t *dek_out);
+
 /* ---- DEK cache and the cached record open (vaultcore_dekcache.c) -----------------------
  * A bounded cache of unwrapped DEKs keyed by (KEK, wrapped DEK) in one mlock()ed mapping
  * (MADV_DONTDUMP when mlock is refused; zeroed in a forked child). Thread-safe.
