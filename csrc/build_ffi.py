@@ -27,6 +27,8 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 HEADER = HERE / "vaultcore_native.h"
 SOURCE = HERE / "vaultcore_native.c"
+SOURCE_CACHE = HERE / "vaultcore_dekcache.c"
+SOURCE_AUDIT = HERE / "vaultcore_audit.c"
 
 # Warnings are errors for our own C file only; cffi's generated wrapper is compiled with
 # the same flags, which it is clean under.
@@ -52,7 +54,7 @@ def _make_ffi(*, absolute: bool) -> FFI:
     builder.set_source(
         "vaultcore.crypto._native",
         '#include "vaultcore_native.h"\n',
-        sources=[where(SOURCE)],
+        sources=[where(SOURCE), where(SOURCE_CACHE), where(SOURCE_AUDIT)],
         include_dirs=[where(HERE)],
         libraries=["crypto"],
         extra_compile_args=EXTRA_COMPILE_ARGS,

@@ -1031,3 +1031,47 @@ int vc_open_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t 
         ERR_clear_error();
     return VC_OK;
 }
+
+int vc_open_record_dek(const uint8_t *kek, size_t kek_len, const uint8_t *blob,
+                       size_t blob_len, size_t prefix_len, const uint8_t *aad, size_t aad_len,
+                       uint8_t *out, uint8_t *dek_out)
+{
+    EVP_CIPHER_CTX *uctx, *gctx;
+    uint8_t blk[16], dek[VC_DEK_SIZE], tag[16];
+    const size_t ovh = prefix_len + VC_RECORD_OVERHEAD;
+    const uint8_t *nonce, *ct;
+    size_t cl;
+    int st;
+    if (key_index(kek_len) < 0 || prefix_len > VC_MAX_PREFIX || dek_out == NULL)
+        return VC_ERR_PARAM;
+    if (blob_len < ovh || (uint64_t)(blob_len - ovh) > GCM_MAX_PT)
+        return VC_ERR_AUTH;
+    cl = blob_len - ovh;
+    uctx = ctx_get(1, kek_len, kek, NULL, 0);
+    gctx = uctx == NULL ? NULL : ctx_get(-1, VC_DEK_SIZE, NULL, NULL, 0);
+    if (gctx == NULL) {
+        ctx_scrub(uctx);
+        return status_fail(VC_ERR_INTERNAL);
+    }
+    memset(blk, 0, sizeof(blk));
+    memcpy(blk, blob + prefix_len, 8);
+    memcpy(dek, blob + prefix_len + 8, VC_DEK_SIZE);
+    st = kw_core(uctx, 0, blk, dek, VC_DEK_SIZE, 1, VC_DEK_SIZE / 8);
+    if (st == VC_OK && CRYPTO_memcmp(blk, KW_IV, 8) != 0)
+        st = VC_ERR_AUTH;
+    if (st == VC_OK) {
+        nonce = blob + prefix_len + REC_WRAP;
+        ct = nonce + REC_NONCE;
+        memcpy(tag, ct + cl, 16);
+        st = gcm_run(gctx, 0, dek, nonce, aad, aad_len, ct, cl, out, tag);
+    }
+    ctx_scrub(uctx);
+    ctx_scrub(gctx);
+    if (st == VC_OK)
+        memcpy(dek_out, dek, VC_DEK_SIZE);
+    else if (cl)
+        OPENSSL_cleanse(out, cl);
+    OPENSSL_cleanse(dek, sizeof(dek));
+    OPENSSL_cleanse(blk, sizeof(blk));
+    return st == VC_OK ? VC_OK : status_fail(st);
+}

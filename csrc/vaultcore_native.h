@@ -37,7 +37,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 1,
+    VC_ABI_VERSION = 2,
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,
@@ -138,5 +138,47 @@ int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t 
 int vc_open_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *blobs,
                     const size_t *blob_lens, size_t prefix_len, const uint8_t *aads,
                     const size_t *aad_lens, uint8_t *out, size_t out_len, uint8_t *ok);
+
+/* vc_open_record that also copies the unwrapped DEK (32 bytes) into dek_out on success
+ * (for the DEK cache, which keeps it in locked memory); dek_out is untouched on failure. */
+int vc_open_record_dek(const uint8_t *kek, size_t kek_len, const uint8_t *blob,
+                       size_t blob_len, size_t prefix_len, const uint8_t *aad, size_t aad_len,
+                       uint8_t *out, uint8_t *dek_out);
+
+/* ---- DEK cache and the cached record open (vaultcore_dekcache.c) -----------------------
+ * A bounded cache of unwrapped DEKs keyed by (KEK, wrapped DEK) in one mlock()ed mapping
+ * (MADV_DONTDUMP when mlock is refused; zeroed in a forked child). Thread-safe.
+ */
+typedef struct vc_dek_cache vc_dek_cache;
+
+/* A cache of at least `slots` entries (rounded up to a power of two, at most 2^20). */
+int vc_dek_cache_new(size_t slots, vc_dek_cache **out);
+/* Wipe every entry and unmap; c may be NULL. */
+void vc_dek_cache_free(vc_dek_cache *c);
+/* Wipe every entry and every remembered KEK (OPENSSL_cleanse). */
+void vc_dek_cache_wipe(vc_dek_cache *c);
+/* Wipe, and insert nothing from now on (the vault closed; lookups miss). Unlike free, safe
+ * while other threads are inside vc_open_record_cached on c. */
+void vc_dek_cache_close(vc_dek_cache *c);
+/* 1 if the cache memory is mlock()ed, 0 if only excluded from core dumps (not a status). */
+int vc_dek_cache_locked(const vc_dek_cache *c);
+/* Entries held / slots (for tests; not statuses). */
+size_t vc_dek_cache_count(vc_dek_cache *c);
+size_t vc_dek_cache_slots(const vc_dek_cache *c);
+/* vc_open_record with the DEK taken from / remembered in c: same inputs, outputs and
+ * statuses. A DEK is remembered only after it opened a record. */
+int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
+                          const uint8_t *blob, size_t blob_len, size_t prefix_len,
+                          const uint8_t *aad, size_t aad_len, uint8_t *out);
+
+/* ---- Audit chain (vaultcore_audit.c) ---------------------------------------------------
+ * For n events with bodies packed with lengths (each < 2^32) and seq_i = first_seq + i:
+ * mac_i = HMAC-SHA256(key, mac_{i-1} || be64(seq_i) || body_i), mac_{-1} = prev_mac (32).
+ * out (sum(lens) + 36 n bytes) receives mac_i || be32(len_i) || body_i per event;
+ * last_mac (32) receives mac_{n-1} (prev_mac when n = 0).
+ */
+int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
+                   uint64_t first_seq, size_t n, const uint8_t *bodies, const size_t *lens,
+                   uint8_t *out, size_t out_len, uint8_t *last_mac);
 
 #endif /* VAULTCORE_NATIVE_H */

@@ -38,14 +38,14 @@ def test_mutation_event_survives_a_retried_write_transaction(vault: Vault) -> No
     class Retry(Exception):
         pass
 
-    def write_twice(fn: Callable[[Any], T]) -> T:
+    def write_twice(fn: Callable[[Any], T], **options: Any) -> T:
         def first_attempt(txn: Any) -> T:
             fn(txn)
             raise Retry  # what a full map does: the attempt is aborted and run again
 
         with contextlib.suppress(Retry):
-            original(first_attempt)
-        return original(fn)
+            original(first_attempt, **options)
+        return original(fn, **options)
 
     store.write = write_twice  # type: ignore[method-assign]
     try:

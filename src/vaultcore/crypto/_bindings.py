@@ -49,6 +49,8 @@ __all__ = [
     "RECORD_OVERHEAD",
     "TAG_SIZE",
     "WRAPPED_DEK_SIZE",
+    "DekCache",
+    "audit_chain",
     "constant_time_eq",
     "error_queue_pending",
     "gcm_open",
@@ -74,7 +76,7 @@ __all__ = [
 
 Buf: TypeAlias = bytes | bytearray | memoryview
 
-_EXPECTED_ABI = 1
+_EXPECTED_ABI = 2
 if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(
         f"vaultcore.crypto._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`"
@@ -623,3 +625,94 @@ def open_records(
     if rc:
         _raise(rc)
     return _split_secret(out, total, pt_lens, _buffer(ok)[:])
+
+
+class DekCache:
+    """A bounded cache of unwrapped record DEKs in C memory (``vc_dek_cache``).
+
+    Keyed by (KEK, wrapped DEK): a hit returns exactly what the unwrap would, so results
+    never change; DEKs stay in C, in one mlock()ed mapping (``locked`` False: only excluded
+    from core dumps, RLIMIT_MEMLOCK too low), zeroed in a forked child. ``wipe()`` on
+    keyring rotation and purge, ``close()`` with the vault.
+    """
+
+    __slots__ = ("_c",)
+
+    def __init__(self, slots: int = 16384) -> None:
+        if not 0 < slots <= 1 << 20:
+            raise InvalidParameterError("a DEK cache holds 1 to 2**20 slots")
+        ptr = ffi.new("vc_dek_cache **")
+        rc = lib.vc_dek_cache_new(slots, ptr)
+        if rc:
+            _raise(rc)
+        self._c: Any = ffi.gc(ptr[0], lib.vc_dek_cache_free)
+
+    @property
+    def locked(self) -> bool:
+        return bool(self._c is not None and lib.vc_dek_cache_locked(self._c))
+
+    @property
+    def slots(self) -> int:
+        return int(lib.vc_dek_cache_slots(self._c)) if self._c is not None else 0
+
+    def __len__(self) -> int:
+        return int(lib.vc_dek_cache_count(self._c)) if self._c is not None else 0
+
+    def wipe(self) -> None:
+        if self._c is not None:
+            lib.vc_dek_cache_wipe(self._c)
+
+    def close(self) -> None:
+        """Wipe now and stop caching; the memory is unmapped when no call can still use it
+        (a thread inside ``open_record`` holds its own reference to the C object)."""
+        c, self._c = self._c, None
+        if c is not None:
+            lib.vc_dek_cache_close(c)
+
+    def open_record(self, kek: bytes, blob: Buf, prefix_len: int, aad: bytes) -> bytes:
+        """:func:`open_record` through the cache; *blob* may be any bytes-like buffer."""
+        c = self._c
+        if c is None:
+            return open_record(kek, blob, prefix_len, aad)
+        bl = len(blob)
+        n = bl - prefix_len - RECORD_OVERHEAD
+        if n < 0:
+            raise IntegrityError()
+        out = _raw_new("uint8_t[]", n)
+        rc = lib.vc_open_record_cached(
+            c,
+            kek,
+            len(kek),
+            blob if blob.__class__ is bytes else _from_buffer(blob),
+            bl,
+            prefix_len,
+            aad,
+            len(aad),
+            out,
+        )
+        if rc:
+            _raise(rc)
+        res: bytes = _buffer(out)[:]
+        if n:
+            _wipe(out, n)
+        return res
+
+
+def audit_chain(key: bytes, prev_mac: bytes, first_seq: int, bodies: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The audit chain over *bodies* (see ``access._audit``): the segment's event area
+    (``mac || u32 length || body`` per event) and the last MAC, in one native call."""
+    if len(prev_mac) != 32:
+        raise InvalidParameterError("the previous chain MAC must be 32 bytes")
+    if not 0 <= first_seq < 1 << 64 or first_seq + len(bodies) > 1 << 64:
+        raise InvalidParameterError("audit sequence number out of range")
+    packed, lens = _pack(bodies, "audit events")
+    n = len(lens)
+    total = len(packed) + 36 * n
+    out = _raw_new("uint8_t[]", max(total, 1))
+    last = _raw_new("uint8_t[]", 32)
+    rc = lib.vc_audit_chain(
+        key, len(key), prev_mac, first_seq, n, packed, _from_buffer("size_t[]", lens), out, total, last
+    )
+    if rc:
+        _raise(rc)
+    return _buffer(out, total)[:], _buffer(last, 32)[:]

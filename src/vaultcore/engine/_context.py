@@ -134,7 +134,7 @@ class VaultContext:
         self._ring_lock = threading.Lock()
         self._hasher = keyring.name_hasher()
         self.envelope = Envelope(lambda: self._keyring, self.reload_keyring)
-        self.closed = False
+        self._closed = False
         self.audit: Any = None  # set by the Vault once the audit log is attached
         self.events: Any = None  # the event outbox (vaultcore.events), set by the Vault
 
@@ -159,6 +159,17 @@ class VaultContext:
         """:meth:`emit_in` for many events ``(event, object_type, name, version, nbf, exp)`` at once."""
         if self.events is not None and items:
             self.events.emit_many_in(txn, items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        """Closing wipes and frees the cached DEKs (set by ``Vault.close``)."""
+        self._closed = value
+        if value:
+            self.envelope.close()
 
     # -- time --------------------------------------------------------------------------
 
@@ -217,6 +228,8 @@ class VaultContext:
     def _set_keyring(self, ring: Keyring) -> None:
         with self._ring_lock:
             if ring.generation >= self._keyring.generation:
+                if ring.generation != self._keyring.generation:
+                    self.envelope.forget_keys()  # a rotation (or any keyring change)
                 self._keyring = ring
 
     def replace_keyring_in(self, txn: WriteTxn, ring: Keyring, header_raw: bytes | None = None) -> None:
@@ -237,6 +250,7 @@ class VaultContext:
             self.root = root
         with self._ring_lock:
             self._keyring = ring
+        self.envelope.forget_keys()
 
     # -- transactions ------------------------------------------------------------------
 
@@ -246,8 +260,10 @@ class VaultContext:
         with self.store.read() as txn:
             yield txn
 
-    def write(self, fn: Callable[[WriteTxn], T], *, with_event: bool = True) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, with_event: bool = True, durable: bool = True) -> T:
         """One write transaction, with the keyring refreshed if another process changed it.
+
+        *durable*: see ``LmdbStore.write`` (False: a power loss may undo it, never corrupts).
 
         The audit event of the operation in progress commits in the same transaction; it is
         marked written only once the transaction committed (*fn* may run more than once).
@@ -266,7 +282,7 @@ class VaultContext:
                 committed[0] = self.audit.commit_pending_in(txn, result)
             return result
 
-        result = self.store.write(run)
+        result = self.store.write(run, durable=durable)
         if committed[0] is not None:
             committed[0]()
         if self.events is not None:
@@ -278,5 +294,5 @@ class VaultContext:
         self._check_open()
 
     def _check_open(self) -> None:
-        if self.closed:
+        if self._closed:
             raise VaultLockedError("the vault is closed")

@@ -23,7 +23,9 @@ Soft-delete moves records between the live and deleted databases without re-encr
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,6 +45,8 @@ __all__ = ["Lifecycle", "NewVersion"]
 T = TypeVar("T")
 _TS = struct.Struct(">Q")
 _DAY = 86400
+#: Names whose store key the engine remembers (LRU); ~0.2 KB each.
+OBJKEY_MEMO = 32_768
 
 OBJECTS, VERSIONS, DELETED, DVERSIONS, PURGEQ = b"objects", b"versions", b"deleted", b"dversions", b"purgeq"
 
@@ -84,7 +88,11 @@ class Lifecycle:
 
     def __init__(self, ctx: VaultContext) -> None:
         self._ctx = ctx
-        self._objkeys: dict[tuple[int, str], bytes] = {}
+        self._objkeys: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self.objkey_capacity = OBJKEY_MEMO
+        # LMDB reads and opens a record in one transaction; other stores: find() + open().
+        self._find_open = getattr(ctx.store, "find_open", None)
+        self._opener = ctx.envelope.opener(RecordType.VERSION)
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -93,19 +101,26 @@ class Lifecycle:
     def objkey(self, kind: Kind, name: str) -> bytes:
         """The store prefix of an object: kind byte and keyed hash of the lowercased name.
 
-        Memoised (bounded): the keyed hash of a name never changes for a vault.
+        Memoised in a bounded LRU (``objkey_capacity`` names; the least recently used one
+        makes room): the keyed hash of a name never changes for a vault.
         """
+        memo = self._objkeys
         cache_key = (kind.byte, name)
-        hit = self._objkeys.get(cache_key)
+        hit = memo.get(cache_key)
         if hit is not None:
+            with suppress(KeyError):  # another thread evicted it meanwhile
+                memo.move_to_end(cache_key)
             return hit
         check_name(name, kind)
         h = self._ctx.name_hasher()
         h.update(bytes([kind.byte]) + name.lower().encode())
         okey = bytes([kind.byte]) + h.digest()[:16]
-        if len(self._objkeys) >= 4096:
-            self._objkeys.clear()
-        self._objkeys[cache_key] = okey
+        memo[cache_key] = okey
+        while len(memo) > self.objkey_capacity:
+            try:
+                memo.popitem(last=False)
+            except KeyError:  # emptied by another thread
+                break
         return okey
 
     def _new_vid(self, txn: ReadTxn, db: bytes, okey: bytes) -> bytes:
@@ -154,10 +169,20 @@ class Lifecycle:
     def get(self, kind: Kind, name: str, version: str | None = None, *, deleted: bool = False) -> VersionRecord:
         """A version (latest when *version* is None); ``NotFoundError`` if absent."""
         okey = self.objkey(kind, name)
-        found = self._find_one(DVERSIONS if deleted else VERSIONS, okey, version)
-        if found is None:
-            raise self.not_found(kind, name, version, deleted=deleted)
-        rec = self._open_version(*found)
+        db = DVERSIONS if deleted else VERSIONS
+        finder = self._find_open
+        if finder is not None:  # opened inside the read transaction
+            self._ctx.check_open()
+            key = None if version is None or version == "" else _version_key(okey, version)
+            plain = None if key is None and version else finder(db, okey, key, self._opener)
+            if plain is None:
+                raise self.not_found(kind, name, version, deleted=deleted)
+            rec = VersionRecord.from_bytes(plain)
+        else:
+            found = self._find_one(db, okey, version)
+            if found is None:
+                raise self.not_found(kind, name, version, deleted=deleted)
+            rec = self._open_version(*found)
         if rec.name.lower() != name.lower():
             raise self.not_found(kind, name, version, deleted=deleted)
         return rec
@@ -318,9 +343,9 @@ class Lifecycle:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
         """Run *fn* in one write transaction (compose several engine calls atomically)."""
-        return self._ctx.write(fn)
+        return self._ctx.write(fn, durable=durable)
 
     def check_addable(self, kind: Kind, name: str, *, managed: bool = False) -> None:
         """Raise now what :meth:`add_version_in` would raise for *name* (soft-deleted, managed),
@@ -375,8 +400,8 @@ class Lifecycle:
             txn, f"{kind.title}NewVersionCreated", kind.title, rec.name, rec.version, rec.not_before, rec.expires_on
         )
 
-    def add_version(self, kind: Kind, name: str, new: NewVersion) -> VersionRecord:
-        return self.write(lambda txn: self.add_version_in(txn, kind, name, new))
+    def add_version(self, kind: Kind, name: str, new: NewVersion, *, durable: bool = True) -> VersionRecord:
+        return self.write(lambda txn: self.add_version_in(txn, kind, name, new), durable=durable)
 
     def add_versions_bulk_in(
         self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]
@@ -586,6 +611,7 @@ class Lifecycle:
     def purge(self, kind: Kind, name: str) -> None:
         erased: list[tuple[Kind, VersionRecord]] = []
         self.write(lambda txn: self.purge_in(txn, kind, name, erased=erased))
+        self._ctx.envelope.forget_keys()  # no DEK of an erased record stays cached
         self._notify_erased(erased)
 
     def _notify_erased(self, erased: list[tuple[Kind, VersionRecord]]) -> None:
@@ -621,6 +647,8 @@ class Lifecycle:
             return count
 
         count = self.write(run)
+        if count:
+            self._ctx.envelope.forget_keys()
         self._notify_erased(erased)
         return count
 

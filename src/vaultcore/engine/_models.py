@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from vaultcore.engine._validation import from_timestamp
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties"]
+__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "lazy_secret"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,60 @@ class KeyVaultSecret:
     @property
     def id(self) -> str:
         return self.properties.id
+
+
+class _LazyProperties:
+    """Builds a lazy secret's ``properties`` on first access, then the instance keeps it."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        props = d.pop("_make")(d.pop("_rec"))
+        d["properties"] = props  # an instance attribute from now on (this is a non-data descriptor)
+        return props
+
+
+class _LazySecret(KeyVaultSecret):
+    """What ``get_secret`` returns: a :class:`KeyVaultSecret` whose properties (an id string,
+    four datetimes, a tags dict, a frozen dataclass) are built only if they are used.
+
+    Equal to, and ``repr``-ed and pickled like, the eager :class:`KeyVaultSecret`.
+    """
+
+    __qualname__ = "KeyVaultSecret"
+    properties = _LazyProperties()  # type: ignore[assignment]
+
+    @property
+    def id(self) -> str:
+        d = self.__dict__
+        ident = d.get("_id")
+        return cast(str, ident) if ident is not None else self.properties.id
+
+    @property
+    def name(self) -> str:
+        rec = self.__dict__.get("_rec")
+        return cast(str, rec.name) if rec is not None else self.properties.name
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeyVaultSecret):
+            return (self.properties, self.value) == (other.properties, other.value)
+        return NotImplemented
+
+    __hash__ = KeyVaultSecret.__hash__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (KeyVaultSecret, (self.properties, self.value))
+
+
+_LazySecret.__name__ = "KeyVaultSecret"
+
+
+def lazy_secret(value: str, rec: VersionRecord, ident: str, make: Any) -> KeyVaultSecret:
+    """A secret whose properties are ``make(rec)``, built on first use; *ident* is their ``id``."""
+    obj = object.__new__(_LazySecret)
+    obj.__dict__.update(value=value, _rec=rec, _make=make, _id=ident)
+    return obj
 
 
 @dataclass(frozen=True)

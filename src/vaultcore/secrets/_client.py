@@ -19,6 +19,7 @@ from vaultcore.engine._models import (
     base_properties,
     deleted_fields,
     fast_init,
+    lazy_secret,
 )
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import (
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["SecretClient"]
 
 MAX_SECRET_BYTES = 25 * 1024
+#: ``durability`` of writes: "full" (default) is on disk when the call returns; "meta_async"
+#: flushes the data pages but not LMDB's meta page (``MDB_NOMETASYNC``): a power loss or OS
+#: crash may undo the last commits, never corrupts the vault; a process crash loses nothing.
+DURABILITY = ("full", "meta_async")
 _KIND = Kind.SECRET
 _UNSET = UNSET
 _name = name_scope("secrets")
@@ -78,6 +83,12 @@ class SecretClient:
             )
 
     @staticmethod
+    def _durable(durability: object) -> bool:
+        if durability not in DURABILITY:
+            raise InvalidParameterError(f"durability must be one of {', '.join(DURABILITY)}")
+        return durability == "full"
+
+    @staticmethod
     def _value_bytes(value: object) -> bytes:
         if not isinstance(value, str):
             raise InvalidParameterError("a secret value must be a string")
@@ -114,7 +125,8 @@ class SecretClient:
             value = rec.payload.decode("utf-8")
         except UnicodeDecodeError:
             raise IntegrityError() from None
-        return fast_init(KeyVaultSecret, {"properties": self._props(rec), "value": value})
+        ident = f"{self._ctx.settings.url}/secrets/{rec.name}/{rec.version}"
+        return lazy_secret(value, rec, ident, self._props)
 
     # -- operations --------------------------------------------------------------------
 
@@ -129,11 +141,17 @@ class SecretClient:
         content_type: str | None = None,
         not_before: datetime | None = None,
         expires_on: datetime | None = None,
+        durability: str = "full",
     ) -> KeyVaultSecret:
-        """Create a new version of *name* (the secret is created if it does not exist)."""
+        """Create a new version of *name* (the secret is created if it does not exist).
+
+        *durability*: ``"full"`` (default) or ``"meta_async"`` (see ``DURABILITY``: faster; a
+        power loss may undo the last commits, never corrupts).
+        """
         self._check_allowed()
+        durable = self._durable(durability)
         new = self._new_version(value, enabled, tags, content_type, not_before, expires_on)
-        rec = self._engine.add_version(_KIND, name, new)
+        rec = self._engine.add_version(_KIND, name, new, durable=durable)
         return KeyVaultSecret(properties=self._props(rec), value=value)
 
     @operation("SecretSetBulk", A.SECRET_SET)
@@ -143,13 +161,15 @@ class SecretClient:
         *,
         content_type: str | None = None,
         tags: Mapping[str, str] | None = None,
+        durability: str = "full",
     ) -> list[SecretProperties]:
-        """Set many secrets in one transaction (one durable commit, one native batch)."""
+        """Set many secrets in one transaction (one commit, one native batch); *durability* as in :meth:`set_secret`."""
         self._check_allowed()
+        durable = self._durable(durability)
         items = [
             (name, self._new_version(value, None, tags, content_type, None, None)) for name, value in secrets.items()
         ]
-        recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items))
+        recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items), durable=durable)
         return [self._props(r) for r in recs]
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)

@@ -8,6 +8,13 @@ Model (after py-lmdb): one ``Environment`` per vault directory per process (shar
 mutation inside one write transaction. LMDB gives one writer and many MVCC readers across
 threads and processes. The map grows when full (``MapFullError`` → double and retry) and a
 map grown by another process is adopted (``MapResizedError``).
+
+Durability. The environment is opened with ``MDB_NOMETASYNC``: a commit flushes the data
+pages, and a fully durable write (the default, ``durable=True``) then flushes the meta page
+with ``mdb_env_sync`` before returning: the same two ordered flushes LMDB's default does.
+``durable=False`` skips the second flush: a power loss (or OS crash) may undo the last
+commits, never corrupts the store (LMDB keeps atomicity, consistency and isolation; the
+next durable commit or sync makes them durable). A process crash loses nothing either way.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ import functools
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -127,8 +133,12 @@ class _SharedEnv:
 # Closing aborts the transactions the child inherited, which clears their reader slots in
 # the shared lock file: slots that belong to the parent's threads. So fork waits (bounded)
 # until no transaction of this module is open, and the child closes only if none was.
+# While it waits, new transactions wait too (``_forking``): otherwise a thread that reads in
+# a loop keeps one open at every instant the forking thread looks.
 _txn_gate = threading.Lock()
+_txn_idle = threading.Condition(_txn_gate)
 _open_txns = 0
+_forking = False
 _fork_clean = True
 _fork_orphans: list[Any] = []  # environments a child inherited mid-transaction (never closed)
 
@@ -136,6 +146,8 @@ _fork_orphans: list[Any] = []  # environments a child inherited mid-transaction 
 def _txn_opened() -> None:
     global _open_txns
     with _txn_gate:
+        if _forking:  # (a thread opening a nested one waits out the bounded fork wait)
+            _txn_idle.wait_for(lambda: not _forking, timeout=15.0)
         _open_txns += 1
 
 
@@ -143,20 +155,22 @@ def _txn_closed() -> None:
     global _open_txns
     with _txn_gate:
         _open_txns -= 1
+        if _forking and not _open_txns:
+            _txn_idle.notify_all()
 
 
 def _before_fork() -> None:
-    global _fork_clean
+    global _fork_clean, _forking
     _txn_gate.acquire()
-    deadline = time.monotonic() + 10.0
-    while _open_txns and time.monotonic() < deadline:
-        _txn_gate.release()
-        time.sleep(0.001)
-        _txn_gate.acquire()
+    _forking = True
+    _txn_idle.wait_for(lambda: not _open_txns, timeout=10.0)
     _fork_clean = _open_txns == 0  # the gate stays held until the fork is done
 
 
 def _after_fork_in_parent() -> None:
+    global _forking
+    _forking = False
+    _txn_idle.notify_all()
     _txn_gate.release()
 
 
@@ -171,7 +185,7 @@ class _ForkedEnv:
 
 
 def _after_fork_in_child() -> None:
-    global _open_txns, _envs_lock
+    global _open_txns, _envs_lock, _txn_gate, _txn_idle, _forking
     _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
     for shared in _envs.values():
         if _fork_clean:
@@ -183,7 +197,9 @@ def _after_fork_in_child() -> None:
         shared.refs = 0
     _envs.clear()
     _open_txns = 0
-    _txn_gate.release()
+    _forking = False
+    _txn_gate = threading.Lock()  # the parent's waiters do not exist here
+    _txn_idle = threading.Condition(_txn_gate)
 
 
 if hasattr(os, "register_at_fork"):
@@ -329,6 +345,10 @@ class WriteTxn(ReadTxn):
         return len(keys)
 
 
+def _pair(key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    return key, value
+
+
 def _prefix_upper(prefix: bytes) -> bytes | None:
     """The smallest key greater than every key starting with *prefix* (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")
@@ -401,6 +421,7 @@ class LmdbStore:
                 # plaintext values, PFX files, private keys) into the unused parts of pages.
                 meminit=True,
                 lock=True,
+                metasync=False,  # the meta page is flushed by write(durable=True) (see above)
             )
         except lmdb.Error as exc:
             raise _translate(exc, f"cannot open vault store {shown!r}") from None
@@ -425,32 +446,41 @@ class LmdbStore:
     # -- transactions ------------------------------------------------------------------
 
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
-        """One read without a ``read()`` block (the hot path of ``get_secret``).
+        """One read without a ``read()`` block (the hot path of key operations).
 
         With *key*: that exact record; without: the last record whose key starts with
         *prefix*. Same transaction protocol as :meth:`read`, without generator overhead.
         """
+        return self.find_open(db, prefix, key, _pair)
+
+    def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
+        """:meth:`find`, handing the record to *opener(key, value)* inside the read
+        transaction (the read path of ``get_secret``: one call, no tuple, no second lookup).
+
+        The prefix bound is computed here; values are copied out of the map (for records of a
+        few hundred bytes py-lmdb's copy is cheaper than its zero-copy ``buffers=True`` view).
+        """
         shared = self._shared
-        env = shared.env
         _txn_opened()
         shared.enter()
         try:
             try:
-                txn = env.begin()
+                txn = shared.env.begin(db=shared.dbs[db])
             except lmdb.MapResizedError:
                 self._adopt_resize()
-                txn = env.begin()
+                txn = shared.env.begin(db=shared.dbs[db])
             try:
                 if key is not None:
-                    value = txn.get(key, db=shared.dbs[db])
-                    return None if value is None else (key, value)
-                cur = txn.cursor(db=shared.dbs[db])
-                if not ReadTxn._seek_last(cur, prefix):
+                    value = txn.get(key)
+                    return None if value is None else opener(key, value)
+                cur = txn.cursor()
+                upper = _prefix_upper(prefix)
+                if not (cur.prev() if upper is not None and cur.set_range(upper) else cur.last()):
                     return None
                 found = cur.key()
                 if not found.startswith(prefix):
                     return None
-                return found, cur.value()
+                return opener(found, cur.value())
             finally:
                 txn.abort()
         except lmdb.Error as exc:
@@ -484,19 +514,21 @@ class LmdbStore:
             shared.leave()
             _txn_closed()
 
-    def write(self, fn: Callable[[WriteTxn], T]) -> T:
-        """Run *fn* in one write transaction and commit it (durably).
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
+        """Run *fn* in one write transaction and commit it.
 
-        *fn* may run more than once (when the map must grow), so it must not have side
-        effects outside the transaction before it returns.
+        *durable* (default): data and meta page are on disk when this returns. False: the
+        meta page is flushed later (``MDB_NOMETASYNC``): a power loss may undo this commit,
+        never corrupts. *fn* may run more than once (when the map must grow), so it must not
+        have side effects outside the transaction before it returns.
         """
         _txn_opened()
         try:
-            return self._write(fn)
+            return self._write(fn, durable)
         finally:
             _txn_closed()
 
-    def _write(self, fn: Callable[[WriteTxn], T]) -> T:
+    def _write(self, fn: Callable[[WriteTxn], T], durable: bool) -> T:
         shared = self._shared
         env = shared.env
         for _ in range(24):
@@ -513,7 +545,6 @@ class LmdbStore:
                 try:
                     result = fn(WriteTxn(txn, shared.dbs))
                     txn.commit()
-                    return result
                 except lmdb.MapFullError:
                     txn.abort()
                     resize = functools.partial(self._grow, int(env.info()["map_size"]))
@@ -526,6 +557,13 @@ class LmdbStore:
                 except BaseException:
                     txn.abort()
                     raise
+                else:
+                    if durable:
+                        try:
+                            env.sync(True)  # the meta page (MDB_NOMETASYNC left it to us)
+                        except lmdb.Error as exc:
+                            raise _translate(exc, "the commit could not be flushed to disk") from None
+                    return result
             finally:
                 shared.leave()
                 if resize is not None:  # after leaving: a resize waits for open transactions
