@@ -7,14 +7,14 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
 from vaultcore.access._principals import AccessManager
 from vaultcore.access._roles import DataAction as A
-from vaultcore.certificates._client import CertificateClient
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
 from vaultcore.crypto._keyring import Keyring
@@ -34,6 +34,7 @@ from vaultcore.engine._context import (
     utc_now,
 )
 from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.engine._records import Kind, VersionRecord
 from vaultcore.engine._rotation import Progress, rotate_keyring
 from vaultcore.exceptions import (
     ConflictError,
@@ -45,9 +46,12 @@ from vaultcore.exceptions import (
     VaultError,
     VaultLockedError,
 )
-from vaultcore.keys._client import KeyClient
 from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._lmdb import LmdbStore, WriteTxn
+
+if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X.509 or key code
+    from vaultcore.certificates._client import CertificateClient
+    from vaultcore.keys._client import KeyClient
 
 __all__ = ["MaintenanceReport", "Vault"]
 
@@ -91,11 +95,28 @@ class Vault:
         self._engine = Lifecycle(ctx)
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
-        self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
-        self._engine.on_erased = self.keys.on_erased
-        self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
+        self._engine.on_erased = self._on_erased
         self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
+
+    @cached_property
+    def keys(self) -> KeyClient:
+        """Keys (``KeyClient``), created on first use."""
+        from vaultcore.keys._client import KeyClient
+
+        return KeyClient(self._ctx, self._engine, self._backups, self._session)
+
+    @cached_property
+    def certificates(self) -> CertificateClient:
+        """Certificates (``CertificateClient``), created on first use."""
+        from vaultcore.certificates._client import CertificateClient
+
+        return CertificateClient(self._ctx, self._engine, self._backups, self._session, self.keys)
+
+    def _on_erased(self, kind: Kind, records: list[VersionRecord]) -> None:
+        # Purged keys may own HSM objects: the key client destroys them (loaded if need be).
+        if kind is Kind.KEY:
+            self.keys.on_erased(kind, records)
 
     # -- create / open -----------------------------------------------------------------
 

@@ -7,18 +7,19 @@ import binascii
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
 
-from vaultcore import Vault
+if TYPE_CHECKING:
+    pass
 
 from . import _state
 from ._errors import BadInput
-from ._state import State, default_vault_path
+from ._state import default_vault_path
 
 __all__ = [
     "CLEAR",
@@ -155,23 +156,15 @@ def write_new_file(path: str, data: bytes, *, force: bool) -> None:
         handle.write(data)
 
 
-def complete_names(list_names: Callable[[Vault], Iterable[str]]) -> Callable[..., list[CompletionItem]]:
-    """Shell completion of object names; works only when the vault opens without a prompt."""
+def complete_names(kind: str) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of object names of *kind* from the name cache (``_names``): a Tab
+    never opens the vault, asks for a credential or writes an audit event."""
 
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-        params = ctx.find_root().params
-        state = State(
-            params.get("vault_path") or default_vault_path(),
-            key_file=params.get("key_file"),
-            pkcs11_token=params.get("pkcs11_token"),
-            pkcs11_module=params.get("pkcs11_module"),
-            pkcs11_key_label=params.get("pkcs11_key_label"),
-        )
-        try:
-            with Vault.open(state.vault_path, state.credential(prompt=False)) as vault:
-                names = sorted(list_names(vault))
-        except Exception:  # completion must never fail loudly
-            return []
+        from ._names import cached_names
+
+        vault_path = ctx.find_root().params.get("vault_path") or default_vault_path()
+        names = cached_names(vault_path, kind)
         return [CompletionItem(n) for n in names if n.lower().startswith(incomplete.lower())]
 
     return complete

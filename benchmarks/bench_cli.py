@@ -1,0 +1,113 @@
+"""CLI latency (issue 18 §3, issue 12's import goal): wall time of whole processes.
+
+Every case is a fresh process, as a user or a script runs it; ``python -c pass`` (the same
+interpreter) is measured in the same rounds so the figures can be read as a ratio on a noisy
+machine. Rounds interleave the cases; each figure is the median of the rounds (with min-max).
+
+Goals: ``import vaultcore`` <= 60 ms, ``vaultcore --version`` <= 40 ms, ``vaultcore secret get
+NAME`` with a key file <= 80 ms, and a Tab completion that never opens the vault.
+
+Run as a script (prints a table)::
+
+    .venv/bin/python benchmarks/bench_cli.py [--rounds 10]
+
+or through pytest-benchmark's collector (``make bench``), which runs the same table once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+PY = sys.executable
+CLI = str(Path(PY).with_name("vaultcore"))
+GOALS_MS = {"import vaultcore": 60.0, "vaultcore --version": 40.0, "vaultcore secret get (key file)": 80.0}
+
+
+def _setup(root: Path) -> dict[str, str]:
+    """A vault opened by a key file, with one secret; returns the environment for the CLI."""
+    # As a user's shell has it: no VAULTCORE_* leftovers, and byte-code caching on (a
+    # PYTHONDONTWRITEBYTECODE=1 environment recompiles every module in every process).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTCORE_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(VAULTCORE_VAULT=str(root / "vault"), VAULTCORE_KEY_FILE=str(root / "vault.key"))
+    subprocess.run([CLI, "init", "--key-file", str(root / "vault.key")], env=env, check=True, capture_output=True)
+    subprocess.run([CLI, "secret", "set", "db-password"], env=env, input=b"s3cr3t", check=True, capture_output=True)
+    return env
+
+
+def _cases(root: Path, env: dict[str, str]) -> dict[str, tuple[Sequence[str], dict[str, str]]]:
+    complete = dict(env, _VAULTCORE_COMPLETE="bash_complete", COMP_WORDS="vaultcore secret get db", COMP_CWORD="3")
+    script = (
+        "from vaultcore import Vault, KeyFileCredential\n"
+        f"with Vault.open({str(root / 'vault')!r}, KeyFileCredential({str(root / 'vault.key')!r})) as v:\n"
+        "    v.secrets.get_secret('db-password')\n"
+    )
+    return {
+        "python -c pass": ([PY, "-c", "pass"], env),
+        "import vaultcore": ([PY, "-c", "import vaultcore"], env),
+        "Vault.open + get_secret (key file)": ([PY, "-c", script], env),
+        "vaultcore --version": ([CLI, "--version"], env),
+        "vaultcore secret get (key file)": ([CLI, "secret", "get", "db-password"], env),
+        "Tab completion of a secret name": ([CLI], complete),
+    }
+
+
+def _time_once(argv: Sequence[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000.0
+
+
+def measure(rounds: int = 10) -> dict[str, list[float]]:
+    """Milliseconds per case, *rounds* interleaved samples each (after one warm-up round)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = _setup(root)
+        cases = _cases(root, env)
+        for argv, case_env in cases.values():  # warm-up: page cache, .pyc files
+            _time_once(argv, case_env)
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds):
+            for name, (argv, case_env) in cases.items():
+                samples[name].append(_time_once(argv, case_env))
+    return samples
+
+
+def report(samples: dict[str, list[float]]) -> str:
+    base = statistics.median(samples["python -c pass"])
+    lines = [
+        f"{'case':40} {'median ms':>10} {'min-max ms':>14} {'x pass':>7} {'goal':>8}",
+    ]
+    for name, values in samples.items():
+        med = statistics.median(values)
+        goal = GOALS_MS.get(name)
+        verdict = "" if goal is None else f"<= {goal:.0f} {'ok' if med <= goal else 'MISSED'}"
+        spread = f"{min(values):.1f}-{max(values):.1f}"
+        lines.append(f"{name:40} {med:10.1f} {spread:>14} {med / base:7.1f} {verdict:>8}")
+    return "\n".join(lines)
+
+
+def test_cli_latency() -> None:
+    """``make bench`` entry: prints the table (no timed assertion: the machine is noisy)."""
+    samples = measure(rounds=10)
+    print()
+    print(report(samples))
+    assert all(len(v) == 10 for v in samples.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    print(report(measure(args.rounds)))
+
+
+if __name__ == "__main__":
+    main()

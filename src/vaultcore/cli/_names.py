@@ -1,0 +1,73 @@
+"""Object names for shell completion, from a cache: a Tab never opens the vault.
+
+``secret|key|cert list`` (unfiltered), ``list-deleted`` and ``cert issuer list`` remember the
+names they printed in ``<runtime dir>/names-<vault hash>.json`` (mode 0600, in the private
+runtime directory of :mod:`._runtime`, a tmpfs emptied at logout on most systems). Completion
+reads that file only: no credential, no unlock, no audit event per Tab. Names not listed yet
+in this login session do not complete. ``VAULTCORE_NAME_CACHE=0`` turns the cache off (names
+are then never written outside the vault, where they are stored as keyed hashes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+
+from ._runtime import UnsafeRuntimeDir, runtime_dir
+
+__all__ = ["ENV_NAME_CACHE", "cached_names", "remember_names"]
+
+ENV_NAME_CACHE = "VAULTCORE_NAME_CACHE"
+
+
+def _path(vault_path: str, create: bool) -> str | None:
+    if os.environ.get(ENV_NAME_CACHE, "1") == "0":
+        return None
+    digest = hashlib.sha256(os.path.realpath(vault_path).encode()).hexdigest()[:24]
+    try:
+        directory = runtime_dir() if create else _existing_runtime_dir()
+    except (OSError, UnsafeRuntimeDir):
+        return None
+    return None if directory is None else os.path.join(directory, f"names-{digest}.json")
+
+
+def _existing_runtime_dir() -> str | None:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = os.path.join(base, "vaultcore") if base and os.path.isdir(base) else f"/tmp/vaultcore-{os.getuid()}"
+    return runtime_dir() if os.path.isdir(path) else None
+
+
+def _load(path: str) -> dict[str, list[str]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remember_names(vault_path: str, kind: str, names: Iterable[str]) -> None:
+    """Replace the cached names of *kind* for the vault at *vault_path* (best effort)."""
+    path = _path(vault_path, create=True)
+    if path is None:
+        return
+    data = _load(path)
+    data[kind] = sorted(set(names), key=str.lower)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with contextlib.suppress(OSError):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+
+
+def cached_names(vault_path: str, kind: str) -> list[str]:
+    """The cached names of *kind* (empty when none were listed in this session)."""
+    path = _path(vault_path, create=False)
+    if path is None:
+        return []
+    names = _load(path).get(kind, [])
+    return [n for n in names if isinstance(n, str)]
