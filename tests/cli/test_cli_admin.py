@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 from clihelpers import Cli
 
-from vaultcore import Vault
-from vaultcore.cli import _state
-
 
 def test_default_vault_just_works(tmp_path: Path) -> None:
     runner = Cli({"VAULTCORE_PASSPHRASE": "pw"})
@@ -43,18 +40,6 @@ def test_init_options_and_info(tmp_path: Path) -> None:
     other = Cli({"VAULTCORE_VAULT": str(tmp_path / "w"), "VAULTCORE_KEY_FILE": str(key)})
     assert "Generated" not in other.ok("init").stderr
     assert key.stat().st_size == 32
-
-
-def test_init_prompts_with_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_state, "interactive", lambda: True)
-    runner = Cli({"VAULTCORE_VAULT": str(tmp_path / "v")})
-    result = runner.ok("init", "--kdf-profile", "interactive", input="s3cret\ns3cret\n")
-    assert "s3cret" not in result.stdout + result.stderr
-    assert runner.json("info", input="s3cret\n")["name"] == "v"
-    runner.fails(3, "info", input="wrong\n")
-    monkeypatch.undo()
-    with Vault.open(tmp_path / "v", _passphrase("s3cret")) as vault:
-        assert vault.name == "v"
 
 
 def _passphrase(text: str) -> object:

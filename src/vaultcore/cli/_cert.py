@@ -107,7 +107,7 @@ def cert() -> None:
 @click.option("--dns", "dns_names", multiple=True, help="A DNS subject alternative name (repeatable).")
 @click.option("--validity-months", type=int, help="Validity of each version (default 12).")
 @click.option("--kty", help="RSA or EC (default RSA).")
-@click.option("--key-size", type=int, help="RSA key size.")
+@click.option("--key-size", "--size", "key_size", type=int, help="RSA key size (2048/3072/4096).")
 @click.option("--curve", help="EC curve.")
 @click.option("--content-type", type=click.Choice(tuple(CONTENT_TYPES)), help="Backing secret format.")
 @click.option("--issuer", default=None, help="Self (default) or Unknown (CSR, then 'cert merge').")

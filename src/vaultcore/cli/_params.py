@@ -23,16 +23,27 @@ from ._state import default_vault_path
 
 __all__ = [
     "CLEAR",
+    "ENCODINGS",
+    "ENCODING_TAG",
     "Base64Type",
     "TagType",
     "WhenType",
     "b64u",
     "complete_names",
+    "decode_value",
+    "encode_value",
     "open_new_file",
     "read_binary_input",
     "read_secret_value",
+    "split_secret_ref",
     "write_new_file",
 ]
+
+#: ``--encoding`` of binary secret values (as az): how bytes are stored as text.
+ENCODINGS = ("utf-8", "base64", "hex")
+#: The tag az writes for ``--encoding`` on set and reads back on download.
+ENCODING_TAG = "file-encoding"
+_SECRET_ID = re.compile(r"https?://[^/\s]+/secrets/([0-9A-Za-z-]+)(?:/([0-9A-Za-z]+))?/?", re.I)
 
 #: What a clearable :class:`WhenType` returns for ``none``.
 CLEAR = "none"
@@ -168,3 +179,29 @@ def complete_names(kind: str) -> Callable[..., list[CompletionItem]]:
         return [CompletionItem(n) for n in names if n.lower().startswith(incomplete.lower())]
 
     return complete
+
+
+def encode_value(data: bytes, encoding: str) -> str:
+    """Binary *data* as the text stored for ``--encoding`` base64 or hex."""
+    return base64.b64encode(data).decode("ascii") if encoding == "base64" else data.hex()
+
+
+def decode_value(value: str, encoding: str) -> bytes:
+    """The bytes of a stored value (``utf-8``: its UTF-8 encoding)."""
+    try:
+        if encoding == "base64":
+            return base64.b64decode(value, validate=True)
+        if encoding == "hex":
+            return bytes.fromhex(value)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"the value is not {encoding} text") from None
+    return value.encode("utf-8")
+
+
+def split_secret_ref(text: str) -> tuple[str, str | None]:
+    """``NAME``, ``NAME/VERSION`` or a secret id URL -> (name, version or None)."""
+    match = _SECRET_ID.fullmatch(text)
+    if match:
+        return match.group(1), match.group(2)
+    name, _, version = text.partition("/")
+    return name, version or None
