@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -150,8 +152,23 @@ def test_completion_script_and_names(cli: Cli) -> None:
     cli.ok("secret", "set", "alpha-two", input="2")
     cli.ok("secret", "set", "beta", input="3")
     env = {"_VAULTCORE_COMPLETE": "bash_complete", "COMP_WORDS": "vaultcore secret get al", "COMP_CWORD": "3"}
-    result = cli.runner.invoke(_root(), [], env={**cli.env, **env}, prog_name="vaultcore", complete_var=None)
+    # A Tab never opens the vault: no credential needed, no audit event; names come from the
+    # cache that an unfiltered 'secret list' fills.
+    no_credential = {**cli.env, **env, "VAULTCORE_KEY_FILE": ""}
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == []
+    cli.ok("secret", "list")
+    before = len(cli.json("audit", "show"))
+    for _ in range(3):
+        result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+        assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    after = cli.json("audit", "show")[before:]
+    assert {e["operation"] for e in after} <= {"VaultOpen", "AuditRead"}, after  # 'audit show' itself
+    cli.ok("secret", "list", "--prefix", "beta")  # a filtered list does not shrink the cache
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
     assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    cache = list((Path(os.environ["XDG_RUNTIME_DIR"]) / "vaultcore").glob("names-*.json"))
+    assert len(cache) == 1 and stat.S_IMODE(cache[0].stat().st_mode) == 0o600
     env["COMP_WORDS"] = "vaultcore sec"
     env["COMP_CWORD"] = "1"
     result = cli.runner.invoke(_root(), [], env={**cli.env, **env}, prog_name="vaultcore")

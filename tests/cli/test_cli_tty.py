@@ -20,9 +20,7 @@ CONFIRM = "Repeat for confirmation (vault passphrase): "
 def vault_env(tmp_path: Path) -> dict[str, str]:
     env = {"VAULTCORE_VAULT": str(tmp_path / "v"), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
     (tmp_path / "run").mkdir(mode=0o700)
-    result = run_with_tty(
-        ["init", "--kdf-profile", "interactive"], env, answers=[(PROMPT, PASS), (CONFIRM, PASS)]
-    )
+    result = run_with_tty(["init", "--kdf-profile", "interactive"], env, answers=[(PROMPT, PASS), (CONFIRM, PASS)])
     assert result.returncode == 0, result
     assert "lost passphrase means lost data" in result.stderr
     return env

@@ -73,9 +73,13 @@ def run_with_tty(
                 deadline = time.monotonic() + TIMEOUT
                 while seen.find(prompt.encode(), done) < 0:
                     ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
-                    if not ready or child.poll() is not None and not ready:
+                    try:
+                        chunk = os.read(master, 4096) if ready else b""
+                    except OSError:  # EIO: the child closed its terminal (it exited)
+                        chunk = b""
+                    if not chunk:
                         raise AssertionError(f"no prompt {prompt!r}; terminal so far: {seen!r}")
-                    seen += os.read(master, 4096)
+                    seen += chunk
                 done = seen.find(prompt.encode(), done) + len(prompt)
                 os.write(master, answer.encode() + b"\n")
         assert child.stdout is not None and child.stderr is not None
