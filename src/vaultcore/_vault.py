@@ -294,6 +294,18 @@ class Vault:
 
     # -- principals --------------------------------------------------------------------
 
+    @classmethod
+    def from_env(cls, *, audit: str = "group") -> Vault:
+        """Open the vault the ``VAULTCORE_*`` variables name, as the ``vaultcore`` CLI does.
+
+        ``VAULTCORE_VAULT`` (default ``<user data dir>/vaultcore/default``) and the first of
+        ``VAULTCORE_KEY_FILE``, ``VAULTCORE_PKCS11_TOKEN`` (+ ``_PIN``), ``VAULTCORE_PASSPHRASE``.
+        Opens as the administrator; use :meth:`as_principal` for an application principal.
+        """
+        from vaultcore._environment import credential_from_env, vault_path_from_env
+
+        return cls.open(vault_path_from_env(), credential_from_env(), audit=audit)
+
     def as_principal(self, client_id: str, client_secret: str, *, caller: dict[str, Any] | None = None) -> Vault:
         """A view of this vault acting as an application principal (checked and audited)."""
         self._require_open()

@@ -73,12 +73,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def default_vault_path() -> str:
     """The vault used when neither ``--vault`` nor ``VAULTCORE_VAULT`` is given."""
-    if sys.platform.startswith("linux"):  # platformdirs' XDG rule, without importing it (~5 ms)
-        base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
-        return os.path.join(base, "vaultcore", "default")
-    import platformdirs
+    from vaultcore._environment import default_vault_path as default
 
-    return os.path.join(platformdirs.user_data_dir("vaultcore"), "default")
+    return default()
 
 
 def interactive() -> bool:
