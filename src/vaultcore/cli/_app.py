@@ -16,6 +16,7 @@ import click
 from vaultcore._version import __version__
 
 from ._errors import guard
+from ._examples import add_examples
 from ._globals import move_global_options
 from ._state import (
     ENV_CLIENT_ID,
@@ -73,6 +74,7 @@ class _Root(click.Group):
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             module = import_module(f"{__package__}.{COMMAND_MODULES[cmd_name]}")
             for command in module.COMMANDS:
+                add_examples(command, command.name or "")
                 self.commands.setdefault(command.name or "", command)
         return self.commands.get(cmd_name)
 

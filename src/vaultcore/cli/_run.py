@@ -146,12 +146,13 @@ def supervise(command: Sequence[str], env: dict[str, str], *, mask: Iterable[str
         if mask is not None:
             assert child.stdout is not None and child.stderr is not None
             values = list(mask)
-            _pump(
-                {
-                    child.stdout.fileno(): (Masker(values), sys.stdout.buffer),
-                    child.stderr.fileno(): (Masker(values), sys.stderr.buffer),
-                }
-            )
+            with child.stdout, child.stderr:
+                _pump(
+                    {
+                        child.stdout.fileno(): (Masker(values), sys.stdout.buffer),
+                        child.stderr.fileno(): (Masker(values), sys.stderr.buffer),
+                    }
+                )
         code = child.wait()
     finally:
         for number, handler in previous.items():
