@@ -59,38 +59,45 @@ def _cases(root: Path, env: dict[str, str]) -> dict[str, tuple[Sequence[str], di
     }
 
 
-def _time_once(argv: Sequence[str], env: dict[str, str]) -> float:
+def _time_once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms of the process: user + system) for one run of *argv*."""
     start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - start) * 1000.0
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = (time.perf_counter() - start) * 1000.0
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{argv} exited {child.returncode}")
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000.0
 
 
-def measure(rounds: int = 10) -> dict[str, list[float]]:
-    """Milliseconds per case, *rounds* interleaved samples each (after one warm-up round)."""
+def measure(rounds: int = 10) -> dict[str, list[tuple[float, float]]]:
+    """(wall ms, CPU ms) per case, *rounds* interleaved samples each (after one warm-up round)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = _setup(root)
         cases = _cases(root, env)
         for argv, case_env in cases.values():  # warm-up: page cache, .pyc files
             _time_once(argv, case_env)
-        samples: dict[str, list[float]] = {name: [] for name in cases}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(rounds):
             for name, (argv, case_env) in cases.items():
                 samples[name].append(_time_once(argv, case_env))
     return samples
 
 
-def report(samples: dict[str, list[float]]) -> str:
-    base = statistics.median(samples["python -c pass"])
-    lines = [
-        f"{'case':40} {'median ms':>10} {'min-max ms':>14} {'x pass':>7} {'goal':>8}",
-    ]
+def report(samples: dict[str, list[tuple[float, float]]]) -> str:
+    """A table: wall median (min-max), its ratio to ``python -c pass``, CPU median, the goal."""
+    base = statistics.median(w for w, _ in samples["python -c pass"])
+    lines = [f"{'case':36} {'wall ms':>8} {'min-max':>13} {'x pass':>7} {'CPU ms':>7} {'goal (wall)':>14}"]
     for name, values in samples.items():
-        med = statistics.median(values)
+        walls = [w for w, _ in values]
+        med = statistics.median(walls)
+        cpu = statistics.median(c for _, c in values)
         goal = GOALS_MS.get(name)
         verdict = "" if goal is None else f"<= {goal:.0f} {'ok' if med <= goal else 'MISSED'}"
-        spread = f"{min(values):.1f}-{max(values):.1f}"
-        lines.append(f"{name:40} {med:10.1f} {spread:>14} {med / base:7.1f} {verdict:>8}")
+        spread = f"{min(walls):.1f}-{max(walls):.1f}"
+        lines.append(f"{name:36} {med:8.1f} {spread:>13} {med / base:7.1f} {cpu:7.1f} {verdict:>14}")
     return "\n".join(lines)
 
 

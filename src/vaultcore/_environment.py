@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from vaultcore.crypto._credentials import Credential, KeyFileCredential, PassphraseCredential, Pkcs11Credential
 from vaultcore.exceptions import UnauthorizedError
+
+if TYPE_CHECKING:  # the path functions serve shell completion: no cryptography for them
+    from vaultcore.crypto._credentials import Credential
 
 __all__ = ["credential_from_env", "default_vault_path", "vault_path_from_env"]
 
@@ -37,6 +40,8 @@ def vault_path_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 def credential_from_env(environ: Mapping[str, str] | None = None) -> Credential:
     """The credential the environment names; ``UnauthorizedError`` saying what to set if none."""
+    from vaultcore.crypto._credentials import KeyFileCredential, PassphraseCredential, Pkcs11Credential
+
     env = os.environ if environ is None else environ
     if env.get("VAULTCORE_KEY_FILE"):
         return KeyFileCredential(env["VAULTCORE_KEY_FILE"])

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
-from vaultcore.access._principals import AccessManager
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
@@ -35,7 +34,6 @@ from vaultcore.engine._context import (
 )
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._records import Kind, VersionRecord
-from vaultcore.engine._rotation import Progress, rotate_keyring
 from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
@@ -50,7 +48,9 @@ from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._lmdb import LmdbStore, WriteTxn
 
 if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X.509 or key code
+    from vaultcore.access._principals import AccessManager
     from vaultcore.certificates._client import CertificateClient
+    from vaultcore.engine._rotation import Progress
     from vaultcore.keys._client import KeyClient
 
 __all__ = ["MaintenanceReport", "Vault"]
@@ -96,8 +96,14 @@ class Vault:
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
         self._engine.on_erased = self._on_erased
-        self.access = AccessManager(ctx, self._session, kdf=access_kdf)
         self.audit = AuditView(ctx, self._session)
+
+    @cached_property
+    def access(self) -> AccessManager:
+        """Principals and role assignments (``AccessManager``), created on first use."""
+        from vaultcore.access._principals import AccessManager
+
+        return AccessManager(self._ctx, self._session, kdf=self._access_kdf)
 
     @cached_property
     def keys(self) -> KeyClient:
@@ -506,6 +512,8 @@ class Vault:
         records re-wrapped. If a previous rotation was interrupted, this finishes it.
         """
         self._require_open()
+        from vaultcore.engine._rotation import rotate_keyring
+
         count = rotate_keyring(self._ctx, progress=progress)
         _after_keyring_commit(self._ctx, self._ctx.root)
         return count

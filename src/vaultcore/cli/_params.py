@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
 
 if TYPE_CHECKING:
-    pass
+    from click.shell_completion import CompletionItem
 
 from . import _state
 from ._errors import BadInput
-from ._state import default_vault_path
+from ._state import ENV_VAULT, default_vault_path
 
 __all__ = [
     "CLEAR",
@@ -172,9 +171,11 @@ def complete_names(kind: str) -> Callable[..., list[CompletionItem]]:
     never opens the vault, asks for a credential or writes an audit event."""
 
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
         from ._names import cached_names
 
-        vault_path = ctx.find_root().params.get("vault_path") or default_vault_path()
+        vault_path = ctx.find_root().params.get("vault_path") or os.environ.get(ENV_VAULT) or default_vault_path()
         names = cached_names(vault_path, kind)
         return [CompletionItem(n) for n in names if n.lower().startswith(incomplete.lower())]
 

@@ -8,9 +8,7 @@ which variable to set instead.
 
 from __future__ import annotations
 
-import getpass
 import os
-import warnings
 
 __all__ = ["NoTerminalError", "hidden_prompt", "terminal_available"]
 
@@ -47,6 +45,9 @@ def hidden_prompt(prompt: str, *, confirm: bool = False) -> str:
 
 
 def _read(prompt: str) -> str:
+    import getpass  # termios and friends: only when a prompt is shown
+    import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", getpass.GetPassWarning)  # never fall back to echoing stdin
         try:
