@@ -1,8 +1,11 @@
 """vaultcore: an embedded, encrypted key vault with Azure Key Vault's object model.
 
-Open a vault with :meth:`Vault.create` / :meth:`Vault.open` and a credential, then use
-``vault.secrets`` (and, as they land, ``vault.keys`` and ``vault.certificates``). Raw
-cryptographic primitives live in :mod:`vaultcore.hazmat` and are for experts only.
+Create a vault with :meth:`Vault.create`, open it with :meth:`Vault.open` and a credential
+(or :meth:`Vault.from_env`, which reads the ``VAULTCORE_*`` settings the ``vaultcore``
+command uses), then use ``vault.secrets``, ``vault.keys``, ``vault.certificates``,
+``vault.access`` and ``vault.audit`` (method names follow the Azure SDK). Raw cryptographic
+primitives live in :mod:`vaultcore.hazmat` and are for experts only. Guides: README.md and
+docs/ (docs/secrets.md for the everyday API, docs/cli.md for the command line).
 
 Importing the package is cheap: the names below are loaded from their modules on first
 use (PEP 562), so ``vaultcore --version`` or a script that only catches ``VaultError``

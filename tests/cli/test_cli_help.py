@@ -33,3 +33,16 @@ def test_root_help_lists_lazily_loaded_commands() -> None:
     for command in ("secret", "key", "cert", "run", "inject", "unlock", "lock", "init"):
         assert f"  {command} " in out, command
     assert "docs/cli.md" in out
+
+
+def test_the_lazy_command_table_matches_the_modules() -> None:
+    """Every command a module defines is in COMMAND_MODULES under that module (and only there)."""
+    from importlib import import_module
+
+    from vaultcore.cli._app import COMMAND_MODULES
+
+    defined: dict[str, str] = {}
+    for module_name in set(COMMAND_MODULES.values()):
+        for command in import_module(f"vaultcore.cli.{module_name}").COMMANDS:
+            defined[command.name or ""] = module_name
+    assert defined == COMMAND_MODULES

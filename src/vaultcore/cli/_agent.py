@@ -1,7 +1,9 @@
 """The session agent behind ``vaultcore unlock`` / ``vaultcore lock`` (threat model: docs/cli.md).
 
 ``vaultcore unlock`` checks the passphrase, then starts this module as a detached process
-(``python -m vaultcore.cli._agent``) and hands it the passphrase on a pipe. The agent
+(``python -m vaultcore.cli._agent``) and hands it, on a pipe, the passphrase's Argon2id result
+for that vault (:class:`StretchedPassphrase`): it opens that vault only, without the Argon2id
+work, and does not reveal the passphrase (which may be used elsewhere). The agent
 listens on a Unix socket in a 0700 directory of the user's runtime dir (``$XDG_RUNTIME_DIR``,
 else ``/tmp/vaultcore-<uid>``), mode 0600, and answers only a peer of the same uid
 (``SO_PEERCRED``) that presents the session's random 256-bit token (compared in constant
@@ -10,7 +12,7 @@ time) and names the vault it was unlocked for. The session string
 
 The agent exits, removing its socket, on ``lock``, after an idle timeout (default 30 min,
 reset by each use) or at its maximum lifetime (12 h). It refuses core dumps and ptrace
-(``PR_SET_DUMPABLE=0``) so other processes of the user cannot read the passphrase from it.
+(``PR_SET_DUMPABLE=0``) so other processes of the user cannot read the key from its memory.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vaultcore.exceptions import InvalidParameterError
 
 from ._runtime import UnsafeRuntimeDir, runtime_dir
 
-__all__ = ["MAX_LIFETIME", "SessionError", "lock_session", "session_passphrase", "start_agent"]
+if TYPE_CHECKING:
+    from vaultcore.crypto._credentials import StretchedPassphrase
+
+__all__ = ["MAX_LIFETIME", "SessionError", "lock_session", "session_credential", "start_agent"]
 
 MAX_LIFETIME = 12 * 3600.0
 _REQUEST_LIMIT = 4096
@@ -72,10 +79,15 @@ def _ask(session: str, request: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def session_passphrase(session: str, vault_path: str) -> str:
-    """The passphrase the session holds for *vault_path* (``SessionError`` if it cannot)."""
+def session_credential(session: str, vault_path: str) -> StretchedPassphrase:
+    """The credential the session holds for *vault_path* (``SessionError`` if it cannot)."""
+    from vaultcore.crypto._credentials import StretchedPassphrase
+
     reply = _ask(session, {"op": "get", "vault": os.path.realpath(vault_path)})
-    return str(reply["passphrase"])
+    try:
+        return StretchedPassphrase(bytes.fromhex(reply["salt"]), bytes.fromhex(reply["secret"]))
+    except (KeyError, TypeError, ValueError, InvalidParameterError):
+        raise SessionError("the session agent gave a malformed answer") from None
 
 
 def lock_session(session: str) -> None:
@@ -83,13 +95,19 @@ def lock_session(session: str) -> None:
     _ask(session, {"op": "lock"})
 
 
-def start_agent(passphrase: str, vault_path: str, idle_timeout: float) -> str:
-    """Start a detached agent holding *passphrase* for *vault_path*; returns the session string."""
+def start_agent(credential: StretchedPassphrase, vault_path: str, idle_timeout: float) -> str:
+    """Start a detached agent holding *credential* for *vault_path*; returns the session string."""
     try:
         directory = runtime_dir()
     except UnsafeRuntimeDir as exc:
         raise SessionError(str(exc)) from None
-    config = {"passphrase": passphrase, "vault": os.path.realpath(vault_path), "idle": idle_timeout, "dir": directory}
+    config = {
+        "salt": credential.salt.hex(),
+        "secret": credential.secret.hex(),
+        "vault": os.path.realpath(vault_path),
+        "idle": idle_timeout,
+        "dir": directory,
+    }
     child = subprocess.Popen(
         [sys.executable, "-m", "vaultcore.cli._agent"],
         stdin=subprocess.PIPE,
@@ -185,7 +203,7 @@ def _handle(conn: socket.socket, config: dict[str, Any], token: str) -> bool:
             conn.sendall(b'{"ok": true}\n')
             return True
         if request.get("op") == "get" and request.get("vault") == config["vault"]:
-            conn.sendall(json.dumps({"passphrase": config["passphrase"]}).encode() + b"\n")
+            conn.sendall(json.dumps({"salt": config["salt"], "secret": config["secret"]}).encode() + b"\n")
             return True
         conn.sendall(json.dumps({"error": f"this session unlocks {config['vault']}, not that vault"}).encode() + b"\n")
         return False

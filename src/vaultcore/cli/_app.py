@@ -92,11 +92,12 @@ class _Root(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=f"""\b
 Examples:
-  vaultcore init                                  create the default vault
-  echo -n hunter2 | vaultcore secret set db-password
+  vaultcore init                                  create the default vault (asks a passphrase)
+  eval "$(vaultcore unlock)"                      type it once for this shell
+  printf %s hunter2 | vaultcore secret set db-password
   vaultcore secret get db-password
   vaultcore run --prefix myapp- -- python app.py
-  {ENV_PASSPHRASE}=... vaultcore --vault ./ci-vault secret list -o json
+  {ENV_KEY_FILE}=ci.key vaultcore --vault ./ci-vault secret list -o json
 
 \b
 Environment:

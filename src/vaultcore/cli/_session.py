@@ -1,8 +1,8 @@
 """``vaultcore unlock`` / ``vaultcore lock``: an unlock-once session for passphrase vaults.
 
 The passphrase is typed once (or read from ``VAULTCORE_PASSPHRASE``), checked against the
-vault, and held by a per-user agent (``_agent``); the shell keeps only ``VAULTCORE_SESSION``,
-which names the agent's socket and a random token. Threat model: docs/cli.md.
+vault, and its Argon2id result for that vault is held by a per-user agent (``_agent``); the
+shell keeps only ``VAULTCORE_SESSION``, which names the agent's socket and a random token. Threat model: docs/cli.md.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ Examples:
 def unlock(state: State, timeout: str) -> None:
     """Unlock a passphrase vault once; prints `export VAULTCORE_SESSION=...` for eval.
 
-    The passphrase stays in a per-user agent process (never in the environment or shell
-    history) until 'vaultcore lock', the idle timeout or 12 hours.
+    A key derived from it stays in a per-user agent process (never in the environment or
+    shell history) until 'vaultcore lock', the idle timeout or 12 hours.
     """
     from vaultcore import PassphraseCredential, Vault
     from vaultcore.exceptions import UnauthorizedError
@@ -58,8 +58,9 @@ def unlock(state: State, timeout: str) -> None:
         if not terminal_available():
             raise UnauthorizedError(f"no passphrase and no terminal to ask on: set {ENV_PASSPHRASE}")
         passphrase = hidden_prompt("Vault passphrase")
-    Vault.open(state.vault_path, PassphraseCredential(passphrase)).close()  # a wrong one fails here
-    session = start_agent(passphrase, state.vault_path, idle)
+    credential = PassphraseCredential(passphrase)
+    Vault.open(state.vault_path, credential).close()  # a wrong one fails here
+    session = start_agent(credential.stretched(), state.vault_path, idle)
     click.echo(f"export {ENV_SESSION}={shlex.quote(session)}")
     state.note(f"Unlocked {state.vault_path} until 'vaultcore lock' or {timeout} without use.")
 

@@ -185,10 +185,10 @@ class State:
             return Pkcs11Credential(self.pkcs11_module or None, token_label=self.pkcs11_token, pin=pin, **label)
         passphrase = os.environ.get(ENV_PASSPHRASE)
         if passphrase is None and os.environ.get(ENV_SESSION):
-            from ._agent import SessionError, session_passphrase
+            from ._agent import SessionError, session_credential
 
             try:
-                passphrase = session_passphrase(os.environ[ENV_SESSION], self.vault_path)
+                return session_credential(os.environ[ENV_SESSION], self.vault_path)
             except SessionError as exc:
                 self.note(f"Note: {ENV_SESSION} not used: {exc}.")
         if passphrase is None and not (prompt and terminal_available()):
