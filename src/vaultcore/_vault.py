@@ -119,8 +119,7 @@ class Vault:
 
         return CertificateClient(self._ctx, self._engine, self._backups, self._session, self.keys)
 
-    def _on_erased(self, kind: Kind, records: list[VersionRecord]) -> None:
-        # Purged keys may own HSM objects: the key client destroys them (loaded if need be).
+    def _on_erased(self, kind: Kind, records: list[VersionRecord]) -> None:  # purged HSM keys
         if kind is Kind.KEY:
             self.keys.on_erased(kind, records)
 
@@ -302,12 +301,8 @@ class Vault:
 
     @classmethod
     def from_env(cls, *, audit: str = "group") -> Vault:
-        """Open the vault the ``VAULTCORE_*`` variables name, as the ``vaultcore`` CLI does.
-
-        ``VAULTCORE_VAULT`` (default ``<user data dir>/vaultcore/default``) and the first of
-        ``VAULTCORE_KEY_FILE``, ``VAULTCORE_PKCS11_TOKEN`` (+ ``_PIN``), ``VAULTCORE_PASSPHRASE``.
-        Opens as the administrator; use :meth:`as_principal` for an application principal.
-        """
+        """Open the vault the ``VAULTCORE_*`` variables name, as the ``vaultcore`` CLI does
+        (``vaultcore._environment``), as the administrator (see :meth:`as_principal`)."""
         from vaultcore._environment import credential_from_env, vault_path_from_env
 
         return cls.open(vault_path_from_env(), credential_from_env(), audit=audit)
