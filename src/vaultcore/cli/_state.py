@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -209,6 +210,7 @@ class State:
 
             self.require_vault()
             owner = Vault.open(self.vault_path, self.credential())
+            gc.enable()  # start-up is over (main() turns the collector off while importing)
             self._owner = owner
             self._vault = owner
             if self.client_id:
