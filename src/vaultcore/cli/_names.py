@@ -11,7 +11,6 @@ are then never written outside the vault, where they are stored as keyed hashes)
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -26,6 +25,8 @@ ENV_NAME_CACHE = "VAULTCORE_NAME_CACHE"
 def _path(vault_path: str, create: bool) -> str | None:
     if os.environ.get(ENV_NAME_CACHE, "1") == "0":
         return None
+    import hashlib  # OpenSSL's hashlib: not for every Tab that has no cache to read
+
     digest = hashlib.sha256(os.path.realpath(vault_path).encode()).hexdigest()[:24]
     try:
         directory = runtime_dir() if create else _existing_runtime_dir()
