@@ -25,7 +25,7 @@ ENV_NAME_CACHE = "VAULTCORE_NAME_CACHE"
 def _path(vault_path: str, create: bool) -> str | None:
     if os.environ.get(ENV_NAME_CACHE, "1") == "0":
         return None
-    import hashlib  # OpenSSL's hashlib: not for every Tab that has no cache to read
+    import hashlib  # loaded on use: the --version and help paths never need it
 
     digest = hashlib.sha256(os.path.realpath(vault_path).encode()).hexdigest()[:24]
     try:
