@@ -121,28 +121,40 @@ def _pump(streams: dict[int, tuple[Masker, BinaryIO]]) -> None:
 
 
 def supervise(command: Sequence[str], env: dict[str, str], *, mask: Iterable[str] | None = None) -> int:
-    """Run *command* as a child, forwarding signals; its exit status as an exit code."""
+    """Run *command* as a child, forwarding signals; its exit status as an exit code.
+
+    The handlers are in place before the child starts: a signal that arrives while it is
+    being started is delivered to it as soon as it exists.
+    """
     pipe = subprocess.PIPE if mask is not None else None
-    previous: dict[int, object] = {}
     keyboard = sys.stdin is not None and sys.stdin.isatty()
-    try:
-        child = subprocess.Popen(list(command), env=env, stdout=pipe, stderr=pipe)
-    except FileNotFoundError:
-        raise CommandError(f"command not found: {command[0]}", EXIT_COMMAND_NOT_FOUND) from None
-    except (PermissionError, OSError):
-        raise CommandError(f"cannot execute: {command[0]}", EXIT_CANNOT_EXECUTE) from None
+    started: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if keyboard and signum in (signal.SIGINT, signal.SIGQUIT):
             return  # the terminal sent it to the whole foreground group, the child included
-        if child.returncode is None:
+        if not started:
+            pending.append(signum)
+        elif started[0].returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signum)
+                started[0].send_signal(signum)
 
+    previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():  # only the main thread may
-        for signum in FORWARDED_SIGNALS:
-            previous[signum] = signal.signal(signum, forward)
+        for forwarded in FORWARDED_SIGNALS:
+            previous[forwarded] = signal.signal(forwarded, forward)
     try:
+        try:
+            child = subprocess.Popen(list(command), env=env, stdout=pipe, stderr=pipe)
+        except FileNotFoundError:
+            raise CommandError(f"command not found: {command[0]}", EXIT_COMMAND_NOT_FOUND) from None
+        except (PermissionError, OSError):
+            raise CommandError(f"cannot execute: {command[0]}", EXIT_CANNOT_EXECUTE) from None
+        started.append(child)
+        for early in pending:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(early)
         if mask is not None:
             assert child.stdout is not None and child.stderr is not None
             values = list(mask)
