@@ -153,8 +153,19 @@ def test_completion_script_and_names(cli: Cli) -> None:
     cli.ok("secret", "set", "beta", input="3")
     env = {"_VAULTCORE_COMPLETE": "bash_complete", "COMP_WORDS": "vaultcore secret get al", "COMP_CWORD": "3"}
     # A Tab never opens the vault: no credential needed, no audit event; names come from the
-    # cache that an unfiltered 'secret list' fills.
+    # cache that 'set' (and create, import, delete, recover, purge) and 'list' keep.
     no_credential = {**cli.env, **env, "VAULTCORE_KEY_FILE": ""}
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    cli.ok("secret", "delete", "alpha-two")
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-one"]
+    deleted = {**no_credential, "COMP_WORDS": "vaultcore secret recover al"}
+    result = cli.runner.invoke(_root(), [], env=deleted, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-two"]
+    cli.ok("secret", "recover", "alpha-two")
+    cache = next((Path(os.environ["XDG_RUNTIME_DIR"]) / "vaultcore").glob("names-*.json"))
+    cache.unlink()  # a new login session: names come back with the first unfiltered list
     result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
     assert result.stdout.split() == []
     cli.ok("secret", "list")

@@ -18,6 +18,7 @@ from vaultcore._version import __version__
 from ._errors import guard
 from ._examples import add_examples
 from ._globals import move_global_options
+from ._names import track_names
 from ._state import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
@@ -75,6 +76,7 @@ class _Root(click.Group):
             module = import_module(f"{__package__}.{COMMAND_MODULES[cmd_name]}")
             for command in module.COMMANDS:
                 add_examples(command, command.name or "")
+                track_names(command, command.name or "")
                 self.commands.setdefault(command.name or "", command)
         return self.commands.get(cmd_name)
 

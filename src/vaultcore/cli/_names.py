@@ -1,7 +1,8 @@
 """Object names for shell completion, from a cache: a Tab never opens the vault.
 
 ``secret|key|cert list`` (unfiltered), ``list-deleted`` and ``cert issuer list`` remember the
-names they printed in ``<runtime dir>/names-<vault hash>.json`` (mode 0600, in the private
+names they printed, and ``set``/``create``/``import``/``delete``/``recover``/``purge`` keep
+them current, in ``<runtime dir>/names-<vault hash>.json`` (mode 0600, in the private
 runtime directory of :mod:`._runtime`, a tmpfs emptied at logout on most systems). Completion
 reads that file only: no credential, no unlock, no audit event per Tab. Names not listed yet
 in this login session do not complete. ``VAULTCORE_NAME_CACHE=0`` turns the cache off (names
@@ -14,10 +15,14 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
+import click
+
+from . import _state
 from ._runtime import UnsafeRuntimeDir, runtime_dir
 
-__all__ = ["ENV_NAME_CACHE", "cached_names", "remember_names"]
+__all__ = ["ENV_NAME_CACHE", "cached_names", "remember_names", "track_names"]
 
 ENV_NAME_CACHE = "VAULTCORE_NAME_CACHE"
 
@@ -72,3 +77,48 @@ def cached_names(vault_path: str, kind: str) -> list[str]:
         return []
     names = _load(path).get(kind, [])
     return [n for n in names if isinstance(n, str)]
+
+
+#: Commands that change which names exist: path -> (kind, what happens to NAME).
+_KINDS = {"secret": "secret", "key": "key", "cert": "certificate"}
+_EFFECTS = {"set": "add", "create": "add", "import": "add", "delete": "delete", "recover": "recover", "purge": "purge"}
+
+
+def _update(vault_path: str, kind: str, name: str, effect: str) -> None:
+    path = _path(vault_path, create=True)
+    if path is None:
+        return
+    data = _load(path)
+    live = {n for n in data.get(kind, []) if n.lower() != name.lower()}
+    deleted = {n for n in data.get(f"deleted-{kind}", []) if n.lower() != name.lower()}
+    if effect in ("add", "recover"):
+        live.add(name)
+    elif effect == "delete":
+        deleted.add(name)
+    remember_names(vault_path, kind, live)
+    remember_names(vault_path, f"deleted-{kind}", deleted)
+
+
+def track_names(command: click.Command, path: str) -> None:
+    """Keep the name cache current after *command* (at *path*) adds, deletes, recovers or
+    purges an object NAME: a name just created completes without a ``list`` first."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            track_names(sub, f"{path} {name}")
+        return
+    group, _, leaf = path.partition(" ")
+    kind, effect = _KINDS.get(group), _EFFECTS.get(leaf)
+    callback = command.callback
+    if kind is None or effect is None or callback is None or getattr(callback, "_tracks_names", False):
+        return
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        result = callback(*args, **kwargs)
+        name = kwargs.get("name")
+        state = click.get_current_context().find_object(_state.State)
+        if isinstance(name, str) and state is not None:
+            _update(state.vault_path, kind, name, effect)
+        return result
+
+    tracked._tracks_names = True  # type: ignore[attr-defined]
+    command.callback = tracked
