@@ -62,7 +62,7 @@ def _prefixed(state: State, vault: Vault, prefix: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _mapped(state: State, vault: Vault, where: str, mapping: dict[str, tuple[str, int]]) -> dict[str, str]:
+def _mapped(state: State, where: str, mapping: dict[str, tuple[str, int]]) -> dict[str, str]:
     """Env var -> value for a ``--map`` file: literals kept, references read from the vault.
 
     Any failure names the file and line (and stops before the command runs).
@@ -78,7 +78,9 @@ def _mapped(state: State, vault: Vault, where: str, mapping: dict[str, tuple[str
             found[env_name] = value
         else:
             refs[env_name] = (ref, line)
+    vault = state.vault() if refs else None  # literals only: no credential needed
     for env_name, (ref, line) in refs.items():
+        assert vault is not None
         try:
             found[env_name] = vault.secrets.get_secret(ref.name, ref.version).value
         except VaultError:
@@ -139,11 +141,10 @@ def run(
     if mask and exec_:
         raise click.UsageError("--mask needs vaultcore to stay resident: it cannot be combined with --exec")
     mapping = _parse_lines(map_file) if map_file is not None else None
-    vault = state.vault()
     if mapping is not None and map_file is not None:
-        injected = _mapped(state, vault, map_file.name, mapping)
+        injected = _mapped(state, map_file.name, mapping)
     else:
-        injected = _prefixed(state, vault, prefix or "")
+        injected = _prefixed(state, state.vault(), prefix or "")
         if not injected:
             if strict:
                 state.close()

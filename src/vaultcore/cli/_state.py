@@ -231,9 +231,11 @@ class State:
         self._vault = self._owner = vault
 
     def close(self) -> None:
+        """Close the vault; also ends start-up (``run`` closes before it starts its command)."""
         if self._owner is not None:
             self._owner.close()
         self._vault = self._owner = None
+        gc.enable()
 
 
 pass_state = click.make_pass_decorator(State)
