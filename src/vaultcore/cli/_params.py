@@ -42,7 +42,7 @@ __all__ = [
 ENCODINGS = ("utf-8", "base64", "hex")
 #: The tag az writes for ``--encoding`` on set and reads back on download.
 ENCODING_TAG = "file-encoding"
-_SECRET_ID = re.compile(r"https?://[^/\s]+/secrets/([0-9A-Za-z-]+)(?:/([0-9A-Za-z]+))?/?", re.I)
+_SECRET_ID = r"https?://[^/\s]+/secrets/([0-9A-Za-z-]+)(?:/([0-9A-Za-z]+))?/?"  # re caches it once used
 
 #: What a clearable :class:`WhenType` returns for ``none``.
 CLEAR = "none"
@@ -201,7 +201,7 @@ def decode_value(value: str, encoding: str) -> bytes:
 
 def split_secret_ref(text: str) -> tuple[str, str | None]:
     """``NAME``, ``NAME/VERSION`` or a secret id URL -> (name, version or None)."""
-    match = _SECRET_ID.fullmatch(text)
+    match = re.fullmatch(_SECRET_ID, text, re.I) if "://" in text else None
     if match:
         return match.group(1), match.group(2)
     name, _, version = text.partition("/")
