@@ -101,3 +101,15 @@ def _root() -> object:
     from vaultcore.cli import cli
 
     return cli
+
+
+def test_global_options_before_runs_command_move_but_not_after(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("secret", "set", "app-z", input="zz")
+    vault, key = cli.env["VAULTCORE_VAULT"], cli.env["VAULTCORE_KEY_FILE"]
+    elsewhere = {"VAULTCORE_VAULT": str(tmp_path / "elsewhere"), "VAULTCORE_KEY_FILE": ""}
+    code = "import os, sys; print(os.environ['Z'], sys.argv[1:])"
+    result = cli.ok(
+        "run", "--prefix", "app-", "--vault", vault, "--key-file", key, "--mask", sys.executable, "-c", code,
+        "--vault", "kept", env=elsewhere,
+    )  # fmt: skip
+    assert result.stdout == "<concealed by vaultcore> ['--vault', 'kept']\n"

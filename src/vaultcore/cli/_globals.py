@@ -4,7 +4,7 @@ Before the root command parses its arguments, options that belong to the root (`
 ``--key-file``, ``--pkcs11-*``, ``--client-id``, ``-o/--output``, ``--query``) found after
 the subcommand are moved in front of it, unless the leaf command defines an option of the
 same name itself (``init --key-file`` keeps its own meaning). Nothing after ``--`` moves, nor
-anything of a command that passes its arguments on (``run``).
+anything after the first argument of a command that passes its arguments on (``run``).
 """
 
 from __future__ import annotations
@@ -46,19 +46,27 @@ def _leaf(group: click.Group, ctx: click.Context, args: list[str]) -> tuple[clic
 def move_global_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
     """*args* with the root's options that follow the leaf command moved to the front."""
     leaf, start = _leaf(group, ctx, args)
-    if leaf is None or leaf.context_settings.get("ignore_unknown_options"):
+    if leaf is None:
         return args
+    # A command that passes its arguments on (run) stops at its first argument: what follows
+    # belongs to the program it starts.
+    passes_on = bool(leaf.context_settings.get("ignore_unknown_options"))
     roots = _root_options(group)
     own = {opt for p in leaf.params if isinstance(p, click.Option) for opt in (*p.opts, *p.secondary_opts)}
+    own_values = {opt for p in leaf.params if isinstance(p, click.Option) and not p.is_flag for opt in p.opts}
     moved: list[str] = []
     rest: list[str] = args[:start]
     i = start
     while i < len(args):
         arg = args[i]
-        if arg == "--":
+        if arg == "--" or (passes_on and not arg.startswith("-")):
             rest += args[i:]
             break
         name, eq, _ = arg.partition("=")
+        if passes_on and name in own_values and not eq:
+            rest += args[i : i + 2]
+            i += 2
+            continue
         if name in roots and name not in own:
             if eq or i + 1 >= len(args):
                 moved.append(arg)
