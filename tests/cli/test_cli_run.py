@@ -164,3 +164,19 @@ def test_inject_renders_a_0600_file(env: dict[str, str], tmp_path: Path) -> None
                          env=base_env(env), capture_output=True, timeout=60)  # fmt: skip
     assert bad.returncode == 1 and b"line 3" in bad.stderr and not (tmp_path / "new.ini").exists()
     assert os.path.exists(out)
+
+
+def test_the_stripped_list_names_every_credential_the_cli_reads() -> None:
+    from vaultcore.cli import _admin, _cert, _state
+
+    read = {
+        _state.ENV_PASSPHRASE,
+        _state.ENV_KEY_FILE,
+        _state.ENV_PKCS11_PIN,
+        _state.ENV_CLIENT_SECRET,
+        _state.ENV_SESSION,
+        _admin.ENV_NEW_PASSPHRASE,
+        _admin.ENV_DOMAIN_PASSPHRASE,
+        _cert.ENV_PFX_PASSWORD,
+    }
+    assert read <= set(CREDENTIAL_VARS)
