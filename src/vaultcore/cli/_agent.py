@@ -195,6 +195,8 @@ def _handle(conn: socket.socket, config: dict[str, Any], token: str) -> bool:
                 break
             data += chunk
         request = json.loads(data)
+        if not isinstance(request, dict):
+            return False
         if not hmac.compare_digest(str(request.get("token", "")).encode(), token.encode()):
             conn.sendall(b'{"error": "not this session"}\n')
             return False
