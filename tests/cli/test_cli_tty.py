@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -82,6 +83,12 @@ def test_unlock_once_then_lock(vault_env: dict[str, str], tmp_path: Path) -> Non
         assert stored.returncode == 0, stored  # no terminal, no passphrase: the session unlocks
         got = run_with_tty(["secret", "get", "api"], with_session, tty=False)
         assert got.stdout == "k\n"
+        for junk in (b"[]\n", b"not json\n", b'{"op": "get"}\n'):  # no token: no answer, no crash
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(socket_path)
+                sock.sendall(junk)
+                assert b"passphrase" not in sock.recv(4096) and b"secret" not in sock.recv(4096)
+        assert run_with_tty(["secret", "get", "api"], with_session, tty=False).stdout == "k\n"
         # A forged token, or another vault, gets nothing from the agent.
         forged = {**with_session, "VAULTCORE_SESSION": session[:-4] + "0000"}
         assert run_with_tty(["secret", "get", "api"], forged, tty=False).returncode == 3
