@@ -64,8 +64,14 @@ class AdministrationOperations:
     _ctx: VaultContext
     _session: Session
     _engine: Lifecycle
-    access: AccessManager
-    certificates: CertificateClient
+
+    if TYPE_CHECKING:  # the facade's clients (created on first use there)
+
+        @property
+        def access(self) -> AccessManager: ...
+
+        @property
+        def certificates(self) -> CertificateClient: ...
 
     @operation("VaultFullBackup", DataAction.FULL_BACKUP)
     def full_backup(self) -> bytes:
@@ -153,7 +159,9 @@ class AdministrationOperations:
 class _Facade(Protocol):
     _ctx: VaultContext
     _session: Session
-    access: AccessManager
+
+    @property
+    def access(self) -> AccessManager: ...
 
     @property
     def purge_protection(self) -> bool: ...

@@ -9,15 +9,14 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultcore._administration import AdministrationOperations, VaultSettingsClient, open_security_domain
 from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
-from vaultcore.access._principals import AccessManager
 from vaultcore.access._roles import DataAction as A
-from vaultcore.certificates._client import CertificateClient
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
 from vaultcore.crypto._keyring import Keyring
@@ -37,6 +36,7 @@ from vaultcore.engine._context import (
     utc_now,
 )
 from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.engine._records import Kind, VersionRecord
 from vaultcore.engine._rotation import Progress, rotate_keyring
 from vaultcore.events._expiry import detect_expiry
 from vaultcore.events._scheduler import Scheduler, maintenance_jobs
@@ -51,9 +51,14 @@ from vaultcore.exceptions import (
     VaultError,
     VaultLockedError,
 )
-from vaultcore.keys._client import KeyClient
 from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._lmdb import LmdbStore, WriteTxn
+
+if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X.509 or key code
+    from vaultcore.access._principals import AccessManager
+    from vaultcore.certificates._client import CertificateClient
+    from vaultcore.engine._rotation import Progress
+    from vaultcore.keys._client import KeyClient
 
 __all__ = ["MaintenanceReport", "Vault"]
 
@@ -99,14 +104,36 @@ class Vault(AdministrationOperations):
         self._engine = Lifecycle(ctx)
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
-        self.keys = KeyClient(ctx, self._engine, self._backups, self._session)
-        self._engine.on_erased = self.keys.on_erased
-        self.certificates = CertificateClient(ctx, self._engine, self._backups, self._session, self.keys)
-        self.access = AccessManager(ctx, self._session, kdf=access_kdf)
+        self._engine.on_erased = self._on_erased
         self.audit = AuditView(ctx, self._session)
         self.settings = VaultSettingsClient(self)
         self.events = EventsView(ctx, self._session)
         self._scheduler: Scheduler | None = None
+
+    @cached_property
+    def access(self) -> AccessManager:
+        """Principals and role assignments (``AccessManager``), created on first use."""
+        from vaultcore.access._principals import AccessManager
+
+        return AccessManager(self._ctx, self._session, kdf=self._access_kdf)
+
+    @cached_property
+    def keys(self) -> KeyClient:
+        """Keys (``KeyClient``), created on first use."""
+        from vaultcore.keys._client import KeyClient
+
+        return KeyClient(self._ctx, self._engine, self._backups, self._session)
+
+    @cached_property
+    def certificates(self) -> CertificateClient:
+        """Certificates (``CertificateClient``), created on first use."""
+        from vaultcore.certificates._client import CertificateClient
+
+        return CertificateClient(self._ctx, self._engine, self._backups, self._session, self.keys)
+
+    def _on_erased(self, kind: Kind, records: list[VersionRecord]) -> None:  # purged HSM keys
+        if kind is Kind.KEY:
+            self.keys.on_erased(kind, records)
 
     # -- create / open -----------------------------------------------------------------
 
@@ -291,6 +318,14 @@ class Vault(AdministrationOperations):
         self._ctx.audit.record(event, durable=durable)
 
     # -- principals --------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, *, audit: str = "group") -> Vault:
+        """Open the vault the ``VAULTCORE_*`` variables name, as the ``vaultcore`` CLI does
+        (``vaultcore._environment``), as the administrator (see :meth:`as_principal`)."""
+        from vaultcore._environment import credential_from_env, vault_path_from_env
+
+        return cls.open(vault_path_from_env(), credential_from_env(), audit=audit)
 
     def as_principal(self, client_id: str, client_secret: str, *, caller: dict[str, Any] | None = None) -> Vault:
         """A view of this vault acting as an application principal (checked and audited)."""
@@ -516,6 +551,7 @@ class Vault(AdministrationOperations):
         records re-wrapped. If a previous rotation was interrupted, this finishes it.
         """
         self._require_open()
+
         count = rotate_keyring(self._ctx, progress=progress)
         _after_keyring_commit(self._ctx, self._ctx.root)
         return count

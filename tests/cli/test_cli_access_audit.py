@@ -52,7 +52,7 @@ def test_audit_show_export_verify_and_tampering(cli: Cli, vault_dir: Path, tmp_p
     gets = cli.json("audit", "show", "--operation", "SecretGet")
     assert [e["result"] for e in gets][-2:] == ["success", "NotFound"]
     assert all(e.get("value") != "v" for e in gets) and gets[-1]["time"].endswith("Z")
-    assert len(cli.json("audit", "show", "-n", "3")) == 3
+    assert len(cli.json("audit", "show", "--last", "3")) == 3
     assert cli.json("audit", "show", "--since", "+1d") == []
     out = tmp_path / "audit.jsonl"
     cli.ok("audit", "export", "--file", str(out), "--principal", "admin")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
 from clihelpers import Cli
-
-from vaultcore import Vault
-from vaultcore.cli import _state
 
 
 def test_default_vault_just_works(tmp_path: Path) -> None:
@@ -46,18 +45,6 @@ def test_init_options_and_info(tmp_path: Path) -> None:
     other = Cli({"VAULTCORE_VAULT": str(tmp_path / "w"), "VAULTCORE_KEY_FILE": str(key)})
     assert "Generated" not in other.ok("init").stderr
     assert key.stat().st_size == 32
-
-
-def test_init_prompts_with_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_state, "interactive", lambda: True)
-    runner = Cli({"VAULTCORE_VAULT": str(tmp_path / "v")})
-    result = runner.ok("init", "--kdf-profile", "interactive", input="s3cret\ns3cret\n")
-    assert "s3cret" not in result.stdout + result.stderr
-    assert runner.json("info", input="s3cret\n")["name"] == "v"
-    runner.fails(3, "info", input="wrong\n")
-    monkeypatch.undo()
-    with Vault.open(tmp_path / "v", _passphrase("s3cret")) as vault:
-        assert vault.name == "v"
 
 
 def _passphrase(text: str) -> object:
@@ -168,8 +155,34 @@ def test_completion_script_and_names(cli: Cli) -> None:
     cli.ok("secret", "set", "alpha-two", input="2")
     cli.ok("secret", "set", "beta", input="3")
     env = {"_VAULTCORE_COMPLETE": "bash_complete", "COMP_WORDS": "vaultcore secret get al", "COMP_CWORD": "3"}
-    result = cli.runner.invoke(_root(), [], env={**cli.env, **env}, prog_name="vaultcore", complete_var=None)
+    # A Tab never opens the vault: no credential needed, no audit event; names come from the
+    # cache that 'set' (and create, import, delete, recover, purge) and 'list' keep.
+    no_credential = {**cli.env, **env, "VAULTCORE_KEY_FILE": ""}
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
     assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    cli.ok("secret", "delete", "alpha-two")
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-one"]
+    deleted = {**no_credential, "COMP_WORDS": "vaultcore secret recover al"}
+    result = cli.runner.invoke(_root(), [], env=deleted, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-two"]
+    cli.ok("secret", "recover", "alpha-two")
+    cache = next((Path(os.environ["XDG_RUNTIME_DIR"]) / "vaultcore").glob("names-*.json"))
+    cache.unlink()  # a new login session: names come back with the first unfiltered list
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == []
+    cli.ok("secret", "list")
+    before = len(cli.json("audit", "show"))
+    for _ in range(3):
+        result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+        assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    after = cli.json("audit", "show")[before:]
+    assert {e["operation"] for e in after} <= {"VaultOpen", "AuditRead"}, after  # 'audit show' itself
+    cli.ok("secret", "list", "--prefix", "beta")  # a filtered list does not shrink the cache
+    result = cli.runner.invoke(_root(), [], env=no_credential, prog_name="vaultcore", complete_var=None)
+    assert result.stdout.split() == ["plain,alpha-one", "plain,alpha-two"]
+    cache = list((Path(os.environ["XDG_RUNTIME_DIR"]) / "vaultcore").glob("names-*.json"))
+    assert len(cache) == 1 and stat.S_IMODE(cache[0].stat().st_mode) == 0o600
     env["COMP_WORDS"] = "vaultcore sec"
     env["COMP_CWORD"] = "1"
     result = cli.runner.invoke(_root(), [], env={**cli.env, **env}, prog_name="vaultcore")

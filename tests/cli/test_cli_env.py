@@ -98,14 +98,28 @@ def test_run_with_a_map_file(cli: Cli, tmp_path: Path) -> None:
     v1 = cli.json("secret", "set", "db-url", input="old")["version"]
     cli.ok("secret", "set", "db-url", input="new")
     mapping = tmp_path / "secrets.map"
-    mapping.write_text(f"# env = secret\nDATABASE_URL=db-url\nOLD_URL=db-url/{v1}\n")
+    mapping.write_text(
+        "# literals and references, mixed\n"
+        "LOG_LEVEL=debug\n"
+        "DATABASE_URL=vault://db-url\n"
+        f"OLD_URL=vault://db-url/{v1}\n"
+        "APP_SERVICE=@Microsoft.KeyVault(SecretUri=https://prod.vault.azure.net/secrets/db-url/)\n"
+        f"APP_SERVICE_V1=@Microsoft.KeyVault(SecretUri=https://prod.vault.azure.net/secrets/db-url/{v1})\n"
+        "BY_NAME=@Microsoft.KeyVault(VaultName=prod;SecretName=db-url)\n"
+    )
     dump = tmp_path / "env.json"
     cli.ok("run", "--map", str(mapping), "--", sys.executable, "-c", DUMP_ENV, str(dump))
     env = _child_env(dump)
-    assert env["DATABASE_URL"] == "new" and env["OLD_URL"] == "old"
-    mapping.write_text("MISSING=no-such-secret\n")
+    assert env["LOG_LEVEL"] == "debug" and env["DATABASE_URL"] == "new" and env["OLD_URL"] == "old"
+    assert env["APP_SERVICE"] == "new" and env["APP_SERVICE_V1"] == "old" and env["BY_NAME"] == "new"
     dump.unlink()
-    cli.fails(1, "run", "--map", str(mapping), "--", sys.executable, "-c", DUMP_ENV, str(dump))
+    mapping.write_text("A=1\n\nMISSING=vault://no-such-secret\n")
+    result = cli.fails(1, "run", "--map", str(mapping), "--", sys.executable, "-c", DUMP_ENV, str(dump))
+    assert "line 3" in result.stderr and "MISSING" in result.stderr
+    mapping.write_text("A=1\nBAD=@Microsoft.KeyVault(SecretUri=https://x/keys/k)\n")
+    assert "line 2" in cli.fails(2, "run", "--map", str(mapping), "--", "true").stderr
+    mapping.write_text("A=1\nB=vault://bad name\n")
+    assert "line 2" in cli.fails(2, "run", "--map", str(mapping), "--", "true").stderr
     assert not dump.exists()  # the command never ran
 
 

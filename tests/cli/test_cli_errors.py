@@ -62,7 +62,7 @@ def test_usage_errors_are_2(cli: Cli) -> None:
     assert "No such option" in cli.fails(2, "secret", "list", "--bogus").stderr
     assert "No such command" in cli.fails(2, "bogus").stderr
     assert "Missing argument" in cli.fails(2, "secret", "get").stderr
-    assert "'yaml' is not one of" in cli.fails(2, "-o", "yaml", "secret", "list").stderr
+    assert "'xml' is not one of" in cli.fails(2, "-o", "xml", "secret", "list").stderr
     result = cli.fails(2, "secret", "set", "bad_name!", input="v")
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     cli.fails(2, "init", "--retention-days", "3")

@@ -127,6 +127,9 @@ def test_an_interrupted_import_env_says_which_names_were_stored(
 OTHER_USER = """
 import os, sys
 from vaultcore.cli import main
+# The CLI loads its modules lazily: load them while this process can still read the
+# interpreter's files (under /root here), as another user's own Python would.
+import vaultcore.cli._app, vaultcore.cli._secret, vaultcore._vault, vaultcore.storage._lmdb
 if os.geteuid() == 0:
     os.setgid(65534)
     os.setuid(65534)

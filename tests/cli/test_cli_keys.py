@@ -128,4 +128,4 @@ def test_import_export_and_lifecycle(kcli: Cli, tmp_path: Path) -> None:
     kcli.ok("key", "purge", "copy")
     restored = kcli.json("key", "restore", "-f", str(blob))
     assert restored["name"] == "copy"
-    assert len(_b64d(kcli.json("key", "random", "-n", "16")["value"])) == 16
+    assert len(_b64d(kcli.json("key", "random", "--count", "16")["value"])) == 16

@@ -9,7 +9,6 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.keyvault.secrets import SecretClient
 from serverhelpers import POLL, Server, unique
 
-
 # long enough that it cannot turn up by chance in random ciphertext
 SECOND = "second-value-5b1e9c0d"
 

@@ -1,5 +1,5 @@
-"""``python -m vaultcore.cli``."""
+"""``python -m vaultcore.cli`` (the same entry point as the ``vaultcore`` script)."""
 
-from ._app import main
+from . import main
 
 main()

@@ -27,6 +27,8 @@ __all__ = ["COMMANDS"]
 
 ENV_DOMAIN_PASSPHRASE = "VAULTCORE_DOMAIN_PASSPHRASE"
 ENV_NEW_PASSPHRASE = "VAULTCORE_NEW_PASSPHRASE"
+#: Shorter passphrases get a warning from ``init`` and ``change-credential``.
+MIN_PASSPHRASE = 12
 KDF_PROFILES: dict[str, KdfParameters] = {"default": KDF_DEFAULT, "interactive": KDF_INTERACTIVE}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +58,12 @@ def _new_credential(state: State, key_file: str | None, kdf_profile: str, env: s
     if key_file:
         return _key_file_credential(key_file, state)
     passphrase = secret_from_env_or_prompt(env, what, confirm=True)
+    if len(passphrase) < MIN_PASSPHRASE:
+        state.note(
+            f"Warning: the passphrase has {len(passphrase)} characters; use at least {MIN_PASSPHRASE} "
+            "(e.g. four random words): it is all that protects a copy of the vault directory."
+        )
+    state.note("Remember the passphrase: there is no recovery, a lost passphrase means lost data.")
     return PassphraseCredential(passphrase, kdf=KDF_PROFILES[kdf_profile])
 
 

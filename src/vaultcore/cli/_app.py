@@ -1,21 +1,25 @@
 """The root ``vaultcore`` command: global options, error handling, command registration.
 
-Each command group lives in its own module exposing ``COMMANDS``; a group is registered
-here once the vault feature behind it exists.
+Each command group lives in its own module exposing ``COMMANDS``; :data:`COMMAND_MODULES`
+names the module of every top-level command, and a module is imported only when one of its
+commands runs (or ``--help`` lists them). So ``vaultcore --version`` and a Tab completion
+load click and nothing of the vault, and ``secret get`` loads only the secret commands.
 """
 
 from __future__ import annotations
 
 import contextlib
+from importlib import import_module
 from typing import Any
 
 import click
-from click.shell_completion import get_completion_class
 
-from vaultcore import __version__
+from vaultcore._version import __version__
 
-from . import _admin, _adminplane, _auditlog, _cert, _clientenv, _env, _events, _key, _rbac, _roledef, _secret, _serve
 from ._errors import guard
+from ._examples import add_examples
+from ._globals import move_global_options
+from ._names import track_names
 from ._state import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
@@ -36,11 +40,58 @@ __all__ = ["cli", "main"]
 
 PROG_NAME = "vaultcore"
 COMPLETE_VAR = "_VAULTCORE_COMPLETE"
-_MODULES = (_admin, _secret, _key, _cert, _rbac, _auditlog, _events, _env, _serve, _roledef, _adminplane, _clientenv)
+
+_ADMIN_COMMANDS = (
+    "init",
+    "info",
+    "backup",
+    "rotate-keyring",
+    "maintenance",
+    "change-credential",
+    "enable-purge-protection",
+    "domain",
+)
+#: Top-level command name -> the module (in this package) whose ``COMMANDS`` holds it.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(_ADMIN_COMMANDS, "_admin"),
+    "secret": "_secret",
+    "key": "_key",
+    "cert": "_cert",
+    "access": "_rbac",
+    "audit": "_auditlog",
+    **dict.fromkeys(("run", "import-env", "export-env", "inject"), "_env"),
+    **dict.fromkeys(("unlock", "lock"), "_session"),
+    "serve": "_serve",
+    "env": "_clientenv",
+    "events": "_events",
+    **dict.fromkeys(("setting", "full-backup", "full-restore"), "_adminplane"),
+}
+#: Modules that add subcommands to a group another module defines (``access role-definition``,
+#: ``domain download|upload``): imported together with that module.
+GROUP_EXTENSIONS: dict[str, tuple[str, ...]] = {"_rbac": ("_roledef",), "_admin": ("_adminplane",)}
 
 
 class _Root(click.Group):
-    """Runs every command inside :func:`guard` (the one error-to-exit-code mapping)."""
+    """Loads command modules on demand; runs every command inside :func:`guard` (the one
+    error-to-exit-code mapping); accepts global options after the subcommand too."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            name = COMMAND_MODULES[cmd_name]
+            module = import_module(f"{__package__}.{name}")
+            for extension in GROUP_EXTENSIONS.get(name, ()):
+                import_module(f"{__package__}.{extension}")
+            for command in module.COMMANDS:
+                add_examples(command, command.name or "")
+                track_names(command, command.name or "")
+                self.commands.setdefault(command.name or "", command)
+        return self.commands.get(cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, move_global_options(self, ctx, args))
 
     def invoke(self, ctx: click.Context) -> Any:
         with guard():
@@ -69,18 +120,20 @@ def _close_quietly(ctx: click.Context) -> None:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=f"""\b
 Examples:
-  vaultcore init                                  create the default vault
-  echo -n hunter2 | vaultcore secret set db-password
+  vaultcore init                                  create the default vault (asks a passphrase)
+  eval "$(vaultcore unlock)"                      type it once for this shell
+  printf %s hunter2 | vaultcore secret set db-password
   vaultcore secret get db-password
   vaultcore run --prefix myapp- -- python app.py
-  {ENV_PASSPHRASE}=... vaultcore --vault ./ci-vault secret list -o json
+  {ENV_KEY_FILE}=ci.key vaultcore --vault ./ci-vault secret list -o json
 
 \b
 Environment:
   {ENV_VAULT}         vault directory (like --vault)
   {ENV_PASSPHRASE}    passphrase (else a hidden prompt on a terminal)
   {ENV_KEY_FILE}      key file (like --key-file)
-  {ENV_OUTPUT}        table or json (like --output)
+  {ENV_OUTPUT}        table, json, yaml, tsv or none (like --output)
+  VAULTCORE_SESSION   an unlocked session (eval "$(vaultcore unlock)")
   {ENV_PKCS11_TOKEN}  PKCS#11 token label (premium vaults and managed HSMs)
   {ENV_PKCS11_PIN}    its user PIN (else a hidden prompt)
   {ENV_PKCS11_MODULE} / {ENV_PKCS11_KEY_LABEL}  library and root key label
@@ -98,7 +151,7 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     "vault_path",
     envvar=ENV_VAULT,
     type=click.Path(file_okay=False),
-    help=f"Vault directory [default: {default_vault_path()}].",
+    help="Vault directory [default: <user data dir>/vaultcore/default].",
 )
 @click.option(
     "--key-file",
@@ -121,8 +174,9 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     type=click.Choice(OUTPUT_FORMATS),
     default="table",
     show_default=True,
-    help="Result format; json is stable (docs/cli.md).",
+    help="Result format; json is stable (docs/cli.md); tsv/none for scripts.",
 )
+@click.option("--query", help="JMESPath query applied to the JSON result, as az (e.g. '[].name').")
 @click.version_option(__version__, prog_name=PROG_NAME)
 @click.pass_context
 def cli(
@@ -134,11 +188,13 @@ def cli(
     pkcs11_key_label: str | None,
     client_id: str | None,
     output: str,
+    query: str | None,
 ) -> None:
     """vaultcore: an embedded, encrypted key vault with Azure Key Vault's object model."""
     state = State(
         vault_path or default_vault_path(),
         output=output,
+        query=query,
         key_file=key_file,
         client_id=client_id,
         pkcs11_token=pkcs11_token,
@@ -158,14 +214,11 @@ def completion(shell: str) -> None:
     Example (bash):  eval "$(vaultcore completion bash)"
     Same as:         eval "$(_VAULTCORE_COMPLETE=bash_source vaultcore)"
     """
+    from click.shell_completion import get_completion_class
+
     complete_class = get_completion_class(shell)
     assert complete_class is not None  # the Choice above only admits known shells
     click.echo(complete_class(cli, {}, PROG_NAME, COMPLETE_VAR).source())
-
-
-for _module in _MODULES:
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

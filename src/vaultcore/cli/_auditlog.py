@@ -58,7 +58,7 @@ def audit() -> None:
 
 @audit.command("show")
 @_filter_options
-@click.option("-n", "--last", type=click.IntRange(1), help="Only the last N events.")
+@click.option("--last", type=click.IntRange(1), help="Only the last N events.")
 @output_option
 @pass_state
 def show(

@@ -17,12 +17,13 @@ from typing import Any
 
 import click
 
-from vaultcore import AdministratorContact, CertificateContact, CertificatePolicy, Vault
+from vaultcore import AdministratorContact, CertificateContact, CertificatePolicy
 from vaultcore.exceptions import InvalidParameterError
 
 from . import _render as r
 from . import _state
 from ._errors import BadInput
+from ._names import remember_names
 from ._objects import KindSpec, add_lifecycle_commands
 from ._params import TagType, complete_names, write_new_file
 from ._state import State, output_option, pass_state, secret_from_env_or_prompt
@@ -106,7 +107,7 @@ def cert() -> None:
 @click.option("--dns", "dns_names", multiple=True, help="A DNS subject alternative name (repeatable).")
 @click.option("--validity-months", type=int, help="Validity of each version (default 12).")
 @click.option("--kty", help="RSA or EC (default RSA).")
-@click.option("--key-size", type=int, help="RSA key size.")
+@click.option("--key-size", "--size", "key_size", type=int, help="RSA key size (2048/3072/4096).")
 @click.option("--curve", help="EC curve.")
 @click.option("--content-type", type=click.Choice(tuple(CONTENT_TYPES)), help="Backing secret format.")
 @click.option("--issuer", default=None, help="Self (default) or Unknown (CSR, then 'cert merge').")
@@ -437,11 +438,7 @@ def contacts_delete(state: State) -> None:
     state.emit([r.certificate_contact(c) for c in removed], f"Deleted {len(removed)} certificate contact(s).")
 
 
-def _issuer_names(vault: Vault) -> Iterable[str]:
-    return (p.name for p in vault.certificates.list_properties_of_issuers())
-
-
-issuer_name_argument = click.argument("name", shell_complete=complete_names(_issuer_names))
+issuer_name_argument = click.argument("name", shell_complete=complete_names("issuer"))
 admin_option = click.option(
     "--admin",
     "admins",
@@ -621,6 +618,7 @@ def issuer_delete(state: State, name: str) -> None:
 def issuer_list(state: State) -> None:
     """List the issuers: name, provider, id."""
     data = [r.issuer_properties(p) for p in state.vault().certificates.list_properties_of_issuers()]
+    remember_names(state.vault_path, "issuer", (d["name"] for d in data))
     state.emit(data, r.rows_table(("name", "provider", "id"), data))
 
 

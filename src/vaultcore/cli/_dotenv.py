@@ -22,6 +22,7 @@ __all__ = [
     "env_to_secret_name",
     "format_dotenv",
     "parse_dotenv",
+    "parse_dotenv_lines",
     "quote",
     "secret_to_env_name",
 ]
@@ -73,7 +74,12 @@ def format_dotenv(items: dict[str, str]) -> str:
 
 def parse_dotenv(text: str) -> dict[str, str]:
     """Parse dotenv *text*; raises :class:`DotenvError` naming the line of a mistake."""
-    result: dict[str, str] = {}
+    return {name: value for name, (value, _) in parse_dotenv_lines(text).items()}
+
+
+def parse_dotenv_lines(text: str) -> dict[str, tuple[str, int]]:
+    """Like :func:`parse_dotenv`, with the line number where each value starts."""
+    result: dict[str, tuple[str, int]] = {}
     pos = 0
     length = len(text)
     line_no, counted = 1, 0  # newlines are counted once each: the parser stays linear
@@ -101,7 +107,7 @@ def parse_dotenv(text: str) -> dict[str, str]:
         while start < end and text[start] in " \t":
             start += 1
         value, pos = _value(text, start, end, line_no)
-        result[name] = value
+        result[name] = (value, line_no)  # a repeated name keeps its last value
     return result
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
-from vaultcore import Vault
-from vaultcore.exceptions import ForbiddenError
+from vaultcore.exceptions import ForbiddenError, NotFoundError, VaultError
 
 from ._dotenv import (
     DotenvError,
@@ -17,19 +15,23 @@ from ._dotenv import (
     format_dotenv,
     is_env_name,
     parse_dotenv,
+    parse_dotenv_lines,
     secret_to_env_name,
 )
 from ._errors import BadInput
 from ._params import write_new_file
 from ._progress import progress
-from ._state import ENV_PASSPHRASE, State, output_option, pass_state
+from ._refs import TEMPLATE_REF, Ref, RefError, parse_ref
+from ._run import CommandError, exec_command, supervise
+from ._state import CREDENTIAL_VARS, State, output_option, pass_state
+
+if TYPE_CHECKING:
+    from vaultcore import Vault
 
 __all__ = ["COMMANDS"]
 
 #: Secrets per transaction in ``import-env`` (one commit per chunk, progress between).
 IMPORT_CHUNK = 500
-EXIT_CANNOT_EXECUTE = 126
-EXIT_COMMAND_NOT_FOUND = 127
 
 
 def _parse(handle: IO[str]) -> dict[str, str]:
@@ -60,13 +62,38 @@ def _prefixed(state: State, vault: Vault, prefix: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _mapped(vault: Vault, mapping: dict[str, str]) -> dict[str, str]:
-    """Env var -> value for ``ENV_VAR=secret-name[/version]`` lines; any failure is an error."""
+def _mapped(state: State, where: str, mapping: dict[str, tuple[str, int]]) -> dict[str, str]:
+    """Env var -> value for a ``--map`` file: literals kept, references read from the vault.
+
+    Any failure names the file and line (and stops before the command runs).
+    """
+    refs: dict[str, tuple[Ref, int]] = {}
     found: dict[str, str] = {}
-    for env_name, ref in mapping.items():
-        name, _, version = ref.strip().partition("/")
-        found[env_name] = vault.secrets.get_secret(name, version or None).value
+    for env_name, (value, line) in mapping.items():
+        try:
+            ref = parse_ref(value)
+        except RefError as exc:
+            raise BadInput(f"{where}: line {line}: {env_name}: {exc}") from None
+        if ref is None:
+            found[env_name] = value
+        else:
+            refs[env_name] = (ref, line)
+    vault = state.vault() if refs else None  # literals only: no credential needed
+    for env_name, (ref, line) in refs.items():
+        assert vault is not None
+        try:
+            found[env_name] = vault.secrets.get_secret(ref.name, ref.version).value
+        except VaultError:
+            state.note(f"{where}: line {line}: {env_name}: cannot read secret {ref.name!r}")
+            raise
     return found
+
+
+def child_environment(injected: dict[str, str]) -> dict[str, str]:
+    """The inherited environment without any vaultcore credential, plus *injected*."""
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(injected)
+    return env
 
 
 @click.command(
@@ -75,43 +102,125 @@ def _mapped(vault: Vault, mapping: dict[str, str]) -> dict[str, str]:
     epilog="""\b
 Examples:
   vaultcore run --prefix myapp- -- python app.py     (myapp-db-url -> DB_URL)
-  vaultcore run --map secrets.env -- ./deploy.sh     (lines: DATABASE_URL=db-url[/version])
-  vaultcore run --prefix '' -- env                  (every secret)
+  vaultcore run --map app.env -- ./deploy.sh         (lines: LOG_LEVEL=debug, DB=vault://db-url)
+  vaultcore run --prefix app- --strict --exec -- gunicorn app:wsgi   (PID 1 in a container)
+  vaultcore run --prefix app- --mask -- ./flaky-test.sh   (values hidden in its output)
 """,
 )
-@click.option("--map", "map_file", type=click.File("r"), help="A file of ENV_VAR=secret-name[/version] lines.")
+@click.option(
+    "--map",
+    "map_file",
+    type=click.File("r"),
+    help="dotenv file: literal values and references vault://NAME[/VERSION] or @Microsoft.KeyVault(...).",
+)
 @click.option("--prefix", help="Inject every secret whose name starts with this prefix.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when --prefix matches no secret, instead of warning.")
+@click.option("--mask", is_flag=True, help="Replace secret values in COMMAND's stdout/stderr (makes them pipes).")
+@click.option("--exec", "exec_", is_flag=True, help="Replace vaultcore by COMMAND (same PID; nothing stays resident).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
-def run(state: State, map_file: IO[str] | None, prefix: str | None, command: tuple[str, ...]) -> None:
+def run(
+    state: State,
+    map_file: IO[str] | None,
+    prefix: str | None,
+    strict: bool,
+    mask: bool,
+    exec_: bool,
+    command: tuple[str, ...],
+) -> None:
     """Run COMMAND with secrets injected as environment variables.
 
     With --prefix P, secret P<rest> becomes variable <REST> (uppercased, '-' -> '_').
-    The exit code is COMMAND's (126: cannot execute, 127: not found). Secrets are read
-    like 'secret get'. VAULTCORE_PASSPHRASE is not passed on to COMMAND.
+    vaultcore waits for COMMAND, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and
+    SIGUSR2 to it and exits with its status (128+N if killed by signal N; 126: cannot
+    execute, 127: not found); --exec replaces vaultcore by COMMAND instead. No vaultcore
+    credential variable (passphrase, key file, PIN, client secret, session...) is passed on.
     """
     if (map_file is None) == (prefix is None):
         raise click.UsageError("give exactly one of --map FILE or --prefix P")
-    vault = state.vault()
-    injected = _mapped(vault, _parse(map_file)) if map_file is not None else _prefixed(state, vault, prefix or "")
+    if mask and exec_:
+        raise click.UsageError("--mask needs vaultcore to stay resident: it cannot be combined with --exec")
+    mapping = _parse_lines(map_file) if map_file is not None else None
+    if mapping is not None and map_file is not None:
+        injected = _mapped(state, map_file.name, mapping)
+    else:
+        injected = _prefixed(state, state.vault(), prefix or "")
+        if not injected:
+            if strict:
+                state.close()
+                raise NotFoundError(f"no usable secret name starts with {prefix!r} (--strict)")
+            state.note(f"Warning: no usable secret name starts with {prefix!r}; running without secrets.")
+    secrets_ = [v for k, v in injected.items() if mapping is None or k not in _literals(mapping)]
     state.close()  # the child does not need the vault open
-    env = {k: v for k, v in os.environ.items() if k != ENV_PASSPHRASE}
-    env.update(injected)
+    env = child_environment(injected)
     try:
-        child = subprocess.Popen(list(command), env=env)
-    except FileNotFoundError:
-        click.echo(f"Error: command not found: {command[0]}", err=True)
-        raise click.exceptions.Exit(EXIT_COMMAND_NOT_FOUND) from None
-    except PermissionError:
-        click.echo(f"Error: cannot execute: {command[0]}", err=True)
-        raise click.exceptions.Exit(EXIT_CANNOT_EXECUTE) from None
-    while True:
+        if exec_:
+            exec_command(command, env)
+        code = supervise(command, env, mask=secrets_ if mask else None)
+    except CommandError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise click.exceptions.Exit(exc.code) from None
+    raise click.exceptions.Exit(code)
+
+
+def _parse_lines(handle: IO[str]) -> dict[str, tuple[str, int]]:
+    try:
+        return parse_dotenv_lines(handle.read())
+    except DotenvError as exc:
+        raise BadInput(f"{handle.name}: {exc}") from None
+
+
+def _literals(mapping: dict[str, tuple[str, int]]) -> set[str]:
+    return {name for name, (value, _) in mapping.items() if parse_ref(value) is None}
+
+
+@click.command(
+    "inject",
+    epilog="""\b
+Examples:
+  vaultcore inject -i config.tpl -o config.ini       (config.tpl: password = {{ vault://db-password }})
+  vaultcore inject -i app.yaml.tpl -o app.yaml --force
+  vaultcore inject < config.tpl | some-tool --config -
+""",
+)
+@click.option("-i", "--in-file", "template", type=click.File("r"), default="-", help="Template [default: stdin].")
+@click.option(
+    "-o", "--out-file", "path", type=click.Path(dir_okay=False), help="Write a new 0600 file [default: stdout]."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out-file if it exists (it becomes 0600).")
+@pass_state
+def inject(state: State, template: IO[str], path: str | None, force: bool) -> None:
+    """Render a template, replacing each {{ vault://NAME[/VERSION] }} by the secret's value.
+
+    Each reference is read once (audited as SecretGet); an unknown or unreadable one fails
+    with its line number and nothing is written.
+    """
+    text = template.read()
+    where = template.name
+    refs: dict[str, tuple[Ref, int]] = {}
+    for match in TEMPLATE_REF.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
         try:
-            code = child.wait()
-            break
-        except KeyboardInterrupt:  # the child got the signal too; wait for it to finish
-            continue
-    raise click.exceptions.Exit(128 - code if code < 0 else code)
+            ref = parse_ref(match.group(1))
+        except RefError as exc:
+            raise BadInput(f"{where}: line {line}: {exc}") from None
+        assert ref is not None  # the pattern only matches vault:// references
+        refs.setdefault(match.group(1), (ref, line))
+    values: dict[str, str] = {}
+    if refs:
+        vault = state.vault()
+        for raw, (ref, line) in refs.items():
+            try:
+                values[raw] = vault.secrets.get_secret(ref.name, ref.version).value
+            except VaultError:
+                state.note(f"{where}: line {line}: cannot read secret {ref.name!r}")
+                raise
+    rendered = TEMPLATE_REF.sub(lambda m: values[m.group(1)], text)
+    if path is None:
+        click.echo(rendered, nl=False)
+    else:
+        write_new_file(path, rendered.encode("utf-8"), force=force)
+        state.note(f"Wrote {path} (mode 0600) with {len(refs)} secret reference(s) resolved.")
 
 
 @click.command(
@@ -197,4 +306,4 @@ def export_env(state: State, prefix: str, path: str | None, force: bool) -> None
         click.echo(format_dotenv(found), nl=False)
 
 
-COMMANDS: tuple[click.Command, ...] = (run, import_env, export_env)
+COMMANDS: tuple[click.Command, ...] = (run, import_env, export_env, inject)

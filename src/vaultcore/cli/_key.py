@@ -103,7 +103,7 @@ def key() -> None:
 @key.command("create")
 @name_argument
 @click.option("--kty", required=True, help="RSA, EC or oct (-HSM variants on premium vaults).")
-@click.option("--size", type=int, help="RSA: 2048/3072/4096; oct: 128/192/256.")
+@click.option("--size", "--key-size", "size", type=int, help="RSA: 2048/3072/4096; oct: 128/192/256.")
 @click.option("--curve", help="EC: P-256, P-384, P-521, P-256K.")
 @click.option("--ops", help="Comma-separated key_ops (default: all the type allows).")
 @click.option("--hsm", is_flag=True, help="Keep the key in the HSM (premium and managed-HSM vaults).")
@@ -457,7 +457,7 @@ def export(state: State, name: str, version: str | None) -> None:
 
 
 @key.command("random")
-@click.option("-n", "--count", type=click.IntRange(1, 128), default=32, show_default=True, help="Bytes.")
+@click.option("--count", type=click.IntRange(1, 128), default=32, show_default=True, help="Bytes.")
 @output_option
 @pass_state
 def random(state: State, count: int) -> None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from vaultcore import Vault
+if TYPE_CHECKING:
+    from vaultcore import Vault
 
 from . import _render as r
+from ._names import remember_names
 from ._params import CLEAR, TagType, WhenType, complete_names, write_new_file
 from ._state import State, output_option, pass_state
 
@@ -42,18 +44,12 @@ class KindSpec:
     def call(self, vault: Vault, method: str, *args: Any) -> Any:
         return getattr(self.client(vault), method.format(kind=self.kind))(*args)
 
-    def names(self, vault: Vault) -> Iterable[str]:
-        return (p.name for p in self.call(vault, "list_properties_of_{kind}s"))
-
-    def deleted_names(self, vault: Vault) -> Iterable[str]:
-        return (d.name for d in self.call(vault, "list_deleted_{kind}s"))
-
     def name_argument(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """The NAME argument, completed from the vault's object names."""
-        return click.argument("name", shell_complete=complete_names(self.names))
+        return click.argument("name", shell_complete=complete_names(self.kind))
 
     def deleted_name_argument(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return click.argument("name", shell_complete=complete_names(self.deleted_names))
+        return click.argument("name", shell_complete=complete_names(f"deleted-{self.kind}"))
 
 
 def attribute_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,11 +100,31 @@ def add_lifecycle_commands(group: click.Group, spec: KindSpec) -> None:
     """Add the shared lifecycle commands for *spec* to *group*."""
     label = spec.label
 
-    @group.command("list", help=f"List {label}s (latest version of each).")
+    @group.command(
+        "list",
+        help=f"List {label}s (latest version of each).",
+        epilog=f"""\b
+Examples:
+  vaultcore {group.name} list
+  vaultcore {group.name} list --prefix app- --tag env=prod -o json
+  vaultcore {group.name} list --query "[].name" -o tsv
+""",
+    )
+    @click.option("--prefix", default="", help="Only names starting with this (case-insensitive).")
+    @click.option(
+        "-t", "--tag", "tags", type=TagType(), multiple=True, help="Only with this tag k=v (repeatable: all)."
+    )
+    @click.option("--maxresults", type=click.IntRange(1), help="At most this many (the first by name).")
     @output_option
     @pass_state
-    def list_(state: State) -> None:
-        data = [spec.properties(p) for p in _by_name(spec.call(state.vault(), "list_properties_of_{kind}s"))]
+    def list_(state: State, prefix: str, tags: tuple[tuple[str, str], ...], maxresults: int | None) -> None:
+        items = _by_name(spec.call(state.vault(), "list_properties_of_{kind}s"))
+        if not (prefix or tags or maxresults):
+            remember_names(state.vault_path, spec.kind, (p.name for p in items))
+        wanted = [
+            p for p in items if p.name.lower().startswith(prefix.lower()) and all(p.tags.get(k) == v for k, v in tags)
+        ]
+        data = [spec.properties(p) for p in wanted[:maxresults]]
         state.emit(data, r.rows_table(spec.list_columns, data))
 
     @group.command("versions", help=f"List the versions of {label} NAME, oldest first.")
@@ -136,7 +152,9 @@ def add_lifecycle_commands(group: click.Group, spec: KindSpec) -> None:
     @output_option
     @pass_state
     def list_deleted(state: State) -> None:
-        data = [spec.deleted(d) for d in _by_name(spec.call(state.vault(), "list_deleted_{kind}s"))]
+        deleted = _by_name(spec.call(state.vault(), "list_deleted_{kind}s"))
+        remember_names(state.vault_path, f"deleted-{spec.kind}", (d.name for d in deleted))
+        data = [spec.deleted(d) for d in deleted]
         state.emit(data, r.rows_table(spec.deleted_columns, data))
 
     @group.command("show-deleted", help=f"Show soft-deleted {label} NAME.")

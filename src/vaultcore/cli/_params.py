@@ -8,32 +8,46 @@ import errno
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
 
-from vaultcore import Vault
-from vaultcore.secrets._client import MAX_SECRET_BYTES
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 from . import _state
 from ._errors import BadInput
-from ._state import State, default_vault_path
+from ._state import ENV_VAULT, default_vault_path
+
+# The vault's limit on a secret value (``secrets._client.MAX_SECRET_BYTES``, checked equal by
+# tests/cli): a constant here so that completion and --help never import the vault.
+MAX_SECRET_BYTES = 25 * 1024
 
 __all__ = [
     "CLEAR",
+    "ENCODINGS",
+    "ENCODING_TAG",
     "Base64Type",
     "TagType",
     "WhenType",
     "b64u",
     "complete_names",
+    "decode_value",
+    "encode_value",
     "open_new_file",
     "read_binary_input",
     "read_secret_value",
+    "split_secret_ref",
     "write_new_file",
 ]
+
+#: ``--encoding`` of binary secret values (as az): how bytes are stored as text.
+ENCODINGS = ("utf-8", "base64", "hex")
+#: The tag az writes for ``--encoding`` on set and reads back on download.
+ENCODING_TAG = "file-encoding"
+_SECRET_ID = r"https?://[^/\s]+/secrets/([0-9A-Za-z-]+)(?:/([0-9A-Za-z]+))?/?"  # re caches it once used
 
 #: What a clearable :class:`WhenType` returns for ``none``.
 CLEAR = "none"
@@ -173,23 +187,43 @@ def write_new_file(path: str, data: bytes, *, force: bool) -> None:
         handle.write(data)
 
 
-def complete_names(list_names: Callable[[Vault], Iterable[str]]) -> Callable[..., list[CompletionItem]]:
-    """Shell completion of object names; works only when the vault opens without a prompt."""
+def complete_names(kind: str) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of object names of *kind* from the name cache (``_names``): a Tab
+    never opens the vault, asks for a credential or writes an audit event."""
 
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-        params = ctx.find_root().params
-        state = State(
-            params.get("vault_path") or default_vault_path(),
-            key_file=params.get("key_file"),
-            pkcs11_token=params.get("pkcs11_token"),
-            pkcs11_module=params.get("pkcs11_module"),
-            pkcs11_key_label=params.get("pkcs11_key_label"),
-        )
-        try:
-            with Vault.open(state.vault_path, state.credential(prompt=False)) as vault:
-                names = sorted(list_names(vault))
-        except Exception:  # completion must never fail loudly
-            return []
+        from click.shell_completion import CompletionItem
+
+        from ._names import cached_names
+
+        vault_path = ctx.find_root().params.get("vault_path") or os.environ.get(ENV_VAULT) or default_vault_path()
+        names = cached_names(vault_path, kind)
         return [CompletionItem(n) for n in names if n.lower().startswith(incomplete.lower())]
 
     return complete
+
+
+def encode_value(data: bytes, encoding: str) -> str:
+    """Binary *data* as the text stored for ``--encoding`` base64 or hex."""
+    return base64.b64encode(data).decode("ascii") if encoding == "base64" else data.hex()
+
+
+def decode_value(value: str, encoding: str) -> bytes:
+    """The bytes of a stored value (``utf-8``: its UTF-8 encoding)."""
+    try:
+        if encoding == "base64":
+            return base64.b64decode(value, validate=True)
+        if encoding == "hex":
+            return bytes.fromhex(value)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"the value is not {encoding} text") from None
+    return value.encode("utf-8")
+
+
+def split_secret_ref(text: str) -> tuple[str, str | None]:
+    """``NAME``, ``NAME/VERSION`` or a secret id URL -> (name, version or None)."""
+    match = re.fullmatch(_SECRET_ID, text, re.I) if "://" in text else None
+    if match:
+        return match.group(1), match.group(2)
+    name, _, version = text.partition("/")
+    return name, version or None

@@ -9,29 +9,29 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # annotations only: rendering a secret must not load X.509 or rich tables
+    from rich.table import Table
+    from rich.text import Text
 
-from vaultcore import (
-    AdministratorContact,
-    CertificateContact,
-    CertificateIssuer,
-    CertificateProperties,
-    DeletedCertificate,
-    DeletedKey,
-    DeletedSecret,
-    IssuerProperties,
-    KeyProperties,
-    KeyVaultCertificate,
-    KeyVaultKey,
-    KeyVaultSecret,
-    SecretProperties,
-    Vault,
-)
-from vaultcore.engine._models import ObjectProperties
+    from vaultcore import (
+        AdministratorContact,
+        CertificateContact,
+        CertificateIssuer,
+        CertificateProperties,
+        DeletedCertificate,
+        DeletedKey,
+        DeletedSecret,
+        IssuerProperties,
+        KeyProperties,
+        KeyVaultCertificate,
+        KeyVaultKey,
+        KeyVaultSecret,
+        SecretProperties,
+        Vault,
+    )
+    from vaultcore.engine._models import ObjectProperties
 
 __all__ = [
     "administrator_contact",
@@ -220,6 +220,8 @@ def vault_info(v: Vault) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Text:
+    from rich.text import Text
+
     if value is None:
         return Text("-")
     if isinstance(value, bool):
@@ -233,6 +235,9 @@ def _cell(value: Any) -> Text:
 
 def fields_table(data: dict[str, Any]) -> Table:
     """A two-column field/value table of one JSON-shaped result."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 2))
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
@@ -243,6 +248,9 @@ def fields_table(data: dict[str, Any]) -> Table:
 
 def rows_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Table:
     """One row per JSON-shaped result, showing *columns*."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column.replace("_", " "), overflow="fold")

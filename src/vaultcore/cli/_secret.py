@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,19 @@ from vaultcore.exceptions import NotFoundError
 
 from . import _render as r
 from ._objects import KindSpec, add_lifecycle_commands, attribute_changes, attribute_options
-from ._params import TagType, WhenType, read_secret_value, write_new_file
+from ._params import (
+    ENCODING_TAG,
+    ENCODINGS,
+    TagType,
+    WhenType,
+    complete_names,
+    decode_value,
+    encode_value,
+    read_binary_input,
+    read_secret_value,
+    split_secret_ref,
+    write_new_file,
+)
 from ._state import State, output_option, pass_state
 
 __all__ = ["COMMANDS"]
@@ -32,6 +45,7 @@ SPEC = KindSpec(
 )
 name_argument = SPEC.name_argument()
 version_option = click.option("--version", "version", help="A version id (default: the latest).")
+GET_FIELDS = ("value", "name", "version", "id", "content_type", "enabled", "expires_on", "not_before")
 
 
 @click.group(
@@ -48,13 +62,34 @@ def secret() -> None:
     """Secrets: versioned string values with attributes and soft-delete."""
 
 
+class _SetCommand(click.Command):
+    """``secret set``: a second positional argument gets the no-argv rule explained."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if "unexpected extra argument" not in exc.message:
+                raise
+            raise click.UsageError(
+                "secret values are never taken from the command line (they would be kept in shell "
+                "history and shown by ps); pipe the value in or use --file:\n"
+                '  printf %s "$VALUE" | vaultcore secret set NAME\n'
+                "  vaultcore secret set NAME --file value.txt\n"
+                "  vaultcore secret set NAME                  (a hidden prompt on a terminal)",
+                ctx,
+            ) from None
+
+
 @secret.command(
     "set",
+    cls=_SetCommand,
     epilog="""\b
 Examples:
   vaultcore secret set db-password            (prompts, hidden, when on a terminal)
   printf %s "$PW" | vaultcore secret set db-password --tag env=prod
   vaultcore secret set api-key --file key.txt --expires +90d
+  vaultcore secret set tls-pfx --file cert.pfx --encoding base64   (binary file)
 """,
 )
 @name_argument
@@ -66,6 +101,13 @@ Examples:
     help="Read the value from this file (stored exactly).",
 )
 @click.option("--keep-newline", is_flag=True, help="Keep a trailing newline read from stdin.")
+@click.option(
+    "--encoding",
+    type=click.Choice(ENCODINGS),
+    default="utf-8",
+    show_default=True,
+    help="base64/hex: store binary input as that text (tag file-encoding), as az.",
+)
 @click.option("--content-type", help="A hint of what the value is (e.g. text/plain).")
 @click.option("-t", "--tag", "tags", type=TagType(), multiple=True, help="A tag (repeatable).")
 @click.option("--disabled", is_flag=True, help="Create the version disabled.")
@@ -78,6 +120,7 @@ def set_(
     name: str,
     path: str | None,
     keep_newline: bool,
+    encoding: str,
     content_type: str | None,
     tags: tuple[tuple[str, str], ...],
     disabled: bool,
@@ -88,12 +131,17 @@ def set_(
 
     The value is never taken from the command line and never printed.
     """
-    value = read_secret_value(path, keep_newline=keep_newline)
+    tag_map = dict(tags)
+    if encoding == "utf-8":
+        value = read_secret_value(path, keep_newline=keep_newline)
+    else:
+        value = encode_value(read_binary_input(path, "value"), encoding)
+        tag_map.setdefault(ENCODING_TAG, encoding)
     result = state.vault().secrets.set_secret(
         name,
         value,
         enabled=not disabled,
-        tags=dict(tags) if tags else None,
+        tags=tag_map or None,
         content_type=content_type,
         not_before=not_before,
         expires_on=expires,
@@ -107,27 +155,77 @@ def set_(
     epilog="""\b
 Examples:
   export DB_PASSWORD="$(vaultcore secret get db-password)"
-  vaultcore secret get db-password --version 3f2a... -o json
-  vaultcore secret get tls-key --file key.pem
+  vaultcore secret get db-password/3f2a...             (a version; or --version 3f2a...)
+  vaultcore secret get https://v.vault.vaultcore.local/secrets/db-password/3f2a...
+  vaultcore secret get db-user db-password -o tsv       (one value per line)
+  vaultcore secret get db-password --field version
+  vaultcore secret get tls-pfx --encoding base64 --file cert.pfx
 """,
 )
-@name_argument
+@click.argument("names", metavar="NAME...", nargs=-1, required=True, shell_complete=complete_names("secret"))
 @version_option
 @click.option("-n", "--no-newline", is_flag=True, help="Do not print a newline after the value.")
+@click.option(
+    "--field",
+    type=click.Choice(GET_FIELDS),
+    help="Print only this field, plainly (whatever --output says).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(ENCODINGS),
+    help="Decode a base64/hex value to bytes (default with --file: the file-encoding tag).",
+)
 @click.option("-f", "--file", "path", type=click.Path(dir_okay=False), help="Write the value to this new file (0600).")
 @click.option("--force", is_flag=True, help="Overwrite --file if it exists.")
 @output_option
 @pass_state
-def get(state: State, name: str, version: str | None, no_newline: bool, path: str | None, force: bool) -> None:
-    """Print the value of secret NAME (JSON output adds its properties)."""
-    result = state.vault().secrets.get_secret(name, version)
+def get(
+    state: State,
+    names: tuple[str, ...],
+    version: str | None,
+    no_newline: bool,
+    field: str | None,
+    encoding: str | None,
+    path: str | None,
+    force: bool,
+) -> None:
+    """Print the value of each secret NAME (NAME, NAME/VERSION or its id URL).
+
+    Values print plainly, one per line, also with -o tsv or --field value; -o json/yaml add
+    the properties (a list for several names).
+    """
+    if version is not None and len(names) > 1:
+        raise click.UsageError("--version applies to one NAME; write NAME/VERSION for several")
+    if path is not None and len(names) > 1:
+        raise click.UsageError("--file writes one secret: give one NAME")
+    vault = state.vault()
+    results = []
+    for raw in names:
+        name, ref_version = split_secret_ref(raw)
+        results.append(vault.secrets.get_secret(name, version or ref_version))
     if path is not None:
-        write_new_file(path, result.value.encode("utf-8"), force=force)
+        result = results[0]
+        wanted = encoding or result.properties.tags.get(ENCODING_TAG, "utf-8")
+        write_new_file(path, decode_value(result.value, wanted), force=force)
         data = r.secret_properties(result.properties)
         state.emit(data, f"Wrote secret {result.name!r} to {path}.")
-    elif state.json:
-        state.emit(r.secret(result))
-    else:
+        return
+    if field is not None or (state.output == "tsv" and state.query is None):
+        key = field or "value"
+        for result in results:
+            click.echo(str(r.secret(result)[key] if key != "value" else result.value), nl=not no_newline)
+        return
+    if encoding is not None and encoding != "utf-8":
+        for result in results:
+            out = sys.stdout.buffer
+            out.write(decode_value(result.value, encoding))
+            out.flush()
+        return
+    if state.json:
+        shaped = [r.secret(result) for result in results]
+        state.emit(shaped[0] if len(shaped) == 1 else shaped)
+        return
+    for result in results:
         click.echo(result.value, nl=not no_newline)
 
 

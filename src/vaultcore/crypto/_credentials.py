@@ -48,6 +48,7 @@ __all__ = [
     "Pkcs11Credential",
     "RawKeyCredential",
     "RootKey",
+    "StretchedPassphrase",
 ]
 
 _ROOT_BLOB_V1 = 0x01
@@ -239,7 +240,51 @@ class PassphraseCredential(_SecretCredential):
             # Hostile or damaged header: refuse before spending any work on it.
             raise IntegrityError("vault header: KDF parameters are out of bounds") from None
         salt = _unb64(header.get("salt"), "KDF salt")
-        return self._check(self._derive(salt, params), header, vault_id)
+        secret = self._derive(salt, params)
+        root = self._check(secret, header, vault_id)
+        self._stretched = (salt, secret)  # for an unlock-once session (StretchedPassphrase)
+        return root
+
+    def stretched(self) -> StretchedPassphrase:
+        """The Argon2id result of the last vault this credential opened, as a credential.
+
+        It opens that vault (that salt) only, without the Argon2id work and without the
+        passphrase itself: what ``vaultcore unlock`` hands to its session agent.
+        """
+        stretched = getattr(self, "_stretched", None)
+        if stretched is None:
+            raise InvalidParameterError("open a vault with this credential first")
+        return StretchedPassphrase(*stretched)
+
+
+class StretchedPassphrase(PassphraseCredential):
+    """A passphrase's Argon2id output for one salt (one vault); see :meth:`PassphraseCredential.stretched`."""
+
+    def __init__(self, salt: bytes, secret: bytes) -> None:
+        if len(secret) != _KEY_SIZE or not salt:
+            raise InvalidParameterError("a stretched passphrase is 32 bytes for a non-empty salt")
+        self._salt = bytes(salt)
+        self._secret = bytes(secret)
+        self._kdf = KDF_DEFAULT
+
+    def __repr__(self) -> str:
+        return "StretchedPassphrase(<hidden>)"
+
+    @property
+    def salt(self) -> bytes:
+        return self._salt
+
+    @property
+    def secret(self) -> bytes:
+        return self._secret
+
+    def _derive(self, salt: bytes, params: KdfParameters) -> bytes:
+        if not _bindings.constant_time_eq(salt, self._salt):
+            raise UnauthorizedError("the credential does not unlock this vault")
+        return self._secret
+
+    def _create_root(self, vault_id: bytes) -> tuple[RootKey, dict[str, Any]]:
+        raise InvalidParameterError("a stretched passphrase opens an existing vault only")
 
 
 class KeyFileCredential(_SecretCredential):
