@@ -33,7 +33,7 @@ $(BIN)/python:
 
 .stamp-deps: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "cffi>=1.16" "setuptools>=68" wheel
-	$(BIN)/pip install -q --no-build-isolation -e ".[dev,server]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[dev,server,postgres]"
 	touch $@
 
 .stamp-build: .stamp-deps $(SRC_C)

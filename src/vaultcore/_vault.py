@@ -34,6 +34,7 @@ from vaultcore.engine._context import (
     utc_now,
 )
 from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.engine._migrate import copy_and_verify
 from vaultcore.engine._rotation import Progress, rotate_keyring
 from vaultcore.exceptions import (
     ConflictError,
@@ -47,7 +48,7 @@ from vaultcore.exceptions import (
 )
 from vaultcore.keys._client import KeyClient
 from vaultcore.secrets._client import SecretClient
-from vaultcore.storage._lmdb import LmdbStore, WriteTxn
+from vaultcore.storage._interface import Store, WriteTxn, is_url, open_store
 
 __all__ = ["MaintenanceReport", "Vault"]
 
@@ -60,9 +61,13 @@ class MaintenanceReport:
 
     purged: int
     events: tuple[dict[str, Any], ...] = ()
+    leader: bool = True  # False: another node held the maintenance lock, nothing ran here
 
 
 def _default_name(path: str) -> str:
+    if is_url(path):  # postgresql://...?vault=NAME: the vault's name in the database
+        found = re.search(r"[?&]vault=([^&#]*)", path)
+        path = found.group(1) if found else "vault"
     base = re.sub(r"[^0-9a-zA-Z-]", "-", os.path.basename(os.path.abspath(path))).strip("-").lower()
     return (base or "vault")[:24]
 
@@ -169,7 +174,7 @@ class Vault:
         }
         header_raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         ring = Keyring.new(vault_id, domain=domain)
-        store = LmdbStore.open(path, create=True)
+        store = open_store(path, create=True)
         try:
             ctx = VaultContext(store, root, header_raw, ring, clock)
             ctx.audit = AuditLog(ctx, mode=audit)
@@ -210,7 +215,7 @@ class Vault:
         _check_kdf(access_kdf)
         if not isinstance(credential, Credential):
             raise InvalidParameterError("credential must be a vaultcore credential")
-        store = LmdbStore.open(path, create=False)
+        store = open_store(path, create=False)
         try:
             with store.read() as txn:
                 header_raw = txn.get(META, HEADER_KEY)
@@ -236,7 +241,9 @@ class Vault:
             raise
         vault = cls._attach(ctx, access_kdf)
         vault._record_admin("VaultOpen")
-        vault._engine.sweep()
+        with store.leader("maintenance") as lead:  # one node at a time on a shared database
+            if lead:
+                vault._engine.sweep()
         return vault
 
     @classmethod
@@ -482,6 +489,12 @@ class Vault:
         """Purge soft-deleted objects past their scheduled purge date (and, as features
         land, evaluate rotation and certificate lifetime policies)."""
         self._require_open()
+        with self._ctx.store.leader("maintenance") as lead:
+            if not lead:  # another node of a shared (PostgreSQL) vault is running them now
+                return MaintenanceReport(purged=0, leader=False)
+            return self._maintain()
+
+    def _maintain(self) -> MaintenanceReport:
         purged = self._engine.sweep()
         events = self.keys.run_rotation_policies()
         for event in events:
@@ -502,12 +515,18 @@ class Vault:
 
     @operation("VaultBackup", A.VAULT_ADMIN)
     def backup_to(self, path: str | os.PathLike[str]) -> None:
-        """A consistent, compacting hot copy of the whole vault into a new directory.
+        """A consistent hot copy of the whole vault into a new directory or ``postgresql://`` URL.
 
-        Open the copy with the same credential. Writers may keep running meanwhile.
+        Open the copy with the same credential. Writers may keep running meanwhile. Between
+        LMDB directories this is a compacting LMDB copy; to or from PostgreSQL (migration
+        either way) every record is copied from one snapshot and then re-verified in the copy.
         """
         self._require_open()
-        self._ctx.store.hot_copy(os.fspath(path))
+        dest = os.fspath(path)
+        if not is_url(dest) and not is_url(self._ctx.store.path):
+            self._ctx.store.hot_copy(dest)
+            return
+        copy_and_verify(self._ctx, dest)
 
 
 def _check_kdf(kdf: object) -> None:
@@ -537,7 +556,7 @@ def _check_same_token(current: Any, credential: Credential) -> None:
     )
 
 
-def _check_rollback(store: LmdbStore, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
+def _check_rollback(store: Store, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
     """A root key that can remember the keyring generation (PKCS#11) refuses older vaults.
 
     Another process may change the keyring, and tell the token, after this open read it:

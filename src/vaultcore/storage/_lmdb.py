@@ -498,6 +498,16 @@ class LmdbStore:
             os.umask(old_umask)
         os.chmod(os.path.join(dest_dir, _DATA_FILE), 0o600)
 
+    def databases(self) -> list[bytes]:
+        """The named sub-databases (the store interface's whole-vault copy walks these)."""
+        return list(DATABASES)
+
+    @contextmanager
+    def leader(self, job: str) -> Iterator[bool]:
+        """Always the leader: every process is on this one machine and each job's steps are
+        write transactions, which LMDB already serialises."""
+        yield True
+
     def files(self) -> list[str]:
         """The store's files (for scans in tests and for permission checks)."""
         return [os.path.join(self._shared.path, n) for n in sorted(os.listdir(self._shared.path))]
