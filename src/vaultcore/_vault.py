@@ -418,6 +418,14 @@ class Vault:
     def keyring_generation(self) -> int:
         return self._ctx.keyring.generation
 
+    def _service_key(self, label: str) -> bytes:
+        """A key derived from the keyring for *label* (the REST server's token key: the same
+        in every replica serving this vault). Only the administrator's object hands it out."""
+        self._require_open()
+        if not self._session.is_admin:
+            raise ForbiddenError("only the vault administrator may derive service keys", inner_code="ForbiddenByRbac")
+        return self._ctx.keyring.service_key(label)
+
     # -- administration ----------------------------------------------------------------
 
     def _require_open(self) -> None:

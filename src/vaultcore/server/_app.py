@@ -69,7 +69,9 @@ class AkvApp:
         token_concurrency: int = 4,
     ) -> None:
         self.vault = vault
-        self.issuer = issuer or TokenIssuer(vault.name)
+        # The token key comes from the vault's keyring: replicas serving one vault accept
+        # each other's tokens (a client can move to another replica).
+        self.issuer = issuer or TokenIssuer(vault.name, key=vault._service_key("server-token"))
         self.principals = Principals(vault)
         self.max_body = max_body
         self._routes = _routes()

@@ -77,7 +77,7 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    """Mints and checks the server's bearer tokens (key random per instance, memory only)."""
+    """Mints and checks the server's bearer tokens (HMAC key: derived from the vault's keyring by the app, else random)."""
 
     def __init__(self, tenant: str, *, key: bytes | None = None) -> None:
         if key is not None and len(key) < 32:

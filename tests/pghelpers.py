@@ -1,0 +1,138 @@
+"""A PostgreSQL server for the tests: ``VAULTCORE_TEST_PG`` if set, else the local server
+(socket or 127.0.0.1:5432) if it answers, else (as root) ``apt-get install postgresql`` and
+``pg_ctlcluster``. Each test run gets its own schema, so parallel runs never collide; under
+``CI=true`` a missing server fails the tests instead of skipping them."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+_CANDIDATES = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://postgres@/test?host=/var/run/postgresql")
+
+
+def _answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _install_and_start() -> None:
+    if os.geteuid() != 0:
+        return
+    if shutil.which("pg_ctlcluster") is None:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False).returncode:
+            subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False)
+    for conf in sorted(glob.glob("/etc/postgresql/*/main")):
+        version = conf.split("/")[3]
+        hba = os.path.join(conf, "pg_hba.conf")
+        with open(hba) as fh:
+            text = fh.read()
+        if "vaultcore-tests" not in text:  # trust on loopback and the socket, as on the dev machines
+            with open(hba, "w") as fh:
+                fh.write("# vaultcore-tests\nlocal all all trust\nhost all all 127.0.0.1/32 trust\n" + text)
+        subprocess.run(["pg_ctlcluster", version, "main", "start"], check=False)
+        subprocess.run(["pg_ctlcluster", version, "main", "reload"], check=False)
+        break
+    for _ in range(30):
+        if _answers("postgresql://postgres@127.0.0.1:5432/postgres"):
+            break
+        time.sleep(1)
+    subprocess.run(
+        ["su", "postgres", "-c", "createdb test"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def server_url() -> str:
+    """A base URL (no vault/schema) of a PostgreSQL server that answers, or fail/skip."""
+    pytest.importorskip("psycopg") if not os.environ.get("CI") else __import__("psycopg")
+    env = os.environ.get("VAULTCORE_TEST_PG")
+    if env:
+        return env
+    for url in _CANDIDATES:
+        if _answers(url):
+            return url
+    _install_and_start()
+    for url in _CANDIDATES:
+        if _answers(url):
+            return url
+    if os.environ.get("CI"):
+        pytest.fail("no PostgreSQL server for the tests (set VAULTCORE_TEST_PG or run as root)")
+    pytest.skip("no PostgreSQL server (set VAULTCORE_TEST_PG)")
+
+
+def new_schema(base: str) -> str:
+    import psycopg
+
+    schema = f"vct_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def drop_schema(base: str, schema: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except psycopg.Error:
+        pass
+
+
+def vault_url(base: str, schema: str, vault: str | None = None) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}schema={schema}&vault={vault or 'v' + uuid.uuid4().hex[:12]}"
+
+
+def sql(base: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run one statement as the database administrator (for tampering tests)."""
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        cur = conn.execute(statement, params)  # type: ignore[arg-type]
+        return list(cur.fetchall()) if cur.description else []
+
+
+def _where(url: str) -> tuple[str, str, str]:
+    from vaultcore.storage._postgres import parse_location
+
+    loc = parse_location(url)
+    return loc.conninfo, loc.schema, loc.vault
+
+
+def dump(url: str, db: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of one sub-database of the vault at *url*, in key order."""
+    conninfo, schema, vault = _where(url)
+    query = f'SELECT key, value FROM "{schema}".vaultcore_records WHERE vault=%s AND db=%s ORDER BY key'
+    rows = sql(conninfo, query, (vault, db))
+    return [(bytes(k), bytes(v)) for k, v in rows]  # type: ignore[arg-type]
+
+
+def all_rows(url: str) -> dict[str, bytes]:
+    conninfo, schema, vault = _where(url)
+    rows = sql(conninfo, f'SELECT db, key, value FROM "{schema}".vaultcore_records WHERE vault=%s', (vault,))
+    return {f"{bytes(d).decode()}/{bytes(k).hex()}": bytes(v) for d, k, v in rows}  # type: ignore[arg-type]
+
+
+def put(url: str, db: bytes, key: bytes, value: bytes) -> None:
+    """Overwrite one row with SQL, as a database administrator could."""
+    conninfo, schema, vault = _where(url)
+    sql(
+        conninfo,
+        f'UPDATE "{schema}".vaultcore_records SET value=%s WHERE vault=%s AND db=%s AND key=%s',
+        (value, vault, db, key),
+    )
