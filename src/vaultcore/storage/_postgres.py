@@ -35,7 +35,7 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 
-from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError
+from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
 
 __all__ = ["PostgresStore", "parse_location"]
 
@@ -349,7 +349,7 @@ class PostgresStore:
 
     def _getconn(self) -> psycopg.Connection[Any]:
         if self._closed:
-            raise StorageError("the store is closed")
+            raise VaultLockedError("the vault is closed")
         try:
             return self._pool.getconn()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
