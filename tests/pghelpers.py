@@ -136,3 +136,23 @@ def put(url: str, db: bytes, key: bytes, value: bytes) -> None:
         f'UPDATE "{schema}".vaultcore_records SET value=%s WHERE vault=%s AND db=%s AND key=%s',
         (value, vault, db, key),
     )
+
+
+def upsert(url: str, db: bytes, key: bytes, value: bytes) -> None:
+    conninfo, schema, vault = _where(url)
+    sql(
+        conninfo,
+        f'INSERT INTO "{schema}".vaultcore_records VALUES (%s, %s, %s, %s) '
+        "ON CONFLICT (vault, db, key) DO UPDATE SET value = EXCLUDED.value",
+        (vault, db, key, value),
+    )
+
+
+def delete(url: str, db: bytes, key: bytes) -> bool:
+    conninfo, schema, vault = _where(url)
+    rows = sql(
+        conninfo,
+        f'DELETE FROM "{schema}".vaultcore_records WHERE vault=%s AND db=%s AND key=%s RETURNING 1',
+        (vault, db, key),
+    )
+    return bool(rows)
