@@ -55,6 +55,7 @@ class Location:
         try:
             parts = urlsplit(url)
             query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
+            port = f":{parts.port}" if parts.port else ""
         except ValueError as exc:
             raise InvalidParameterError(f"not a valid PostgreSQL URL: {exc}") from None
         own = {k: v for k, v in query if k in _OWN_PARAMS}
@@ -79,7 +80,6 @@ class Location:
         except psycopg.Error as exc:
             raise InvalidParameterError(f"not a valid PostgreSQL URL: {_first_line(exc, self)}") from None
         host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
         user = f"{parts.username}@" if parts.username else ""
         self.shown = f"{parts.scheme}://{user}{host}{port}{parts.path}?vault={self.vault}&schema={self.schema}"
         self.password = parts.password
