@@ -81,7 +81,7 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     "vault_path",
     envvar=ENV_VAULT,
     type=click.Path(file_okay=False),
-    help=f"Vault directory [default: {default_vault_path()}].",
+    help=f"Vault directory or postgresql:// URL [default: {default_vault_path()}].",
 )
 @click.option(
     "--key-file",

@@ -1,0 +1,218 @@
+"""Issue 16, done when: two ``vaultcore serve`` replicas and two embedded writers on one
+PostgreSQL vault, under concurrent writes, a replica killed and the vault's database
+connections dropped, lose no acknowledged write, and the audit chain verifies.
+
+The database restart is simulated with ``pg_terminate_backend`` of every connection of this
+vault (tagged by a unique ``application_name``): restarting the shared server would disturb
+other test runs on the machine. Every process loses its connections at once, mid-transaction
+for some of them, which is what a restart does to the clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.keyvault.secrets import SecretClient
+
+import pghelpers
+from vaultcore import KeyFileCredential, Vault
+from vaultcore.server import credential, ensure_local_tls
+from vaultfixtures import pg_base
+
+__all__ = ["pg_base"]
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from vaultcore import KeyFileCredential, Vault, VaultError
+
+    url, key_file, tag, stop_file = sys.argv[1:5]
+    with Vault.open(url, KeyFileCredential(key_file)) as vault:
+        i = 0
+        while True:
+            try:
+                vault.secrets.set_secret(f"{tag}-{i}", f"value {tag} {i}")
+                print("ack", i, flush=True)
+            except VaultError as exc:
+                print("fail", i, type(exc).__name__, flush=True)
+            i += 1
+            import os
+            if os.path.exists(stop_file):
+                break
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(url: str, key_file: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTCORE_")}
+    env.update({"VAULTCORE_VAULT": url, "VAULTCORE_KEY_FILE": str(key_file)})
+    return env
+
+
+def _serve(env: dict[str, str], tls: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaultcore.cli", "-o", "json", "serve", "--port", str(port), "--tls-dir", str(tls)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or lines[-1] != "}":
+        line = proc.stdout.readline().decode()
+        assert line, proc.stderr.read().decode() if proc.stderr else ""
+        lines.append(line.rstrip("\n"))
+    deadline = time.monotonic() + 60
+    while True:  # the address is printed before the server listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "the replica did not start listening"
+            time.sleep(0.1)
+    return proc, json.loads("\n".join(lines))
+
+
+@pytest.mark.slow
+def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
+    tmp_path: Path, pg_base: tuple[str, str]
+) -> None:
+    base, schema = pg_base
+    app = "vct-done-" + uuid.uuid4().hex[:8]
+    url = pghelpers.vault_url(base, schema) + f"&application_name={app}"
+    key_file = tmp_path / "vault.key"
+    env = _env(url, key_file)
+    init = subprocess.run(
+        [sys.executable, "-m", "vaultcore.cli", "init", "--key-file", str(key_file)],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert init.returncode == 0, init.stderr
+    tls = tmp_path / "tls"
+    ensure_local_tls(tls)  # once, before two replicas would race to create it
+
+    replicas = [_serve(env, tls) for _ in range(2)]
+    stop_file = tmp_path / "stop"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, str(key_file), f"e{k}", str(stop_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(2)
+    ]
+    writer_lines: list[list[str]] = [[], []]
+
+    def collect(k: int) -> None:
+        stream = writers[k].stdout
+        assert stream is not None
+        writer_lines[k].extend(line.strip() for line in stream)
+
+    readers = [threading.Thread(target=collect, args=(k,)) for k in range(2)]
+    for t in readers:
+        t.start()
+
+    infos = [info for _, info in replicas]
+    ca = infos[0]["ca_path"]
+    token = infos[0]["admin_token"]  # issued by replica 0, used on both
+
+    def client(i: int) -> SecretClient:
+        return SecretClient(
+            infos[i]["url"],
+            credential(infos[i]["url"], token=token),
+            verify_challenge_resource=False,
+            connection_verify=ca,
+            retry_total=0,
+        )
+
+    clients = [client(0), client(1)]
+    # a token issued by one replica is accepted by the other (the key comes from the keyring)
+    clients[1].set_secret("token-check", "issued by replica 0")
+    acked_http: dict[str, str] = {}
+    failovers = 0
+    terminated = 0
+    alive = [True, True]
+    try:
+        for i in range(160):
+            if i in (40, 80, 120):  # the database drops every connection of this vault
+                terminated += pghelpers.sql(
+                    base,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                    (app,),
+                )[0][0]  # type: ignore[operator]
+            if i == 100:  # replica 0 dies; its clients continue on replica 1 with the same token
+                replicas[0][0].send_signal(signal.SIGKILL)
+                replicas[0][0].wait(30)
+                alive[0] = False
+            name, value = f"h-{i}", f"http value {i}"
+            order = [i % 2, 1 - i % 2]
+            for r in order:
+                if not alive[r]:
+                    continue
+                try:
+                    clients[r].set_secret(name, value)
+                except Exception:
+                    failovers += 1
+                    continue
+                acked_http[name] = value
+                break
+        time.sleep(0.5)
+    finally:
+        stop_file.write_text("stop")
+        for w in writers:
+            w.wait(120)
+        for t in readers:
+            t.join(30)
+        for proc, _ in replicas:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        for w in writers:
+            for text in (w.stdout, w.stderr):
+                if text is not None:
+                    text.close()
+
+    assert [w.returncode for w in writers] == [0, 0]
+    assert terminated >= 3
+    acked_embedded = {
+        f"e{k}-{line.split()[1]}": f"value e{k} {line.split()[1]}"
+        for k in range(2)
+        for line in writer_lines[k]
+        if line.startswith("ack")
+    }
+    assert len(acked_http) >= 150 and len(acked_embedded) >= 20
+
+    with Vault.open(url, KeyFileCredential(str(key_file))) as vault:
+        for name, value in {**acked_http, **acked_embedded}.items():
+            assert vault.secrets.get_secret(name).value == value, name
+        # every stored version was acknowledged, or was the one write in flight at a failure
+        result = vault.audit.verify()
+        assert result.ok, result.reason
+        sets = [e for e in vault.audit.events(operation="SecretSet") if e.result == "success"]
+        assert len(sets) >= len(acked_http) + len(acked_embedded)
