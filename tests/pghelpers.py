@@ -156,3 +156,7 @@ def delete(url: str, db: bytes, key: bytes) -> bool:
         (vault, db, key),
     )
     return bool(rows)
+
+
+if __name__ == "__main__":  # `make pgserver`: make sure a test server answers (installs one as root)
+    print("PostgreSQL for the tests:", server_url())
