@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pghelpers
 from clihelpers import Cli
+
+import pghelpers
 from vaultfixtures import pg_base
 
 __all__ = ["pg_base"]

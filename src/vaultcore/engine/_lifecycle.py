@@ -329,13 +329,17 @@ class Lifecycle:
         new_objects: list[tuple[bytes, bytes]] = []
         keys: list[bytes] = []
         recs: list[VersionRecord] = []
+        # One batched read per database (one round trip on PostgreSQL, not two per secret).
+        okeys = [self.objkey(kind, name) for name, _ in items]
+        deleted = txn.get_many(DELETED, okeys)
+        objects = txn.get_many(OBJECTS, okeys)
         for i, (name, new) in enumerate(items):
-            okey = self.objkey(kind, name)
+            okey = okeys[i]
             prior = seen.get(okey)
             if prior is None:
-                if txn.get(DELETED, okey) is not None:
+                if okey in deleted:
                     raise self._deleted_conflict(kind, name)
-                obj_blob = txn.get(OBJECTS, okey)
+                obj_blob = objects.get(okey)
                 if obj_blob is None:
                     new_objects.append((okey, ObjectRecord(name=name, created_on=now).to_bytes()))
                     display, floor_ms = name, now_ms  # a new object has no versions yet

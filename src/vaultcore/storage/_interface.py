@@ -29,6 +29,10 @@ class ReadTxn(Protocol):
 
     def get(self, db: bytes, key: bytes) -> bytes | None: ...
 
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        """The records of *keys* that exist (one round trip on a database server)."""
+        ...
+
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         """The greatest (key, value) whose key starts with *prefix*."""
         ...

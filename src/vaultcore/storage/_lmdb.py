@@ -202,6 +202,15 @@ class ReadTxn:
         value = self._txn.get(key, db=self._dbs[db])
         return None if value is None else bytes(value)
 
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        handle = self._dbs[db]
+        found = {}
+        for key in keys:
+            value = self._txn.get(key, db=handle)
+            if value is not None:
+                found[key] = bytes(value)
+        return found
+
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         """The greatest (key, value) whose key starts with *prefix*."""
         cur = self._txn.cursor(db=self._dbs[db])

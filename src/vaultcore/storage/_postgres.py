@@ -134,10 +134,13 @@ class _Queries:
         t = sql.Identifier(schema, TABLE)
         w = sql.SQL("vault = %s AND db = %s")
 
-        def q(text: str) -> sql.Composed:
-            return sql.SQL(text).format(t=t, w=w)  # type: ignore[arg-type]
+        def q(text: str) -> str:
+            # Rendered once to a string: psycopg caches the conversion of a string query,
+            # where a Composed object would be rendered again on every execute.
+            return sql.SQL(text).format(t=t, w=w).as_string(None)  # type: ignore[arg-type]
 
         self.get = q("SELECT value FROM {t} WHERE {w} AND key = %s")
+        self.get_many = q("SELECT key, value FROM {t} WHERE {w} AND key = ANY(%s)")
         self.fwd = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key LIMIT %s")
         self.fwd_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key LIMIT %s")
         self.rev = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key DESC LIMIT %s")
@@ -153,7 +156,7 @@ class _Queries:
         self.delete_from = q("DELETE FROM {t} WHERE {w} AND key >= %s")
         self.databases = q("SELECT DISTINCT db FROM {t} WHERE vault = %s ORDER BY db")
         self.create = [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)),
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)).as_string(None),
             q(
                 'CREATE TABLE IF NOT EXISTS {t} (vault text COLLATE "C" NOT NULL, db bytea NOT NULL, '
                 "key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (vault, db, key))"
@@ -181,6 +184,13 @@ class _Read:
         self._flush()
         row = self._cur.execute(self._q.get, (self._vault, db, key)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        if not keys:
+            return {}
+        self._flush()
+        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys)).fetchall()
+        return {bytes(k): bytes(v) for k, v in rows}
 
     def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool) -> list[tuple[bytes, bytes]]:
         self._flush()
@@ -298,6 +308,7 @@ class PostgresStore:
         self._q = _Queries(loc.schema)
         self._vault = loc.vault
         self._write_lock = _lock_key(loc.schema, loc.vault)
+        self._begin_write = f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(self._write_lock)})"
         self._closed = False
 
     # -- opening -----------------------------------------------------------------------
@@ -436,8 +447,9 @@ class PostgresStore:
             committing = False
             try:
                 cur = conn.cursor()
-                cur.execute("BEGIN")
-                row = cur.execute("SELECT txid_current(), pg_advisory_xact_lock(%s)", (self._write_lock,)).fetchone()
+                cur.execute(self._begin_write)  # one round trip: BEGIN and the vault's write lock
+                cur.nextset()
+                row = cur.fetchone()
                 xid = int(row[0]) if row else None
                 txn = _Write(cur, self._q, self._vault)
                 result = fn(txn)
