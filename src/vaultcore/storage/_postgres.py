@@ -123,6 +123,21 @@ def _prefix_upper(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+def _hex(data: bytes) -> str:
+    return "'\\x" + data.hex() + "'::bytea"
+
+
+def _begin_statement(table: str, vault: str, lock: int) -> str:
+    """BEGIN, the write lock and the prefetch as one multi-statement string (no parameters:
+    the lock id is an int, the vault name is checked to [A-Za-z0-9_-], the rest is hex)."""
+    where = f"vault = '{vault}' AND db = "
+    points = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in _PREFETCH_POINTS)
+    # No caller input below: an int, a name checked to [A-Za-z0-9_-], hex and our identifiers.
+    prefetch = f"SELECT db, key, value FROM {table} WHERE {points}; "  # noqa: S608
+    last = f"SELECT key, value FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
+    return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
+
+
 def _broken(conn: psycopg.Connection[Any]) -> bool:
     return bool(conn.closed or conn.broken)
 
@@ -132,6 +147,7 @@ class _Queries:
 
     def __init__(self, schema: str) -> None:
         t = sql.Identifier(schema, TABLE)
+        self.table = t.as_string(None)
         w = sql.SQL("vault = %s AND db = %s")
 
         def q(text: str) -> str:
@@ -167,52 +183,47 @@ class _Queries:
 class _Read:
     """A read snapshot (also the read half of a write transaction)."""
 
-    __slots__ = ("_cur", "_pending", "_q", "_vault")
+    __slots__ = ("_cur", "_q", "_vault")
 
     def __init__(self, cur: psycopg.Cursor[Any], q: _Queries, vault: str) -> None:
         self._cur = cur
         self._q = q
         self._vault = vault
-        self._pending: list[tuple[str, bytes, bytes, bytes]] = []
 
-    def _flush(self) -> None:
-        if self._pending:
-            self._cur.executemany(self._q.put, self._pending)
-            self._pending = []
+    def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        """Hook for the write transaction (send buffered puts a read could see)."""
 
     def get(self, db: bytes, key: bytes) -> bytes | None:
-        self._flush()
         row = self._cur.execute(self._q.get, (self._vault, db, key)).fetchone()
         return None if row is None else bytes(row[0])
 
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         if not keys:
             return {}
-        self._flush()
         rows = self._cur.execute(self._q.get_many, (self._vault, db, keys)).fetchall()
         return {bytes(k): bytes(v) for k, v in rows}
 
-    def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool) -> list[tuple[bytes, bytes]]:
-        self._flush()
+    def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
         q = self._q
         if hi is None:
-            rows = self._cur.execute(q.rev if reverse else q.fwd, (self._vault, db, lo, _PAGE)).fetchall()
+            rows = self._cur.execute(q.rev if reverse else q.fwd, (self._vault, db, lo, limit)).fetchall()
         else:
             query = q.rev_upper if reverse else q.fwd_upper
-            rows = self._cur.execute(query, (self._vault, db, lo, hi, _PAGE)).fetchall()
+            rows = self._cur.execute(query, (self._vault, db, lo, hi, limit)).fetchall()
         return [(bytes(k), bytes(v)) for k, v in rows]
 
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
-        for item in self.scan(db, prefix, reverse=True):
-            return item
-        return None
+        self._before_read(db, prefix)
+        rows = self._page(db, prefix, _prefix_upper(prefix), True, 1)
+        return rows[0] if rows else None
 
     def scan(self, db: bytes, prefix: bytes = b"", *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        self._before_read(db, prefix)
         upper = _prefix_upper(prefix)
         if reverse:
             hi = upper
             while True:
-                rows = self._page(db, prefix, hi, True)
+                rows = self._page(db, prefix, hi, True, _PAGE)
                 yield from rows
                 if len(rows) < _PAGE:
                     return
@@ -220,29 +231,75 @@ class _Read:
         yield from self._forward(db, prefix, upper)
 
     def scan_from(self, db: bytes, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self._before_read(db)
         yield from self._forward(db, start, None)
 
     def _forward(self, db: bytes, lo: bytes, hi: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         while True:
-            rows = self._page(db, lo, hi, False)
+            rows = self._page(db, lo, hi, False, _PAGE)
             yield from rows
             if len(rows) < _PAGE:
                 return
             lo = rows[-1][0] + b"\x00"  # the smallest key after the last one seen
 
     def count(self, db: bytes) -> int:
-        self._flush()
+        self._before_read(db)
         row = self._cur.execute(self._q.count, (self._vault, db)).fetchone()
         return int(row[0]) if row else 0
 
 
 class _Write(_Read):
-    """A write transaction; puts are batched (pipelined) until the next read or the commit."""
+    """A write transaction. Puts are buffered and sent in one pipelined batch (with the
+    COMMIT, or before a read that could see them); point reads are answered from the buffer,
+    from the rows prefetched with the lock, or by the server (whose rows, together with the
+    buffer, are this transaction's state: nobody else writes the vault while we hold its lock)."""
 
-    __slots__ = ()
+    __slots__ = ("_cache", "_pending")
+
+    def __init__(
+        self, cur: psycopg.Cursor[Any], q: _Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]
+    ) -> None:
+        super().__init__(cur, q, vault)
+        self._pending: dict[tuple[bytes, bytes], bytes] = {}
+        self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
+
+    def _rows(self) -> list[tuple[str, bytes, bytes, bytes]]:
+        return [(self._vault, db, key, value) for (db, key), value in self._pending.items()]
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._cur.executemany(self._q.put, self._rows())
+            self._pending = {}
+        self._cache.clear()
+
+    def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        for pdb, key in self._pending:
+            if pdb == db and (prefix is None or key.startswith(prefix)):
+                self._flush()
+                return
+
+    def get(self, db: bytes, key: bytes) -> bytes | None:
+        pending = self._pending.get((db, key))
+        if pending is not None:
+            return pending
+        if (db, key) in self._cache:
+            value: bytes | None = self._cache[(db, key)]
+            return value
+        return super().get(db, key)
+
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        found = {k: v for k in keys if (v := self._pending.get((db, k))) is not None}
+        rest = [k for k in keys if k not in found]
+        return {**super().get_many(db, rest), **found}
+
+    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        if prefix == b"" and (db, _LAST) in self._cache and not any(pdb == db for pdb, _ in self._pending):
+            last: tuple[bytes, bytes] | None = self._cache[(db, _LAST)]
+            return last
+        return super().last_with_prefix(db, prefix)
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
-        self._pending.append((self._vault, db, key, bytes(value)))
+        self._pending[(db, key)] = bytes(value)
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
@@ -262,6 +319,22 @@ class _Write(_Read):
         else:
             self._cur.execute(self._q.delete_range, (self._vault, db, prefix, upper))
         return max(self._cur.rowcount, 0)
+
+    def commit(self) -> None:
+        """The buffered puts and the COMMIT in one pipelined round trip."""
+        conn = self._cur.connection
+        with conn.pipeline():
+            if self._pending:
+                self._cur.executemany(self._q.put, self._rows())
+            self._cur.execute("COMMIT")
+        self._pending = {}
+
+
+_LAST = b"*last*"
+#: Rows that nearly every write reads (the keyring generation, the audit chain's head and
+#: its newest event): fetched in the round trip that takes the vault's write lock.
+_PREFETCH_POINTS = ((b"meta", b"generation"), (b"meta", b"audit_head"))
+_PREFETCH_LAST = b"audit"
 
 
 class _SharedPool:
@@ -308,7 +381,7 @@ class PostgresStore:
         self._q = _Queries(loc.schema)
         self._vault = loc.vault
         self._write_lock = _lock_key(loc.schema, loc.vault)
-        self._begin_write = f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(self._write_lock)})"
+        self._begin_write = _begin_statement(self._q.table, loc.vault, self._write_lock)
         self._closed = False
 
     # -- opening -----------------------------------------------------------------------
@@ -447,15 +520,23 @@ class PostgresStore:
             committing = False
             try:
                 cur = conn.cursor()
-                cur.execute(self._begin_write)  # one round trip: BEGIN and the vault's write lock
+                # One round trip: BEGIN, the vault's write lock, then (in a later statement,
+                # so under the lock) the rows nearly every write reads.
+                cur.execute(self._begin_write)
                 cur.nextset()
                 row = cur.fetchone()
                 xid = int(row[0]) if row else None
-                txn = _Write(cur, self._q, self._vault)
+                cache: dict[tuple[bytes, bytes], Any] = dict.fromkeys(_PREFETCH_POINTS)
+                cur.nextset()
+                for db, key, value in cur.fetchall():
+                    cache[(bytes(db), bytes(key))] = bytes(value)
+                cur.nextset()
+                last = cur.fetchone()
+                cache[(_PREFETCH_LAST, _LAST)] = None if last is None else (bytes(last[0]), bytes(last[1]))
+                txn = _Write(cur, self._q, self._vault, cache)
                 result = fn(txn)
-                txn._flush()
-                committing = True
-                cur.execute("COMMIT")
+                committing = True  # from here a lost connection leaves the outcome to txid_status
+                txn.commit()
                 return result
             except psycopg.Error as exc:
                 if not _broken(conn):
