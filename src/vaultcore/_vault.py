@@ -49,6 +49,7 @@ from vaultcore.exceptions import (
 from vaultcore.keys._client import KeyClient
 from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._interface import Store, WriteTxn, is_url, open_store
+from vaultcore.storage._lmdb import LmdbStore
 
 __all__ = ["MaintenanceReport", "Vault"]
 
@@ -531,8 +532,9 @@ class Vault:
         """
         self._require_open()
         dest = os.fspath(path)
-        if not is_url(dest) and not is_url(self._ctx.store.path):
-            self._ctx.store.hot_copy(dest)
+        store = self._ctx.store
+        if isinstance(store, LmdbStore) and not is_url(dest):
+            store.hot_copy(dest)
             return
         copy_and_verify(self._ctx, dest)
 

@@ -88,6 +88,12 @@ def test_four_processes_write_and_read_one_vault(vault_location: str, backend: s
         assert values == {f"{proc}:{k}" for proc in range(PROCS) for k in range(SHARED)}
         names = {p.name for p in vault.secrets.list_properties_of_secrets()}
         assert len(names) == PROCS * (SINGLE + BULK * BULK_SIZE) + 1
+        # one audit chain, no fork: every process's events on one verified chain
+        result = vault.audit.verify()
+        assert result.ok, result.reason
+        sets = vault.audit.events(operation="SecretSet")
+        assert len(sets) == PROCS * (SINGLE + SHARED)
+        assert len(vault.audit.events(operation="SecretSetBulk")) == PROCS * BULK
     if backend == "lmdb":  # the map had to grow past its initial 64 MiB while four processes used it
         assert (Path(path) / "data.mdb").stat().st_size > 64 << 20
 

@@ -94,10 +94,6 @@ class Store(Protocol):
         """True inside the block if this process is the one node running *job* now."""
         ...
 
-    def hot_copy(self, dest: str) -> None:
-        """A consistent copy of the whole vault into a new location of the same backend."""
-        ...
-
     def close(self) -> None: ...
 
 

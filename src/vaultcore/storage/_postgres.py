@@ -589,22 +589,15 @@ class PostgresStore:
         key = _lock_key(self._loc.schema, self._vault, "leader", job)
         conn = self._getconn()
         try:
-            try:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            except psycopg.Error as exc:
-                raise _translate(exc, "leader election failed", self._loc) from None
-            got = bool(row and row[0])
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except psycopg.Error as exc:
+            self._putconn(conn)
+            raise _translate(exc, "leader election failed", self._loc) from None
+        got = bool(row and row[0])
+        try:
             yield got
         finally:
-            if "got" in locals() and got and not _broken(conn):
+            if got and not _broken(conn):
                 with suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             self._putconn(conn)
-
-    # -- whole-store operations --------------------------------------------------------
-
-    def hot_copy(self, dest: str) -> None:
-        """Copy this vault's records, from one snapshot, into a new vault at the URL *dest*."""
-        from vaultcore.storage._interface import copy_to_new
-
-        copy_to_new(self, dest)
