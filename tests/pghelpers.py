@@ -163,3 +163,58 @@ def delete(url: str, db: bytes, key: bytes) -> bool:
 
 if __name__ == "__main__":  # `make pgserver`: make sure a test server answers (installs one as root)
     print("PostgreSQL for the tests:", server_url())
+
+
+class PrivateCluster:
+    """A throw-away PostgreSQL cluster of our own (initdb as the ``postgres`` user, a free
+    port, trust on loopback), so a test can restart the server for real without disturbing
+    anyone else using the machine's server. Needs root (CI runs as root) and the server
+    binaries (installed by ``make pgserver`` when missing)."""
+
+    def __init__(self) -> None:
+        import socket
+        import tempfile
+
+        bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if os.geteuid() != 0 or not bindirs:
+            if os.environ.get("CI"):
+                pytest.fail("a private PostgreSQL cluster needs root and the server binaries")
+            pytest.skip("a private PostgreSQL cluster needs root and the server binaries")
+        self.bin = bindirs[-1]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.dir = tempfile.mkdtemp(prefix="vct-pg-")
+        os.chmod(self.dir, 0o700)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self._as_postgres(f"{self.bin}/initdb -D {self.data} -A trust -U postgres --no-sync", check=True)
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, command: str, *, check: bool = False) -> None:
+        subprocess.run(
+            ["su", "postgres", "-s", "/bin/sh", "-c", command],
+            check=check,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    def _ctl(self, action: str, *extra: str) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._as_postgres(
+            f"{self.bin}/pg_ctl -D {self.data} -l {self.dir}/log -w -t 60 {' '.join(extra)} -o '{options}' {action}",
+            check=True,
+        )
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        """A real restart: every connection dies, in-flight transactions are rolled back."""
+        self._ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        self._as_postgres(f"{self.bin}/pg_ctl -D {self.data} -w -t 60 -m immediate stop")
+        shutil.rmtree(self.dir, ignore_errors=True)

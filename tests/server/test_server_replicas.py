@@ -2,10 +2,10 @@
 PostgreSQL vault, under concurrent writes, a replica killed and the vault's database
 connections dropped, lose no acknowledged write, and the audit chain verifies.
 
-The database restart is simulated with ``pg_terminate_backend`` of every connection of this
-vault (tagged by a unique ``application_name``): restarting the shared server would disturb
-other test runs on the machine. Every process loses its connections at once, mid-transaction
-for some of them, which is what a restart does to the clients.
+The vault lives on a private PostgreSQL cluster started for this test (restarting the
+machine's shared server would disturb other test runs), which is restarted for real
+(``pg_ctl restart -m fast``) in the middle of the writes; in addition every connection of the
+vault is dropped twice with ``pg_terminate_backend``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,6 @@ from azure.keyvault.secrets import SecretClient
 import pghelpers
 from vaultcore import KeyFileCredential, Vault
 from vaultcore.server import credential, ensure_local_tls
-from vaultfixtures import pg_base
-
-__all__ = ["pg_base"]
 
 WRITER = textwrap.dedent(
     """
@@ -46,7 +44,7 @@ WRITER = textwrap.dedent(
                 vault.secrets.set_secret(f"{tag}-{i}", f"value {tag} {i}")
                 print("ack", i, flush=True)
             except VaultError as exc:
-                print("fail", i, type(exc).__name__, flush=True)
+                print("fail", i, type(exc).__name__, str(exc).replace(" ", "_")[:200], flush=True)
             i += 1
             import os
             if os.path.exists(stop_file):
@@ -93,11 +91,20 @@ def _serve(env: dict[str, str], tls: Path) -> tuple[subprocess.Popen[bytes], dic
     return proc, json.loads("\n".join(lines))
 
 
+@pytest.fixture
+def cluster() -> Iterator[pghelpers.PrivateCluster]:
+    server = pghelpers.PrivateCluster()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.mark.slow
 def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
-    tmp_path: Path, pg_base: tuple[str, str]
+    tmp_path: Path, cluster: pghelpers.PrivateCluster
 ) -> None:
-    base, schema = pg_base
+    base, schema = cluster.url, pghelpers.new_schema(cluster.url)
     app = "vct-done-" + uuid.uuid4().hex[:8]
     url = pghelpers.vault_url(base, schema) + f"&application_name={app}"
     key_file = tmp_path / "vault.key"
@@ -154,10 +161,15 @@ def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
     acked_http: dict[str, str] = {}
     failovers = 0
     terminated = 0
+    restarted = False
     alive = [True, True]
     try:
         for i in range(160):
-            if i in (40, 80, 120):  # the database drops every connection of this vault
+            if i == 70:  # the database server restarts
+                before = pghelpers.sql(base, "SELECT pg_postmaster_start_time()")
+                cluster.restart()
+                restarted = pghelpers.sql(base, "SELECT pg_postmaster_start_time()") != before
+            if i in (40, 120):  # the database drops every connection of this vault
                 terminated += pghelpers.sql(
                     base,
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
@@ -199,7 +211,7 @@ def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
                     text.close()
 
     assert [w.returncode for w in writers] == [0, 0]
-    assert terminated >= 3
+    assert terminated >= 2 and restarted
     acked_embedded = {
         f"e{k}-{line.split()[1]}": f"value e{k} {line.split()[1]}"
         for k in range(2)
@@ -207,6 +219,7 @@ def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
         if line.startswith("ack")
     }
     assert len(acked_http) >= 150 and len(acked_embedded) >= 20
+    print("failovers", failovers, [x for w in writer_lines for x in w if x.startswith("fail")])
 
     with Vault.open(url, KeyFileCredential(str(key_file))) as vault:
         for name, value in {**acked_http, **acked_embedded}.items():

@@ -142,6 +142,25 @@ def _broken(conn: psycopg.Connection[Any]) -> bool:
     return bool(conn.closed or conn.broken)
 
 
+_LOST_STATES = ("57P01", "57P02", "57P03")  # admin / crash shutdown, cannot connect now
+
+
+def _lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """True if *exc* means the connection is gone (not a statement error such as a timeout).
+
+    libpq may report a dropped connection before it marks the connection bad (for example
+    "cannot exit pipeline mode while busy"); such a connection is closed here so that the
+    pool discards it and the caller can retry or look up the commit's outcome."""
+    state = exc.sqlstate
+    lost = _broken(conn) or (
+        isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08") or state in _LOST_STATES)
+    )
+    if lost and not conn.closed:
+        with suppress(Exception):
+            conn.close()
+    return lost
+
+
 class _Queries:
     """The statements of one schema, composed once."""
 
@@ -471,7 +490,7 @@ class PostgresStore:
                 found = cur.fetchone()
                 return None if found is None else (bytes(found[0]), bytes(found[1]))
             except psycopg.Error as exc:
-                if not _broken(conn) or not self._retry(deadline, attempt):
+                if not _lost(conn, exc) or not self._retry(deadline, attempt):
                     raise _translate(exc, "read failed", self._loc) from None
                 attempt += 1
             finally:
@@ -489,8 +508,9 @@ class PostgresStore:
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 break
             except psycopg.Error as exc:
+                lost = _lost(conn, exc)
                 self._putconn(conn)
-                if not _broken(conn) or not self._retry(deadline, attempt):
+                if not lost or not self._retry(deadline, attempt):
                     raise _translate(exc, "read failed", self._loc) from None
                 attempt += 1
         try:
@@ -539,7 +559,7 @@ class PostgresStore:
                 txn.commit()
                 return result
             except psycopg.Error as exc:
-                if not _broken(conn):
+                if not _lost(conn, exc):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
                     raise _translate(exc, "write failed", self._loc) from None
