@@ -28,14 +28,21 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _install_and_start() -> None:
+def _install() -> None:
+    """As root: ``apt-get install postgresql`` unless the server binaries are there."""
     if os.geteuid() != 0:
         return
-    if shutil.which("pg_ctlcluster") is None:
+    if shutil.which("pg_ctlcluster") is None or not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         if subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False).returncode:
             subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
             subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False)
+
+
+def _install_and_start() -> None:
+    if os.geteuid() != 0:
+        return
+    _install()
     for conf in sorted(glob.glob("/etc/postgresql/*/main")):
         version = conf.split("/")[3]
         hba = os.path.join(conf, "pg_hba.conf")
@@ -161,7 +168,8 @@ def delete(url: str, db: bytes, key: bytes) -> bool:
     return bool(rows)
 
 
-if __name__ == "__main__":  # `make pgserver`: make sure a test server answers (installs one as root)
+if __name__ == "__main__":  # `make pgserver`: a test server answers, server binaries installed (as root)
+    _install()
     print("PostgreSQL for the tests:", server_url())
 
 
@@ -175,6 +183,7 @@ class PrivateCluster:
         import socket
         import tempfile
 
+        _install()
         bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
         if os.geteuid() != 0 or not bindirs:
             if os.environ.get("CI"):

@@ -60,6 +60,7 @@ class Location:
             raise InvalidParameterError(f"not a valid PostgreSQL URL: {exc}") from None
         own = {k: v for k, v in query if k in _OWN_PARAMS}
         rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
+        self.password = parts.password or next((v for k, v in rest if k == "password"), None)
         if not any(k == "connect_timeout" for k, _ in rest):
             rest.append(("connect_timeout", "10"))
         self.vault = own.get("vault", "default")
@@ -79,10 +80,14 @@ class Location:
             psycopg.conninfo.conninfo_to_dict(self.conninfo)
         except psycopg.Error as exc:
             raise InvalidParameterError(f"not a valid PostgreSQL URL: {_first_line(exc, self)}") from None
-        host = parts.hostname or "localhost"
+        # Shown in repr, errors and ``Vault.path``: the URL without its password, enough to
+        # reopen the vault where the server needs none (trust, peer, a .pgpass file).
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
         user = f"{parts.username}@" if parts.username else ""
-        self.shown = f"{parts.scheme}://{user}{host}{port}{parts.path}?vault={self.vault}&schema={self.schema}"
-        self.password = parts.password
+        shown = [("vault", self.vault), ("schema", self.schema)]
+        shown += [(k, v) for k, v in query if k not in _OWN_PARAMS and k != "password"]
+        self.shown = urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, urlencode(shown, safe="/"), ""))
 
 
 def parse_location(url: str) -> Location:
