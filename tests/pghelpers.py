@@ -132,10 +132,15 @@ def dump(url: str, db: bytes) -> list[tuple[bytes, bytes]]:
     return [(bytes(k), bytes(v)) for k, v in rows]  # type: ignore[arg-type]
 
 
-def all_rows(url: str) -> dict[str, bytes]:
+def all_rows(url: str, *, audit: bool = True) -> dict[str, bytes]:
+    """Every row of the vault as ``db/key-hex`` -> value; without *audit*, the audit log
+    (segments and chain head) is left out: it grows by itself (group-committed reads)."""
     conninfo, schema, vault = _where(url)
     rows = sql(conninfo, f'SELECT db, key, value FROM "{schema}".vaultcore_records WHERE vault=%s', (vault,))
-    return {f"{bytes(d).decode()}/{bytes(k).hex()}": bytes(v) for d, k, v in rows}  # type: ignore[arg-type]
+    out = {f"{bytes(d).decode()}/{bytes(k).hex()}": bytes(v) for d, k, v in rows}  # type: ignore[arg-type]
+    if not audit:
+        out = {k: v for k, v in out.items() if not k.startswith("audit/") and k != "meta/" + b"audit_head".hex()}
+    return out
 
 
 def put(url: str, db: bytes, key: bytes, value: bytes) -> None:

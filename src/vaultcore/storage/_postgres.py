@@ -7,10 +7,8 @@ key))``. Sub-databases are values of ``db`` (a new one needs no DDL) and several
 share a table (``vault`` names them). Keys are ``bytea``, which PostgreSQL orders byte by
 byte, so range scans return LMDB's order.
 
-Location: ``postgresql://user[:password]@host[:port]/dbname?vault=NAME&schema=SCHEMA``;
-``vault`` (default ``default``), ``schema`` (default ``public``), ``statement_timeout``
-(ms, default 30000) and ``pool_size`` (default 8) are read here, everything else goes to
-libpq (``connect_timeout`` defaults to 10 s).
+Location: ``postgresql://user[:password]@host[:port]/dbname?vault=NAME&schema=SCHEMA``
+(parsed by ``storage._pglocation``; everything but vaultcore's own parameters goes to libpq).
 
 Consistency: a write transaction first takes ``pg_advisory_xact_lock`` on the vault, so the
 writers of one vault are serialised across every process and host (and the audit chain
@@ -29,13 +27,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
 from psycopg import sql
 
 from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
+from vaultcore.storage._pglocation import Location
 
 __all__ = ["PostgresStore", "parse_location"]
 
@@ -45,53 +43,16 @@ TABLE = "vaultcore_records"
 _PAGE = 512
 _RETRY_WINDOW = 30.0  # seconds a read or an unapplied write keeps retrying through a restart
 _DDL_LOCK = 0x7661756C74636F72  # "vaultcor": serialises table creation between processes
-_OWN_PARAMS = ("vault", "schema", "statement_timeout", "pool_size")
-
-
-class Location:
-    """A parsed ``postgresql://`` location (the password never leaves ``conninfo``)."""
-
-    def __init__(self, url: str) -> None:
-        try:
-            parts = urlsplit(url)
-            query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
-            port = f":{parts.port}" if parts.port else ""
-        except ValueError as exc:
-            raise InvalidParameterError(f"not a valid PostgreSQL URL: {exc}") from None
-        own = {k: v for k, v in query if k in _OWN_PARAMS}
-        rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
-        self.password = parts.password or next((v for k, v in rest if k == "password"), None)
-        if not any(k == "connect_timeout" for k, _ in rest):
-            rest.append(("connect_timeout", "10"))
-        self.vault = own.get("vault", "default")
-        self.schema = own.get("schema", "public")
-        for what, value in (("vault", self.vault), ("schema", self.schema)):
-            if not value or len(value) > 63 or not all(c.isalnum() or c in "_-" for c in value):
-                raise InvalidParameterError(f"the {what} name in a PostgreSQL URL must be 1-63 of a-z, 0-9, '_', '-'")
-        try:
-            self.statement_timeout = int(own.get("statement_timeout", "30000"))
-            self.pool_size = int(own.get("pool_size", "8"))
-        except ValueError:
-            raise InvalidParameterError("statement_timeout and pool_size must be integers") from None
-        if self.statement_timeout < 0 or not 2 <= self.pool_size <= 256:
-            raise InvalidParameterError("statement_timeout must be >= 0 ms and pool_size 2-256")
-        self.conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-        try:
-            psycopg.conninfo.conninfo_to_dict(self.conninfo)
-        except psycopg.Error as exc:
-            raise InvalidParameterError(f"not a valid PostgreSQL URL: {_first_line(exc, self)}") from None
-        # Shown in repr, errors and ``Vault.path``: the URL without its password, enough to
-        # reopen the vault where the server needs none (trust, peer, a .pgpass file).
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        user = f"{parts.username}@" if parts.username else ""
-        shown = [("vault", self.vault), ("schema", self.schema)]
-        shown += [(k, v) for k, v in query if k not in _OWN_PARAMS and k != "password"]
-        self.shown = urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, urlencode(shown, safe="/"), ""))
 
 
 def parse_location(url: str) -> Location:
-    return Location(url)
+    """A checked location (libpq parses the connection part)."""
+    loc = Location(url)
+    try:
+        psycopg.conninfo.conninfo_to_dict(loc.conninfo)
+    except psycopg.Error as exc:
+        raise InvalidParameterError(f"not a valid PostgreSQL URL: {_first_line(exc, loc)}") from None
+    return loc
 
 
 def _first_line(exc: BaseException, loc: Location | None = None) -> str:
@@ -414,7 +375,7 @@ class PostgresStore:
     def open(cls, url: str, *, create: bool) -> PostgresStore:
         """Connect (clear errors for a wrong URL, password or database), create the table
         with *create*, else check that the vault exists."""
-        loc = Location(url)
+        loc = parse_location(url)
         q = _Queries(loc.schema)
         try:
             with psycopg.connect(loc.conninfo, autocommit=True) as conn:
