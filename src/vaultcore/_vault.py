@@ -122,7 +122,7 @@ class Vault:
         audit: str = "group",
         access_kdf: KdfParameters = KDF_INTERACTIVE,
     ) -> Vault:
-        """Create a new vault in the directory *path* (created 0700).
+        """Create a new vault in the directory *path* (created 0700) or at a ``postgresql://`` URL.
 
         ``tier`` (``"standard"`` or ``"premium"``) defaults to the credential's: a
         :class:`Pkcs11Credential` makes a premium vault, software credentials a standard one;
