@@ -229,3 +229,27 @@ def test_two_replicas_and_two_embedded_writers_lose_no_acknowledged_write(
         assert result.ok, result.reason
         sets = [e for e in vault.audit.events(operation="SecretSet") if e.result == "success"]
         assert len(sets) >= len(acked_http) + len(acked_embedded)
+
+
+def test_every_handle_of_a_vault_derives_the_same_token_key_and_other_vaults_do_not(tmp_path: Path) -> None:
+    from vaultcore import ForbiddenError, RawKeyCredential, UnauthorizedError
+    from vaultcore.server import create_app
+
+    cred = RawKeyCredential(b"\x21" * 32)
+    one = Vault.create(tmp_path / "v", cred)
+    two = Vault.open(tmp_path / "v", cred)
+    other = Vault.create(tmp_path / "w", cred)
+    try:
+        apps = [create_app(v).state.akv for v in (one, two, other)]
+        token = apps[0].admin_token()
+        assert apps[1].issuer.verify(token) == apps[0].issuer.verify(token)
+        with pytest.raises(UnauthorizedError):
+            apps[2].issuer.verify(token)  # another vault's keyring, another key
+        one.rotate_keyring()  # the key comes from the index key, which never rotates
+        assert create_app(one).state.akv.issuer.verify(token) == apps[0].issuer.verify(token)
+        app_id = one.access.create_application("reader").principal.id
+        with pytest.raises(ForbiddenError):
+            one.as_authenticated(app_id)._service_key("server-token")  # only the administrator's
+    finally:
+        for v in (one, two, other):
+            v.close()
