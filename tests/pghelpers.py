@@ -184,7 +184,8 @@ class PrivateCluster:
     anyone else using the machine's server. Needs root (CI runs as root) and the server
     binaries (installed by ``make pgserver`` when missing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        """With *password*: scram-sha-256 authentication for user ``postgres`` instead of trust."""
         import socket
         import tempfile
 
@@ -202,9 +203,18 @@ class PrivateCluster:
         os.chmod(self.dir, 0o700)
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = os.path.join(self.dir, "data")
-        self._as_postgres(f"{self.bin}/initdb -D {self.data} -A trust -U postgres --no-sync", check=True)
+        auth = "-A trust"
+        if password is not None:
+            pwfile = os.path.join(self.dir, "pw")
+            with open(pwfile, "w") as fh:
+                fh.write(password + "\n")
+            shutil.chown(pwfile, "postgres", "postgres")
+            os.chmod(pwfile, 0o600)
+            auth = f"-A scram-sha-256 --pwfile={pwfile}"
+        self._as_postgres(f"{self.bin}/initdb -D {self.data} {auth} -U postgres --no-sync", check=True)
         self.start()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        secret = f":{password}" if password is not None else ""
+        self.url = f"postgresql://postgres{secret}@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, command: str, *, check: bool = False) -> None:
         subprocess.run(

@@ -219,6 +219,21 @@ def test_clear_errors_for_wrong_locations(base: str, pg_base: tuple[str, str]) -
         Vault.open(pghelpers.vault_url(base, "vct_no_such_schema"), cred)
 
 
+def test_a_wrong_password_is_named_and_never_echoed() -> None:
+    server = pghelpers.PrivateCluster(password="right-Pw-4711")
+    try:
+        url = pghelpers.vault_url(server.url, "public")
+        Vault.create(url, RawKeyCredential(KEY)).close()  # the right password works
+        wrong = url.replace("right-Pw-4711", "wrong-Pw-0815")
+        with pytest.raises(StorageError, match="password authentication failed") as info:
+            Vault.open(wrong, RawKeyCredential(KEY))
+        assert "wrong-Pw-0815" not in str(info.value) and "right-Pw-4711" not in str(info.value)
+        with Vault.open(url, RawKeyCredential(KEY)) as vault:
+            assert "right-Pw-4711" not in repr(vault) and "right-Pw-4711" not in vault.path
+    finally:
+        server.stop()
+
+
 def test_missing_privileges_are_named(url: str, base: str, pg_base: tuple[str, str]) -> None:
     role = "vct_noperm_" + uuid.uuid4().hex[:8]
     Vault.create(url, RawKeyCredential(KEY)).close()
