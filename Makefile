@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SRC_C := $(wildcard csrc/*.c csrc/*.h csrc/*.py)
 
-.PHONY: demo test lint typecheck pytest bench build sysdeps clean
+.PHONY: demo test lint typecheck pytest bench build sysdeps pgserver clean
 
 demo: build
 	$(BIN)/python -m vaultcore.demo
@@ -33,7 +33,7 @@ $(BIN)/python:
 
 .stamp-deps: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "cffi>=1.16" "setuptools>=68" wheel
-	$(BIN)/pip install -q --no-build-isolation -e ".[dev,server]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[dev,server,postgres]"
 	touch $@
 
 .stamp-build: .stamp-deps $(SRC_C)
@@ -50,7 +50,12 @@ lint: build
 typecheck: build
 	$(BIN)/mypy
 
-pytest: build
+# PostgreSQL for the storage tests: $$VAULTCORE_TEST_PG, else the local server (socket or
+# 127.0.0.1:5432), else (as root) apt-get install postgresql and pg_ctlcluster start.
+pgserver: build
+	$(BIN)/python tests/pghelpers.py
+
+pytest: build pgserver
 	$(BIN)/python -m pytest -q
 
 bench: build

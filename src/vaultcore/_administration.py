@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from vaultcore.certificates._client import CertificateClient
     from vaultcore.engine._context import VaultContext
     from vaultcore.engine._lifecycle import Lifecycle
-    from vaultcore.storage._lmdb import WriteTxn
+    from vaultcore.storage._interface import WriteTxn
 
 __all__ = [
     "AdministrationOperations",

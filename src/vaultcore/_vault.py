@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -14,7 +13,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from vaultcore._administration import AdministrationOperations, VaultSettingsClient, open_security_domain
-from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification, PendingEvent
+from vaultcore._principal_views import PrincipalViews
+from vaultcore.access._audit import AuditLog, PendingEvent
+from vaultcore.access._audit_view import AuditView
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto import _bindings
@@ -36,6 +37,7 @@ from vaultcore.engine._context import (
     utc_now,
 )
 from vaultcore.engine._lifecycle import Lifecycle
+from vaultcore.engine._migrate import copy_and_verify
 from vaultcore.engine._records import Kind, VersionRecord
 from vaultcore.engine._rotation import Progress, rotate_keyring
 from vaultcore.events._expiry import detect_expiry
@@ -52,7 +54,8 @@ from vaultcore.exceptions import (
     VaultLockedError,
 )
 from vaultcore.secrets._client import SecretClient
-from vaultcore.storage._lmdb import LmdbStore, WriteTxn
+from vaultcore.storage._interface import Store, WriteTxn, is_url, open_store
+from vaultcore.storage._lmdb import LmdbStore
 
 if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X.509 or key code
     from vaultcore.access._principals import AccessManager
@@ -73,14 +76,18 @@ class MaintenanceReport:
 
     purged: int
     events: tuple[dict[str, Any], ...] = ()
+    leader: bool = True  # False: another node held the maintenance lock, nothing ran here
 
 
 def _default_name(path: str) -> str:
+    if is_url(path):  # postgresql://...?vault=NAME: the vault's name in the database
+        found = re.search(r"[?&]vault=([^&#]*)", path)
+        path = found.group(1) if found else "vault"
     base = re.sub(r"[^0-9a-zA-Z-]", "-", os.path.basename(os.path.abspath(path))).strip("-").lower()
     return (base or "vault")[:24]
 
 
-class Vault(AdministrationOperations):
+class Vault(PrincipalViews, AdministrationOperations):
     """An open vault. Create with :meth:`create`, open with :meth:`open`; use as a context manager.
 
     The object returned by ``create``/``open`` acts as the administrator (whoever holds the
@@ -154,7 +161,7 @@ class Vault(AdministrationOperations):
         audit: str = "group",
         access_kdf: KdfParameters = KDF_INTERACTIVE,
     ) -> Vault:
-        """Create a new vault in the directory *path* (created 0700).
+        """Create a new vault in the directory *path* (created 0700) or at a ``postgresql://`` URL.
 
         ``tier`` (``"standard"`` or ``"premium"``) defaults to the credential's: a
         :class:`Pkcs11Credential` makes a premium vault, software credentials a standard one;
@@ -207,7 +214,7 @@ class Vault(AdministrationOperations):
         }
         header_raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         ring = Keyring.new(vault_id, domain=domain)
-        store = LmdbStore.open(path, create=True)
+        store = open_store(path, create=True)
         try:
             ctx = VaultContext(store, root, header_raw, ring, clock)
             ctx.audit = AuditLog(ctx, mode=audit)
@@ -248,7 +255,7 @@ class Vault(AdministrationOperations):
         _check_kdf(access_kdf)
         if not isinstance(credential, Credential):
             raise InvalidParameterError("credential must be a vaultcore credential")
-        store = LmdbStore.open(path, create=False)
+        store = open_store(path, create=False)
         try:
             with store.read() as txn:
                 header_raw = txn.get(META, HEADER_KEY)
@@ -274,7 +281,9 @@ class Vault(AdministrationOperations):
             raise
         vault = cls._attach(ctx, access_kdf)
         vault._record_admin("VaultOpen")
-        vault._engine.sweep()
+        with store.leader("maintenance") as lead:  # one node at a time on a shared database
+            if lead:
+                vault._engine.sweep()
         return vault
 
     @classmethod
@@ -326,109 +335,6 @@ class Vault(AdministrationOperations):
         from vaultcore._environment import credential_from_env, vault_path_from_env
 
         return cls.open(vault_path_from_env(), credential_from_env(), audit=audit)
-
-    def as_principal(self, client_id: str, client_secret: str, *, caller: dict[str, Any] | None = None) -> Vault:
-        """A view of this vault acting as an application principal (checked and audited)."""
-        self._require_open()
-        try:
-            pid = self.access.authenticate(client_id, client_secret)
-        except UnauthorizedError:
-            event = PendingEvent(
-                self._attempted_principal(client_id),
-                "PrincipalAuthenticate",
-                "/",
-                new_request_id(),
-                {**self._session.caller, **(caller or {})},
-                self._ctx.clock().timestamp(),
-            )
-            event.result = "Unauthorized"
-            self._ctx.audit.record(event)
-            raise
-        return self._view(pid, caller)
-
-    def _attempted_principal(self, client_id: object) -> str:
-        """How a failed login names its principal in the audit log.
-
-        A known client id is logged as is; anything else only as a short hash, because a
-        caller who swapped the arguments would otherwise write its client secret to the log.
-        """
-        text = client_id if isinstance(client_id, str) else repr(client_id)
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")  # lone surrogates
-        try:
-            self.access.require_principal(f"app:{text}")
-        except VaultError:
-            return "app:unknown-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-        return f"app:{text}"
-
-    def as_os_user(self, uid: int, *, caller: dict[str, Any] | None = None) -> Vault:
-        """A view acting as the OS user *uid*.
-
-        For a trusted front end that has authenticated the uid itself (the local server reads
-        it from its Unix socket with ``SO_PEERCRED``); the principal must exist. Only the
-        administrator (the holder of the vault credential) may do this: a principal's view
-        asking for another identity is ``ForbiddenError`` (and audited).
-        """
-        self._require_open()
-        pid = f"uid:{uid}"
-        if not self._session.is_admin:
-            event = PendingEvent(
-                self._session.principal,
-                "PrincipalImpersonate",
-                f"/principals/{pid}",
-                new_request_id(),
-                {**self._session.caller, **(caller or {})},
-                self._ctx.clock().timestamp(),
-            )
-            event.result = "Forbidden"
-            self._ctx.audit.record(event)
-            raise ForbiddenError(
-                f"Principal {self._session.principal!r} may not act as {pid}: only the vault administrator can",
-                inner_code="ForbiddenByRbac",
-            )
-        self.access.require_principal(pid)
-        return self._view(pid, caller)
-
-    def as_authenticated(self, principal_id: str, *, caller: dict[str, Any] | None = None) -> Vault:
-        """A view acting as *principal_id*, which a trusted front end authenticated itself.
-
-        For the REST server (a bearer token it issued and verified) and the Unix-socket front
-        end (``SO_PEERCRED``): no client secret is checked here, so only the administrator's
-        vault object may create such views. ``"admin"`` gives an administrator view with
-        *caller* recorded in its audit events.
-        """
-        self._require_open()
-        if not self._session.is_admin:
-            raise ForbiddenError(
-                f"Principal {self._session.principal!r} may not act as {principal_id}: "
-                "only the vault administrator can",
-                inner_code="ForbiddenByRbac",
-            )
-        if principal_id == ADMIN:
-            return type(self)(self._ctx, Session(ADMIN, caller=caller), owner=False, access_kdf=self._access_kdf)
-        self.access.require_principal(principal_id)
-        return self._view(principal_id, caller)
-
-    def record_sign_in(self, principal_id: str, operation_name: str, caller: dict[str, Any], result: str) -> None:
-        """Audit a sign-in a trusted front end decided itself (the server's token endpoints:
-        client assertions, managed identity by OS user); administrator's handle only."""
-        self._require_open()
-        if not self._session.is_admin:
-            raise ForbiddenError("only the vault administrator's handle records sign-ins", inner_code="ForbiddenByRbac")
-        event = PendingEvent(
-            principal_id,
-            operation_name,
-            "/",
-            new_request_id(),
-            {**self._session.caller, **caller},
-            self._ctx.clock().timestamp(),
-        )
-        event.result = result
-        self._ctx.audit.record(event)
-
-    def _view(self, pid: str, caller: dict[str, Any] | None) -> Vault:
-        session = Session(pid, authorizer=self.access.authorizer(pid), caller=caller)
-        view = type(self)(self._ctx, session, owner=False, access_kdf=self._access_kdf)
-        return view
 
     @property
     def principal(self) -> str:
@@ -488,6 +394,14 @@ class Vault(AdministrationOperations):
     @property
     def keyring_generation(self) -> int:
         return self._ctx.keyring.generation
+
+    def _service_key(self, label: str) -> bytes:
+        """A key derived from the keyring for *label* (the REST server's token key: the same
+        in every replica serving this vault). Only the administrator's object hands it out."""
+        self._require_open()
+        if not self._session.is_admin:
+            raise ForbiddenError("only the vault administrator may derive service keys", inner_code="ForbiddenByRbac")
+        return self._ctx.keyring.service_key(label)
 
     # -- administration ----------------------------------------------------------------
 
@@ -561,6 +475,12 @@ class Vault(AdministrationOperations):
         """Purge soft-deleted objects past their scheduled purge date, apply key rotation
         policies and certificate lifetime actions, and emit the expiry events now due."""
         self._require_open()
+        with self._ctx.store.leader("maintenance") as lead:
+            if not lead:  # another node of a shared (PostgreSQL) vault is running them now
+                return MaintenanceReport(purged=0, leader=False)
+            return self._maintain()
+
+    def _maintain(self) -> MaintenanceReport:
         purged = self._engine.sweep()
         events = self._rotation_job() + self._lifetime_job()
         detect_expiry(self._ctx, self._engine, self.events._outbox)
@@ -600,12 +520,19 @@ class Vault(AdministrationOperations):
 
     @operation("VaultBackup", A.VAULT_ADMIN)
     def backup_to(self, path: str | os.PathLike[str]) -> None:
-        """A consistent, compacting hot copy of the whole vault into a new directory.
+        """A consistent hot copy of the whole vault into a new directory or ``postgresql://`` URL.
 
-        Open the copy with the same credential. Writers may keep running meanwhile.
+        Open the copy with the same credential. Writers may keep running meanwhile. Between
+        LMDB directories this is a compacting LMDB copy; to or from PostgreSQL (migration
+        either way) every record is copied from one snapshot and then re-verified in the copy.
         """
         self._require_open()
-        self._ctx.store.hot_copy(os.fspath(path))
+        dest = os.fspath(path)
+        store = self._ctx.store
+        if isinstance(store, LmdbStore) and not is_url(dest):
+            store.hot_copy(dest)
+            return
+        copy_and_verify(self._ctx, dest)
 
 
 def _check_kdf(kdf: object) -> None:
@@ -635,7 +562,7 @@ def _check_same_token(current: Any, credential: Credential) -> None:
     )
 
 
-def _check_rollback(store: LmdbStore, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
+def _check_rollback(store: Store, root: Any, header_raw: bytes, ring: Keyring) -> tuple[bytes, Keyring]:
     """A root key that can remember the keyring generation (PKCS#11) refuses older vaults.
 
     Another process may change the keyring, and tell the token, after this open read it:
@@ -668,35 +595,3 @@ def _after_keyring_commit(ctx: VaultContext, root: Any) -> None:
     record = getattr(root, "record_generation", None)
     if record is not None:
         record(ctx.keyring.generation)
-
-
-class AuditView:
-    """``vault.audit``: read, verify and export the audit log (needs the audit-read action)."""
-
-    def __init__(self, ctx: VaultContext, session: Session) -> None:
-        self._ctx = ctx
-        self._session = session
-
-    @property
-    def _log(self) -> AuditLog:
-        log: AuditLog = self._ctx.audit
-        return log
-
-    @operation("AuditRead", A.AUDIT_READ)
-    def events(self, **filters: Any) -> list[AuditEvent]:
-        """Events in order; filters: ``since``, ``until`` (datetimes), ``principal``, ``operation``."""
-        return list(self._log.events(**filters))
-
-    @operation("AuditVerify", A.AUDIT_READ)
-    def verify(self) -> AuditVerification:
-        """Check the HMAC chain; the result names the first edited, missing or moved event."""
-        return self._log.verify()
-
-    @operation("AuditExport", A.AUDIT_READ)
-    def export(self, fp: Any, **filters: Any) -> int:
-        """Write events as JSON lines to the text file *fp*; returns how many."""
-        return self._log.export(fp, **filters)
-
-    def flush(self) -> None:
-        """Commit queued read events now."""
-        self._log.flush()

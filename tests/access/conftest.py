@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from accesshelpers import grant, new_vault
+from accesshelpers import grant, new_vault, vault_path_on_both
 
 from vaultcore import RawKeyCredential, Vault
+from vaultfixtures import pg_base
+
+__all__ = ["pg_base", "vault_path_on_both"]
 
 
 @pytest.fixture

@@ -15,6 +15,13 @@ import pytest
 import vaultcore
 from vaultcore import RawKeyCredential, Vault
 
+
+@pytest.fixture
+def vault_path(vault_path_on_both: Path) -> Path:
+    """These tests run on LMDB and on PostgreSQL (rows edited with SQL there)."""
+    return vault_path_on_both
+
+
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
 CHILD = textwrap.dedent(
@@ -34,8 +41,8 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("mode", ["group", "sync"])
-def test_sigkill_keeps_every_acknowledged_mutation_and_its_event(tmp_path: Path, mode: str) -> None:
-    path = tmp_path / "vault"
+def test_sigkill_keeps_every_acknowledged_mutation_and_its_event(vault_path: Path, tmp_path: Path, mode: str) -> None:
+    path = vault_path
     key = os.urandom(32)
     Vault.create(path, RawKeyCredential(key)).close()
     key_hex = key.hex()

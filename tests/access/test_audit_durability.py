@@ -14,10 +14,17 @@ from accesshelpers import grant, new_vault
 
 from vaultcore import ForbiddenError, NotFoundError, RawKeyCredential, Vault
 
+
+@pytest.fixture
+def vault_path(vault_path_on_both: Path) -> Path:
+    """These tests run on LMDB and on PostgreSQL (rows edited with SQL there)."""
+    return vault_path_on_both
+
+
 T = TypeVar("T")
 
 
-def stored_operations(path: Path, cred: RawKeyCredential) -> list[tuple[str, str]]:
+def stored_operations(path: Path | str, cred: RawKeyCredential) -> list[tuple[str, str]]:
     """(operation, result) of every event *on disk*, read through a second handle.
 
     The second handle's own queue holds only its VaultOpen event; it never flushes the first
@@ -67,7 +74,7 @@ def test_reads_are_flushed_within_the_bounded_delay(vault_and_cred: tuple[Vault,
     vault.secrets.set_secret("s", "v")
     vault.secrets.get_secret("s")
     deadline = time.monotonic() + 5.0
-    while ("SecretGet", "success") not in stored_operations(Path(vault.path), cred):
+    while ("SecretGet", "success") not in stored_operations(vault.path, cred):
         assert time.monotonic() < deadline, "the read was not flushed within 5 s (max_delay is 50 ms)"
         time.sleep(0.02)
 
@@ -82,7 +89,7 @@ def test_a_full_batch_is_flushed_without_waiting_for_the_delay(
     for _ in range(log._max_batch):
         vault.secrets.get_secret("s")
     deadline = time.monotonic() + 5.0
-    while stored_operations(Path(vault.path), cred).count(("SecretGet", "success")) < log._max_batch:
+    while stored_operations(vault.path, cred).count(("SecretGet", "success")) < log._max_batch:
         assert time.monotonic() < deadline, "a full batch was not flushed"
         time.sleep(0.02)
 

@@ -20,6 +20,13 @@ from accesshelpers import RawStore, grant, new_vault, seq_key
 from vaultcore import NotFoundError, RawKeyCredential, Vault
 from vaultcore.crypto._envelope import RecordType
 
+
+@pytest.fixture
+def vault_path(vault_path_on_both: Path) -> Path:
+    """These tests run on LMDB and on PostgreSQL (rows edited with SQL there)."""
+    return vault_path_on_both
+
+
 EVENTS = 20  # events written by make_log(), VaultCreate included
 
 
@@ -155,10 +162,9 @@ def test_rolling_back_the_chain_head_is_detected_and_nothing_is_overwritten(vaul
     vault.secrets.set_secret("early", "v")
     vault.close()
     raw = RawStore(vault_path)
-    with raw.env.begin() as txn:
-        stored = txn.get(b"audit_head", db=raw.meta)
-        assert stored is not None
-        old_head = bytes(stored)
+    stored = raw.get_meta(b"audit_head")
+    assert stored is not None
+    old_head = bytes(stored)
     raw.close()
     old_seq = int.from_bytes(old_head[:8], "big")
     vault = Vault.open(vault_path, cred)
@@ -167,8 +173,7 @@ def test_rolling_back_the_chain_head_is_detected_and_nothing_is_overwritten(vaul
     vault.close()
     before = dict(RawStore_rows(vault_path))
     raw = RawStore(vault_path)
-    with raw.env.begin(write=True) as txn:
-        txn.put(b"audit_head", old_head, db=raw.meta)
+    raw.put_meta(b"audit_head", old_head)
     raw.close()
     vault = Vault.open(vault_path, cred, audit="off")  # "off": no VaultOpen event is appended
     try:

@@ -1,5 +1,5 @@
 """Fixtures for these tests: a fake clock, credentials and a vault (see ``tests/vaultfixtures.py``)."""
 
-from vaultfixtures import clock, pass_cred, raw_cred, vault, vault_dir
+from vaultfixtures import backend, clock, pass_cred, raw_cred, vault, vault_dir, vault_location
 
-__all__ = ["clock", "pass_cred", "raw_cred", "vault", "vault_dir"]
+__all__ = ["backend", "clock", "pass_cred", "raw_cred", "vault", "vault_dir", "vault_location"]

@@ -1,5 +1,25 @@
-"""Fixtures for the event tests: a fake clock, credentials and a vault (see ``tests/vaultfixtures.py``)."""
+"""Fixtures for the event tests: a fake clock, credentials and a vault (see ``tests/vaultfixtures.py``).
 
-from vaultfixtures import clock, pass_cred, raw_cred, vault, vault_dir
+The outbox is a sub-database like any other, so the event tests run on both storage backends."""
 
-__all__ = ["clock", "pass_cred", "raw_cred", "vault", "vault_dir"]
+import pytest
+
+from vaultfixtures import both_backends, clock, pass_cred, pg_base, raw_cred, vault, vault_dir, vault_location
+
+
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    return both_backends
+
+
+__all__ = [
+    "backend",
+    "both_backends",
+    "clock",
+    "pass_cred",
+    "pg_base",
+    "raw_cred",
+    "vault",
+    "vault_dir",
+    "vault_location",
+]

@@ -180,6 +180,19 @@ def test_access_policy_changed(vault: Vault) -> None:
     }
 
 
+def test_changing_an_assigned_custom_role_changes_access(vault: Vault) -> None:
+    from vaultcore import Permission
+
+    read = Permission(data_actions=("Microsoft.KeyVault/vaults/secrets/getSecret/action",))
+    role = vault.access.set_role_definition("Reader of values", permissions=[read])
+    vault.access.set_role_definition("Reader of values", name=role.name, permissions=[read], description="x")
+    assert collect(vault) == []  # not assigned to anyone: nobody's access changed
+    vault.access.create_application("ci")
+    vault.access.assign_role("app:ci", role.name)
+    vault.access.set_role_definition("Reader of values", name=role.name, permissions=[])
+    assert short(collect(vault)) == ["VaultAccessPolicyChanged"] * 2  # the assignment, then the change
+
+
 def test_event_grid_and_cloudevents_schemas(vault: Vault, clock: FakeClock) -> None:
     vault.secrets.set_secret("s", "x")
     ev = collect(vault)[0]

@@ -112,6 +112,7 @@ def test_scheduler_near_expiry_then_expired(vault: Vault, clock: FakeClock) -> N
     assert short(vault.events.read()) == short(got)  # pruning keeps the newest 10,000 events
 
 
+@pytest.mark.parametrize("both_backends", ["lmdb"])  # opens the vault directory itself
 def test_one_process_runs_each_job_at_a_time(vault: Vault, vault_dir: Path, raw_cred: RawKeyCredential) -> None:
     """Two handles with their own schedulers (as two processes would): a job whose lease the
     other holds is skipped, and runs again once the lease is released."""
@@ -129,6 +130,7 @@ def test_one_process_runs_each_job_at_a_time(vault: Vault, vault_dir: Path, raw_
         other.close()
 
 
+@pytest.mark.parametrize("both_backends", ["lmdb"])  # opens the vault directory itself
 def test_a_stale_lease_of_a_dead_process_expires(vault: Vault, vault_dir: Path, raw_cred: RawKeyCredential) -> None:
     other = Vault.open(vault_dir, raw_cred)
     try:
@@ -210,6 +212,7 @@ def test_subscriptions_are_backed_up_and_survive_keyring_rotation(
         assert [e.object_name for e in copy.events.read()] == ["s"]
 
 
+@pytest.mark.parametrize("both_backends", ["lmdb"])  # opens the vault directory itself
 def test_no_secret_in_reprs_or_at_rest(vault: Vault, vault_dir: Path) -> None:
     sub = vault.events.create_subscription("https://127.0.0.1:9/hook-path", validate=False)
     vault.secrets.set_secret("very-visible-name", "x")

@@ -1,5 +1,25 @@
-"""Fixtures for these tests: a fake clock, credentials and a vault (see ``tests/vaultfixtures.py``)."""
+"""Fixtures for these tests: a fake clock, credentials and a vault (see ``tests/vaultfixtures.py``).
 
-from vaultfixtures import clock, pass_cred, raw_cred, vault, vault_dir
+The lifecycle tests run on both storage backends (``backend`` is parametrized here)."""
 
-__all__ = ["clock", "pass_cred", "raw_cred", "vault", "vault_dir"]
+import pytest
+
+from vaultfixtures import both_backends, clock, pass_cred, pg_base, raw_cred, vault, vault_dir, vault_location
+
+
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    return both_backends
+
+
+__all__ = [
+    "backend",
+    "both_backends",
+    "clock",
+    "pass_cred",
+    "pg_base",
+    "raw_cred",
+    "vault",
+    "vault_dir",
+    "vault_location",
+]

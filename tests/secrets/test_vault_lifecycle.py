@@ -240,7 +240,7 @@ def test_bulk_set_is_atomic_and_refuses_deleted_names(vault: Vault) -> None:
 # -- soft delete / recover / purge ---------------------------------------------------------
 
 
-def test_delete_recover_purge(vault: Vault, vault_dir: Path, clock: FakeClock) -> None:
+def test_delete_recover_purge(vault: Vault, vault_location: str, clock: FakeClock) -> None:
     v1 = vault.secrets.set_secret("api-key", "one")
     v2 = vault.secrets.set_secret("api-key", "two")
     vault.secrets.set_secret("other", "x")
@@ -290,15 +290,15 @@ def test_delete_recover_purge(vault: Vault, vault_dir: Path, clock: FakeClock) -
     vault.secrets.purge_deleted_secret("other")
     vault.close()
     for db in (b"deleted", b"dversions", b"purgeq"):
-        assert dump(vault_dir, db) == []
-    assert len(dump(vault_dir, b"versions")) == 1
-    assert len(dump(vault_dir, b"objects")) == 1
+        assert dump(vault_location, db) == []
+    assert len(dump(vault_location, b"versions")) == 1
+    assert len(dump(vault_location, b"objects")) == 1
 
 
 def test_sweep_purges_after_retention_at_open_and_in_maintenance(
-    vault_dir: Path, raw_cred: RawKeyCredential, clock: FakeClock
+    vault_location: str, raw_cred: RawKeyCredential, clock: FakeClock
 ) -> None:
-    with Vault.create(vault_dir, raw_cred, clock=clock, retention_days=7) as vault:
+    with Vault.create(vault_location, raw_cred, clock=clock, retention_days=7) as vault:
         vault.secrets.set_secret("a", "1")
         vault.secrets.set_secret("b", "2")
         vault.secrets.delete_secret("a")
@@ -311,15 +311,15 @@ def test_sweep_purges_after_retention_at_open_and_in_maintenance(
         assert [d.name for d in vault.secrets.list_deleted_secrets()] == ["b"]
         vault.secrets.set_secret("a", "reused")
     clock.advance(days=1)
-    with Vault.open(vault_dir, raw_cred, clock=clock) as vault:  # the sweep runs at open
+    with Vault.open(vault_location, raw_cred, clock=clock) as vault:  # the sweep runs at open
         assert list(vault.secrets.list_deleted_secrets()) == []
         vault.secrets.set_secret("b", "reused")
         assert vault.run_maintenance().purged == 0
-    assert dump(vault_dir, b"purgeq") == []
+    assert dump(vault_location, b"purgeq") == []
 
 
-def test_purge_protection(vault_dir: Path, raw_cred: RawKeyCredential, clock: FakeClock) -> None:
-    with Vault.create(vault_dir, raw_cred, clock=clock, retention_days=7, purge_protection=True) as vault:
+def test_purge_protection(vault_location: str, raw_cred: RawKeyCredential, clock: FakeClock) -> None:
+    with Vault.create(vault_location, raw_cred, clock=clock, retention_days=7, purge_protection=True) as vault:
         vault.secrets.set_secret("locked", "v")
         vault.secrets.set_secret("later", "v")
         vault.secrets.set_secret("swept", "v")
@@ -345,7 +345,7 @@ def test_purge_protection(vault_dir: Path, raw_cred: RawKeyCredential, clock: Fa
         assert [d.name for d in vault.secrets.list_deleted_secrets()] == ["later"]
         vault.secrets.set_secret("locked", "again")
     clock.advance(days=7)
-    with Vault.open(vault_dir, raw_cred, clock=clock) as vault:
+    with Vault.open(vault_location, raw_cred, clock=clock) as vault:
         assert list(vault.secrets.list_deleted_secrets()) == []
         assert vault.secrets.get_secret("locked").value == "again"
 
@@ -375,8 +375,10 @@ def test_recovery_level(
         assert vault.secrets.get_deleted_secret("s").properties.recovery_level == level
 
 
-def test_enable_purge_protection_is_permanent(vault_dir: Path, raw_cred: RawKeyCredential, clock: FakeClock) -> None:
-    with Vault.create(vault_dir, raw_cred, clock=clock) as vault:
+def test_enable_purge_protection_is_permanent(
+    vault_location: str, raw_cred: RawKeyCredential, clock: FakeClock
+) -> None:
+    with Vault.create(vault_location, raw_cred, clock=clock) as vault:
         vault.secrets.set_secret("s", "v")
         vault.enable_purge_protection()
         assert vault.purge_protection is True
@@ -384,7 +386,7 @@ def test_enable_purge_protection_is_permanent(vault_dir: Path, raw_cred: RawKeyC
         vault.secrets.delete_secret("s")
         with pytest.raises(ForbiddenError):
             vault.secrets.purge_deleted_secret("s")
-    with Vault.open(vault_dir, raw_cred, clock=clock) as vault:
+    with Vault.open(vault_location, raw_cred, clock=clock) as vault:
         assert vault.purge_protection is True
         with pytest.raises(ForbiddenError):
             vault.secrets.purge_deleted_secret("s")
@@ -411,10 +413,10 @@ def test_closed_vault_refuses_use(vault: Vault) -> None:
             call()
 
 
-def test_create_over_an_existing_vault_conflicts(vault: Vault, vault_dir: Path, raw_cred: RawKeyCredential) -> None:
+def test_create_over_an_existing_vault_conflicts(vault: Vault, vault_location: str, raw_cred: RawKeyCredential) -> None:
     vault.secrets.set_secret("s", "v")
     with pytest.raises(ConflictError):
-        Vault.create(vault_dir, raw_cred)
+        Vault.create(vault_location, raw_cred)
     assert vault.secrets.get_secret("s").value == "v"
 
 

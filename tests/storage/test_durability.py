@@ -46,6 +46,7 @@ def counting(vault: Vault) -> Any:
         shared.env = real
 
 
+@pytest.mark.parametrize("both_backends", ["lmdb"])  # counts LMDB meta-page flushes
 def test_full_durability_flushes_the_meta_page_before_returning(vault: Vault, counting: Any) -> None:
     vault.secrets.set_secret("a", "1")
     assert counting.syncs == 1
@@ -54,6 +55,7 @@ def test_full_durability_flushes_the_meta_page_before_returning(vault: Vault, co
     assert counting.syncs == 3
 
 
+@pytest.mark.parametrize("both_backends", ["lmdb"])  # counts LMDB meta-page flushes
 def test_meta_async_skips_the_meta_flush_and_stores_the_same(vault: Vault, counting: Any) -> None:
     s = vault.secrets.set_secret("a", "1", durability="meta_async")
     props = vault.secrets.set_secrets({"b": "x", "c": "y"}, durability="meta_async")

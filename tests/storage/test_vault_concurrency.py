@@ -56,8 +56,8 @@ def _worker(path: str, proc: int, start: multiprocessing.synchronize.Event, erro
 
 
 @pytest.mark.slow
-def test_four_processes_write_and_read_one_vault(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_four_processes_write_and_read_one_vault(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     Vault.create(path, RawKeyCredential(KEY)).close()
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
@@ -88,12 +88,18 @@ def test_four_processes_write_and_read_one_vault(tmp_path: Path) -> None:
         assert values == {f"{proc}:{k}" for proc in range(PROCS) for k in range(SHARED)}
         names = {p.name for p in vault.secrets.list_properties_of_secrets()}
         assert len(names) == PROCS * (SINGLE + BULK * BULK_SIZE) + 1
-    # the map had to grow past its initial 64 MiB while four processes were using it
-    assert (path / "data.mdb").stat().st_size > 64 << 20
+        # one audit chain, no fork: every process's events on one verified chain
+        result = vault.audit.verify()
+        assert result.ok, result.reason
+        sets = vault.audit.events(operation="SecretSet")
+        assert len(sets) == PROCS * (SINGLE + SHARED)
+        assert len(vault.audit.events(operation="SecretSetBulk")) == PROCS * BULK
+    if backend == "lmdb":  # the map had to grow past its initial 64 MiB while four processes used it
+        assert (Path(path) / "data.mdb").stat().st_size > 64 << 20
 
 
-def test_threads_share_one_vault_and_several_handles(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_threads_share_one_vault_and_several_handles(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     vault = Vault.create(path, RawKeyCredential(KEY))
     errors: list[str] = []
     per_thread = 40
@@ -131,8 +137,8 @@ def test_threads_share_one_vault_and_several_handles(tmp_path: Path) -> None:
         vault.close()
 
 
-def test_backup_to_while_another_thread_writes(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_backup_to_while_another_thread_writes(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     cred = RawKeyCredential(KEY)
     vault = Vault.create(path, cred)
     stop = threading.Event()
@@ -297,10 +303,10 @@ print(i, flush=True)
 
 
 @pytest.mark.slow
-def test_rotation_while_another_process_writes(tmp_path: Path) -> None:
+def test_rotation_while_another_process_writes(vault_location: str, backend: str, tmp_path: Path) -> None:
     from corehelpers import spawn_script
 
-    path = tmp_path / "vault"
+    path = vault_location
     vault = Vault.create(path, RawKeyCredential(KEY))
     try:
         vault.secrets.set_secrets({f"n{i}": str(i) for i in range(40_000)})
@@ -325,11 +331,11 @@ def test_rotation_while_another_process_writes(tmp_path: Path) -> None:
         vault.close()
 
 
-def test_close_while_other_threads_work_fails_them_cleanly(tmp_path: Path) -> None:
+def test_close_while_other_threads_work_fails_them_cleanly(vault_location: str, backend: str, tmp_path: Path) -> None:
     """Operations racing a close() end with VaultLockedError, never a storage error."""
     from vaultcore import VaultLockedError
 
-    vault = Vault.create(tmp_path / "vault", RawKeyCredential(KEY))
+    vault = Vault.create(vault_location, RawKeyCredential(KEY))
     vault.secrets.set_secrets({f"s{i}": "x" * 100 for i in range(2000)})
     outcomes: list[str] = []
     started = threading.Barrier(4)

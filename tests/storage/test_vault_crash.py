@@ -42,8 +42,8 @@ def _single_value(i: int) -> str:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_sigkill_mid_stream_loses_no_acknowledged_write(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     Vault.create(path, RawKeyCredential(KEY)).close()
     rng = random.Random(1234)
     acked: list[tuple[str, ...]] = []
@@ -110,7 +110,7 @@ ROTATOR = textwrap.dedent(
 N_VERSIONS = 30_000
 
 
-def _term_ids(path: Path) -> set[int]:
+def _term_ids(path: Path | str) -> set[int]:
     terms = set()
     for db in (b"objects", b"versions", b"deleted", b"dversions"):
         terms |= {int.from_bytes(blob[1:5], "big") for _, blob in dump(path, db)}
@@ -118,8 +118,8 @@ def _term_ids(path: Path) -> set[int]:
 
 
 @pytest.mark.slow
-def test_rotation_killed_midway_then_resumed(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_rotation_killed_midway_then_resumed(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     values = {f"n{i}": f"v{i:07d}" + "." * 92 for i in range(N_VERSIONS)}
     with Vault.create(path, RawKeyCredential(KEY)) as vault:
         vault.secrets.set_secrets(values)
@@ -167,8 +167,8 @@ def test_rotation_killed_midway_then_resumed(tmp_path: Path) -> None:
             assert vault.secrets.get_secret(name).value == values.get(name, "deleted value")
 
 
-def test_rotation_in_one_process_is_seen_by_another_handle(tmp_path: Path) -> None:
-    path = tmp_path / "vault"
+def test_rotation_in_one_process_is_seen_by_another_handle(vault_location: str, backend: str, tmp_path: Path) -> None:
+    path = vault_location
     with Vault.create(path, RawKeyCredential(KEY)) as vault:
         vault.secrets.set_secrets({f"k{i}": str(i) for i in range(100)})
     child = spawn_script(ROTATOR, str(path))

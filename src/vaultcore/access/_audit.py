@@ -59,7 +59,7 @@ from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._records import decode
 from vaultcore.exceptions import IntegrityError, InvalidParameterError
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -41,7 +41,7 @@ from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._records import decode, encode
 from vaultcore.engine._validation import from_timestamp
 from vaultcore.exceptions import ConflictError, ForbiddenError, InvalidParameterError, NotFoundError, UnauthorizedError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

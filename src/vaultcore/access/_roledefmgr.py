@@ -25,7 +25,7 @@ from vaultcore.access._roledefs import (
 from vaultcore.access._roles import DataAction
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
@@ -46,15 +46,15 @@ class RoleDefinitionOperations:
     _ctx: VaultContext
     _session: Session
 
-    # provided by AccessManager
-    def _put(self, txn: WriteTxn, key: bytes, doc: dict[str, Any]) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by AccessManager (access._principals), which mixes this in
 
-    def _all(self, txn: ReadTxn, prefix: bytes) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        raise NotImplementedError
+        def _put(self, txn: WriteTxn, key: bytes, doc: dict[str, Any]) -> None: ...
 
-    def _bump(self, txn: WriteTxn) -> None:
-        raise NotImplementedError
+        def _all(self, txn: ReadTxn, prefix: bytes) -> Iterator[tuple[bytes, dict[str, Any]]]: ...
+
+        def _bump(self, txn: WriteTxn) -> None: ...
+
+        def _access_changed(self, txn: WriteTxn) -> None: ...
 
     # -- lookups (inside a transaction) ------------------------------------------------
 
@@ -138,15 +138,21 @@ class RoleDefinitionOperations:
             for other in self._custom_definitions(txn):
                 if other.name != guid and other.role_name.lower() == role_name.lower():
                     raise ConflictError(f"a role named {role_name!r} exists", inner_code="RoleDefinitionExists")
+            assigned = False
             if self._definition_in(txn, guid) is not None:
                 # narrowing the assignable scopes must not strand an assignment outside them
                 for _, doc in self._all(txn, b"A"):
-                    if doc.get("def") == guid and not definition.assignable_at(doc["scope"]):
-                        raise ConflictError(
-                            f"role definition {guid} is assigned at {doc['scope']}, outside the new assignable scopes",
-                            inner_code="RoleDefinitionHasAssignments",
-                        )
+                    if doc.get("def") == guid:
+                        assigned = True
+                        if not definition.assignable_at(doc["scope"]):
+                            raise ConflictError(
+                                f"role definition {guid} is assigned at {doc['scope']}, outside the new "
+                                "assignable scopes",
+                                inner_code="RoleDefinitionHasAssignments",
+                            )
             self._put(txn, _def_key(guid), definition.to_doc())
+            if assigned:  # what its holders may do changed
+                self._access_changed(txn)
             return definition
 
         return self._ctx.write(run)

@@ -53,7 +53,7 @@ from vaultcore.engine._models import base_properties, deleted_fields
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.engine._validation import attribute_changes, check_bool, check_name, check_tags, from_timestamp
 from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError, NotFoundError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

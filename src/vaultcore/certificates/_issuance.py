@@ -66,7 +66,7 @@ from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._records import Kind, ObjectRecord, VersionRecord, decode, encode
 from vaultcore.engine._validation import check_bool, check_tags
 from vaultcore.exceptions import ConflictError, IntegrityError, InvalidParameterError, NotFoundError, UnsupportedError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -27,7 +27,7 @@ from vaultcore.certificates._x509 import build_csr, lifetime_action_due
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._records import ObjectRecord, VersionRecord
 from vaultcore.exceptions import InvalidParameterError, NotFoundError
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

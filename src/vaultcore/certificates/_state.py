@@ -34,7 +34,7 @@ from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._records import Kind, ObjectRecord
 from vaultcore.engine._validation import from_timestamp
 from vaultcore.exceptions import ConflictError, IntegrityError, InvalidParameterError, NotFoundError
-from vaultcore.storage._lmdb import ReadTxn
+from vaultcore.storage._interface import ReadTxn
 
 __all__ = [
     "ALL",

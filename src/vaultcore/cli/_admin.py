@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -190,7 +191,7 @@ Example:
 @output_option
 @pass_state
 def backup(state: State, destination: str) -> None:
-    """Copy the whole vault into a new directory DESTINATION (hot, compacting, consistent).
+    """Copy the whole vault into a new directory or postgresql:// URL DESTINATION (hot, consistent).
 
     To restore, point --vault at the copy (or copy it back) and open it with the same credential.
     """
@@ -198,6 +199,10 @@ def backup(state: State, destination: str) -> None:
     total = tree_size(vault.path)
     with progress(state.err, "Backing up", unit="bytes") as update, watch_size(update, destination, total):
         vault.backup_to(destination)
+    if destination.startswith(("postgresql://", "postgres://")):  # migration into PostgreSQL
+        shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", destination)
+        state.emit({"path": shown, "bytes": None}, f"Copied and verified the vault into {shown}.")
+        return
     size = tree_size(destination)
     state.emit({"path": os.path.abspath(destination), "bytes": size}, f"Backed up the vault to {destination}.")
 

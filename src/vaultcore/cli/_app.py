@@ -151,7 +151,7 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 unauthorized/forbidden,
     "vault_path",
     envvar=ENV_VAULT,
     type=click.Path(file_okay=False),
-    help="Vault directory [default: <user data dir>/vaultcore/default].",
+    help="Vault directory or postgresql:// URL [default: <user data dir>/vaultcore/default].",
 )
 @click.option(
     "--key-file",

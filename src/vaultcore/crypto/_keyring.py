@@ -122,6 +122,12 @@ class Keyring:
         """An HMAC keyed with the index key; ``copy()`` it per name."""
         return hmac.new(self.index_key, digestmod=hashlib.sha256)
 
+    def service_key(self, label: str) -> bytes:
+        """A 256-bit key for a service of this vault (the server's token signing key), derived
+        from the index key, which never rotates: every process that opens the vault derives
+        the same key, and rotations do not invalidate what it signed."""
+        return _derive(self.index_key, f"vaultcore service {label} v1".encode(), self.vault_id)
+
     def domain_kek(self) -> bytes:
         return _derive(self.domain_key, b"vaultcore domain kek v1", self.domain_id)
 

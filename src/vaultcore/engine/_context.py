@@ -30,7 +30,7 @@ from vaultcore.exceptions import (
     UnauthorizedError,
     VaultLockedError,
 )
-from vaultcore.storage._lmdb import LmdbStore, ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, Store, WriteTxn
 
 __all__ = ["Clock", "VaultContext", "VaultSettings", "keyring_aad", "utc_now"]
 
@@ -118,7 +118,7 @@ class VaultContext:
 
     def __init__(
         self,
-        store: LmdbStore,
+        store: Store,
         root: RootKey,
         header_raw: bytes,
         keyring: Keyring,

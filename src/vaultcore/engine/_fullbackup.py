@@ -27,7 +27,7 @@ from vaultcore.crypto import _bindings
 from vaultcore.engine._lifecycle import DELETED, OBJECTS
 from vaultcore.engine._records import Kind, ObjectRecord, VersionRecord, decode, encode
 from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError, UnsupportedError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -23,32 +23,33 @@ Soft-delete moves records between the live and deleted databases without re-encr
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
-from vaultcore.engine._paging import take_window
+from vaultcore.engine._reads import (
+    DELETED,
+    DVERSIONS,
+    OBJECTS,
+    OBJKEY_MEMO,
+    PURGEQ,
+    VERSIONS,
+    LifecycleReads,
+)
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
-from vaultcore.engine._validation import check_name
-from vaultcore.exceptions import ConflictError, ForbiddenError, NotFoundError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.exceptions import ConflictError, ForbiddenError
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
-    from vaultcore.engine._context import VaultContext
+    pass
 
-__all__ = ["Lifecycle", "NewVersion"]
+__all__ = ["DELETED", "DVERSIONS", "OBJECTS", "OBJKEY_MEMO", "PURGEQ", "VERSIONS", "Lifecycle", "NewVersion"]
 
 T = TypeVar("T")
 _TS = struct.Struct(">Q")
 _DAY = 86400
-#: Names whose store key the engine remembers (LRU); ~0.2 KB each.
-OBJKEY_MEMO = 32_768
-
-OBJECTS, VERSIONS, DELETED, DVERSIONS, PURGEQ = b"objects", b"versions", b"deleted", b"dversions", b"purgeq"
 
 
 @dataclass(frozen=True)
@@ -83,263 +84,8 @@ class NewVersion:
         )
 
 
-class Lifecycle:
-    """Versioned objects with Azure Key Vault's soft-delete semantics."""
-
-    def __init__(self, ctx: VaultContext) -> None:
-        self._ctx = ctx
-        self._objkeys: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self.objkey_capacity = OBJKEY_MEMO
-        # LMDB reads and opens a record in one transaction; other stores: find() + open().
-        self._find_open = getattr(ctx.store, "find_open", None)
-        self._opener = ctx.envelope.opener(RecordType.VERSION)
-        #: Called after a purge commits with the erased versions (HSM keys free token objects).
-        self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
-
-    # -- keys of the store -------------------------------------------------------------
-
-    def objkey(self, kind: Kind, name: str) -> bytes:
-        """The store prefix of an object: kind byte and keyed hash of the lowercased name.
-
-        Memoised in a bounded LRU (``objkey_capacity`` names; the least recently used one
-        makes room): the keyed hash of a name never changes for a vault.
-        """
-        memo = self._objkeys
-        cache_key = (kind.byte, name)
-        hit = memo.get(cache_key)
-        if hit is not None:
-            with suppress(KeyError):  # another thread evicted it meanwhile
-                memo.move_to_end(cache_key)
-            return hit
-        check_name(name, kind)
-        h = self._ctx.name_hasher()
-        h.update(bytes([kind.byte]) + name.lower().encode())
-        okey = bytes([kind.byte]) + h.digest()[:16]
-        memo[cache_key] = okey
-        while len(memo) > self.objkey_capacity:
-            try:
-                memo.popitem(last=False)
-            except KeyError:  # emptied by another thread
-                break
-        return okey
-
-    def _new_vid(self, txn: ReadTxn, db: bytes, okey: bytes) -> bytes:
-        now_ms = int(self._ctx.clock().timestamp() * 1000)
-        last = txn.last_with_prefix(db, okey)
-        if last is not None:
-            last_ms = int.from_bytes(last[0][17:23], "big")
-            now_ms = max(now_ms, last_ms + 1)
-        return now_ms.to_bytes(6, "big") + _bindings.random_bytes(10)
-
-    # -- sealing -----------------------------------------------------------------------
-
-    def _open_version(self, key: bytes, blob: bytes) -> VersionRecord:
-        return VersionRecord.from_bytes(self._ctx.envelope.open(RecordType.VERSION, key, blob))
-
-    def _seal_version(self, key: bytes, rec: VersionRecord) -> bytes:
-        return self._ctx.envelope.seal(RecordType.VERSION, key, rec.to_bytes())
-
-    def _open_object(self, key: bytes, blob: bytes) -> ObjectRecord:
-        return ObjectRecord.from_bytes(self._ctx.envelope.open(RecordType.OBJECT, key, blob))
-
-    def _open_deleted(self, key: bytes, blob: bytes) -> DeletedRecord:
-        return DeletedRecord.from_bytes(self._ctx.envelope.open(RecordType.DELETED, key, blob))
-
-    # -- errors ------------------------------------------------------------------------
-
-    @staticmethod
-    def not_found(kind: Kind, name: str, version: str | None = None, *, deleted: bool = False) -> NotFoundError:
-        what = f"{name}/{version}" if version else name
-        state = "deleted " if deleted else ""
-        return NotFoundError(
-            f"A {state}{kind.label} with (name/id) {what} was not found in this key vault.",
-            inner_code=kind.not_found_code,
-        )
-
-    @staticmethod
-    def _deleted_conflict(kind: Kind, name: str) -> ConflictError:
-        return ConflictError(
-            f"{kind.title} {name} is currently in a deleted but recoverable state, and its name "
-            f"cannot be reused; in this state, the {kind.label} can only be recovered or purged.",
-            inner_code="ObjectIsDeletedButRecoverable",
-        )
-
-    # -- reads -------------------------------------------------------------------------
-
-    def get(self, kind: Kind, name: str, version: str | None = None, *, deleted: bool = False) -> VersionRecord:
-        """A version (latest when *version* is None); ``NotFoundError`` if absent."""
-        okey = self.objkey(kind, name)
-        db = DVERSIONS if deleted else VERSIONS
-        finder = self._find_open
-        if finder is not None:  # opened inside the read transaction
-            self._ctx.check_open()
-            key = None if version is None or version == "" else _version_key(okey, version)
-            plain = None if key is None and version else finder(db, okey, key, self._opener)
-            if plain is None:
-                raise self.not_found(kind, name, version, deleted=deleted)
-            rec = VersionRecord.from_bytes(plain)
-        else:
-            found = self._find_one(db, okey, version)
-            if found is None:
-                raise self.not_found(kind, name, version, deleted=deleted)
-            rec = self._open_version(*found)
-        if rec.name.lower() != name.lower():
-            raise self.not_found(kind, name, version, deleted=deleted)
-        return rec
-
-    def get_cached(
-        self, kind: Kind, name: str, version: str | None, cache: MutableMapping[bytes, tuple[bytes, VersionRecord]]
-    ) -> VersionRecord:
-        """:meth:`get` that skips decrypting and parsing a record whose stored bytes are unchanged.
-
-        The sealed record is still read on every call, so an update, delete, re-seal or
-        tampered byte is seen at once; only bytes identical to ones this process already
-        authenticated reuse the record opened then. *cache* maps store keys to
-        ``(sealed bytes, record)`` and is cleared when it reaches 256 entries. For hot read
-        paths whose records are not secret values (key operations: their material is cached anyway).
-        """
-        okey = self.objkey(kind, name)
-        found = self._find_one(VERSIONS, okey, version)
-        if found is None:
-            raise self.not_found(kind, name, version)
-        key, blob = found
-        hit = cache.get(key)
-        if hit is not None and hit[0] == blob:
-            rec = hit[1]
-        else:
-            rec = self._open_version(key, blob)
-            if len(cache) >= 256:
-                cache.clear()
-            cache[key] = (blob, rec)
-        if rec.name.lower() != name.lower():
-            raise self.not_found(kind, name, version)
-        return rec
-
-    def get_in(self, txn: ReadTxn, kind: Kind, name: str, version: str | None = None) -> VersionRecord:
-        found = self._find(txn, VERSIONS, self.objkey(kind, name), version)
-        if found is None:
-            raise self.not_found(kind, name, version)
-        return self._open_version(*found)
-
-    def _find_one(self, db: bytes, okey: bytes, version: str | None) -> tuple[bytes, bytes] | None:
-        """:meth:`_find` in a transaction of its own, through the store's fused point read."""
-        self._ctx.check_open()
-        if version is None or version == "":
-            return self._ctx.store.find(db, okey)
-        key = _version_key(okey, version)
-        return None if key is None else self._ctx.store.find(db, okey, key)
-
-    @staticmethod
-    def _find(txn: ReadTxn, db: bytes, okey: bytes, version: str | None) -> tuple[bytes, bytes] | None:
-        if version is None or version == "":
-            return txn.last_with_prefix(db, okey)
-        key = _version_key(okey, version)
-        if key is None:
-            return None
-        blob = txn.get(db, key)
-        return None if blob is None else (key, blob)
-
-    def check_usable(self, kind: Kind, rec: VersionRecord, *, window: bool = True) -> None:
-        """Azure's rules: a disabled version cannot be used; outside its ``nbf``/``exp`` window
-        it cannot be used either when *window* is true (keys: encrypt, wrap, sign, export).
-
-        Secrets pass ``window=False``: Azure documents that "a secret's get operation will work
-        for not-yet-valid and expired secrets"; only a disabled secret is refused.
-        """
-        if not rec.enabled:
-            raise ForbiddenError(
-                f"Operation is not allowed on a disabled {kind.label}.", inner_code=f"{kind.title}Disabled"
-            )
-        if not window:
-            return
-        now = self._ctx.now()
-        if rec.not_before is not None and now < rec.not_before:
-            raise ForbiddenError(f"The {kind.label} is not yet valid (nbf).", inner_code=f"{kind.title}NotYetValid")
-        if rec.expires_on is not None and now >= rec.expires_on:
-            raise ForbiddenError(f"The {kind.label} has expired (exp).", inner_code=f"{kind.title}Expired")
-
-    def versions(self, kind: Kind, name: str, *, deleted: bool = False) -> list[VersionRecord]:
-        """All versions in creation order; ``NotFoundError`` if the object does not exist."""
-        okey = self.objkey(kind, name)
-        db = DVERSIONS if deleted else VERSIONS
-        with self._ctx.read() as txn:
-            rows = list(txn.scan(db, okey))
-        if not rows:
-            raise self.not_found(kind, name, deleted=deleted)
-        return [self._open_version(k, v) for k, v in rows]
-
-    def latest_all(self, kind: Kind, *, deleted: bool = False) -> list[VersionRecord]:
-        """The latest version of every object of *kind* (live or soft-deleted), in storage
-        order; inside a :func:`~vaultcore.engine._paging.scan_window` only one page of them."""
-        db = DVERSIONS if deleted else VERSIONS
-        prefix = bytes([kind.byte])
-        window = take_window()
-        start = prefix if window is None else window.start(prefix)
-        out: list[VersionRecord] = []
-        if start is None:
-            return out
-        with self._ctx.read() as txn:
-            last: tuple[bytes, bytes] | None = None
-            for key, blob in txn.scan_from(db, start):
-                if not key.startswith(prefix):
-                    break
-                if last is not None and key[:17] != last[0][:17]:
-                    out.append(self._open_version(*last))
-                    if window is not None and len(out) == window.limit:
-                        window.next, last = last[0][:17], None
-                        break
-                last = (key, blob)
-            if last is not None:
-                out.append(self._open_version(*last))
-        return out
-
-    def objects_without_versions(self, kind: Kind) -> list[ObjectRecord]:
-        """Live objects of *kind* with no version yet (a certificate whose first version is pending)."""
-        out: list[ObjectRecord] = []
-        with self._ctx.read() as txn:
-            for key, blob in txn.scan(OBJECTS, bytes([kind.byte])):
-                if self._find(txn, VERSIONS, key, None) is None:
-                    out.append(self._open_object(key, blob))
-        return out
-
-    def get_object(self, kind: Kind, name: str) -> ObjectRecord:
-        okey = self.objkey(kind, name)
-        with self._ctx.read() as txn:
-            blob = txn.get(OBJECTS, okey)
-        if blob is None:
-            raise self.not_found(kind, name)
-        return self._open_object(okey, blob)
-
-    def get_deleted(self, kind: Kind, name: str) -> tuple[DeletedRecord, VersionRecord]:
-        okey = self.objkey(kind, name)
-        with self._ctx.read() as txn:
-            blob = txn.get(DELETED, okey)
-            last = txn.last_with_prefix(DVERSIONS, okey)
-        if blob is None or last is None:
-            raise self.not_found(kind, name, deleted=True)
-        return self._open_deleted(okey, blob), self._open_version(*last)
-
-    def list_deleted(self, kind: Kind) -> list[tuple[DeletedRecord, VersionRecord]]:
-        """Soft-deleted objects of *kind* in storage order (one page inside a scan window)."""
-        prefix = bytes([kind.byte])
-        window = take_window()
-        start = prefix if window is None else window.start(prefix)
-        out: list[tuple[DeletedRecord, VersionRecord]] = []
-        if start is None:
-            return out
-        shown = b""
-        with self._ctx.read() as txn:
-            for okey, blob in txn.scan_from(DELETED, start):
-                if not okey.startswith(prefix):
-                    break
-                if window is not None and len(out) == window.limit:
-                    window.next = shown
-                    break
-                last = txn.last_with_prefix(DVERSIONS, okey)
-                if last is not None:
-                    out.append((self._open_deleted(okey, blob), self._open_version(*last)))
-                    shown = okey
-        return out
+class Lifecycle(LifecycleReads):
+    """Versioned objects with Azure Key Vault's soft-delete semantics (reads in ``LifecycleReads``)."""
 
     # -- writes ------------------------------------------------------------------------
 
@@ -418,13 +164,17 @@ class Lifecycle:
         new_objects: list[tuple[bytes, bytes]] = []
         keys: list[bytes] = []
         recs: list[VersionRecord] = []
+        # One batched read per database (one round trip on PostgreSQL, not two per secret).
+        okeys = [self.objkey(kind, name) for name, _ in items]
+        deleted = txn.get_many(DELETED, okeys)
+        objects = txn.get_many(OBJECTS, okeys)
         for i, (name, new) in enumerate(items):
-            okey = self.objkey(kind, name)
+            okey = okeys[i]
             prior = seen.get(okey)
             if prior is None:
-                if txn.get(DELETED, okey) is not None:
+                if okey in deleted:
                     raise self._deleted_conflict(kind, name)
-                obj_blob = txn.get(OBJECTS, okey)
+                obj_blob = objects.get(okey)
                 if obj_blob is None:
                     new_objects.append((okey, ObjectRecord(name=name, created_on=now).to_bytes()))
                     display, floor_ms = name, now_ms  # a new object has no versions yet
@@ -691,12 +441,3 @@ def _take_until(rows: Iterable[tuple[bytes, bytes]], bound: bytes) -> Iterable[t
         if key >= bound:
             return
         yield key, value
-
-
-def _version_key(okey: bytes, version: str) -> bytes | None:
-    """The store key of a version id (32 hex digits), or None if it cannot be one."""
-    try:
-        vid = bytes.fromhex(version)
-    except ValueError:
-        return None
-    return okey + vid if len(vid) == 16 else None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import HEADER_SIZE, WRAPPED_DEK_SIZE, term_of, with_rewrapped
 from vaultcore.exceptions import IntegrityError
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from vaultcore.events._outbox import Outbox
 from vaultcore.events._schema import Event
 from vaultcore.events._webhook import DeliveryError, Target, deliver
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._records import Kind, VersionRecord
 from vaultcore.events._outbox import Outbox
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

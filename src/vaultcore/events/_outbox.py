@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.events._schema import PREFIX, Event
 from vaultcore.exceptions import IntegrityError
-from vaultcore.storage._lmdb import ReadTxn, WriteTxn
+from vaultcore.storage._interface import ReadTxn, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

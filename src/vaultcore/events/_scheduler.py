@@ -26,7 +26,7 @@ from vaultcore.events._expiry import detect_expiry
 from vaultcore.events._outbox import EVSTATE
 from vaultcore.events._view import EventsView
 from vaultcore.exceptions import InvalidParameterError, VaultLockedError
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

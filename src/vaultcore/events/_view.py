@@ -23,7 +23,7 @@ from vaultcore.events._outbox import Outbox
 from vaultcore.events._schema import Event, full_type
 from vaultcore.events._webhook import DeliveryError, Target, check_url, handshake
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
-from vaultcore.storage._lmdb import WriteTxn
+from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext

@@ -80,7 +80,9 @@ class AkvApp:
     ) -> None:
         self.vault = vault
         self.faults = faults if faults is not None else FaultPlan()
-        self.issuer = issuer or TokenIssuer(vault.name)
+        # The token key comes from the vault's keyring: replicas serving one vault accept
+        # each other's tokens (a client can move to another replica).
+        self.issuer = issuer or TokenIssuer(vault.name, key=vault._service_key("server-token"))
         self.principals = Principals(vault)
         self.max_body = max_body
         self._routes = _routes(backup_dir)

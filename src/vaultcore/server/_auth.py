@@ -80,7 +80,7 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    """Mints and checks the server's bearer tokens (key random per instance, memory only)."""
+    """Mints and checks the server's bearer tokens (the app derives the key from the vault's keyring)."""
 
     def __init__(self, tenant: str, *, key: bytes | None = None) -> None:
         if key is not None and len(key) < 32:

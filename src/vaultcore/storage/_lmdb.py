@@ -280,6 +280,15 @@ class ReadTxn:
         value = self._txn.get(key, db=self._dbs[db])
         return None if value is None else bytes(value)
 
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        handle = self._dbs[db]
+        found = {}
+        for key in keys:
+            value = self._txn.get(key, db=handle)
+            if value is not None:
+                found[key] = bytes(value)
+        return found
+
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         """The greatest (key, value) whose key starts with *prefix*."""
         cur = self._txn.cursor(db=self._dbs[db])
@@ -628,6 +637,16 @@ class LmdbStore:
             if not done:
                 with suppress(OSError):
                     os.unlink(temp)
+
+    def databases(self) -> list[bytes]:
+        """The named sub-databases (the store interface's whole-vault copy walks these)."""
+        return list(DATABASES)
+
+    @contextmanager
+    def leader(self, job: str) -> Iterator[bool]:
+        """Always the leader: every process is on this one machine and each job's steps are
+        write transactions, which LMDB already serialises."""
+        yield True
 
     def files(self) -> list[str]:
         """The store's files (for scans in tests and for permission checks)."""

@@ -1,0 +1,220 @@
+"""vaultcore on PostgreSQL against a do-it-yourself psycopg + AESGCM store and against LMDB (issue 16 §8).
+
+Run: ``.venv/bin/python benchmarks/bench_postgres.py`` (a plain script: it starts client
+processes). ``BENCH_PG`` is the server URL (default: the local test server, database
+``test``); everything is created in a fresh schema and dropped at the end. ``BENCH_N``
+(default 10,000) secrets of 100 bytes.
+
+Stores:
+- ``vaultcore PG``: ``Vault`` on ``postgresql://``, audit on (group-committed reads);
+- ``DIY PG``: one psycopg connection (autocommit), table ``(name text PRIMARY KEY, blob
+  bytea)``, AES-256-GCM with one key, a random nonce per value and the name as AAD; a set is
+  ``INSERT .. ON CONFLICT DO UPDATE``, bulk is ``executemany`` in one transaction;
+- ``vaultcore LMDB``: the same ``Vault`` on a directory.
+
+Metrics: ``get`` (a random existing name), ``set`` (a new value of an existing name, durably
+committed), ``bulk`` (N new names in one call, per secret), and throughput of ``get`` and
+``set`` with 1, 2 and 4 client processes (operations per second over all processes).
+Times are medians of per-round means; the machine is shared and noisy, so read the ratios.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vaultcore import RawKeyCredential, Vault
+
+BASE = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+N = int(os.environ.get("BENCH_N", "10000"))
+KEY = b"\x33" * 32
+ROUNDS = 7
+PER_ROUND = 300
+SECONDS = 3.0
+
+
+class Diy:
+    """A do-it-yourself encrypted secret table on PostgreSQL."""
+
+    def __init__(self, base: str, schema: str) -> None:
+        self.conn = psycopg.connect(base, autocommit=True)
+        self.table = f'"{schema}".diy'
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (name text PRIMARY KEY, blob bytea NOT NULL)")
+        self.aead = AESGCM(KEY)
+
+    def _seal(self, name: str, value: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self.aead.encrypt(nonce, value.encode(), name.encode())
+
+    def get(self, name: str) -> str:
+        row = self.conn.execute(f"SELECT blob FROM {self.table} WHERE name = %s", (name,)).fetchone()
+        assert row is not None
+        blob = bytes(row[0])
+        return self.aead.decrypt(blob[:12], blob[12:], name.encode()).decode()
+
+    def put(self, name: str, value: str) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self.table} VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET blob = EXCLUDED.blob",
+            (name, self._seal(name, value)),
+        )
+
+    def put_many(self, items: dict[str, str]) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {self.table} VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET blob = EXCLUDED.blob",
+                [(k, self._seal(k, v)) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class VaultStore:
+    def __init__(self, location: str, *, create: bool) -> None:
+        cred = RawKeyCredential(KEY)
+        self.vault = Vault.create(location, cred) if create else Vault.open(location, cred)
+
+    def get(self, name: str) -> str:
+        return self.vault.secrets.get_secret(name).value
+
+    def put(self, name: str, value: str) -> None:
+        self.vault.secrets.set_secret(name, value)
+
+    def put_many(self, items: dict[str, str]) -> None:
+        self.vault.secrets.set_secrets(items)
+
+    def close(self) -> None:
+        self.vault.close()
+
+
+def _values(n: int, prefix: str = "s") -> dict[str, str]:
+    return {f"{prefix}{i}": f"{i:08d}" + "v" * 92 for i in range(n)}
+
+
+def _per_op(fn: Callable[[int], None], rounds: int = ROUNDS, per_round: int = PER_ROUND) -> float:
+    """Median over rounds of the mean time of one call."""
+    times = []
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        for i in range(per_round):
+            fn(r * per_round + i)
+        times.append((time.perf_counter() - t0) / per_round)
+    return statistics.median(times)
+
+
+def _open(kind: str, where: dict[str, str], *, create: bool = False) -> Any:
+    if kind == "DIY PG":
+        return Diy(where["base"], where["schema"])
+    return VaultStore(where[kind], create=create)
+
+
+def _client(kind: str, where: dict[str, str], op: str, seconds: float, start: Any, out: Any) -> None:
+    store = _open(kind, where)
+    rng = random.Random(os.getpid())
+    start.wait()
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        name = f"s{rng.randrange(N)}"
+        if op == "get":
+            store.get(name)
+        else:
+            store.put(name, f"{done:08d}" + "w" * 92)
+        done += 1
+    store.close()
+    out.put(done)
+
+
+def _throughput(kind: str, where: dict[str, str], op: str, procs: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_client, args=(kind, where, op, SECONDS, start, out)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    time.sleep(1.5)  # let every client open its store
+    start.set()
+    total = sum(out.get(timeout=120) for _ in workers)
+    for w in workers:
+        w.join(60)
+    return total / SECONDS
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
+
+
+def main() -> None:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(BASE, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    tmp = Path(tempfile.mkdtemp(prefix="vc-bench-"))
+    sep = "&" if "?" in BASE else "?"
+    where = {
+        "base": BASE,
+        "schema": schema,
+        "vaultcore PG": f"{BASE}{sep}schema={schema}&vault=bench",
+        "vaultcore LMDB": str(tmp / "lmdb"),
+    }
+    kinds = ["vaultcore PG", "DIY PG", "vaultcore LMDB"]
+    results: dict[str, dict[str, float]] = {k: {} for k in kinds}
+    try:
+        values = _values(N)
+        for kind in kinds:
+            store = _open(kind, where, create=True)
+            t0 = time.perf_counter()
+            store.put_many(values)
+            results[kind]["bulk (first N, per secret)"] = (time.perf_counter() - t0) / N
+            names = list(values)
+            rng = random.Random(7)
+            order = [rng.choice(names) for _ in range(ROUNDS * PER_ROUND)]
+            store.get(order[0])
+            results[kind]["get"] = _per_op(lambda i, s=store, o=order: s.get(o[i]))
+            results[kind]["set (durable)"] = _per_op(
+                lambda i, s=store, o=order: s.put(o[i], f"{i:08d}" + "u" * 92), rounds=5, per_round=100
+            )
+            more = _values(2000, prefix=f"b{kind[:2]}")
+            t0 = time.perf_counter()
+            store.put_many(more)
+            results[kind]["bulk 2k (per secret)"] = (time.perf_counter() - t0) / len(more)
+            store.close()
+            print(kind, {k: _fmt(v) for k, v in results[kind].items()}, file=sys.stderr, flush=True)
+        throughput: dict[tuple[str, str, int], float] = {}
+        for kind in kinds:
+            for op in ("get", "set"):
+                for procs in (1, 2, 4):
+                    throughput[(kind, op, procs)] = _throughput(kind, where, op, procs)
+                    print(kind, op, procs, f"{throughput[(kind, op, procs)]:.0f}/s", file=sys.stderr, flush=True)
+    finally:
+        with psycopg.connect(BASE, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    metrics = list(results[kinds[0]])
+    print(f"\nN = {N} secrets of 100 bytes; median per operation (ratio: DIY / vaultcore PG, above 1 = faster)\n")
+    print("| metric | vaultcore PG | DIY PG | vaultcore LMDB | DIY / vc PG |")
+    print("|---|---:|---:|---:|---:|")
+    for m in metrics:
+        vc, diy, lm = (results[k][m] for k in kinds)
+        print(f"| {m} | {_fmt(vc)} | {_fmt(diy)} | {_fmt(lm)} | {diy / vc:.2f}x |")
+    print("\nThroughput, operations per second over all client processes\n")
+    print("| op | processes | vaultcore PG | DIY PG | vaultcore LMDB |")
+    print("|---|---:|---:|---:|---:|")
+    for op in ("get", "set"):
+        for procs in (1, 2, 4):
+            row = " | ".join(f"{throughput[(k, op, procs)]:,.0f}" for k in kinds)
+            print(f"| {op} | {procs} | {row} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,595 @@
+"""Storage on PostgreSQL: the store interface over psycopg 3 and psycopg-pool.
+
+This is the only module that imports :mod:`psycopg` / :mod:`psycopg_pool`; every driver
+error is translated here. Layout (docs/storage.md §6): one table per schema,
+``vaultcore_records(vault text, db bytea, key bytea, value bytea, PRIMARY KEY (vault, db,
+key))``. Sub-databases are values of ``db`` (a new one needs no DDL) and several vaults
+share a table (``vault`` names them). Keys are ``bytea``, which PostgreSQL orders byte by
+byte, so range scans return LMDB's order.
+
+Location: ``postgresql://user[:password]@host[:port]/dbname?vault=NAME&schema=SCHEMA``
+(parsed by ``storage._pglocation``; everything but vaultcore's own parameters goes to libpq).
+
+Consistency: a write transaction first takes ``pg_advisory_xact_lock`` on the vault, so the
+writers of one vault are serialised across every process and host (and the audit chain
+cannot fork); reads run in ``REPEATABLE READ READ ONLY`` snapshots. A connection lost
+before ``COMMIT`` was sent rolls back and the write is re-run; lost during ``COMMIT``, the
+outcome is looked up with ``txid_status`` on a new connection: committed -> done, aborted ->
+re-run, unknown -> ``StorageError``. Nothing is ever half-applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+
+from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
+from vaultcore.storage._pglocation import Location
+
+__all__ = ["PostgresStore", "parse_location"]
+
+T = TypeVar("T")
+
+TABLE = "vaultcore_records"
+_PAGE = 512
+_RETRY_WINDOW = 30.0  # seconds a read or an unapplied write keeps retrying through a restart
+_DDL_LOCK = 0x7661756C74636F72  # "vaultcor": serialises table creation between processes
+
+
+def parse_location(url: str) -> Location:
+    """A checked location (libpq parses the connection part)."""
+    loc = Location(url)
+    try:
+        psycopg.conninfo.conninfo_to_dict(loc.conninfo)
+    except psycopg.Error as exc:
+        raise InvalidParameterError(f"not a valid PostgreSQL URL: {_first_line(exc, loc)}") from None
+    return loc
+
+
+def _first_line(exc: BaseException, loc: Location | None = None) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if loc is not None and loc.password:
+        text = text.replace(loc.password, "***")
+    return text
+
+
+def _translate(exc: BaseException, what: str, loc: Location) -> StorageError:
+    """A driver error as a ``StorageError`` that names the cause (never the password)."""
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return StorageError(f"{what}: no database connection could be made in time (is {loc.shown} up?)")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return StorageError(f"{what}: the database user lacks a privilege ({_first_line(exc, loc)})")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return StorageError(f"{what}: the statement timed out or was cancelled ({_first_line(exc, loc)})")
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return NotAVaultError(f"{what}: no vaultcore table in {loc.shown}")
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"{what}: database connection failed: {_first_line(exc, loc)}")
+    return StorageError(f"{what}: {type(exc).__name__}: {_first_line(exc, loc)}")
+
+
+def _lock_key(*parts: str) -> int:
+    digest = hashlib.sha256("\x00".join(("vaultcore", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _prefix_upper(prefix: bytes) -> bytes | None:
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def _hex(data: bytes) -> str:
+    return "'\\x" + data.hex() + "'::bytea"
+
+
+def _begin_statement(table: str, vault: str, lock: int) -> str:
+    """BEGIN, the write lock and the prefetch as one multi-statement string (no parameters:
+    the lock id is an int, the vault name is checked to [A-Za-z0-9_-], the rest is hex)."""
+    where = f"vault = '{vault}' AND db = "
+    points = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in _PREFETCH_POINTS)
+    # No caller input below: an int, a name checked to [A-Za-z0-9_-], hex and our identifiers.
+    prefetch = f"SELECT db, key, value FROM {table} WHERE {points}; "  # noqa: S608
+    last = f"SELECT key, value FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
+    return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
+
+
+def _broken(conn: psycopg.Connection[Any]) -> bool:
+    return bool(conn.closed or conn.broken)
+
+
+_LOST_STATES = ("57P01", "57P02", "57P03")  # admin / crash shutdown, cannot connect now
+
+
+def _lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """True if *exc* means the connection is gone (not a statement error such as a timeout).
+
+    libpq may report a dropped connection before it marks the connection bad (for example
+    "cannot exit pipeline mode while busy"); such a connection is closed here so that the
+    pool discards it and the caller can retry or look up the commit's outcome."""
+    state = exc.sqlstate
+    lost = _broken(conn) or (
+        isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08") or state in _LOST_STATES)
+    )
+    if lost and not conn.closed:
+        with suppress(Exception):
+            conn.close()
+    return lost
+
+
+class _Queries:
+    """The statements of one schema, composed once."""
+
+    def __init__(self, schema: str) -> None:
+        t = sql.Identifier(schema, TABLE)
+        self.table = t.as_string(None)
+        w = sql.SQL("vault = %s AND db = %s")
+
+        def q(text: str) -> str:
+            # Rendered once to a string: psycopg caches the conversion of a string query,
+            # where a Composed object would be rendered again on every execute.
+            return sql.SQL(text).format(t=t, w=w).as_string(None)  # type: ignore[arg-type]
+
+        self.get = q("SELECT value FROM {t} WHERE {w} AND key = %s")
+        self.get_many = q("SELECT key, value FROM {t} WHERE {w} AND key = ANY(%s)")
+        self.fwd = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key LIMIT %s")
+        self.fwd_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key LIMIT %s")
+        self.rev = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key DESC LIMIT %s")
+        self.rev_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key DESC LIMIT %s")
+        self.count = q("SELECT count(*) FROM {t} WHERE {w}")
+        self.put = q(
+            "INSERT INTO {t} (vault, db, key, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (vault, db, key) DO UPDATE SET value = EXCLUDED.value"
+        )
+        self.put_new = q("INSERT INTO {t} (vault, db, key, value) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING")
+        self.delete = q("DELETE FROM {t} WHERE {w} AND key = %s")
+        self.delete_range = q("DELETE FROM {t} WHERE {w} AND key >= %s AND key < %s")
+        self.delete_from = q("DELETE FROM {t} WHERE {w} AND key >= %s")
+        self.databases = q("SELECT DISTINCT db FROM {t} WHERE vault = %s ORDER BY db")
+        self.create = [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)).as_string(None),
+            q(
+                'CREATE TABLE IF NOT EXISTS {t} (vault text COLLATE "C" NOT NULL, db bytea NOT NULL, '
+                "key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (vault, db, key))"
+            ),
+        ]
+
+
+class _Read:
+    """A read snapshot (also the read half of a write transaction)."""
+
+    __slots__ = ("_cur", "_q", "_vault")
+
+    def __init__(self, cur: psycopg.Cursor[Any], q: _Queries, vault: str) -> None:
+        self._cur = cur
+        self._q = q
+        self._vault = vault
+
+    def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        """Hook for the write transaction (send buffered puts a read could see)."""
+
+    def get(self, db: bytes, key: bytes) -> bytes | None:
+        row = self._cur.execute(self._q.get, (self._vault, db, key)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        if not keys:
+            return {}
+        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys)).fetchall()
+        return {bytes(k): bytes(v) for k, v in rows}
+
+    def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
+        q = self._q
+        if hi is None:
+            rows = self._cur.execute(q.rev if reverse else q.fwd, (self._vault, db, lo, limit)).fetchall()
+        else:
+            query = q.rev_upper if reverse else q.fwd_upper
+            rows = self._cur.execute(query, (self._vault, db, lo, hi, limit)).fetchall()
+        return [(bytes(k), bytes(v)) for k, v in rows]
+
+    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        self._before_read(db, prefix)
+        rows = self._page(db, prefix, _prefix_upper(prefix), True, 1)
+        return rows[0] if rows else None
+
+    def scan(self, db: bytes, prefix: bytes = b"", *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        self._before_read(db, prefix)
+        upper = _prefix_upper(prefix)
+        if reverse:
+            hi = upper
+            while True:
+                rows = self._page(db, prefix, hi, True, _PAGE)
+                yield from rows
+                if len(rows) < _PAGE:
+                    return
+                hi = rows[-1][0]
+        yield from self._forward(db, prefix, upper)
+
+    def scan_from(self, db: bytes, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self._before_read(db)
+        yield from self._forward(db, start, None)
+
+    def _forward(self, db: bytes, lo: bytes, hi: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        while True:
+            rows = self._page(db, lo, hi, False, _PAGE)
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            lo = rows[-1][0] + b"\x00"  # the smallest key after the last one seen
+
+    def count(self, db: bytes) -> int:
+        self._before_read(db)
+        row = self._cur.execute(self._q.count, (self._vault, db)).fetchone()
+        return int(row[0]) if row else 0
+
+
+class _Write(_Read):
+    """A write transaction. Puts are buffered and sent in one pipelined batch (with the
+    COMMIT, or before a read that could see them); point reads are answered from the buffer,
+    from the rows prefetched with the lock, or by the server (whose rows, together with the
+    buffer, are this transaction's state: nobody else writes the vault while we hold its lock)."""
+
+    __slots__ = ("_cache", "_pending")
+
+    def __init__(
+        self, cur: psycopg.Cursor[Any], q: _Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]
+    ) -> None:
+        super().__init__(cur, q, vault)
+        self._pending: dict[tuple[bytes, bytes], bytes] = {}
+        self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
+
+    def _rows(self) -> list[tuple[str, bytes, bytes, bytes]]:
+        return [(self._vault, db, key, value) for (db, key), value in self._pending.items()]
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._cur.executemany(self._q.put, self._rows())
+            self._pending = {}
+        self._cache.clear()
+
+    def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        for pdb, key in self._pending:
+            if pdb == db and (prefix is None or key.startswith(prefix)):
+                self._flush()
+                return
+
+    def get(self, db: bytes, key: bytes) -> bytes | None:
+        pending = self._pending.get((db, key))
+        if pending is not None:
+            return pending
+        if (db, key) in self._cache:
+            value: bytes | None = self._cache[(db, key)]
+            return value
+        return super().get(db, key)
+
+    def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
+        found = {k: v for k in keys if (v := self._pending.get((db, k))) is not None}
+        rest = [k for k in keys if k not in found]
+        return {**super().get_many(db, rest), **found}
+
+    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        if prefix == b"" and (db, _LAST) in self._cache and not any(pdb == db for pdb, _ in self._pending):
+            last: tuple[bytes, bytes] | None = self._cache[(db, _LAST)]
+            return last
+        return super().last_with_prefix(db, prefix)
+
+    def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
+        self._pending[(db, key)] = bytes(value)
+
+    def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
+        self._flush()
+        self._cur.execute(self._q.put_new, (self._vault, db, key, bytes(value)))
+        return self._cur.rowcount == 1
+
+    def delete(self, db: bytes, key: bytes) -> bool:
+        self._flush()
+        self._cur.execute(self._q.delete, (self._vault, db, key))
+        return self._cur.rowcount > 0
+
+    def delete_prefix(self, db: bytes, prefix: bytes) -> int:
+        self._flush()
+        upper = _prefix_upper(prefix)
+        if upper is None:
+            self._cur.execute(self._q.delete_from, (self._vault, db, prefix))
+        else:
+            self._cur.execute(self._q.delete_range, (self._vault, db, prefix, upper))
+        return max(self._cur.rowcount, 0)
+
+    def commit(self) -> None:
+        """The buffered puts and the COMMIT in one pipelined round trip."""
+        conn = self._cur.connection
+        with conn.pipeline():
+            if self._pending:
+                self._cur.executemany(self._q.put, self._rows())
+            self._cur.execute("COMMIT")
+        self._pending = {}
+
+
+_LAST = b"*last*"
+#: Rows that nearly every write reads (the keyring generation, the audit chain's head and
+#: its newest event): fetched in the round trip that takes the vault's write lock.
+_PREFETCH_POINTS = ((b"meta", b"generation"), (b"meta", b"audit_head"))
+_PREFETCH_LAST = b"audit"
+
+
+class _SharedPool:
+    """One connection pool per conninfo per process, shared by reference count."""
+
+    def __init__(self, loc: Location) -> None:
+        options = f"-c statement_timeout={loc.statement_timeout} -c idle_in_transaction_session_timeout=300000"
+        self.kwargs: dict[str, Any] = {"autocommit": True, "options": options}
+        self.pool = psycopg_pool.ConnectionPool(
+            loc.conninfo,
+            kwargs=self.kwargs,
+            min_size=1,
+            max_size=loc.pool_size,
+            open=True,
+            timeout=20.0,
+            name="vaultcore",
+        )
+        self.refs = 0
+
+
+_pools_lock = threading.Lock()
+_pools: dict[str, _SharedPool] = {}
+_orphans: list[_SharedPool] = []  # a fork child must never close its parent's connections
+
+
+def _after_fork_in_child() -> None:
+    global _pools_lock
+    _pools_lock = threading.Lock()
+    _orphans.extend(_pools.values())
+    _pools.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class PostgresStore:
+    """One vault in a PostgreSQL database (see the module docstring)."""
+
+    def __init__(self, loc: Location, shared: _SharedPool) -> None:
+        self._loc = loc
+        self._shared = shared
+        self._pool = shared.pool
+        self._q = _Queries(loc.schema)
+        self._vault = loc.vault
+        self._write_lock = _lock_key(loc.schema, loc.vault)
+        self._begin_write = _begin_statement(self._q.table, loc.vault, self._write_lock)
+        self._closed = False
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, create: bool) -> PostgresStore:
+        """Connect (clear errors for a wrong URL, password or database), create the table
+        with *create*, else check that the vault exists."""
+        loc = parse_location(url)
+        q = _Queries(loc.schema)
+        try:
+            with psycopg.connect(loc.conninfo, autocommit=True) as conn:
+                if create:
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+                        for stmt in q.create:
+                            conn.execute(stmt)
+                else:
+                    row = conn.execute(q.get, (loc.vault, b"meta", b"header")).fetchone()
+                    if row is None:
+                        raise NotAVaultError(f"no vault {loc.vault!r} in {loc.shown}")
+        except psycopg.errors.UndefinedTable:
+            raise NotAVaultError(f"no vault at {loc.shown}: the database holds no vaultcore table") from None
+        except psycopg.Error as exc:
+            raise _translate(exc, f"cannot open vault store {loc.shown}", loc) from None
+        with _pools_lock:
+            shared = _pools.get(loc.conninfo)
+            if shared is None:
+                shared = _pools[loc.conninfo] = _SharedPool(loc)
+            shared.refs += 1
+        return cls(loc, shared)
+
+    @property
+    def path(self) -> str:
+        return self._loc.shown
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with _pools_lock:
+            self._shared.refs -= 1
+            if self._shared.refs <= 0 and _pools.get(self._loc.conninfo) is self._shared:
+                del _pools[self._loc.conninfo]
+                with suppress(Exception):
+                    self._shared.pool.close(timeout=5.0)
+
+    # -- connections -------------------------------------------------------------------
+
+    def _getconn(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise VaultLockedError("the vault is closed")
+        try:
+            return self._pool.getconn()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise _translate(exc, "no database connection", self._loc) from None
+
+    def _putconn(self, conn: psycopg.Connection[Any]) -> None:
+        with suppress(Exception):
+            self._pool.putconn(conn)
+
+    def _retry(self, deadline: float, attempt: int) -> bool:
+        """After a lost connection: drop dead pooled connections, back off; False past *deadline*."""
+        if time.monotonic() >= deadline:
+            return False
+        with suppress(Exception):
+            self._pool.check()
+        time.sleep(min(0.05 * (2**attempt), 1.0))
+        return True
+
+    # -- reads -------------------------------------------------------------------------
+
+    def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
+        deadline = time.monotonic() + _RETRY_WINDOW
+        attempt = 0
+        while True:
+            conn = self._getconn()
+            try:
+                if key is not None:
+                    row = conn.execute(self._q.get, (self._vault, db, key)).fetchone()
+                    return None if row is None else (key, bytes(row[0]))
+                upper = _prefix_upper(prefix)
+                if upper is None:
+                    cur = conn.execute(self._q.rev, (self._vault, db, prefix, 1))
+                else:
+                    cur = conn.execute(self._q.rev_upper, (self._vault, db, prefix, upper, 1))
+                found = cur.fetchone()
+                return None if found is None else (bytes(found[0]), bytes(found[1]))
+            except psycopg.Error as exc:
+                if not _lost(conn, exc) or not self._retry(deadline, attempt):
+                    raise _translate(exc, "read failed", self._loc) from None
+                attempt += 1
+            finally:
+                self._putconn(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[_Read]:
+        """A ``REPEATABLE READ READ ONLY`` snapshot (begun with retries after a lost connection)."""
+        deadline = time.monotonic() + _RETRY_WINDOW
+        attempt = 0
+        while True:
+            conn = self._getconn()
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                break
+            except psycopg.Error as exc:
+                lost = _lost(conn, exc)
+                self._putconn(conn)
+                if not lost or not self._retry(deadline, attempt):
+                    raise _translate(exc, "read failed", self._loc) from None
+                attempt += 1
+        try:
+            yield _Read(cur, self._q, self._vault)
+        except psycopg.Error as exc:
+            raise _translate(exc, "read failed", self._loc) from None
+        finally:
+            if not _broken(conn):
+                with suppress(psycopg.Error):
+                    conn.execute("COMMIT")
+            self._putconn(conn)
+
+    def databases(self) -> list[bytes]:
+        with self.read() as txn:
+            rows = txn._cur.execute(self._q.databases, (self._vault,)).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[_Write], T], *, durable: bool = True) -> T:
+        """Run *fn* under the vault's advisory lock and commit; re-run it when that is safe.
+
+        *durable* False: ``synchronous_commit = off`` for this transaction (a database crash
+        may undo the last commits, never corrupt or half-apply one: PostgreSQL's own class).
+        """
+        deadline = time.monotonic() + _RETRY_WINDOW
+        attempt = 0
+        while True:
+            conn = self._getconn()
+            xid: int | None = None
+            committing = False
+            try:
+                cur = conn.cursor()
+                # One round trip: BEGIN, the vault's write lock, then (in a later statement,
+                # so under the lock) the rows nearly every write reads.
+                cur.execute(self._begin_write)
+                cur.nextset()
+                row = cur.fetchone()
+                xid = int(row[0]) if row else None
+                cache: dict[tuple[bytes, bytes], Any] = dict.fromkeys(_PREFETCH_POINTS)
+                cur.nextset()
+                for db, key, value in cur.fetchall():
+                    cache[(bytes(db), bytes(key))] = bytes(value)
+                cur.nextset()
+                last = cur.fetchone()
+                cache[(_PREFETCH_LAST, _LAST)] = None if last is None else (bytes(last[0]), bytes(last[1]))
+                if not durable:
+                    cur.execute("SET LOCAL synchronous_commit TO OFF")
+                txn = _Write(cur, self._q, self._vault, cache)
+                result = fn(txn)
+                committing = True  # from here a lost connection leaves the outcome to txid_status
+                txn.commit()
+                return result
+            except psycopg.Error as exc:
+                if not _lost(conn, exc):
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                    raise _translate(exc, "write failed", self._loc) from None
+                if committing:
+                    status = self._outcome(xid, deadline)
+                    if status == "committed":
+                        return result
+                    if status != "aborted":
+                        raise StorageError(
+                            "write failed: the database connection was lost while committing and the outcome "
+                            "could not be determined"
+                        ) from None
+                if not self._retry(deadline, attempt):
+                    raise _translate(exc, "write failed (not applied)", self._loc) from None
+                attempt += 1
+            except BaseException:
+                if not _broken(conn):
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._putconn(conn)
+
+    def _outcome(self, xid: int | None, deadline: float) -> str | None:
+        """``txid_status`` of a transaction whose COMMIT got no answer (on a new connection)."""
+        if xid is None:
+            return None
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(self._loc.conninfo, **self._shared.kwargs) as conn:
+                    row = conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()
+                status = None if row is None else row[0]
+                if status in ("committed", "aborted"):
+                    return str(status)
+                if status is None:
+                    return None
+            except psycopg.Error:
+                pass
+            time.sleep(0.1)
+        return None
+
+    # -- coordination ------------------------------------------------------------------
+
+    @contextmanager
+    def leader(self, job: str) -> Iterator[bool]:
+        """A session advisory lock per vault and job: True for the one process holding it."""
+        key = _lock_key(self._loc.schema, self._vault, "leader", job)
+        conn = self._getconn()
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except psycopg.Error as exc:
+            self._putconn(conn)
+            raise _translate(exc, "leader election failed", self._loc) from None
+        got = bool(row and row[0])
+        try:
+            yield got
+        finally:
+            if got and not _broken(conn):
+                with suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            self._putconn(conn)
