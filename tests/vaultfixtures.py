@@ -55,6 +55,12 @@ def both_backends(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(name="backend")
+def backend_on_both(both_backends: str) -> str:
+    """``backend`` for folders whose tests run on both stores: import this into their conftest."""
+    return both_backends
+
+
 @pytest.fixture
 def vault_location(backend: str, vault_dir: Path, request: pytest.FixtureRequest) -> str:
     """Where the test's vault lives: a directory (LMDB) or a fresh ``postgresql://`` URL."""

@@ -2,18 +2,20 @@
 
 The outbox is a sub-database like any other, so the event tests run on both storage backends."""
 
-import pytest
-
-from vaultfixtures import both_backends, clock, pass_cred, pg_base, raw_cred, vault, vault_dir, vault_location
-
-
-@pytest.fixture
-def backend(both_backends: str) -> str:
-    return both_backends
-
+from vaultfixtures import (
+    backend_on_both,
+    both_backends,
+    clock,
+    pass_cred,
+    pg_base,
+    raw_cred,
+    vault,
+    vault_dir,
+    vault_location,
+)
 
 __all__ = [
-    "backend",
+    "backend_on_both",
     "both_backends",
     "clock",
     "pass_cred",
