@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Protocol
 from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction
 from vaultcore.engine._backup import import_domain
-from vaultcore.engine._domainquorum import download_domain, is_quorum_domain, upload_domain
-from vaultcore.engine._fullbackup import export_vault, import_objects_in, objects_empty_in, open_vault
 from vaultcore.engine._records import Kind
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
 
@@ -42,6 +40,8 @@ __all__ = [
 
 def open_security_domain(security_domain: tuple[bytes, str | bytes | Sequence[bytes]]) -> tuple[bytes, bytes]:
     """(domain_id, domain_key) from ``(export, passphrase)`` or ``(quorum download, [private keys])``."""
+    from vaultcore.engine._domainquorum import is_quorum_domain, upload_domain  # RSA loads only here
+
     if not isinstance(security_domain, tuple) or len(security_domain) != 2:
         raise InvalidParameterError("security_domain must be (blob, passphrase) or (blob, [PEM private keys])")
     blob, secret = security_domain
@@ -76,6 +76,8 @@ class AdministrationOperations:
     @operation("VaultFullBackup", DataAction.FULL_BACKUP)
     def full_backup(self) -> bytes:
         """The whole vault, sealed for its security domain (see ``full_restore``)."""
+        from vaultcore.engine._fullbackup import export_vault
+
         with self._ctx.read() as txn:
             access, certmeta = self.access._export_in(txn), self.certificates._meta.export_in(txn)
             return export_vault(self._ctx, self._engine, txn, access, certmeta)
@@ -85,6 +87,8 @@ class AdministrationOperations:
         """Restore a full backup into this vault, which must share its security domain and hold
         no object (live or deleted). Its principals, custom roles, role assignments and
         settings are replaced by the backup's, as a Managed HSM full restore does."""
+        from vaultcore.engine._fullbackup import import_objects_in, objects_empty_in, open_vault
+
         contents = open_vault(self._ctx, backup)
 
         def run(txn: WriteTxn) -> FullRestoreResult:
@@ -107,6 +111,8 @@ class AdministrationOperations:
         Any *quorum* of the matching private keys recreate it in a new vault:
         ``Vault.create(..., security_domain=(download, [private_key_pem, ...]))``.
         """
+        from vaultcore.engine._domainquorum import download_domain  # RSA loads only here
+
         ring = self._ctx.keyring
         return download_domain(ring.domain_id, ring.domain_key, public_keys, quorum)
 
@@ -118,6 +124,8 @@ class AdministrationOperations:
     @operation("VaultFullRestorePreCheck", DataAction.FULL_RESTORE)
     def full_restore_precheck(self, backup: bytes) -> None:
         """Check that *backup* would restore here (same domain, empty vault) without restoring."""
+        from vaultcore.engine._fullbackup import objects_empty_in, open_vault
+
         open_vault(self._ctx, backup)
         with self._ctx.read() as txn:
             if not objects_empty_in(txn):
@@ -139,6 +147,8 @@ class AdministrationOperations:
         """Restore one key (all its versions) from a full backup; ``ConflictError`` if it exists."""
         if not isinstance(key_name, str) or not key_name:
             raise InvalidParameterError("key_name must be a key name")
+        from vaultcore.engine._fullbackup import import_objects_in, open_vault
+
         contents = open_vault(self._ctx, backup)
         found = [
             item for item in contents.objects if item.kind is Kind.KEY and item.record.name.lower() == key_name.lower()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Sequence
@@ -40,9 +39,7 @@ from vaultcore.engine._lifecycle import Lifecycle
 from vaultcore.engine._migrate import copy_and_verify
 from vaultcore.engine._records import Kind, VersionRecord
 from vaultcore.engine._rotation import Progress, rotate_keyring
-from vaultcore.events._expiry import detect_expiry
-from vaultcore.events._scheduler import Scheduler, maintenance_jobs
-from vaultcore.events._view import EventsView
+from vaultcore.events._local import attach as attach_outbox
 from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
@@ -61,11 +58,12 @@ if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X
     from vaultcore.access._principals import AccessManager
     from vaultcore.certificates._client import CertificateClient
     from vaultcore.engine._rotation import Progress
+    from vaultcore.events._scheduler import Scheduler
+    from vaultcore.events._view import EventsView
     from vaultcore.keys._client import KeyClient
 
 __all__ = ["MaintenanceReport", "Vault"]
 
-_log = logging.getLogger("vaultcore")
 
 _KINDS = ("vault", "managed_hsm")
 
@@ -114,7 +112,7 @@ class Vault(PrincipalViews, AdministrationOperations):
         self._engine.on_erased = self._on_erased
         self.audit = AuditView(ctx, self._session)
         self.settings = VaultSettingsClient(self)
-        self.events = EventsView(ctx, self._session)
+        attach_outbox(ctx)  # events are written with the changes that cause them
         self._scheduler: Scheduler | None = None
 
     @cached_property
@@ -123,6 +121,13 @@ class Vault(PrincipalViews, AdministrationOperations):
         from vaultcore.access._principals import AccessManager
 
         return AccessManager(self._ctx, self._session, kdf=self._access_kdf)
+
+    @cached_property
+    def events(self) -> EventsView:
+        """Events: subscriptions, the stream, dead letters (``EventsView``), created on first use."""
+        from vaultcore.events._view import EventsView
+
+        return EventsView(self._ctx, self._session)
 
     @cached_property
     def keys(self) -> KeyClient:
@@ -308,7 +313,9 @@ class Vault(PrincipalViews, AdministrationOperations):
         try:
             self._ctx.audit.close()
         except VaultError as exc:
-            _log.warning("vault closed without writing its queued audit events: %s", exc)
+            import logging  # only on this rare path: a CLI call does not pay for the module
+
+            logging.getLogger("vaultcore").warning("vault closed without writing its queued audit events: %s", exc)
         finally:
             self._ctx.closed = True
             self._ctx.store.close()
@@ -483,6 +490,8 @@ class Vault(PrincipalViews, AdministrationOperations):
     def _maintain(self) -> MaintenanceReport:
         purged = self._engine.sweep()
         events = self._rotation_job() + self._lifetime_job()
+        from vaultcore.events._expiry import detect_expiry
+
         detect_expiry(self._ctx, self._engine, self.events._outbox)
         self.events.pump()
         return MaintenanceReport(purged=purged, events=tuple(events))
@@ -507,6 +516,8 @@ class Vault(PrincipalViews, AdministrationOperations):
         *retention*: ``retention_days`` (7) and ``keep_events`` (10,000) of the outbox."""
         self._require_open()
         if self._scheduler is None:
+            from vaultcore.events._scheduler import Scheduler, maintenance_jobs
+
             jobs = maintenance_jobs(self._ctx, self._engine, self.events, self._rotation_job, self._lifetime_job)
             self._scheduler = Scheduler(self._ctx, jobs, interval=interval, **retention)
         return self._scheduler.start() if start else self._scheduler

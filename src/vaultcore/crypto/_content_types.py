@@ -13,9 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
-
 from vaultcore.exceptions import InvalidParameterError
 
 __all__ = ["PEM", "PKCS12", "convert_secret_value"]
@@ -26,6 +23,9 @@ PEM = "application/x-pem-file"
 
 def _pkcs12_to_pem(value: str) -> str:
     """PEM text of an unencrypted base64 PKCS#12: the key as PKCS#8, the leaf, then the chain."""
+    from cryptography.hazmat.primitives import serialization  # X.509 loads only when converting
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         archive = base64.b64decode("".join(value.split()), validate=True)
         key, cert, chain = pkcs12.load_key_and_certificates(archive, None)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto import _bindings
-from vaultcore.events._delivery import DeliveryReport, LocalHub, LocalSubscription, deliver_pending, redeliver
-from vaultcore.events._outbox import Outbox
+from vaultcore.events._delivery import DeliveryReport, deliver_pending, redeliver
+from vaultcore.events._local import LocalHub, LocalSubscription, attach
 from vaultcore.events._schema import Event, full_type
 from vaultcore.events._webhook import DeliveryError, Target, check_url, handshake
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
@@ -100,18 +100,6 @@ class DeadLetter:
             "time": self.time.isoformat(),
             "event": self.event.to_event_grid() if self.event else None,
         }
-
-
-def attach(ctx: VaultContext) -> Outbox:
-    """The vault's outbox, created on first use and shared by every view of the vault."""
-    outbox: Outbox | None = ctx.events
-    if outbox is None:
-        outbox = Outbox(ctx)
-        hub = LocalHub(outbox)
-        outbox.local = hub
-        outbox.on_commit = lambda: hub.pump() if hub.active else 0
-        ctx.events = outbox
-    return outbox
 
 
 def _types(types: Iterable[str] | str | None) -> frozenset[str] | None:

@@ -19,14 +19,14 @@ import functools
 import hmac
 import json
 import secrets
-import ssl
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import urllib.request
 
 from vaultcore.events._schema import SIGNATURE_HEADER, TOPIC, Event, sign
 from vaultcore.exceptions import InvalidParameterError
@@ -76,24 +76,31 @@ def check_url(url: str) -> str:
     raise InvalidParameterError("the webhook URL must be https://host/path (plain http only to a loopback address)")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 @functools.lru_cache(maxsize=32)
 def _opener(target: Target) -> urllib.request.OpenerDirector:
-    """One opener (TLS context, CA file loaded once) per subscription target."""
+    """One opener (TLS context, CA file loaded once) per subscription target; never follows a
+    redirect. ``ssl`` and ``urllib.request`` load here, on the first delivery: opening a vault
+    (and every CLI call) does not pay for them."""
+    import ssl
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     if target.verify_tls:
         context = ssl.create_default_context(cafile=target.ca_file)
     else:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect())
 
 
 def _request(target: Target, method: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes, Any]:
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(target.url, data=body, method=method, headers=headers)  # noqa: S310 - checked URL
     try:
         with _opener(target).open(req, timeout=TIMEOUT) as resp:
