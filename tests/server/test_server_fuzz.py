@@ -22,7 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
-from vaultcore.server import BackgroundServer, _certificates, _keys, _secrets, ensure_local_tls
+from vaultcore.server import (
+    BackgroundServer,
+    _admin_backup,
+    _admin_rbac,
+    _admin_settings,
+    _certificates,
+    _keys,
+    _secrets,
+    ensure_local_tls,
+)
 from vaultcore.server._ratelimit import RateLimiter
 
 EXAMPLES = int(os.environ.get("VAULTCORE_FUZZ_EXAMPLES", "300"))
@@ -154,7 +163,19 @@ def _raw_bodies() -> st.SearchStrategy[bytes]:
     )
 
 
-ROUTES = [(r.method, r.pattern) for r in (*_secrets.ROUTES, *_keys.ROUTES, *_certificates.ROUTES)]
+# Every route of the data plane and of the administration plane (a backup directory is
+# configured in the fixture, so the backup/restore routes are live too).
+ROUTES = [
+    (r.method, r.pattern)
+    for r in (
+        *_secrets.ROUTES,
+        *_keys.ROUTES,
+        *_certificates.ROUTES,
+        *_admin_rbac.ROUTES,
+        *_admin_settings.ROUTES,
+        *_admin_backup.routes("/unused"),
+    )
+]
 
 
 def _path(pattern: str, name: str) -> str:
@@ -206,7 +227,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgroun
     app = vault.access.create_application("fz")
     vault.access.assign_role(app.principal.id, "Key Vault Administrator")
     vault.secrets.set_secret("keep", "v")
-    server = BackgroundServer(vault, ensure_local_tls(tmp_path_factory.mktemp("fuzz-tls"))).start()
+    backups = tmp_path_factory.mktemp("fuzz-backups")
+    server = BackgroundServer(vault, ensure_local_tls(tmp_path_factory.mktemp("fuzz-tls")), backup_dir=backups).start()
     # The fuzz exercises request parsing, hundreds of logins from one peer: lift the token
     # endpoints' rate limits here (they have their own tests in test_server_identity*.py).
     server.akv.identity.per_peer = RateLimiter(rate=1e6, burst=1_000_000)
@@ -266,6 +288,24 @@ def test_token_endpoint_answers_bad_bodies_with_oauth_errors(
     if status != 200:
         assert isinstance(answer, dict) and isinstance(answer.get("error"), str), answer
         assert isinstance(answer.get("error_description"), str)
+
+
+@FUZZ
+@given(
+    body=st.one_of(TOKEN_FIELDS.map(lambda b: json.dumps(b).encode()), _raw_bodies()),
+    tenant=st.sampled_from(["adfs", "fuzz"]),
+)
+def test_entra_token_endpoint_answers_bad_bodies_with_oauth_errors(
+    fuzzed: tuple[BackgroundServer, Vault, Client, str], body: bytes, tenant: str
+) -> None:
+    """The Entra-compatible endpoint azure-identity posts to (form-encoded), for tenant ``adfs``
+    and the vault's name: only OAuth errors or a token, never a 500."""
+    _, _, client, _ = fuzzed
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, answer = client.send("POST", f"/{tenant}/oauth2/v2.0/token", body, headers)
+    assert status in (200, 400, 401), (status, answer)
+    if status != 200:
+        assert isinstance(answer, dict) and isinstance(answer.get("error"), str), answer
 
 
 def test_server_and_vault_survive_the_fuzz(fuzzed: tuple[BackgroundServer, Vault, Client, str]) -> None:
