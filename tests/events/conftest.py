@@ -2,26 +2,4 @@
 
 The outbox is a sub-database like any other, so the event tests run on both storage backends."""
 
-from vaultfixtures import (
-    backend_on_both,
-    both_backends,
-    clock,
-    pass_cred,
-    pg_base,
-    raw_cred,
-    vault,
-    vault_dir,
-    vault_location,
-)
-
-__all__ = [
-    "backend_on_both",
-    "both_backends",
-    "clock",
-    "pass_cred",
-    "pg_base",
-    "raw_cred",
-    "vault",
-    "vault_dir",
-    "vault_location",
-]
+from bothbackends import *  # noqa: F403 - the shared fixtures, on LMDB and PostgreSQL

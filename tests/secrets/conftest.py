@@ -2,26 +2,4 @@
 
 The lifecycle tests run on both storage backends (``backend`` is parametrized here)."""
 
-from vaultfixtures import (
-    backend_on_both,
-    both_backends,
-    clock,
-    pass_cred,
-    pg_base,
-    raw_cred,
-    vault,
-    vault_dir,
-    vault_location,
-)
-
-__all__ = [
-    "backend_on_both",
-    "both_backends",
-    "clock",
-    "pass_cred",
-    "pg_base",
-    "raw_cred",
-    "vault",
-    "vault_dir",
-    "vault_location",
-]
+from bothbackends import *  # noqa: F403 - the shared fixtures, on LMDB and PostgreSQL

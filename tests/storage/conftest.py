@@ -2,26 +2,4 @@
 
 Tests that take ``vault_location`` (or ``vault``) run on both storage backends here."""
 
-from vaultfixtures import (
-    backend_on_both,
-    both_backends,
-    clock,
-    pass_cred,
-    pg_base,
-    raw_cred,
-    vault,
-    vault_dir,
-    vault_location,
-)
-
-__all__ = [
-    "backend_on_both",
-    "both_backends",
-    "clock",
-    "pass_cred",
-    "pg_base",
-    "raw_cred",
-    "vault",
-    "vault_dir",
-    "vault_location",
-]
+from bothbackends import *  # noqa: F403 - the shared fixtures, on LMDB and PostgreSQL
