@@ -11,10 +11,11 @@ demo: build
 
 test: build lint typecheck pytest
 
-# System packages: OpenSSL headers for the C core, SoftHSM2 (+ p11-kit) for the HSM tests.
+# System packages: OpenSSL and LMDB headers for the C core, SoftHSM2 (+ p11-kit) for the HSM tests.
 sysdeps:
 	@missing=""; \
 	[ -f /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
+	[ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
 	command -v softhsm2-util >/dev/null 2>&1 || missing="$$missing softhsm2"; \
 	[ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || [ -e /usr/lib/aarch64-linux-gnu/p11-kit-proxy.so ] || missing="$$missing p11-kit-modules"; \
 	if [ -n "$$missing" ]; then \

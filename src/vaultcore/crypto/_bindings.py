@@ -1,6 +1,6 @@
-"""Thin marshalling layer over the compiled native core (``vaultcore.crypto._native``).
+"""Thin marshalling layer over the compiled native core (``vaultcore._native``).
 
-This is the only module that imports ``vaultcore.crypto._native``. It checks lengths, hands
+This is the only module that imports ``vaultcore._native``. It checks lengths, hands
 buffers to C without copying where it can (``bytes`` directly, other buffers through
 ``ffi.from_buffer``), allocates outputs, and maps C status codes to the vaultcore
 exception tree:
@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag as _InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 
 # The compiled module has no stubs; everything from it is Any and stays in this module.
-from vaultcore.crypto._native import ffi, lib  # type: ignore[import-not-found]
+from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 __all__ = [
@@ -79,7 +79,7 @@ Buf: TypeAlias = bytes | bytearray | memoryview
 _EXPECTED_ABI = 2
 if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(
-        f"vaultcore.crypto._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`"
+        f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`"
     )
 
 DEK_SIZE: int = lib.VC_DEK_SIZE
@@ -650,6 +650,11 @@ class DekCache:
     @property
     def locked(self) -> bool:
         return bool(self._c is not None and lib.vc_dek_cache_locked(self._c))
+
+    @property
+    def handle(self) -> Any:
+        """The C cache for a fused native call (``storage._mdb``), or None once closed."""
+        return self._c
 
     @property
     def slots(self) -> int:

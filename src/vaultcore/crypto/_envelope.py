@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._keyring import Keyring
@@ -82,6 +83,25 @@ class Envelope:
         self._reload = reload
         #: Unwrapped DEKs of records opened before, in locked C memory (see ``DekCache``).
         self.deks = _bindings.DekCache()
+        self._native: tuple[Keyring | None, dict[bytes, tuple[Any, bytes, int, bytes]]] = (None, {})
+
+    def native_key(self, rtype: bytes) -> tuple[Any, bytes, int, bytes] | None:
+        """What the store's fused read needs to open a record of *rtype* in C: the DEK
+        cache, the active term's KEK, that term and the AAD without the store key; None
+        once closed. Records under another term are opened by :meth:`open`."""
+        ring = self._keyring()
+        known, by_type = self._native
+        if known is not ring:
+            by_type = {}
+            self._native = (ring, by_type)
+        params = by_type.get(rtype)
+        if params is None:
+            handle = self.deks.handle
+            if handle is None:
+                return None
+            term = ring.active_term
+            params = by_type[rtype] = (handle, ring.kek(term), term, _AAD_PREFIX + ring.vault_id + rtype)
+        return params
 
     def forget_keys(self) -> None:
         """Wipe the cached DEKs (keyring rotation, purge)."""
@@ -89,6 +109,7 @@ class Envelope:
 
     def close(self) -> None:
         """Wipe and free the cached DEKs (vault closed); opening then bypasses the cache."""
+        self._native = (None, {})
         self.deks.close()
 
     def _aad(self, ring: Keyring, rtype: bytes, key: bytes) -> bytes:

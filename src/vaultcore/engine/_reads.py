@@ -18,7 +18,7 @@ from vaultcore.engine._paging import take_window
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.engine._validation import check_name
 from vaultcore.exceptions import ConflictError, ForbiddenError, NotFoundError
-from vaultcore.storage._interface import ReadTxn
+from vaultcore.storage._interface import FALLBACK, ReadTxn
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
@@ -39,7 +39,9 @@ class LifecycleReads:
         self._ctx = ctx
         self._objkeys: OrderedDict[tuple[int, str], bytes] = OrderedDict()
         self.objkey_capacity = OBJKEY_MEMO
-        # LMDB reads and opens a record in one transaction; other stores: find() + open().
+        # LMDB reads and opens a record in one C call (read_open), or else in one read
+        # transaction (find_open); other stores: find() + open().
+        self._read_open = getattr(ctx.store, "read_open", None)
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
@@ -123,7 +125,17 @@ class LifecycleReads:
         if finder is not None:  # opened inside the read transaction
             self._ctx.check_open()
             key = None if version is None or version == "" else version_key(okey, version)
-            plain = None if key is None and version else finder(db, okey, key, self._opener)
+            if key is None and version:
+                plain = None
+            else:
+                plain = FALLBACK
+                fused = self._read_open
+                if fused is not None:
+                    native = self._ctx.envelope.native_key(RecordType.VERSION)
+                    if native is not None:
+                        plain = fused(db, okey, key, *native)
+                if plain is FALLBACK:
+                    plain = finder(db, okey, key, self._opener)
             if plain is None:
                 raise self.not_found(kind, name, version, deleted=deleted)
             rec = VersionRecord.from_bytes(plain)

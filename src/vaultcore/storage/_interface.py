@@ -17,11 +17,16 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["ReadTxn", "Store", "WriteTxn", "copy_records", "copy_to_new", "digest_of", "is_url", "open_store"]
+__all__ = ["FALLBACK", "ReadTxn", "Store", "WriteTxn", "copy_records", "copy_to_new", "digest_of", "is_url", "open_store"]
 
 T = TypeVar("T")
 
 _URL_PREFIXES = ("postgresql://", "postgres://")
+
+#: Returned by a store's optional fused read (``read_open``) when it cannot answer in one
+#: call (a map resize or fork under way, a record under another keyring term): the caller
+#: takes the general path (``find_open`` / ``find`` and the envelope).
+FALLBACK: Any = object()
 
 
 class ReadTxn(Protocol):

@@ -1,9 +1,12 @@
 """Storage: the narrow ``Store`` interface and its LMDB implementation.
 
-This is the only module that imports :mod:`lmdb`; every ``lmdb.Error`` is translated here.
-The store holds only ciphertext and opaque keys (see ``crypto._envelope`` and ``engine._lifecycle``).
+LMDB is the system's liblmdb, linked into the C core and called through ``storage._mdb``;
+every LMDB error code is translated here. The store holds only ciphertext and opaque keys (see
+``crypto._envelope`` and ``engine._lifecycle``). py-lmdb was used before; it exposes no
+handle to its environment, and the fused read (:meth:`LmdbStore.read_open`, one C call from
+read transaction to opened record, ``csrc/vaultcore_store.c``) needs C to own it.
 
-Model (after py-lmdb): one ``Environment`` per vault directory per process (shared by every
+Model: one ``MDB_env`` per vault directory per process (shared by every
 ``Vault`` object opened on that path, reference counted), named sub-databases, every
 mutation inside one write transaction. LMDB gives one writer and many MVCC readers across
 threads and processes. The map grows when full (``MapFullError`` → double and retry) and a
@@ -28,12 +31,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-import lmdb
-
 from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError
 from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
+from vaultcore.storage._mdb import Cursor, Env, MdbError, Txn, mdb_codes
 
-__all__ = ["DATABASES", "LmdbStore", "ReadTxn", "WriteTxn", "is_vault_dir"]
+__all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
 T = TypeVar("T")
 
@@ -64,11 +66,12 @@ _envs: dict[str, _SharedEnv] = {}
 class _SharedEnv:
     """One LMDB environment per path per process, shared by reference count."""
 
-    def __init__(self, path: str, env: Any) -> None:
+    def __init__(self, path: str, env: Env) -> None:
         self.path = path
-        self.env = env
+        self.env: Any = env  # an Env, or a _ForkedEnv in a child process
         self.refs = 0
-        self.dbs = {name: env.open_db(name) for name in DATABASES}
+        env.open_dbs(DATABASES)
+        self.dbs = env.dbs
         # LMDB may only resize the map while no transaction of this process is open on it:
         # every transaction enters this gate, and a resize waits until the others left.
         self.lock = threading.Lock()  # taken directly on the hot path (cheaper than the Condition)
@@ -99,6 +102,7 @@ class _SharedEnv:
         The vault refuses new operations once closed; closing the environment under a
         running transaction would fail it with a storage error instead."""
         own = getattr(self.local, "depth", 0)
+        self.env.block_reads()  # for good: the environment is about to close
         with self.lock:
             self.resizing = True  # leave() notifies while this is set
             try:
@@ -115,24 +119,26 @@ class _SharedEnv:
             while self.resizing:
                 self.gate.wait()
             self.resizing = True
+            self.env.block_reads()  # fused reads in C count as open transactions too
             try:
                 if not self.gate.wait_for(lambda: self.active <= own, timeout=60):
                     raise StorageError("cannot resize the vault's map: other threads keep transactions open")
-                size = new_size(int(self.env.info()["map_size"]))
+                size = new_size(self.env.map_size())
                 if size is not None:
-                    self.env.set_mapsize(size)
-            except lmdb.Error as exc:
+                    self.env.set_map_size(size)
+            except MdbError as exc:
                 raise _translate(exc, "resizing the map failed") from None
             finally:
+                self.env.allow_reads()
                 self.resizing = False
                 self.gate.notify_all()
 
 
-# fork(): an LMDB environment must not be used in a child, and py-lmdb refuses to open an
-# environment that is still open in the process, so the child closes its inherited copies.
-# Closing aborts the transactions the child inherited, which clears their reader slots in
-# the shared lock file: slots that belong to the parent's threads. So fork waits (bounded)
-# until no transaction of this module is open, and the child closes only if none was.
+# fork(): an LMDB environment must not be used in a child (LMDB's rule), so the child
+# closes its inherited copies and must open the vault again. Closing an environment whose
+# transactions the parent's threads had open could touch their reader slots in the shared
+# lock file. So fork waits (bounded) until no transaction of this module is open (fused
+# reads in C included), and the child closes only if none was.
 # While it waits, new transactions wait too (``_forking``): otherwise a thread that reads in
 # a loop keeps one open at every instant the forking thread looks.
 _txn_gate = threading.Lock()
@@ -163,12 +169,16 @@ def _before_fork() -> None:
     global _fork_clean, _forking
     _txn_gate.acquire()
     _forking = True
+    for shared in list(_envs.values()):
+        shared.env.block_reads()
     _txn_idle.wait_for(lambda: not _open_txns, timeout=10.0)
     _fork_clean = _open_txns == 0  # the gate stays held until the fork is done
 
 
 def _after_fork_in_parent() -> None:
     global _forking
+    for shared in list(_envs.values()):
+        shared.env.allow_reads()
     _forking = False
     _txn_idle.notify_all()
     _txn_gate.release()
@@ -189,8 +199,7 @@ def _after_fork_in_child() -> None:
     _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
     for shared in _envs.values():
         if _fork_clean:
-            with suppress(lmdb.Error):
-                shared.env.close()
+            shared.env.close()
         else:  # closing would clear the parent's reader slots: keep it, unreachable
             _fork_orphans.append(shared.env)
         shared.env = _ForkedEnv()
@@ -224,47 +233,43 @@ def is_vault_dir(path: str) -> bool:
 #: errno values that mean "the disk (or the process's file-size limit) has no room".
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-#: lmdb errors that mean a page of the data file is not what LMDB wrote.
-_DAMAGED: tuple[type[Exception], ...] = (
-    lmdb.CorruptedError,
-    lmdb.PageNotFoundError,
-    lmdb.BadDbiError,
-    lmdb.BadValsizeError,
-    lmdb.IncompatibleError,
-    getattr(lmdb, "BadChecksumError", lmdb.CorruptedError),
-)
+#: LMDB codes that mean a page of the data file is not what LMDB wrote.
+_CODES = mdb_codes()
+#: LMDB codes that mean a page of the data file is not what LMDB wrote.
+_DAMAGED = {
+    _CODES[n]: n for n in ("CORRUPTED", "PAGE_NOTFOUND", "BAD_DBI", "BAD_VALSIZE", "INCOMPATIBLE")
+}
 
 
 def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError:
-    """The ``VaultError`` for an lmdb (or OS) error: no space, permission, damage, or the rest.
+    """The ``VaultError`` for an LMDB (or OS) error: no space, permission, damage, or the rest.
 
     *path*: the store's directory, to tell a short write at a full disk or at the process's
     file-size limit (LMDB reports those as EIO) from a failing disk.
     """
-    code = getattr(exc, "code", None) if isinstance(exc, lmdb.Error) else getattr(exc, "errno", None)
-    if code is None and len(exc.args) == 2 and isinstance(exc.args[1], int):
-        code = exc.args[1]  # an lmdb.Error built as Error(what, code)
+    code = exc.code if isinstance(exc, MdbError) else getattr(exc, "errno", None)
     if code == errno.EIO and path is not None and out_of_room(path):
         code = errno.ENOSPC
-    if isinstance(exc, lmdb.DiskError) or code in _NO_SPACE:
+    if code in _NO_SPACE:
         return StorageError(f"{what}: no space left for the vault (disk full or file-size limit); nothing was written")
     if code in _DENIED:
         return StorageError(f"{what}: permission denied (the vault's files are not writable by this user)")
     if code == errno.EIO:
         return StorageError(f"{what}: input/output error on the vault's files (a failing disk?)")
-    if isinstance(exc, _DAMAGED):
-        return IntegrityError(f"{what}: the vault's data file is damaged ({type(exc).__name__})")
-    if isinstance(exc, lmdb.MapFullError):
+    if code in _DAMAGED:
+        return IntegrityError(f"{what}: the vault's data file is damaged (MDB_{_DAMAGED[code]})")
+    if code == _CODES["MAP_FULL"]:
         return StorageError(f"{what}: the vault's map is full and could not grow")
-    if isinstance(exc, lmdb.ReadersFullError):
+    if code == _CODES["READERS_FULL"]:
         return StorageError(f"{what}: too many concurrent readers (max_readers)")
-    if isinstance(exc, lmdb.PanicError):
-        return StorageError(f"{what}: the store had a fatal error; open the vault again ({type(exc).__name__})")
-    if isinstance(exc, lmdb.InvalidError | lmdb.VersionMismatchError):
+    if code == _CODES["PANIC"]:
+        return StorageError(f"{what}: the store had a fatal error; open the vault again (MDB_PANIC)")
+    if code in (_CODES["INVALID"], _CODES["VERSION_MISMATCH"]):
         return NotAVaultError(f"{what}: not an LMDB store of a supported version")
-    if isinstance(exc, lmdb.ReadonlyError):
-        return StorageError(f"{what}: the vault is read-only")
-    return StorageError(f"{what}: {type(exc).__name__}")
+    name = next((n for n, c in _CODES.items() if c == code), None)
+    if name is not None:
+        return StorageError(f"{what}: MDB_{name}")
+    return StorageError(f"{what}: {os.strerror(code) if isinstance(code, int) and code > 0 else type(exc).__name__}")
 
 
 class ReadTxn:
@@ -272,64 +277,77 @@ class ReadTxn:
 
     __slots__ = ("_dbs", "_txn")
 
-    def __init__(self, txn: Any, dbs: dict[bytes, Any]) -> None:
+    def __init__(self, txn: Txn, dbs: dict[bytes, int]) -> None:
         self._txn = txn
         self._dbs = dbs
 
     def get(self, db: bytes, key: bytes) -> bytes | None:
-        value = self._txn.get(key, db=self._dbs[db])
-        return None if value is None else bytes(value)
+        return self._txn.get(self._dbs[db], key)
 
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         handle = self._dbs[db]
+        get = self._txn.get
         found = {}
         for key in keys:
-            value = self._txn.get(key, db=handle)
+            value = get(handle, key)
             if value is not None:
-                found[key] = bytes(value)
+                found[key] = value
         return found
 
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         """The greatest (key, value) whose key starts with *prefix*."""
-        cur = self._txn.cursor(db=self._dbs[db])
-        if not self._seek_last(cur, prefix) or not cur.key().startswith(prefix):
-            return None
-        return bytes(cur.key()), bytes(cur.value())
+        cur = self._txn.cursor(self._dbs[db])
+        try:
+            if not self._seek_last(cur, prefix) or not cur.key().startswith(prefix):
+                return None
+            return cur.item()
+        finally:
+            cur.close()
 
     @staticmethod
-    def _seek_last(cur: Any, prefix: bytes) -> bool:
+    def _seek_last(cur: Cursor, prefix: bytes) -> bool:
         """Put *cur* on the last key <= every key starting with *prefix*."""
         upper = _prefix_upper(prefix)
         if upper is not None and cur.set_range(upper):
-            return bool(cur.prev())
-        return bool(cur.last())
+            return cur.prev()
+        return cur.last()
 
     def scan(self, db: bytes, prefix: bytes = b"", *, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Yield (key, value) pairs whose key starts with *prefix*, in key order."""
-        cur = self._txn.cursor(db=self._dbs[db])
-        if reverse:
-            ok = self._seek_last(cur, prefix)
-            while ok and cur.key().startswith(prefix):
-                yield bytes(cur.key()), bytes(cur.value())
-                ok = cur.prev()
-            return
-        if not cur.set_range(prefix):
-            return
-        for key, value in cur:
-            if not key.startswith(prefix):
+        cur = self._txn.cursor(self._dbs[db])
+        try:
+            if reverse:
+                ok = self._seek_last(cur, prefix)
+                while ok:
+                    key, value = cur.item()
+                    if not key.startswith(prefix):
+                        return
+                    yield key, value
+                    ok = cur.prev()
                 return
-            yield bytes(key), bytes(value)
+            ok = cur.set_range(prefix) if prefix else cur.first()
+            while ok:
+                key, value = cur.item()
+                if not key.startswith(prefix):
+                    return
+                yield key, value
+                ok = cur.next()
+        finally:
+            cur.close()
 
     def scan_from(self, db: bytes, start: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield every (key, value) with key >= *start*, in key order."""
-        cur = self._txn.cursor(db=self._dbs[db])
-        if not cur.set_range(start):
-            return
-        for key, value in cur:
-            yield bytes(key), bytes(value)
+        cur = self._txn.cursor(self._dbs[db])
+        try:
+            ok = cur.set_range(start) if start else cur.first()
+            while ok:
+                yield cur.item()
+                ok = cur.next()
+        finally:
+            cur.close()
 
     def count(self, db: bytes) -> int:
-        return int(self._txn.stat(self._dbs[db])["entries"])
+        return self._txn.entries(self._dbs[db])
 
 
 class WriteTxn(ReadTxn):
@@ -338,19 +356,20 @@ class WriteTxn(ReadTxn):
     __slots__ = ()
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
-        self._txn.put(key, value, db=self._dbs[db])
+        self._txn.put(self._dbs[db], key, value)
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         """Put only if *key* is absent; False if it existed."""
-        return bool(self._txn.put(key, value, db=self._dbs[db], overwrite=False))
+        return self._txn.put(self._dbs[db], key, value, overwrite=False)
 
     def delete(self, db: bytes, key: bytes) -> bool:
-        return bool(self._txn.delete(key, db=self._dbs[db]))
+        return self._txn.delete(self._dbs[db], key)
 
     def delete_prefix(self, db: bytes, prefix: bytes) -> int:
         keys = [k for k, _ in self.scan(db, prefix)]
+        handle = self._dbs[db]
         for key in keys:
-            self._txn.delete(key, db=self._dbs[db])
+            self._txn.delete(handle, key)
         return len(keys)
 
 
@@ -404,7 +423,7 @@ class LmdbStore:
                     if not create and not _holds_vault_databases(env):
                         raise NotAVaultError(f"no vault at {path!r}: the LMDB store holds no vault databases")
                     shared = _SharedEnv(real, env)
-                except lmdb.Error as exc:
+                except MdbError as exc:
                     env.close()
                     raise _translate(exc, f"cannot open vault store {path!r}") from None
                 except BaseException:
@@ -415,24 +434,16 @@ class LmdbStore:
         return cls(shared)
 
     @staticmethod
-    def _open_env(real: str, shown: str) -> Any:
+    def _open_env(real: str, shown: str) -> Env:
+        # Files 0600 (and the umask for anything LMDB creates); fresh pages zeroed (LMDB
+        # would otherwise write stale heap bytes into unused parts of pages); no readahead;
+        # the meta page flushed by write(durable=True) (see above).
         old_umask = os.umask(0o077)
         try:
-            return lmdb.open(
-                real,
-                map_size=max(_INITIAL_MAP, _current_file_size(real) * 2),
-                max_dbs=len(DATABASES) + 2,
-                max_readers=512,
-                subdir=True,
-                mode=0o600,
-                readahead=False,
-                # Zero fresh pages: without it LMDB writes whatever the heap held before (freed
-                # plaintext values, PFX files, private keys) into the unused parts of pages.
-                meminit=True,
-                lock=True,
-                metasync=False,  # the meta page is flushed by write(durable=True) (see above)
+            return Env(
+                real, map_size=max(_INITIAL_MAP, _current_file_size(real) * 2), max_dbs=len(DATABASES) + 2, max_readers=512
             )
-        except lmdb.Error as exc:
+        except MdbError as exc:
             raise _translate(exc, f"cannot open vault store {shown!r}") from None
         finally:
             os.umask(old_umask)
@@ -462,60 +473,76 @@ class LmdbStore:
         """
         return self.find_open(db, prefix, key, _pair)
 
+    def read_open(
+        self, db: bytes, prefix: bytes, key: bytes | None, cache: Any, kek: bytes, term: int, aad_head: bytes
+    ) -> Any:
+        """The fused read: :meth:`find_open` with the envelope's open done in the same C call.
+
+        Returns the plaintext, None if absent, or ``storage._interface.FALLBACK`` when the caller
+        must use :meth:`find_open` (map resize or fork under way, another keyring term).
+        """
+        try:
+            return self._shared.env.read_open(db, prefix, key, cache, kek, term, aad_head)
+        except MdbError as exc:
+            raise _translate(exc, "read failed") from None
+
     def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
         """:meth:`find`, handing the record to *opener(key, value)* inside the read
         transaction (the read path of ``get_secret``: one call, no tuple, no second lookup).
 
-        The prefix bound is computed here; values are copied out of the map (for records of a
-        few hundred bytes py-lmdb's copy is cheaper than its zero-copy ``buffers=True`` view).
+        The prefix bound is computed here; values are copied out of the map. The general
+        path under :meth:`read_open` (another keyring term, resize or fork under way).
         """
         shared = self._shared
         _txn_opened()
         shared.enter()
         try:
+            txn = self._begin_read()
             try:
-                txn = shared.env.begin(db=shared.dbs[db])
-            except lmdb.MapResizedError:
-                self._adopt_resize()
-                txn = shared.env.begin(db=shared.dbs[db])
-            try:
+                dbi = shared.dbs[db]
                 if key is not None:
-                    value = txn.get(key)
+                    value = txn.get(dbi, key)
                     return None if value is None else opener(key, value)
-                cur = txn.cursor()
+                cur = txn.cursor(dbi)
                 upper = _prefix_upper(prefix)
                 if not (cur.prev() if upper is not None and cur.set_range(upper) else cur.last()):
                     return None
-                found = cur.key()
+                found, value = cur.item()
                 if not found.startswith(prefix):
                     return None
-                return opener(found, cur.value())
+                return opener(found, value)
             finally:
                 txn.abort()
-        except lmdb.Error as exc:
+        except MdbError as exc:
             raise _translate(exc, "read failed") from None
         finally:
             shared.leave()
             _txn_closed()
 
+    def _begin_read(self) -> Txn:
+        """A read transaction (adopting a map another process grew)."""
+        try:
+            return self._shared.env.begin()
+        except MdbError as exc:
+            if exc.code != _CODES["MAP_RESIZED"]:
+                raise
+        self._adopt_resize()
+        return self._shared.env.begin()
+
     @contextmanager
     def read(self) -> Iterator[ReadTxn]:
         """A consistent snapshot for reading."""
         shared = self._shared
-        env = shared.env
         _txn_opened()
         shared.enter()
         try:
             try:
-                txn = env.begin()
-            except lmdb.MapResizedError:
-                self._adopt_resize()
-                txn = env.begin()
-            except lmdb.Error as exc:
+                txn = self._begin_read()
+            except MdbError as exc:
                 raise _translate(exc, "read failed") from None
             try:
                 yield ReadTxn(txn, shared.dbs)
-            except lmdb.Error as exc:
+            except MdbError as exc:
                 raise _translate(exc, "read failed") from None
             finally:
                 txn.abort()
@@ -546,31 +573,30 @@ class LmdbStore:
             try:
                 try:
                     txn = env.begin(write=True)
-                except lmdb.MapResizedError:
-                    resize = self._adopt_resize
-                    continue
-                except lmdb.Error as exc:
+                except MdbError as exc:
+                    if exc.code == _CODES["MAP_RESIZED"]:
+                        resize = self._adopt_resize
+                        continue
                     raise _translate(exc, "write failed", shared.path) from None
                 try:
                     result = fn(WriteTxn(txn, shared.dbs))
                     txn.commit()
-                except lmdb.MapFullError:
+                except MdbError as exc:
                     txn.abort()
-                    resize = functools.partial(self._grow, int(env.info()["map_size"]))
-                except lmdb.MapResizedError:
-                    txn.abort()
-                    resize = self._adopt_resize
-                except lmdb.Error as exc:
-                    txn.abort()
-                    raise _translate(exc, "write failed", shared.path) from None
+                    if exc.code == _CODES["MAP_FULL"]:
+                        resize = functools.partial(self._grow, env.map_size())
+                    elif exc.code == _CODES["MAP_RESIZED"]:
+                        resize = self._adopt_resize
+                    else:
+                        raise _translate(exc, "write failed", shared.path) from None
                 except BaseException:
                     txn.abort()
                     raise
                 else:
                     if durable:
                         try:
-                            env.sync(True)  # the meta page (MDB_NOMETASYNC left it to us)
-                        except lmdb.Error as exc:
+                            env.sync()  # the meta page (MDB_NOMETASYNC left it to us)
+                        except MdbError as exc:
                             raise _translate(exc, "the commit could not be flushed to disk") from None
                     return result
             finally:
@@ -616,8 +642,8 @@ class LmdbStore:
             _txn_opened()  # the copy runs in a read transaction
             self._shared.enter()
             try:
-                self._shared.env.copyfd(fd, compact=True)
-            except lmdb.Error as exc:
+                self._shared.env.copy_to_fd(fd)
+            except MdbError as exc:
                 raise _translate(exc, "backup copy failed", dest_dir) from None
             finally:
                 self._shared.leave()
@@ -653,12 +679,11 @@ class LmdbStore:
         return [os.path.join(self._shared.path, n) for n in sorted(os.listdir(self._shared.path))]
 
 
-def _holds_vault_databases(env: Any) -> bool:
+def _holds_vault_databases(env: Env) -> bool:
     """True if the environment's main database names the vault's ``meta`` database."""
     try:
-        with env.begin() as txn:
-            return txn.get(DATABASES[0]) is not None
-    except lmdb.Error as exc:
+        return env.main_get(DATABASES[0]) is not None
+    except MdbError as exc:
         raise _translate(exc, "cannot read the vault store") from None
 
 

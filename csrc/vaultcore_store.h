@@ -1,0 +1,53 @@
+/*
+ * vaultcore native core: the storage half (LMDB, linked from the system's liblmdb).
+ *
+ * Like vaultcore_native.h this header is fed to cffi's cdef minus preprocessor lines; the
+ * LMDB types it names (MDB_env, MDB_dbi) are declared for cffi in csrc/build_ffi.py and
+ * come from <lmdb.h> when compiled. The Python owner of LMDB is vaultcore.storage._lmdb;
+ * it calls the mdb_* functions directly and these for the fused read path.
+ *
+ * vc_store_read is one read of a sealed record, end to end in C with the GIL released:
+ * read transaction -> point get or "last key under a prefix" -> format and term check ->
+ * AAD = aad_head || store key -> DEK (cache or unwrap) -> AES-GCM open into out -> abort.
+ * The plaintext exists only in out (the caller copies and wipes it).
+ *
+ * A vc_store gate counts the fused reads in flight: while it is blocked (map resize, fork,
+ * close), vc_store_read returns VC_STORE_BUSY at once and the caller takes the slow path,
+ * which waits; vc_store_active tells the blocker when the in-flight reads have left.
+ */
+#ifndef VAULTCORE_STORE_H
+#define VAULTCORE_STORE_H
+
+enum {
+    VC_STORE_FOUND = 0,
+    VC_STORE_AUTH = 1,      /* the record does not authenticate (tampered, moved, wrong key) */
+    VC_STORE_NOTFOUND = 20, /* no record at the key / under the prefix */
+    VC_STORE_TERM = 21,     /* sealed under another keyring term: *out_len says which */
+    VC_STORE_SPACE = 22,    /* out too small: *out_len says how large it must be */
+    VC_STORE_BUSY = 23,     /* the gate is blocked (resize, fork, close): take the slow path */
+    VC_STORE_MAX_AAD = 1024,
+    VC_STORE_ERRNO = 1000   /* + errno: an OS error reported by LMDB */
+};
+
+typedef struct vc_store vc_store;
+
+/* A gate for env (not owned: the caller closes the env after vc_store_free). */
+int vc_store_new(MDB_env *env, vc_store **out);
+void vc_store_free(vc_store *s);
+/* blocked = 1: new fused reads return VC_STORE_BUSY; 0: they run again. */
+void vc_store_block(vc_store *s, int blocked);
+/* Fused reads in flight now (not a status). */
+int vc_store_active(vc_store *s);
+
+/* One sealed record of dbi, opened. With key_len > 0 the record at key, else the greatest
+ * key starting with prefix. The blob layout is crypto/_envelope's: format byte 0x01, term
+ * (be32), wrapped DEK, nonce, ciphertext, tag; prefix_len 5 is skipped. Returns VC_STORE_*,
+ * VC_ERR_* of vaultcore_native.h, a negative LMDB code, or VC_STORE_ERRNO + errno for an
+ * OS error LMDB reported. On VC_STORE_FOUND out holds *out_len plaintext bytes; on
+ * VC_STORE_SPACE *out_len is the size needed; on VC_STORE_TERM it is the record's term. */
+int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
+                  const uint8_t *key, size_t key_len, vc_dek_cache *cache, const uint8_t *kek,
+                  size_t kek_len, uint32_t term, const uint8_t *aad_head, size_t aad_head_len,
+                  uint8_t *out, size_t out_cap, size_t *out_len);
+
+#endif /* VAULTCORE_STORE_H */

@@ -1,0 +1,341 @@
+"""LMDB through the C core: environments, transactions and cursors over the system's liblmdb.
+
+The storage half of the compiled core (``vaultcore._native``; ``crypto._bindings`` owns the
+crypto half). This is the only module that calls LMDB: ``storage._lmdb`` builds the vault
+store on these few classes. Every non-zero LMDB status becomes :class:`MdbError` (its
+``code`` is LMDB's negative code or an errno), which ``storage._lmdb`` translates into the
+``VaultError`` tree. Values are copied out of the map before a call returns, so nothing
+here outlives its transaction; a cursor or transaction used after its end raises instead
+of touching freed memory.
+
+:meth:`Env.read_open` is the fused read: one C call that opens a read transaction, finds a
+sealed record, authenticates and decrypts it with the caller's key material and returns
+the plaintext (``csrc/vaultcore_store.c``), with the GIL released throughout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+# The compiled core has no stubs; everything from it is Any and stays in this module.
+from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
+from vaultcore.storage._interface import FALLBACK
+
+__all__ = ["Cursor", "Env", "MdbError", "Txn", "mdb_codes"]
+
+NOTFOUND: int = lib.MDB_NOTFOUND
+KEYEXIST: int = lib.MDB_KEYEXIST
+_MAP_RESIZED: int = lib.MDB_MAP_RESIZED
+_FIRST, _LAST, _NEXT, _PREV, _SET_RANGE = lib.MDB_FIRST, lib.MDB_LAST, lib.MDB_NEXT, lib.MDB_PREV, lib.MDB_SET_RANGE
+_ENV_FLAGS: int = lib.MDB_NOTLS | lib.MDB_NORDAHEAD | lib.MDB_NOMETASYNC
+_S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_STORE_NOTFOUND
+_S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
+_OUT_SIZE = 1024
+
+
+
+def mdb_codes() -> dict[str, int]:
+    """LMDB's error codes by name (for error translation and tests)."""
+    names = (
+        "KEYEXIST NOTFOUND PAGE_NOTFOUND CORRUPTED PANIC VERSION_MISMATCH INVALID MAP_FULL DBS_FULL "
+        "READERS_FULL TXN_FULL CURSOR_FULL PAGE_FULL MAP_RESIZED INCOMPATIBLE BAD_RSLOT BAD_TXN BAD_VALSIZE BAD_DBI"
+    )
+    return {name: int(getattr(lib, "MDB_" + name)) for name in names.split()}
+
+
+class MdbError(Exception):
+    """A non-zero LMDB status: ``code`` is LMDB's (negative) code or an errno."""
+
+    def __init__(self, code: int, where: str) -> None:
+        self.code = code
+        self.where = where
+        text = ffi.string(lib.mdb_strerror(code)).decode("utf-8", "replace") if code else "error"
+        super().__init__(f"{where}: {text}")
+
+
+def _check(rc: int, where: str) -> None:
+    if rc:
+        raise MdbError(rc, where)
+
+
+class Env:
+    """An open ``MDB_env`` with its named databases and the fused-read gate."""
+
+    __slots__ = ("_env", "_gate", "dbs")
+
+    def __init__(self, path: str, *, map_size: int, max_dbs: int, max_readers: int) -> None:
+        ptr = ffi.new("MDB_env **")
+        _check(lib.mdb_env_create(ptr), "mdb_env_create")
+        env = ptr[0]
+        try:
+            _check(lib.mdb_env_set_maxdbs(env, max_dbs), "mdb_env_set_maxdbs")
+            _check(lib.mdb_env_set_maxreaders(env, max_readers), "mdb_env_set_maxreaders")
+            _check(lib.mdb_env_set_mapsize(env, map_size), "mdb_env_set_mapsize")
+            # NOTLS: a read transaction is not tied to a thread; NORDAHEAD: random reads;
+            # NOMETASYNC: the store flushes the meta page itself (see storage._lmdb). Fresh
+            # pages are zeroed (no NOMEMINIT): no stale heap bytes are written to disk.
+            _check(lib.mdb_env_open(env, path.encode(), _ENV_FLAGS, 0o600), "mdb_env_open")
+            gate = ffi.new("vc_store **")
+            _check(lib.vc_store_new(env, gate), "vc_store_new")
+        except BaseException:
+            lib.mdb_env_close(env)
+            raise
+        self._env = env
+        self._gate = gate[0]
+        self.dbs: dict[bytes, int] = {}
+
+    def open_dbs(self, names: tuple[bytes, ...]) -> None:
+        """Open (creating where missing) the named databases, in one write transaction."""
+        txn = Txn(self, write=True)
+        try:
+            handle = ffi.new("MDB_dbi *")
+            for name in names:
+                _check(lib.mdb_dbi_open(txn.ptr, name, lib.MDB_CREATE, handle), "mdb_dbi_open")
+                self.dbs[name] = int(handle[0])
+            txn.commit()
+        finally:
+            txn.abort()
+
+    def main_get(self, key: bytes) -> bytes | None:
+        """A key of the main (unnamed) database: the names of the named databases."""
+        txn = Txn(self, write=False)
+        try:
+            handle = ffi.new("MDB_dbi *")
+            _check(lib.mdb_dbi_open(txn.ptr, ffi.NULL, 0, handle), "mdb_dbi_open")
+            return txn.get(int(handle[0]), key)
+        finally:
+            txn.abort()
+
+    def begin(self, *, write: bool = False) -> Txn:
+        return Txn(self, write=write)
+
+    def map_size(self) -> int:
+        info = ffi.new("MDB_envinfo *")
+        _check(lib.mdb_env_info(self._env, info), "mdb_env_info")
+        return int(info.me_mapsize)
+
+    def set_map_size(self, size: int) -> None:
+        """Set the map size (0: adopt the size another process set); no transaction of
+        this process may be open (the caller's gate sees to that)."""
+        _check(lib.mdb_env_set_mapsize(self._env, size), "mdb_env_set_mapsize")
+
+    def sync(self) -> None:
+        _check(lib.mdb_env_sync(self._env, 1), "mdb_env_sync")
+
+    def copy_to_fd(self, fd: int) -> None:
+        """A compacting copy of the whole environment, as of one read transaction."""
+        _check(lib.mdb_env_copyfd2(self._env, fd, lib.MDB_CP_COMPACT), "mdb_env_copyfd2")
+
+    def block_reads(self) -> None:
+        """Stop fused reads and wait (bounded) until those in flight have left (they take
+        microseconds); they return :data:`FALLBACK` until :meth:`allow_reads`."""
+        lib.vc_store_block(self._gate, 1)
+        deadline = time.monotonic() + 10.0
+        while lib.vc_store_active(self._gate) and time.monotonic() < deadline:
+            time.sleep(0)
+
+    def allow_reads(self) -> None:
+        lib.vc_store_block(self._gate, 0)
+
+    def close(self) -> None:
+        """Close the environment (every transaction of this process must have ended)."""
+        self.block_reads()
+        lib.mdb_env_close(self._env)
+        lib.vc_store_free(self._gate)
+        self._env = self._gate = ffi.NULL
+
+    def read_open(
+        self, db: bytes, prefix: bytes, key: bytes | None, cache: Any, kek: bytes, term: int, aad_head: bytes
+    ) -> bytes | None:
+        """The opened record at *key* (or the last one under *prefix*) of *db*, in one C call.
+
+        *cache* is the C DEK cache, *kek* the key-encryption key of keyring *term*, the AAD
+        *aad_head* + the record's store key. None if there is no such record;
+        :data:`FALLBACK` when the general path must do it (a map resize or fork is under
+        way, the record is under another term); ``IntegrityError`` if it does not open.
+        """
+        out = ffi.new("uint8_t[]", _OUT_SIZE)
+        size = ffi.new("size_t *")
+        dbi = self.dbs[db]
+        k = key or b""
+        rc = lib.vc_store_read(
+            self._gate, dbi, prefix, len(prefix), k, len(k), cache, kek, len(kek), term, aad_head, len(aad_head),
+            out, _OUT_SIZE, size,
+        )  # fmt: skip
+        if rc == _S_SPACE:
+            n = size[0]
+            out = ffi.new("uint8_t[]", n)
+            rc = lib.vc_store_read(
+                self._gate, dbi, prefix, len(prefix), k, len(k), cache, kek, len(kek), term, aad_head, len(aad_head),
+                out, n, size,
+            )  # fmt: skip
+        if rc == _S_FOUND:
+            n = size[0]
+            plain: bytes = ffi.buffer(out, n)[:]
+            lib.vc_cleanse(out, n)
+            return plain
+        if rc == _S_NOTFOUND:
+            return None
+        if rc in (_S_BUSY, _S_TERM, _S_SPACE, _MAP_RESIZED):
+            return FALLBACK
+        if rc == _S_AUTH:
+            raise IntegrityError()
+        if rc == lib.VC_ERR_PARAM:
+            raise InvalidParameterError("store key or key material out of range")
+        if rc < 0 or rc >= _S_ERRNO:
+            raise MdbError(rc - _S_ERRNO if rc >= _S_ERRNO else rc, "read")
+        raise VaultError(f"the native read failed (status {rc})")
+
+
+class Txn:
+    """One LMDB transaction (read-only unless *write*), with its cursors."""
+
+    __slots__ = ("_cursors", "_kv", "ptr")
+
+    def __init__(self, env: Env, *, write: bool) -> None:
+        ptr = ffi.new("MDB_txn **")
+        _check(lib.mdb_txn_begin(env._env, ffi.NULL, 0 if write else lib.MDB_RDONLY, ptr), "mdb_txn_begin")
+        self.ptr: Any = ptr[0]
+        self._kv = ffi.new("MDB_val[2]")
+        self._cursors: list[Cursor] = []
+
+    def _end(self) -> Any:
+        txn = self.ptr
+        if txn is None:
+            return None
+        for cur in self._cursors:
+            cur.close()
+        self._cursors = []
+        self.ptr = None
+        return txn
+
+    def abort(self) -> None:
+        txn = self._end()
+        if txn is not None:
+            lib.mdb_txn_abort(txn)
+
+    def commit(self) -> None:
+        txn = self._end()
+        if txn is None:
+            raise MdbError(lib.MDB_BAD_TXN, "mdb_txn_commit")
+        _check(lib.mdb_txn_commit(txn), "mdb_txn_commit")
+
+    def _live(self) -> Any:
+        if self.ptr is None:
+            raise MdbError(lib.MDB_BAD_TXN, "transaction already ended")
+        return self.ptr
+
+    def get(self, dbi: int, key: bytes) -> bytes | None:
+        kv = self._kv
+        kbuf = ffi.from_buffer(key)
+        kv[0].mv_size = len(key)
+        kv[0].mv_data = kbuf
+        rc = lib.mdb_get(self._live(), dbi, kv, kv + 1)
+        if rc:
+            if rc == NOTFOUND:
+                return None
+            raise MdbError(rc, "mdb_get")
+        value: bytes = ffi.buffer(kv[1].mv_data, kv[1].mv_size)[:]
+        return value
+
+    def put(self, dbi: int, key: bytes, value: bytes | memoryview, *, overwrite: bool = True) -> bool:
+        """Store *value* at *key*; without *overwrite*, False (and nothing written) if it exists."""
+        kv = self._kv
+        kbuf = ffi.from_buffer(key)
+        vbuf = ffi.from_buffer(value)
+        kv[0].mv_size = len(key)
+        kv[0].mv_data = kbuf
+        kv[1].mv_size = len(vbuf)
+        kv[1].mv_data = vbuf
+        rc = lib.mdb_put(self._live(), dbi, kv, kv + 1, 0 if overwrite else lib.MDB_NOOVERWRITE)
+        if rc:
+            if rc == KEYEXIST and not overwrite:
+                return False
+            raise MdbError(rc, "mdb_put")
+        return True
+
+    def delete(self, dbi: int, key: bytes) -> bool:
+        kv = self._kv
+        kbuf = ffi.from_buffer(key)
+        kv[0].mv_size = len(key)
+        kv[0].mv_data = kbuf
+        rc = lib.mdb_del(self._live(), dbi, kv, ffi.NULL)
+        if rc:
+            if rc == NOTFOUND:
+                return False
+            raise MdbError(rc, "mdb_del")
+        return True
+
+    def entries(self, dbi: int) -> int:
+        st = ffi.new("MDB_stat *")
+        _check(lib.mdb_stat(self._live(), dbi, st), "mdb_stat")
+        return int(st.ms_entries)
+
+    def cursor(self, dbi: int) -> Cursor:
+        ptr = ffi.new("MDB_cursor **")
+        _check(lib.mdb_cursor_open(self._live(), dbi, ptr), "mdb_cursor_open")
+        cur = Cursor(self, ptr[0])
+        self._cursors.append(cur)
+        return cur
+
+
+class Cursor:
+    """A cursor of one database; positioning methods return False past either end."""
+
+    __slots__ = ("_kv", "_ptr", "_txn")
+
+    def __init__(self, txn: Txn, ptr: Any) -> None:
+        self._txn = txn
+        self._ptr = ptr
+        self._kv = ffi.new("MDB_val[2]")
+
+    def close(self) -> None:
+        if self._ptr is not None:
+            lib.mdb_cursor_close(self._ptr)
+            self._ptr = None
+
+    def _move(self, op: int, where: str) -> bool:
+        if self._ptr is None:
+            raise MdbError(lib.MDB_BAD_TXN, "cursor used after its transaction ended")
+        kv = self._kv
+        rc = lib.mdb_cursor_get(self._ptr, kv, kv + 1, op)
+        if rc:
+            if rc == NOTFOUND:
+                return False
+            raise MdbError(rc, where)
+        return True
+
+    def first(self) -> bool:
+        return self._move(_FIRST, "mdb_cursor_get")
+
+    def last(self) -> bool:
+        return self._move(_LAST, "mdb_cursor_get")
+
+    def next(self) -> bool:
+        return self._move(_NEXT, "mdb_cursor_get")
+
+    def prev(self) -> bool:
+        return self._move(_PREV, "mdb_cursor_get")
+
+    def set_range(self, key: bytes) -> bool:
+        """Position at the first key >= *key*."""
+        kbuf = ffi.from_buffer(key)
+        self._kv[0].mv_size = len(key)
+        self._kv[0].mv_data = kbuf
+        return self._move(_SET_RANGE, "mdb_cursor_get")
+
+    def key(self) -> bytes:
+        k = self._kv[0]
+        value: bytes = ffi.buffer(k.mv_data, k.mv_size)[:]
+        return value
+
+    def value(self) -> bytes:
+        v = self._kv[1]
+        value: bytes = ffi.buffer(v.mv_data, v.mv_size)[:]
+        return value
+
+    def item(self) -> tuple[bytes, bytes]:
+        k, v = self._kv[0], self._kv[1]
+        return ffi.buffer(k.mv_data, k.mv_size)[:], ffi.buffer(v.mv_data, v.mv_size)[:]
