@@ -21,15 +21,15 @@ from vaultcore import InvalidParameterError, RawKeyCredential, Vault
 
 
 class _CountingEnv:
-    """Stands in for the store's py-lmdb environment and counts ``sync`` calls."""
+    """Stands in for the store's LMDB environment and counts ``sync`` calls."""
 
     def __init__(self, env: Any) -> None:
         self._env = env
         self.syncs = 0
 
-    def sync(self, force: bool = False) -> None:
+    def sync(self) -> None:
         self.syncs += 1
-        self._env.sync(force)
+        self._env.sync()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._env, name)

@@ -18,12 +18,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import lmdb
 import pytest
 
 from vaultcore import RawKeyCredential, Vault
 from vaultcore.exceptions import IntegrityError, StorageError
 from vaultcore.storage import _lmdb
+from vaultcore.storage._mdb import MdbError, mdb_codes
 
 KEY = b"\x11" * 32
 PAGE_HEADER = 16
@@ -134,7 +134,7 @@ from vaultcore.exceptions import VaultError
 vault, work = sys.argv[1], sys.argv[2]
 size = os.path.getsize(vault + "/data.mdb")
 seen = {}
-for n, offset in enumerate(range(4096 * 2, size, 4096 * 3)):
+for n, offset in enumerate(range(4096 * 2, size, 4096)):
     copy = f"{work}/flip{n}"
     shutil.copytree(vault, copy)
     with open(copy + "/data.mdb", "r+b") as handle:
@@ -142,6 +142,12 @@ for n, offset in enumerate(range(4096 * 2, size, 4096 * 3)):
         byte = handle.read(1)[0]
         handle.seek(offset + 10)
         handle.write(bytes([byte ^ 0x02]))
+        # and a byte near the page's end (where LMDB packs node data): LMDB 0.9.24 (Debian
+        # 12's) checks page flags less than newer releases, the envelope catches this.
+        handle.seek(offset + 4000)
+        byte = handle.read(1)[0]
+        handle.seek(offset + 4000)
+        handle.write(bytes([byte ^ 0x10]))
     try:
         with Vault.open(copy, RawKeyCredential(KEY)) as opened:
             for props in opened.secrets.list_properties_of_secrets():
@@ -205,12 +211,14 @@ def test_file_size_limit_is_no_space_and_loses_no_acknowledged_write(tmp_path: P
 
 
 def test_disk_errors_translate_by_errno() -> None:
-    nospace = _lmdb._translate(lmdb.DiskError("mdb_txn_commit", errno.ENOSPC), "write failed")
+    nospace = _lmdb._translate(MdbError(errno.ENOSPC, "mdb_txn_commit"), "write failed")
     assert isinstance(nospace, StorageError) and "no space" in str(nospace)
-    toolarge = _lmdb._translate(lmdb.Error("mdb_txn_commit", errno.EFBIG), "write failed")
+    toolarge = _lmdb._translate(MdbError(errno.EFBIG, "mdb_txn_commit"), "write failed")
     assert isinstance(toolarge, StorageError) and "no space" in str(toolarge)
-    damaged = _lmdb._translate(lmdb.PageNotFoundError("mdb_get", -30797), "read failed")  # MDB_PAGE_NOTFOUND
-    assert isinstance(damaged, IntegrityError)
+    damaged = _lmdb._translate(MdbError(-30797, "mdb_get"), "read failed")  # MDB_PAGE_NOTFOUND
+    assert isinstance(damaged, IntegrityError) and "MDB_PAGE_NOTFOUND" in str(damaged)
+    full = _lmdb._translate(MdbError(mdb_codes()["MAP_FULL"], "mdb_put"), "write failed")
+    assert type(full) is StorageError and "map is full" in str(full)
 
 
 BACKUP_UNDER_LIMIT = """

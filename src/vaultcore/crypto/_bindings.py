@@ -78,9 +78,7 @@ Buf: TypeAlias = bytes | bytearray | memoryview
 
 _EXPECTED_ABI = 2
 if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
-    raise ImportError(
-        f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`"
-    )
+    raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`")
 
 DEK_SIZE: int = lib.VC_DEK_SIZE
 WRAPPED_DEK_SIZE: int = lib.VC_WRAPPED_DEK_SIZE

@@ -17,7 +17,17 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["FALLBACK", "ReadTxn", "Store", "WriteTxn", "copy_records", "copy_to_new", "digest_of", "is_url", "open_store"]
+__all__ = [
+    "FALLBACK",
+    "ReadTxn",
+    "Store",
+    "WriteTxn",
+    "copy_records",
+    "copy_to_new",
+    "digest_of",
+    "is_url",
+    "open_store",
+]
 
 T = TypeVar("T")
 

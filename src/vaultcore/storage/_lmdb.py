@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError
+from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError, VaultLockedError
 from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
 from vaultcore.storage._mdb import Cursor, Env, MdbError, Txn, mdb_codes
 
@@ -79,6 +79,7 @@ class _SharedEnv:
         self.active = 0
         self.resizing = False
         self.local = threading.local()  # .depth: transactions the current thread has open
+        self.closed = False  # set by drain(): no transaction starts any more
 
     def enter(self) -> None:
         local = self.local
@@ -86,6 +87,8 @@ class _SharedEnv:
         with self.lock:
             while self.resizing and depth == 0:
                 self.gate.wait()
+            if self.closed:
+                raise VaultLockedError("the vault is closed")
             self.active += 1
         local.depth = depth + 1
 
@@ -96,17 +99,18 @@ class _SharedEnv:
             if self.resizing:
                 self.gate.notify_all()
 
-    def drain(self, timeout: float = 10.0) -> None:
-        """Before closing: let transactions other threads still have open finish (bounded).
-
-        The vault refuses new operations once closed; closing the environment under a
-        running transaction would fail it with a storage error instead."""
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Before closing: refuse new transactions and let those other threads still have
+        open finish (bounded). True if none is open any more, so the environment may close;
+        closing it under a running transaction would pull the map from under it."""
         own = getattr(self.local, "depth", 0)
         self.env.block_reads()  # for good: the environment is about to close
         with self.lock:
             self.resizing = True  # leave() notifies while this is set
             try:
                 self.gate.wait_for(lambda: self.active <= own, timeout=timeout)
+                self.closed = True
+                return self.active == 0
             finally:
                 self.resizing = False
                 self.gate.notify_all()
@@ -146,7 +150,9 @@ _txn_idle = threading.Condition(_txn_gate)
 _open_txns = 0
 _forking = False
 _fork_clean = True
-_fork_orphans: list[Any] = []  # environments a child inherited mid-transaction (never closed)
+# Environments never closed: inherited by a child mid-transaction, or left to a transaction
+# still open when the last store on them closed.
+_fork_orphans: list[Any] = []
 
 
 def _txn_opened() -> None:
@@ -236,9 +242,7 @@ _DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 #: LMDB codes that mean a page of the data file is not what LMDB wrote.
 _CODES = mdb_codes()
 #: LMDB codes that mean a page of the data file is not what LMDB wrote.
-_DAMAGED = {
-    _CODES[n]: n for n in ("CORRUPTED", "PAGE_NOTFOUND", "BAD_DBI", "BAD_VALSIZE", "INCOMPATIBLE")
-}
+_DAMAGED = {_CODES[n]: n for n in ("CORRUPTED", "PAGE_NOTFOUND", "BAD_DBI", "BAD_VALSIZE", "INCOMPATIBLE")}
 
 
 def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError:
@@ -441,7 +445,10 @@ class LmdbStore:
         old_umask = os.umask(0o077)
         try:
             return Env(
-                real, map_size=max(_INITIAL_MAP, _current_file_size(real) * 2), max_dbs=len(DATABASES) + 2, max_readers=512
+                real,
+                map_size=max(_INITIAL_MAP, _current_file_size(real) * 2),
+                max_dbs=len(DATABASES) + 2,
+                max_readers=512,
             )
         except MdbError as exc:
             raise _translate(exc, f"cannot open vault store {shown!r}") from None
@@ -460,8 +467,10 @@ class LmdbStore:
             self._shared.refs -= 1
             if self._shared.refs <= 0 and _envs.get(self._shared.path) is self._shared:
                 del _envs[self._shared.path]
-                self._shared.drain()
-                self._shared.env.close()
+                if self._shared.drain():
+                    self._shared.env.close()
+                else:  # a transaction is still open: leave the environment to it, unreachable
+                    _fork_orphans.append(self._shared.env)
 
     # -- transactions ------------------------------------------------------------------
 

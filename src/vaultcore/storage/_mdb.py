@@ -15,13 +15,16 @@ the plaintext (``csrc/vaultcore_store.c``), with the GIL released throughout.
 
 from __future__ import annotations
 
+import errno
 import time
 from typing import Any
 
 # The compiled core has no stubs; everything from it is Any and stays in this module.
 from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
-from vaultcore.storage._interface import FALLBACK
+
+#: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).
+FALLBACK: Any = NotImplemented
 
 __all__ = ["Cursor", "Env", "MdbError", "Txn", "mdb_codes"]
 
@@ -33,7 +36,6 @@ _ENV_FLAGS: int = lib.MDB_NOTLS | lib.MDB_NORDAHEAD | lib.MDB_NOMETASYNC
 _S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_STORE_NOTFOUND
 _S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
 _OUT_SIZE = 1024
-
 
 
 def mdb_codes() -> dict[str, int]:
@@ -83,7 +85,9 @@ class Env:
             lib.mdb_env_close(env)
             raise
         self._env = env
-        self._gate = gate[0]
+        # Freed only with this object: a thread may hold the pointer after close(), and the
+        # closed gate answers it (VC_STORE_BUSY) without touching the environment.
+        self._gate = ffi.gc(gate[0], lib.vc_store_free)
         self.dbs: dict[bytes, int] = {}
 
     def open_dbs(self, names: tuple[bytes, ...]) -> None:
@@ -109,6 +113,8 @@ class Env:
             txn.abort()
 
     def begin(self, *, write: bool = False) -> Txn:
+        if self._env is None:
+            raise MdbError(errno.EBADF, "the environment is closed")
         return Txn(self, write=write)
 
     def map_size(self) -> int:
@@ -140,11 +146,13 @@ class Env:
         lib.vc_store_block(self._gate, 0)
 
     def close(self) -> None:
-        """Close the environment (every transaction of this process must have ended)."""
+        """Close the environment (every transaction of this process must have ended); fused
+        reads stay blocked for good."""
+        if self._env is None:
+            return
         self.block_reads()
-        lib.mdb_env_close(self._env)
-        lib.vc_store_free(self._gate)
-        self._env = self._gate = ffi.NULL
+        env, self._env = self._env, None
+        lib.mdb_env_close(env)
 
     def read_open(
         self, db: bytes, prefix: bytes, key: bytes | None, cache: Any, kek: bytes, term: int, aad_head: bytes
