@@ -36,7 +36,7 @@ _URL_PREFIXES = ("postgresql://", "postgres://")
 #: Returned by a store's optional fused read (``read_open``) when it cannot answer in one
 #: call (a map resize or fork under way, a record under another keyring term): the caller
 #: takes the general path (``find_open`` / ``find`` and the envelope).
-FALLBACK: Any = object()
+FALLBACK: Any = NotImplemented  # Python's "not handled here": backends need no import
 
 
 class ReadTxn(Protocol):
