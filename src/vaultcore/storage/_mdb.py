@@ -16,6 +16,7 @@ the plaintext (``csrc/vaultcore_store.c``), with the GIL released throughout.
 from __future__ import annotations
 
 import errno
+import threading
 import time
 from typing import Any
 
@@ -36,6 +37,7 @@ _ENV_FLAGS: int = lib.MDB_NOTLS | lib.MDB_NORDAHEAD | lib.MDB_NOMETASYNC
 _S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_STORE_NOTFOUND
 _S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
 _OUT_SIZE = 1024
+_ZEROS = bytes(_OUT_SIZE)
 
 
 def mdb_codes() -> dict[str, int]:
@@ -65,7 +67,7 @@ def _check(rc: int, where: str) -> None:
 class Env:
     """An open ``MDB_env`` with its named databases and the fused-read gate."""
 
-    __slots__ = ("_env", "_gate", "dbs")
+    __slots__ = ("_env", "_gate", "_scratch", "dbs")
 
     def __init__(self, path: str, *, map_size: int, max_dbs: int, max_readers: int) -> None:
         ptr = ffi.new("MDB_env **")
@@ -88,6 +90,7 @@ class Env:
         # Freed only with this object: a thread may hold the pointer after close(), and the
         # closed gate answers it (VC_STORE_BUSY) without touching the environment.
         self._gate = ffi.gc(gate[0], lib.vc_store_free)
+        self._scratch = threading.local()  # .bufs: this thread's plaintext buffer and size cell
         self.dbs: dict[bytes, int] = {}
 
     def open_dbs(self, names: tuple[bytes, ...]) -> None:
@@ -164,26 +167,32 @@ class Env:
         :data:`FALLBACK` when the general path must do it (a map resize or fork is under
         way, the record is under another term); ``IntegrityError`` if it does not open.
         """
-        out = ffi.new("uint8_t[]", _OUT_SIZE)
-        size = ffi.new("size_t *")
+        try:
+            out, size = self._scratch.bufs
+        except AttributeError:
+            out, size = self._scratch.bufs = (ffi.new("uint8_t[]", _OUT_SIZE), ffi.new("size_t *"))
         dbi = self.dbs[db]
         k = key or b""
         rc = lib.vc_store_read(
             self._gate, dbi, prefix, len(prefix), k, len(k), cache, kek, len(kek), term, aad_head, len(aad_head),
             out, _OUT_SIZE, size,
         )  # fmt: skip
-        if rc == _S_SPACE:
-            n = size[0]
-            out = ffi.new("uint8_t[]", n)
-            rc = lib.vc_store_read(
-                self._gate, dbi, prefix, len(prefix), k, len(k), cache, kek, len(kek), term, aad_head, len(aad_head),
-                out, n, size,
-            )  # fmt: skip
         if rc == _S_FOUND:
             n = size[0]
             plain: bytes = ffi.buffer(out, n)[:]
-            lib.vc_cleanse(out, n)
+            ffi.memmove(out, _ZEROS, n)  # wipe this thread's buffer (no call into C: the GIL stays)
             return plain
+        if rc == _S_SPACE:
+            n = size[0]
+            big = ffi.new("uint8_t[]", n)
+            rc = lib.vc_store_read(
+                self._gate, dbi, prefix, len(prefix), k, len(k), cache, kek, len(kek), term, aad_head, len(aad_head),
+                big, n, size,
+            )  # fmt: skip
+            if rc == _S_FOUND:
+                plain = ffi.buffer(big, size[0])[:]
+                lib.vc_cleanse(big, n)
+                return plain
         if rc == _S_NOTFOUND:
             return None
         if rc in (_S_BUSY, _S_TERM, _S_SPACE, _MAP_RESIZED):
