@@ -17,7 +17,7 @@
 
 #define VC_FORMAT_V1 0x01
 #define VC_HEADER 5 /* format byte + be32 term */
-#define VC_MAX_KEY 511 /* LMDB's default maximum key size */
+#define VC_MAX_KEY VC_STORE_MAX_KEY
 
 struct vc_store {
     MDB_env *env;
@@ -109,6 +109,76 @@ static int open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache, c
                                  aad_head_len + k->mv_size, out);
 }
 
+/* Enter the gate: 0, or VC_STORE_BUSY while it is blocked. */
+static int gate_enter(vc_store *s) {
+    if (atomic_load(&s->blocked)) {
+        return VC_STORE_BUSY;
+    }
+    atomic_fetch_add(&s->active, 1);
+    if (atomic_load(&s->blocked)) {
+        atomic_fetch_sub(&s->active, 1);
+        return VC_STORE_BUSY;
+    }
+    return 0;
+}
+
+/* Point get (key_len > 0) or last under prefix, in txn. 0 or an LMDB code. */
+static int locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
+                  size_t key_len, MDB_val *k, MDB_val *v) {
+    if (key_len > 0) {
+        k->mv_data = (void *)key;
+        k->mv_size = key_len;
+        return mdb_get(txn, dbi, k, v);
+    }
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc == 0) {
+        rc = seek_last(cur, prefix, prefix_len, k, v);
+        mdb_cursor_close(cur);
+    }
+    return rc;
+}
+
+int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
+                  const uint8_t *key, size_t key_len, uint8_t *key_out, size_t *key_out_len,
+                  uint8_t *out, size_t out_cap, size_t *out_len) {
+    if (s == NULL || key_out == NULL || key_out_len == NULL || out_len == NULL ||
+        prefix_len > VC_MAX_KEY || key_len > VC_MAX_KEY) {
+        return VC_ERR_PARAM;
+    }
+    *out_len = 0;
+    *key_out_len = 0;
+    int rc = gate_enter(s);
+    if (rc) {
+        return rc;
+    }
+    MDB_txn *txn = NULL;
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        MDB_val k, v;
+        rc = locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
+        if (rc == 0) {
+            *out_len = v.mv_size;
+            if (k.mv_size > VC_MAX_KEY) {
+                rc = VC_ERR_PARAM;
+            } else if (v.mv_size > out_cap) {
+                rc = VC_STORE_SPACE;
+            } else {
+                memcpy(key_out, k.mv_data, k.mv_size);
+                *key_out_len = k.mv_size;
+                memcpy(out, v.mv_data, v.mv_size);
+            }
+        } else {
+            rc = lmdb_status(rc);
+        }
+        mdb_txn_abort(txn);
+    } else {
+        rc = lmdb_status(rc);
+    }
+    atomic_fetch_sub(&s->active, 1);
+    return rc;
+}
+
 int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
                   const uint8_t *key, size_t key_len, vc_dek_cache *cache, const uint8_t *kek,
                   size_t kek_len, uint32_t term, const uint8_t *aad_head, size_t aad_head_len,
@@ -118,30 +188,15 @@ int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
         return VC_ERR_PARAM;
     }
     *out_len = 0;
-    if (atomic_load(&s->blocked)) {
-        return VC_STORE_BUSY;
-    }
-    atomic_fetch_add(&s->active, 1);
-    if (atomic_load(&s->blocked)) {
-        atomic_fetch_sub(&s->active, 1);
-        return VC_STORE_BUSY;
+    int rc = gate_enter(s);
+    if (rc) {
+        return rc;
     }
     MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
         MDB_val k, v;
-        if (key_len > 0) {
-            k.mv_data = (void *)key;
-            k.mv_size = key_len;
-            rc = mdb_get(txn, dbi, &k, &v);
-        } else {
-            MDB_cursor *cur = NULL;
-            rc = mdb_cursor_open(txn, dbi, &cur);
-            if (rc == 0) {
-                rc = seek_last(cur, prefix, prefix_len, &k, &v);
-                mdb_cursor_close(cur);
-            }
-        }
+        rc = locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
         rc = rc ? lmdb_status(rc)
                 : open_found(&k, &v, cache, kek, kek_len, term, aad_head, aad_head_len, out, out_cap,
                              out_len);

@@ -26,6 +26,7 @@ enum {
     VC_STORE_SPACE = 22,    /* out too small: *out_len says how large it must be */
     VC_STORE_BUSY = 23,     /* the gate is blocked (resize, fork, close): take the slow path */
     VC_STORE_MAX_AAD = 1024,
+    VC_STORE_MAX_KEY = 511, /* LMDB's default maximum key size */
     VC_STORE_ERRNO = 1000   /* + errno: an OS error reported by LMDB */
 };
 
@@ -48,6 +49,14 @@ int vc_store_active(vc_store *s);
 int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
                   const uint8_t *key, size_t key_len, vc_dek_cache *cache, const uint8_t *kek,
                   size_t kek_len, uint32_t term, const uint8_t *aad_head, size_t aad_head_len,
+                  uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* The raw record (sealed bytes, nothing opened) at key, or the greatest under prefix, with
+ * its key: key_out holds VC_STORE_MAX_KEY bytes, *key_out_len its length; out receives the
+ * value and *out_len its length (VC_STORE_SPACE: the size needed). The point read of key
+ * operations and of every engine lookup outside a read block. Same statuses as above. */
+int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
+                  const uint8_t *key, size_t key_len, uint8_t *key_out, size_t *key_out_len,
                   uint8_t *out, size_t out_cap, size_t *out_len);
 
 #endif /* VAULTCORE_STORE_H */

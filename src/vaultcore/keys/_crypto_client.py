@@ -8,7 +8,7 @@ material never changes). Results carry ``key_id`` and ``algorithm`` like the SDK
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from vaultcore.access._operations import Session, id_of, operation
 from vaultcore.access._roles import DataAction as A
@@ -40,13 +40,24 @@ class KeySource(Protocol):
     def handle(self, rec: VersionRecord) -> KeyHandle: ...
 
 
-def _enum(cls: type[EncryptionAlgorithm] | type[KeyWrapAlgorithm] | type[SignatureAlgorithm], value: object) -> str:
+_Alg = TypeVar("_Alg", EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm)
+#: Members by value; a str-valued member hashes and compares as its value, so one dict
+#: lookup takes either (the hot path of every operation: no enum construction).
+_MEMBERS: dict[type, dict[object, Any]] = {
+    cls: {member.value: member for member in cls} for cls in (EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm)
+}
+
+
+def _enum(cls: type[_Alg], value: object) -> _Alg:
     try:
-        return str(cls(str(value)))
-    except ValueError:
+        member: _Alg | None = _MEMBERS[cls].get(value)
+    except TypeError:  # unhashable
+        member = None
+    if member is None:
         raise InvalidParameterError(
             f"algorithm {value!r} is not supported; use one of {', '.join(a.value for a in cls)}"
-        ) from None
+        )
+    return member
 
 
 class CryptographyClient:
@@ -58,11 +69,8 @@ class CryptographyClient:
         self._session: Session = keys._session
         self._name = name
         self._version = version
-
-    @property
-    def _default_scope(self) -> str:
-        """The scope every operation of this client acts on (for role checks and audit)."""
-        return f"/keys/{self._name.lower()}"
+        #: The scope every operation of this client acts on (for role checks and audit).
+        self._default_scope = f"/keys/{name.lower()}"
 
     @property
     def key_id(self) -> str:
@@ -83,7 +91,7 @@ class CryptographyClient:
         iv: bytes | None = None,
         additional_authenticated_data: bytes | None = None,
     ) -> EncryptResult:
-        alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
+        alg = _enum(EncryptionAlgorithm, algorithm)
         _, handle, kid = self._prepare("encrypt")
         out = handle.encrypt(alg, plaintext, iv=iv, aad=additional_authenticated_data)
         return EncryptResult(kid, alg, out.ciphertext, out.iv, out.tag, out.aad)
@@ -98,43 +106,43 @@ class CryptographyClient:
         authentication_tag: bytes | None = None,
         additional_authenticated_data: bytes | None = None,
     ) -> DecryptResult:
-        alg = EncryptionAlgorithm(_enum(EncryptionAlgorithm, algorithm))
+        alg = _enum(EncryptionAlgorithm, algorithm)
         _, handle, kid = self._prepare("decrypt")
         plain = handle.decrypt(alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag)
         return DecryptResult(kid, alg, plain)
 
     @operation("KeyWrap", A.KEY_WRAP, object_id=id_of)
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
-        alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
+        alg = _enum(KeyWrapAlgorithm, algorithm)
         _, handle, kid = self._prepare("wrapKey")
         return WrapResult(kid, alg, handle.wrap_key(alg, key))
 
     @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=id_of)
     def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
-        alg = KeyWrapAlgorithm(_enum(KeyWrapAlgorithm, algorithm))
+        alg = _enum(KeyWrapAlgorithm, algorithm)
         _, handle, kid = self._prepare("unwrapKey")
         return UnwrapResult(kid, alg, handle.unwrap_key(alg, encrypted_key))
 
     @operation("KeySign", A.KEY_SIGN, object_id=id_of)
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
-        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        alg = _enum(SignatureAlgorithm, algorithm)
         _, handle, kid = self._prepare("sign")
         return SignResult(kid, alg, handle.sign(alg, digest))
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
     def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
-        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        alg = _enum(SignatureAlgorithm, algorithm)
         _, handle, kid = self._prepare("verify")
         return VerifyResult(kid, alg, handle.verify(alg, digest, signature))
 
     @operation("KeySign", A.KEY_SIGN, object_id=id_of)
     def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
-        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        alg = _enum(SignatureAlgorithm, algorithm)
         _, handle, kid = self._prepare("sign")
         return SignResult(kid, alg, handle.sign_data(alg, data))
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
     def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
-        alg = SignatureAlgorithm(_enum(SignatureAlgorithm, algorithm))
+        alg = _enum(SignatureAlgorithm, algorithm)
         _, handle, kid = self._prepare("verify")
         return VerifyResult(kid, alg, handle.verify_data(alg, data, signature))

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError, VaultLockedError
 from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
-from vaultcore.storage._mdb import Cursor, Env, MdbError, Txn, mdb_codes
+from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn, mdb_codes
 
 __all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -480,7 +480,11 @@ class LmdbStore:
         With *key*: that exact record; without: the last record whose key starts with
         *prefix*. Same transaction protocol as :meth:`read`, without generator overhead.
         """
-        return self.find_open(db, prefix, key, _pair)
+        try:
+            found = self._shared.env.find(db, prefix, key)
+        except MdbError as exc:
+            raise _translate(exc, "read failed") from None
+        return self.find_open(db, prefix, key, _pair) if found is FALLBACK else found
 
     def read_open(
         self, db: bytes, prefix: bytes, key: bytes | None, cache: Any, kek: bytes, term: int, aad_head: bytes

@@ -157,6 +157,41 @@ class Env:
         env, self._env = self._env, None
         lib.mdb_env_close(env)
 
+    def find(self, db: bytes, prefix: bytes, key: bytes | None) -> tuple[bytes, bytes] | None:
+        """The sealed record (key, value) at *key*, or the last one under *prefix*, in one C
+        call; None if absent, :data:`FALLBACK` while the gate is blocked or the map was
+        resized by another process."""
+        try:
+            kout, ksize, out, size = self._scratch.raw
+        except AttributeError:
+            kout, ksize, out, size = self._scratch.raw = (
+                ffi.new("uint8_t[]", lib.VC_STORE_MAX_KEY), ffi.new("size_t *"),
+                ffi.new("uint8_t[]", _OUT_SIZE), ffi.new("size_t *"),
+            )  # fmt: skip
+        dbi = self.dbs[db]
+        k = key or b""
+        rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, _OUT_SIZE, size)
+        if rc == _S_SPACE:
+            out = ffi.new("uint8_t[]", size[0])
+            rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, size[0], size)
+        if rc == _S_FOUND:
+            return ffi.buffer(kout, ksize[0])[:], ffi.buffer(out, size[0])[:]
+        return self._status(rc)
+
+    def _status(self, rc: int) -> Any:
+        """None, FALLBACK or the exception for a fused call's status other than found."""
+        if rc == _S_NOTFOUND:
+            return None
+        if rc in (_S_BUSY, _S_TERM, _S_SPACE, _MAP_RESIZED):
+            return FALLBACK
+        if rc == _S_AUTH:
+            raise IntegrityError()
+        if rc == lib.VC_ERR_PARAM:
+            raise InvalidParameterError("store key or key material out of range")
+        if rc < 0 or rc >= _S_ERRNO:
+            raise MdbError(rc - _S_ERRNO if rc >= _S_ERRNO else rc, "read")
+        raise VaultError(f"the native read failed (status {rc})")
+
     def read_open(
         self, db: bytes, prefix: bytes, key: bytes | None, cache: Any, kek: bytes, term: int, aad_head: bytes
     ) -> bytes | None:
@@ -193,17 +228,7 @@ class Env:
                 plain = ffi.buffer(big, size[0])[:]
                 lib.vc_cleanse(big, n)
                 return plain
-        if rc == _S_NOTFOUND:
-            return None
-        if rc in (_S_BUSY, _S_TERM, _S_SPACE, _MAP_RESIZED):
-            return FALLBACK
-        if rc == _S_AUTH:
-            raise IntegrityError()
-        if rc == lib.VC_ERR_PARAM:
-            raise InvalidParameterError("store key or key material out of range")
-        if rc < 0 or rc >= _S_ERRNO:
-            raise MdbError(rc - _S_ERRNO if rc >= _S_ERRNO else rc, "read")
-        raise VaultError(f"the native read failed (status {rc})")
+        return self._status(rc)
 
 
 class Txn:
