@@ -148,9 +148,9 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vaultcore' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
+    # __import__ rather than importlib.import_module: no importlib package to load, and
+    # ``python -X importtime`` then shows the lazy module under its importer.
+    value = getattr(__import__(module, fromlist=(name,)), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
