@@ -33,8 +33,8 @@ from vaultcore.exceptions import (
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than the rest of this module
 if TYPE_CHECKING:
-    from vaultcore._administration import FullRestoreResult, VaultSetting
-    from vaultcore._vault import MaintenanceReport, Vault
+    from vaultcore._results import FullRestoreResult, MaintenanceReport, VaultSetting
+    from vaultcore._vault import Vault
     from vaultcore.access._roledefs import Permission, RoleDefinition
     from vaultcore.certificates._models import CertificateProperties, DeletedCertificate, KeyVaultCertificate
     from vaultcore.certificates._policy import (
@@ -89,11 +89,11 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
-    "FullRestoreResult": "vaultcore._administration",
-    "VaultSetting": "vaultcore._administration",
+    "FullRestoreResult": "vaultcore._results",
+    "VaultSetting": "vaultcore._results",
     "Permission": "vaultcore.access._roledefs",
     "RoleDefinition": "vaultcore.access._roledefs",
-    "MaintenanceReport": "vaultcore._vault",
+    "MaintenanceReport": "vaultcore._results",
     "Vault": "vaultcore._vault",
     "CertificateProperties": "vaultcore.certificates._models",
     "DeletedCertificate": "vaultcore.certificates._models",
@@ -148,9 +148,9 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vaultcore' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
+    # __import__ rather than importlib.import_module: no importlib package to load, and
+    # ``python -X importtime`` then shows the lazy module under its importer.
+    value = getattr(__import__(module, fromlist=(name,)), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

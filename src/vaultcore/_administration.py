@@ -1,8 +1,9 @@
-"""The administration plane of the facade: full backup/restore and the vault's settings.
+"""The administration plane of the facade: full backup/restore (the vault's settings are in
+:mod:`vaultcore._settings`).
 
 ``Vault`` mixes in :class:`AdministrationOperations` (``full_backup``, ``full_restore``,
-``restore_key_from_full_backup``) and exposes :class:`VaultSettingsClient` as
-``vault.settings``. Both are operations like every other: authorised against the
+``restore_key_from_full_backup``) and exposes :class:`~vaultcore._settings.VaultSettingsClient`
+as ``vault.settings``. Both are operations like every other: authorised against the
 caller's roles (``backup/start/action``, ``restore/start/action``, ``settings/read|write``)
 and audited. A full backup is the whole vault (every live object with all versions, the
 principals, custom roles, role assignments, settings and certificate contacts/issuers)
@@ -13,33 +14,27 @@ no secret, key or certificate, whose access records and certificate metadata it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction
-from vaultcore.engine._backup import import_domain
 from vaultcore.engine._records import Kind
 from vaultcore.exceptions import ConflictError, InvalidParameterError, NotFoundError
 
 if TYPE_CHECKING:
+    from vaultcore._results import FullRestoreResult
     from vaultcore.access._principals import AccessManager
     from vaultcore.certificates._client import CertificateClient
     from vaultcore.engine._context import VaultContext
     from vaultcore.engine._lifecycle import Lifecycle
     from vaultcore.storage._interface import WriteTxn
 
-__all__ = [
-    "AdministrationOperations",
-    "FullRestoreResult",
-    "VaultSetting",
-    "VaultSettingsClient",
-    "open_security_domain",
-]
+__all__ = ["AdministrationOperations", "open_security_domain"]
 
 
 def open_security_domain(security_domain: tuple[bytes, str | bytes | Sequence[bytes]]) -> tuple[bytes, bytes]:
     """(domain_id, domain_key) from ``(export, passphrase)`` or ``(quorum download, [private keys])``."""
+    from vaultcore.engine._backup import import_domain
     from vaultcore.engine._domainquorum import is_quorum_domain, upload_domain  # RSA loads only here
 
     if not isinstance(security_domain, tuple) or len(security_domain) != 2:
@@ -50,12 +45,6 @@ def open_security_domain(security_domain: tuple[bytes, str | bytes | Sequence[by
             raise InvalidParameterError("this security domain is split under a quorum: give the private keys")
         return import_domain(blob, secret)
     return upload_domain(blob, list(secret))
-
-
-@dataclass(frozen=True)
-class FullRestoreResult:
-    objects: int
-    access_records: int
 
 
 class AdministrationOperations:
@@ -87,6 +76,7 @@ class AdministrationOperations:
         """Restore a full backup into this vault, which must share its security domain and hold
         no object (live or deleted). Its principals, custom roles, role assignments and
         settings are replaced by the backup's, as a Managed HSM full restore does."""
+        from vaultcore._results import FullRestoreResult
         from vaultcore.engine._fullbackup import import_objects_in, objects_empty_in, open_vault
 
         contents = open_vault(self._ctx, backup)
@@ -161,109 +151,3 @@ class AdministrationOperations:
             return found[0].record.name
 
         return self._engine.write(run)
-
-
-# -- settings ---------------------------------------------------------------------------------
-
-
-class _Facade(Protocol):
-    _ctx: VaultContext
-    _session: Session
-
-    @property
-    def access(self) -> AccessManager: ...
-
-    @property
-    def purge_protection(self) -> bool: ...
-
-    def enable_purge_protection(self) -> None: ...
-
-
-ARM_SETTING = "AllowKeyManagementOperationsThroughARM"
-PURGE_SETTING = "PurgeProtection"
-AUDIT_SETTING = "AuditSynchronousReads"
-#: Listed in this order; the last is Azure's own (the official sample toggles the last one).
-SETTING_NAMES = (AUDIT_SETTING, PURGE_SETTING, ARM_SETTING)
-
-
-@dataclass(frozen=True)
-class VaultSetting:
-    """A vault setting: every setting is a boolean, as ``"true"``/``"false"`` on the wire."""
-
-    name: str
-    value: str
-    type: str = "boolean"
-
-    def getboolean(self) -> bool:
-        return self.value == "true"
-
-
-def _bool_value(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidParameterError("a boolean setting's value must be true or false")
-
-
-class VaultSettingsClient:
-    """``vault.settings``: list, get and update the vault's settings.
-
-    - ``AllowKeyManagementOperationsThroughARM`` (Azure's setting, default false): stored and
-      reported; a local vault has no ARM, so it changes nothing else.
-    - ``PurgeProtection``: the vault's purge protection; it can be turned on (which also
-      needs ``administration/action``), never off, as in Azure.
-    - ``AuditSynchronousReads``: true commits each read's audit event before the read
-      returns (``audit="sync"``), false group-commits them; for this open vault.
-    """
-
-    def __init__(self, vault: _Facade) -> None:
-        self._vault = vault
-        self._ctx = vault._ctx
-        self._session = vault._session
-
-    def _read(self, name: str) -> VaultSetting:
-        if name == PURGE_SETTING:
-            return VaultSetting(name, "true" if self._vault.purge_protection else "false")
-        if name == AUDIT_SETTING:
-            return VaultSetting(name, "true" if self._ctx.audit.mode == "sync" else "false")
-        with self._ctx.read() as txn:
-            doc = self._vault.access._setting_in(txn, name)
-        return VaultSetting(name, str(doc["value"]) if doc else "false")
-
-    @staticmethod
-    def _canonical(name: object) -> str:
-        if isinstance(name, str):
-            for known in SETTING_NAMES:
-                if known.lower() == name.lower():
-                    return known
-        raise NotFoundError(f"there is no setting named {name!r}", inner_code="SettingNotFound")
-
-    @operation("SettingsList", DataAction.SETTINGS_READ)
-    def list_settings(self) -> list[VaultSetting]:
-        return [self._read(name) for name in SETTING_NAMES]
-
-    @operation("SettingGet", DataAction.SETTINGS_READ)
-    def get_setting(self, name: str) -> VaultSetting:
-        return self._read(self._canonical(name))
-
-    @operation("SettingUpdate", DataAction.SETTINGS_WRITE)
-    def update_setting(self, name: str, value: bool | str) -> VaultSetting:
-        """Set a boolean setting (``True``/``False`` or ``"true"``/``"false"``)."""
-        name = self._canonical(name)
-        flag = _bool_value(value)
-        if name == PURGE_SETTING:
-            if not flag and self._vault.purge_protection:
-                raise InvalidParameterError("purge protection cannot be turned off once it is on")
-            if flag and not self._vault.purge_protection:
-                self._vault.enable_purge_protection()
-        elif name == AUDIT_SETTING:
-            self._ctx.audit.mode = "sync" if flag else "group"
-        else:
-            text = "true" if flag else "false"
-
-            def run(txn: WriteTxn) -> None:
-                self._vault.access._put_setting_in(txn, name, text)
-
-            self._ctx.write(run)
-        return self._read(name)

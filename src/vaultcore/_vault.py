@@ -6,21 +6,19 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from vaultcore._administration import AdministrationOperations, VaultSettingsClient, open_security_domain
+from vaultcore._administration import AdministrationOperations
 from vaultcore._principal_views import PrincipalViews
 from vaultcore.access._audit import AuditLog, PendingEvent
-from vaultcore.access._audit_view import AuditView
 from vaultcore.access._operations import ADMIN, Session, new_request_id, operation
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KDF_INTERACTIVE, Credential, KdfParameters, Pkcs11Credential
 from vaultcore.crypto._keyring import Keyring
-from vaultcore.engine._backup import ObjectBackup, export_domain
+from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._context import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -36,10 +34,7 @@ from vaultcore.engine._context import (
     utc_now,
 )
 from vaultcore.engine._lifecycle import Lifecycle
-from vaultcore.engine._migrate import copy_and_verify
 from vaultcore.engine._records import Kind, VersionRecord
-from vaultcore.engine._rotation import Progress, rotate_keyring
-from vaultcore.events._local import attach as attach_outbox
 from vaultcore.exceptions import (
     ConflictError,
     ForbiddenError,
@@ -52,29 +47,25 @@ from vaultcore.exceptions import (
 )
 from vaultcore.secrets._client import SecretClient
 from vaultcore.storage._interface import Store, WriteTxn, is_url, open_store
-from vaultcore.storage._lmdb import LmdbStore
 
-if TYPE_CHECKING:  # imported on first use: a secrets-only process never loads X.509 or key code
+if TYPE_CHECKING:
+    # Imported where first used: opening a vault and reading a secret (the cold start of a
+    # script or a CLI call) loads no administration plane, events, X.509 or key code.
+    from vaultcore._results import MaintenanceReport
+    from vaultcore._settings import VaultSettingsClient
+    from vaultcore.access._audit_view import AuditView
     from vaultcore.access._principals import AccessManager
     from vaultcore.certificates._client import CertificateClient
     from vaultcore.engine._rotation import Progress
+    from vaultcore.events._outbox import Outbox
     from vaultcore.events._scheduler import Scheduler
     from vaultcore.events._view import EventsView
     from vaultcore.keys._client import KeyClient
 
-__all__ = ["MaintenanceReport", "Vault"]
+__all__ = ["Vault"]
 
 
 _KINDS = ("vault", "managed_hsm")
-
-
-@dataclass(frozen=True)
-class MaintenanceReport:
-    """What ``run_maintenance`` did."""
-
-    purged: int
-    events: tuple[dict[str, Any], ...] = ()
-    leader: bool = True  # False: another node held the maintenance lock, nothing ran here
 
 
 def _default_name(path: str) -> str:
@@ -110,10 +101,24 @@ class Vault(PrincipalViews, AdministrationOperations):
         self._backups = ObjectBackup(ctx, self._engine)
         self.secrets = SecretClient(ctx, self._engine, self._backups, self._session)
         self._engine.on_erased = self._on_erased
-        self.audit = AuditView(ctx, self._session)
-        self.settings = VaultSettingsClient(self)
-        attach_outbox(ctx)  # events are written with the changes that cause them
+        # The event outbox is attached when the first event is emitted (events commit with
+        # the changes that cause them), so a process that only reads never loads it.
+        ctx.events_factory = _new_outbox
         self._scheduler: Scheduler | None = None
+
+    @cached_property
+    def audit(self) -> AuditView:
+        """The audit log (``AuditView``): query and verify, created on first use."""
+        from vaultcore.access._audit_view import AuditView
+
+        return AuditView(self._ctx, self._session)
+
+    @cached_property
+    def settings(self) -> VaultSettingsClient:
+        """The vault's settings (``VaultSettingsClient``), created on first use."""
+        from vaultcore._settings import VaultSettingsClient
+
+        return VaultSettingsClient(self)
 
     @cached_property
     def access(self) -> AccessManager:
@@ -196,7 +201,11 @@ class Vault(PrincipalViews, AdministrationOperations):
         vault_name = name if name is not None else _default_name(path)
         if not re.fullmatch(r"[0-9a-zA-Z-]{1,63}", vault_name):
             raise InvalidParameterError("the vault name must be 1-63 characters of 0-9, a-z, A-Z and '-'")
-        domain = open_security_domain(security_domain) if security_domain is not None else None
+        domain = None
+        if security_domain is not None:
+            from vaultcore._administration import open_security_domain
+
+            domain = open_security_domain(security_domain)
         clock = clock or utc_now
         now = clock()
         if now.tzinfo is None:
@@ -472,6 +481,7 @@ class Vault(PrincipalViews, AdministrationOperations):
         records re-wrapped. If a previous rotation was interrupted, this finishes it.
         """
         self._require_open()
+        from vaultcore.engine._rotation import rotate_keyring
 
         count = rotate_keyring(self._ctx, progress=progress)
         _after_keyring_commit(self._ctx, self._ctx.root)
@@ -482,12 +492,16 @@ class Vault(PrincipalViews, AdministrationOperations):
         """Purge soft-deleted objects past their scheduled purge date, apply key rotation
         policies and certificate lifetime actions, and emit the expiry events now due."""
         self._require_open()
+        from vaultcore._results import MaintenanceReport
+
         with self._ctx.store.leader("maintenance") as lead:
             if not lead:  # another node of a shared (PostgreSQL) vault is running them now
                 return MaintenanceReport(purged=0, leader=False)
             return self._maintain()
 
     def _maintain(self) -> MaintenanceReport:
+        from vaultcore._results import MaintenanceReport
+
         purged = self._engine.sweep()
         events = self._rotation_job() + self._lifetime_job()
         from vaultcore.events._expiry import detect_expiry
@@ -526,6 +540,8 @@ class Vault(PrincipalViews, AdministrationOperations):
     def export_security_domain(self, passphrase: str | bytes, *, kdf: KdfParameters = KDF_DEFAULT) -> bytes:
         """The security domain sealed under *passphrase*, for ``create(security_domain=...)``."""
         self._require_open()
+        from vaultcore.engine._backup import export_domain
+
         ring = self._ctx.keyring
         return export_domain(ring.domain_id, ring.domain_key, passphrase, kdf)
 
@@ -540,6 +556,9 @@ class Vault(PrincipalViews, AdministrationOperations):
         self._require_open()
         dest = os.fspath(path)
         store = self._ctx.store
+        from vaultcore.engine._migrate import copy_and_verify
+        from vaultcore.storage._lmdb import LmdbStore
+
         if isinstance(store, LmdbStore) and not is_url(dest):
             store.hot_copy(dest)
             return
@@ -606,3 +625,9 @@ def _after_keyring_commit(ctx: VaultContext, root: Any) -> None:
     record = getattr(root, "record_generation", None)
     if record is not None:
         record(ctx.keyring.generation)
+
+
+def _new_outbox(ctx: VaultContext) -> Outbox:
+    from vaultcore.events._local import new_outbox
+
+    return new_outbox(ctx)

@@ -18,7 +18,7 @@ import pytest
 
 import pghelpers
 from vaultcore import KDF_TESTING, RawKeyCredential, Vault
-from vaultcore.access._audit import AuditEvent
+from vaultcore.access._audit_records import AuditEvent
 
 _ids = itertools.count(1)
 

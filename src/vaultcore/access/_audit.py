@@ -49,7 +49,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
 from json.encoder import encode_basestring_ascii
@@ -62,9 +61,10 @@ from vaultcore.exceptions import IntegrityError, InvalidParameterError
 from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
+    from vaultcore.access._audit_records import AuditEvent, AuditVerification
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["AuditEvent", "AuditLog", "AuditVerification", "PendingEvent", "caller_json"]
+__all__ = ["AuditLog", "PendingEvent", "caller_json"]
 
 AUDIT = b"audit"
 META = b"meta"
@@ -74,49 +74,6 @@ _LEN = struct.Struct(">I")
 _HEAD = struct.Struct(">Q32s")  # last seq, its chain MAC
 _ZERO_MAC = bytes(32)
 AUDIT_MODES = ("group", "sync", "off")
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    """One audited operation."""
-
-    seq: int
-    time: datetime
-    principal: str
-    operation: str
-    object_id: str | None
-    result: str
-    request_id: str
-    caller: dict[str, Any] = field(default_factory=dict)
-    term: int = 0
-    mac: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time.isoformat(),
-            "principal": self.principal,
-            "operation": self.operation,
-            "object_id": self.object_id,
-            "result": self.result,
-            "request_id": self.request_id,
-            "caller": self.caller,
-            "term": self.term,
-            "mac": self.mac,
-        }
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    """Result of :meth:`AuditLog.verify`."""
-
-    ok: bool
-    events: int
-    first_bad_seq: int | None = None
-    reason: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
 
 
 def caller_json(caller: dict[str, Any]) -> str:
@@ -484,6 +441,8 @@ class AuditLog:
         replaced log is reported at seq 1. The chain head must match the last event, so a
         truncated tail is reported at the first missing seq.
         """
+        from vaultcore.access._audit_records import AuditVerification
+
         self.flush()
         ring = self._ctx.keyring
         mac = _ZERO_MAC
@@ -586,6 +545,8 @@ def _operation_of(body: bytes) -> object:
 
 
 def _to_event(seq: int, term: int, mac: bytes, body: dict[str, Any]) -> AuditEvent:
+    from vaultcore.access._audit_records import AuditEvent
+
     return AuditEvent(
         seq=seq,
         time=datetime.fromtimestamp(body["t"], UTC),

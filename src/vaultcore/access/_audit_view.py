@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vaultcore.access._audit import AuditEvent, AuditLog, AuditVerification
+from vaultcore.access._audit import AuditLog
+from vaultcore.access._audit_records import AuditEvent, AuditVerification
 from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction as A
 

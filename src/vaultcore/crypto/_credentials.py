@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vaultcore.crypto import _bindings
@@ -204,6 +203,8 @@ class PassphraseCredential(_SecretCredential):
         return "PassphraseCredential(<hidden>)"
 
     def _derive(self, salt: bytes, params: KdfParameters) -> bytes:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # passphrases only
+
         return Argon2id(
             salt=salt,
             length=_KEY_SIZE,

@@ -32,8 +32,6 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._credentials import KDF_DEFAULT, KdfParameters
 from vaultcore.engine._records import Kind, ObjectRecord, VersionRecord, decode, encode
@@ -146,6 +144,8 @@ class ObjectBackup:
 
 
 def _domain_key(passphrase: bytes, salt: bytes, params: KdfParameters) -> bytes:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # loaded by domain export/import only
+
     return Argon2id(
         salt=salt, length=32, iterations=params.iterations, lanes=params.lanes, memory_cost=params.memory_cost
     ).derive(passphrase)

@@ -136,7 +136,26 @@ class VaultContext:
         self.envelope = Envelope(lambda: self._keyring, self.reload_keyring)
         self._closed = False
         self.audit: Any = None  # set by the Vault once the audit log is attached
-        self.events: Any = None  # the event outbox (vaultcore.events), set by the Vault
+        self._events: Any = None  # the event outbox (vaultcore.events): see ``events``
+        #: Makes the outbox on first use (set by the Vault; events sit above the engine).
+        self.events_factory: Callable[[VaultContext], Any] | None = None
+        self._events_lock = threading.Lock()
+
+    @property
+    def events(self) -> Any:
+        """The event outbox, made by ``events_factory`` when first needed (the first event
+        emitted, ``vault.events``): a process that only reads never loads it."""
+        outbox = self._events
+        if outbox is None and self.events_factory is not None:
+            with self._events_lock:
+                if self._events is None and self.events_factory is not None:
+                    self._events = self.events_factory(self)
+                outbox = self._events
+        return outbox
+
+    @events.setter
+    def events(self, outbox: Any) -> None:
+        self._events = outbox
 
     def emit_in(
         self,
@@ -285,8 +304,8 @@ class VaultContext:
         result = self.store.write(run, durable=durable)
         if committed[0] is not None:
             committed[0]()
-        if self.events is not None:
-            self.events.after_commit()
+        if self._events is not None:  # not made here: without an outbox no event was written
+            self._events.after_commit()
         return result
 
     def check_open(self) -> None:

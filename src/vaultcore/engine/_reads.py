@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
-from vaultcore.engine._paging import take_window
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.engine._validation import check_name
 from vaultcore.exceptions import ConflictError, ForbiddenError, NotFoundError
@@ -232,6 +231,8 @@ class LifecycleReads:
     def latest_all(self, kind: Kind, *, deleted: bool = False) -> list[VersionRecord]:
         """The latest version of every object of *kind* (live or soft-deleted), in storage
         order; inside a :func:`~vaultcore.engine._paging.scan_window` only one page of them."""
+        from vaultcore.engine._paging import take_window  # lists only: a get never loads it
+
         db = DVERSIONS if deleted else VERSIONS
         prefix = bytes([kind.byte])
         window = take_window()
@@ -282,6 +283,8 @@ class LifecycleReads:
 
     def list_deleted(self, kind: Kind) -> list[tuple[DeletedRecord, VersionRecord]]:
         """Soft-deleted objects of *kind* in storage order (one page inside a scan window)."""
+        from vaultcore.engine._paging import take_window
+
         prefix = bytes([kind.byte])
         window = take_window()
         start = prefix if window is None else window.start(prefix)

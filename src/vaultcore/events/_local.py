@@ -1,7 +1,7 @@
 """In-process subscribers of the outbox, and attaching the outbox to an open vault.
 
-Split out of ``_delivery`` so that opening a vault (which must attach the outbox before its
-first write: events commit with their changes) loads neither webhooks nor HTTP. Used by
+Split out of ``_delivery`` so that the outbox (made when a vault emits its first event: events
+commit with their changes) loads neither webhooks nor HTTP. Used by
 ``_view`` (``vault.events.subscribe``) and the ``Vault`` facade.
 """
 
@@ -17,20 +17,26 @@ from vaultcore.events._schema import Event
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["LocalHub", "LocalSubscription", "attach"]
+__all__ = ["LocalHub", "LocalSubscription", "attach", "new_outbox"]
 
 _BATCH = 500
 
 
 def attach(ctx: VaultContext) -> Outbox:
     """The vault's outbox, created on first use and shared by every view of the vault."""
-    outbox: Outbox | None = ctx.events
+    outbox: Outbox | None = ctx.events  # made by ctx.events_factory (new_outbox) if it is set
     if outbox is None:
-        outbox = Outbox(ctx)
-        hub = LocalHub(outbox)
-        outbox.local = hub
-        outbox.on_commit = lambda: hub.pump() if hub.active else 0
+        outbox = new_outbox(ctx)
         ctx.events = outbox
+    return outbox
+
+
+def new_outbox(ctx: VaultContext) -> Outbox:
+    """A new outbox for *ctx* with its in-process hub (the ``events_factory`` the Vault sets)."""
+    outbox = Outbox(ctx)
+    hub = LocalHub(outbox)
+    outbox.local = hub
+    outbox.on_commit = lambda: hub.pump() if hub.active else 0
     return outbox
 
 

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from vaultcore.access._operations import Session, id_of, name_scope, operation
 from vaultcore.access._roles import DataAction as A
-from vaultcore.crypto._content_types import convert_secret_value
-from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import (
     DeletedSecret,
@@ -33,6 +31,7 @@ from vaultcore.engine._validation import (
 from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError
 
 if TYPE_CHECKING:
+    from vaultcore.engine._backup import ObjectBackup
     from vaultcore.engine._context import VaultContext
 
 __all__ = ["SecretClient"]
@@ -189,6 +188,8 @@ class SecretClient:
         secret = self._to_secret(rec)
         if out_content_type is None:
             return secret
+        from vaultcore.crypto._content_types import convert_secret_value  # certificate-backed secrets
+
         props = secret.properties
         value, content_type = convert_secret_value(
             secret.value, props.content_type, out_content_type, managed=props.managed

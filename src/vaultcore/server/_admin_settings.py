@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultcore._administration import VaultSetting
+from vaultcore._results import VaultSetting
 from vaultcore.exceptions import InvalidParameterError
 
 from ._wire import Call, Reply, RouteSpec
