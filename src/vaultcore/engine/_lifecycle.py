@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaultcore.crypto import _bindings
@@ -202,15 +203,15 @@ class Lifecycle(LifecycleReads):
             )
         template = new.record("", bytes(16), now)
         envelope = self._ctx.envelope
-        put = txn.put
+        # Every key below is absent: objects were looked up above, and each version id is above
+        # its object's newest. A store that can insert without an upsert (PostgreSQL's COPY) does.
+        insert = getattr(txn, "insert_many", None) or partial(_put_each, txn)
         if new_okeys:
             sealed = envelope.seal_many(RecordType.OBJECT, new_okeys, ObjectRecord.new_many(new_names, now))
-            for okey, blob in zip(new_okeys, sealed, strict=True):
-                put(OBJECTS, okey, blob)
+            insert(OBJECTS, zip(new_okeys, sealed, strict=True))
         keys = [okey + vid for okey, vid in zip(okeys, vids, strict=True)]
         blobs = envelope.seal_many(RecordType.VERSION, keys, template.to_bytes_many(displays, vids, payloads))
-        for key, blob in zip(keys, blobs, strict=True):
-            put(VERSIONS, key, blob)
+        insert(VERSIONS, zip(keys, blobs, strict=True))
         versions = [vid.hex() for vid in vids]
         event, title, nbf, exp = f"{kind.title}NewVersionCreated", kind.title, new.not_before, new.expires_on
         self._ctx.emit_many_in(txn, [(event, title, d, v, nbf, exp) for d, v in zip(displays, versions, strict=True)])
@@ -489,6 +490,11 @@ class Lifecycle(LifecycleReads):
         if last is None:
             raise ConflictError("a backup without versions cannot be restored")
         return last
+
+
+def _put_each(txn: WriteTxn, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+    for key, value in rows:
+        txn.put(db, key, value)
 
 
 def _take_until(rows: Iterable[tuple[bytes, bytes]], bound: bytes) -> Iterable[tuple[bytes, bytes]]:

@@ -24,7 +24,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -163,6 +163,7 @@ class _Queries:
             "INSERT INTO {t} (vault, db, key, value) SELECT %s, d, k, v FROM unnest(%b::bytea[], %b::bytea[], "
             "%b::bytea[]) AS u(d, k, v) ON CONFLICT (vault, db, key) DO UPDATE SET value = EXCLUDED.value"
         )
+        self.copy = sql.SQL("COPY {t} (vault, db, key, value) FROM STDIN (FORMAT BINARY)").format(t=t).as_string(None)
         self.put_new = q("INSERT INTO {t} (vault, db, key, value) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING")
         self.delete = q("DELETE FROM {t} WHERE {w} AND key = %s")
         self.delete_range = q("DELETE FROM {t} WHERE {w} AND key >= %s AND key < %s")
@@ -276,13 +277,14 @@ class _Write(_Read):
     from the rows prefetched with the lock, or by the server (whose rows, together with the
     buffer, are this transaction's state: nobody else writes the vault while we hold its lock)."""
 
-    __slots__ = ("_cache", "_pending")
+    __slots__ = ("_cache", "_fresh", "_pending")
 
     def __init__(
         self, cur: psycopg.Cursor[Any], q: _Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]
     ) -> None:
         super().__init__(cur, q, vault)
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
+        self._fresh: set[tuple[bytes, bytes]] = set()  # pending rows put by insert_many (sent by COPY)
         self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
 
     def _send_pending(self) -> None:
@@ -296,7 +298,21 @@ class _Write(_Read):
                 self._q.put_unnest, (self._vault, dbs, [key for _, key in pending], list(pending.values()))
             )
 
+    def _copy_fresh(self) -> None:
+        """Send the rows of :meth:`insert_many` with ``COPY`` (no upsert: ~2x faster per row on
+        the server); a key that exists after all fails the transaction (nothing is written)."""
+        pending = self._pending
+        rows = [(self._vault, db, key, pending.pop((db, key))) for db, key in self._fresh]
+        self._fresh = set()
+        with self._cur.copy(self._q.copy) as copy:
+            copy.set_types(_COPY_TYPES)
+            write = copy.write_row
+            for row in rows:
+                write(row)
+
     def _flush(self) -> None:
+        if self._fresh:
+            self._copy_fresh()
         if self._pending:
             self._send_pending()
             self._pending = {}
@@ -330,6 +346,18 @@ class _Write(_Read):
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
         self._pending[(db, key)] = bytes(value)
+        if self._fresh:
+            self._fresh.discard((db, key))  # now an upsert
+
+    def insert_many(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+        """Put rows whose keys the caller found absent in this transaction (bulk writes): they
+        are sent with ``COPY`` instead of an upsert. Should a key exist after all, the
+        transaction fails with ``StorageError`` and nothing is written."""
+        pending = self._pending
+        fresh = self._fresh
+        for key, value in rows:
+            pending[(db, key)] = bytes(value)
+            fresh.add((db, key))
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
@@ -353,6 +381,8 @@ class _Write(_Read):
     def commit(self) -> None:
         """The buffered puts and the COMMIT in one pipelined round trip."""
         conn = self._cur.connection
+        if self._fresh:
+            self._copy_fresh()  # COPY cannot be pipelined: two round trips more, for bulk writes only
         with conn.pipeline():
             if self._pending:
                 self._send_pending()
@@ -363,6 +393,7 @@ class _Write(_Read):
 _LAST = b"*last*"
 #: From this many buffered puts on, they are sent as one ``INSERT .. SELECT FROM unnest(..)``.
 _UNNEST_MIN = 8
+_COPY_TYPES = ["text", "bytea", "bytea", "bytea"]
 #: Rows that nearly every write reads (the keyring generation, the audit chain's head and
 #: the key of its newest segment): fetched in the round trip that takes the vault's write lock.
 _PREFETCH_POINTS = ((b"meta", b"generation"), (b"meta", b"audit_head"))
