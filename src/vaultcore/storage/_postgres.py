@@ -20,7 +20,6 @@ re-run, unknown -> ``StorageError``. Nothing is ever half-applied.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -34,6 +33,17 @@ from psycopg import sql
 
 from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
 from vaultcore.storage._pglocation import Location
+from vaultcore.storage._pgsql import (
+    _COPY_TYPES,
+    _LAST,
+    _PREFETCH_LAST,
+    _PREFETCH_POINTS,
+    _UNNEST_MIN,
+    _begin_statement,
+    _lock_key,
+    _prefix_upper,
+    find_statement,
+)
 
 __all__ = ["PostgresStore", "parse_location"]
 
@@ -77,35 +87,6 @@ def _translate(exc: BaseException, what: str, loc: Location) -> StorageError:
     return StorageError(f"{what}: {type(exc).__name__}: {_first_line(exc, loc)}")
 
 
-def _lock_key(*parts: str) -> int:
-    digest = hashlib.sha256("\x00".join(("vaultcore", *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _prefix_upper(prefix: bytes) -> bytes | None:
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
-def _hex(data: bytes) -> str:
-    return "'\\x" + data.hex() + "'::bytea"
-
-
-def _begin_statement(table: str, vault: str, lock: int) -> str:
-    """BEGIN, the write lock and the prefetch as one multi-statement string (no parameters:
-    the lock id is an int, the vault name is checked to [A-Za-z0-9_-], the rest is hex)."""
-    where = f"vault = '{vault}' AND db = "
-    points = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in _PREFETCH_POINTS)
-    # No caller input below: an int, a name checked to [A-Za-z0-9_-], hex and our identifiers.
-    prefetch = f"SELECT db, key, value FROM {table} WHERE {points}; "  # noqa: S608
-    # Only the key of the newest audit segment (where the chain continues), not its value: a
-    # segment of a group commit is up to ~100 KB that every write would otherwise fetch.
-    last = f"SELECT key FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
-    return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
-
-
 def _broken(conn: psycopg.Connection[Any]) -> bool:
     return bool(conn.closed or conn.broken)
 
@@ -135,7 +116,7 @@ class _Queries:
     def __init__(self, schema: str, vault: str = "default") -> None:
         t = sql.Identifier(schema, TABLE)
         self.table = t.as_string(None)
-        self._vault = sql.Literal(vault).as_string(None)
+        self._vaultname = vault
         self._finds: dict[tuple[bytes, bool], str] = {}
         w = sql.SQL("vault = %s AND db = %s")
 
@@ -178,18 +159,10 @@ class _Queries:
         ]
 
     def find(self, db: bytes, point: bool) -> str:
-        """The statement of ``PostgresStore.find`` in *db*: one record by key (*point*) or the
-        last under a prefix. The vault and sub-database are literals (a name checked to
-        letters, digits, '_' and '-'; hex), so only the keys are bound: fewer parameters
-        to send, and one prepared statement per sub-database."""
+        """The statement of ``PostgresStore.find`` in *db* (see ``_pgsql.find_statement``)."""
         query = self._finds.get((db, point))
         if query is None:
-            where = f"vault = {self._vault} AND db = {_hex(db)}"
-            if point:
-                query = f"SELECT value FROM {self.table} WHERE {where} AND key = %s"  # noqa: S608
-            else:
-                query = f"SELECT key, value FROM {self.table} WHERE {where} AND key >= %s AND key < %s ORDER BY key DESC LIMIT 1"  # noqa: S608,E501
-            self._finds[(db, point)] = query
+            query = self._finds[(db, point)] = find_statement(self.table, self._vaultname, db, point)
         return query
 
 
@@ -388,16 +361,6 @@ class _Write(_Read):
                 self._send_pending()
             self._cur.execute("COMMIT")
         self._pending = {}
-
-
-_LAST = b"*last*"
-#: From this many buffered puts on, they are sent as one ``INSERT .. SELECT FROM unnest(..)``.
-_UNNEST_MIN = 8
-_COPY_TYPES = ["text", "bytea", "bytea", "bytea"]
-#: Rows that nearly every write reads (the keyring generation, the audit chain's head and
-#: the key of its newest segment): fetched in the round trip that takes the vault's write lock.
-_PREFETCH_POINTS = ((b"meta", b"generation"), (b"meta", b"audit_head"))
-_PREFETCH_LAST = b"audit"
 
 
 class _SharedPool:
