@@ -103,3 +103,29 @@ def test_object_record_repr_hides_its_settings() -> None:
     obj = ObjectRecord(name="cert", created_on=1, extra={"pending": {"key": "c2VjcmV0LWtleQ"}})
     assert "c2VjcmV0LWtleQ" not in repr(obj)
     assert "c2VjcmV0LWtleQ" not in repr(DeletedRecord(obj=obj, deleted_on=2, scheduled_purge=3))
+
+
+def test_bulk_encoders_match_the_single_record_encoders() -> None:
+    """``set_secrets`` encodes its records with ``to_bytes_many`` / ``new_many``: same bytes."""
+    from vaultcore.engine._records import ObjectRecord
+
+    template = VersionRecord(
+        name="",
+        version="00" * 16,
+        enabled=True,
+        not_before=None,
+        expires_on=None,
+        created_on=1_700_000_000,
+        updated_on=1_700_000_000,
+        tags={"env": "prod", "é": "ü"},
+        content_type="text/plain",
+    )
+    names = ["a", "Bé-name", "c" * 127]
+    vids = [os.urandom(16) for _ in names]
+    payloads = [b"", b"x" * 100, "välue".encode()]
+    expected = [
+        dataclasses.replace(template, name=n, version=v.hex(), payload=p).to_bytes()
+        for n, v, p in zip(names, vids, payloads, strict=True)
+    ]
+    assert template.to_bytes_many(names, vids, payloads) == expected
+    assert ObjectRecord.new_many(names, 42) == [ObjectRecord(name=n, created_on=42).to_bytes() for n in names]

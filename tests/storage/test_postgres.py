@@ -430,3 +430,35 @@ def test_migration_detects_a_copy_that_differs(tmp_path: Path, url: str, monkeyp
         vault.secrets.set_secret("s", "v")
         with pytest.raises(IntegrityError, match="differs"):
             vault.backup_to(url)
+
+
+def test_bulk_insert_of_a_key_that_exists_fails_the_whole_write(vault: Vault) -> None:
+    """``insert_many`` (bulk writes: keys the engine found absent) is a COPY, not an upsert: a
+    key that exists after all fails the transaction, and nothing of it is written."""
+    store = vault._ctx.store
+    store.write(lambda txn: txn.put(b"scratch", b"b", b"old"))
+
+    def fn(txn: object) -> None:
+        txn.put(b"scratch", b"a", b"1")  # type: ignore[attr-defined]
+        txn.insert_many(b"scratch", [(b"c", b"3"), (b"b", b"new")])  # type: ignore[attr-defined]
+
+    with pytest.raises(StorageError):
+        store.write(fn)
+    assert dump(vault.path, b"scratch") == [(b"b", b"old")]
+
+
+def test_bulk_set_on_postgres_writes_what_single_sets_write(vault: Vault) -> None:
+    """New, existing and case-repeated names in one ``set_secrets``: the COPY
+    path and the per-name path together give the records ``set_secret`` would."""
+    vault.secrets.set_secret("old", "0", tags={"t": "1"})
+    first = vault.secrets.set_secrets({f"n{i}": str(i) for i in range(20)}, tags={"k": "v"}, content_type="c")
+    assert [p.name for p in first] == [f"n{i}" for i in range(20)]
+    props = vault.secrets.set_secrets({"OLD": "1", "n1": "2", "N1": "3", "fresh": "4"})
+    assert [p.name for p in props] == ["old", "n1", "n1", "fresh"]
+    assert props[1].version < props[2].version
+    assert vault.secrets.get_secret("n1").value == "3"
+    assert vault.secrets.get_secret("old").value == "1"
+    got = vault.secrets.get_secret("n7")
+    assert (got.value, got.properties.tags, got.properties.content_type) == ("7", {"k": "v"}, "c")
+    assert len(list(vault.secrets.list_properties_of_secret_versions("n1"))) == 3
+    assert vault.audit.verify()

@@ -526,8 +526,13 @@ def _chain_end(txn: WriteTxn) -> tuple[int, bytes, int | None]:
     first event that head no longer covered).
     """
     head = txn.get(META, HEAD_KEY)
-    last = txn.last_with_prefix(AUDIT, b"")
-    stored = _SEQ.unpack(last[0])[0] if last is not None and len(last[0]) == _SEQ.size else 0
+    last_key = getattr(txn, "last_key", None)  # a store that can skip the segment's value (PostgreSQL)
+    if last_key is not None:
+        key: bytes | None = last_key(AUDIT)
+    else:
+        last = txn.last_with_prefix(AUDIT, b"")
+        key = None if last is None else last[0]
+    stored = _SEQ.unpack(key)[0] if key is not None and len(key) == _SEQ.size else 0
     if head is not None and len(head) == _HEAD.size:
         seq, mac = _HEAD.unpack(head)
         if seq >= stored:  # (greater: tail events were removed; verify() reports the gap)

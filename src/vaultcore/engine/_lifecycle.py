@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaultcore.crypto import _bindings
@@ -45,7 +46,17 @@ from vaultcore.storage._interface import ReadTxn, WriteTxn
 if TYPE_CHECKING:
     pass
 
-__all__ = ["DELETED", "DVERSIONS", "OBJECTS", "OBJKEY_MEMO", "PURGEQ", "VERSIONS", "Lifecycle", "NewVersion"]
+__all__ = [
+    "DELETED",
+    "DVERSIONS",
+    "OBJECTS",
+    "OBJKEY_MEMO",
+    "PURGEQ",
+    "VERSIONS",
+    "BulkVersions",
+    "Lifecycle",
+    "NewVersion",
+]
 
 T = TypeVar("T")
 _TS = struct.Struct(">Q")
@@ -82,6 +93,19 @@ class NewVersion:
             extra=dict(self.extra or {}),
             payload=self.payload,
         )
+
+
+class BulkVersions:
+    """What :meth:`Lifecycle.add_versions_bulk_in` created: the display name and version id of
+    each new version, in input order, and the attributes they share (*record*: its name,
+    version and payload are placeholders)."""
+
+    __slots__ = ("names", "record", "versions")
+
+    def __init__(self, names: list[str], versions: list[str], record: VersionRecord) -> None:
+        self.names = names
+        self.versions = versions
+        self.record = record
 
 
 class Lifecycle(LifecycleReads):
@@ -150,33 +174,76 @@ class Lifecycle(LifecycleReads):
         return self.write(lambda txn: self.add_version_in(txn, kind, name, new), durable=durable)
 
     def add_versions_bulk_in(
-        self, txn: WriteTxn, kind: Kind, items: Sequence[tuple[str, NewVersion]]
-    ) -> list[VersionRecord]:
-        """Create many versions in one transaction.
+        self, txn: WriteTxn, kind: Kind, names: Sequence[str], payloads: Sequence[bytes], new: NewVersion
+    ) -> BulkVersions:
+        """Create a version of each of *names* (payload from *payloads*, every other attribute
+        from *new*) in one transaction: what :meth:`add_version_in` does per name, in one pass.
 
-        Object and version records are each sealed in one native batch call, and the random
-        part of every version id comes from one draw: the per-secret cost is Python glue.
+        Two batched reads (soft-deleted and existing objects: one round trip each on a database
+        server); one random draw for every version id; the records encoded with their shared
+        attributes encoded once; object and version records each sealed in one native batch
+        call; one outbox segment. Only a name that exists already (or twice in the batch, in
+        another case) takes the per-name path.
         """
         now = self._ctx.now()
         now_ms = int(self._ctx.clock().timestamp() * 1000)
-        randomness = _bindings.random_bytes(10 * len(items))
-        seen: dict[bytes, tuple[bytes, str]] = {}  # okey -> (last vid, display name) in this batch
-        new_objects: list[tuple[bytes, bytes]] = []
-        keys: list[bytes] = []
-        recs: list[VersionRecord] = []
-        # One batched read per database (one round trip on PostgreSQL, not two per secret).
-        okeys = [self.objkey(kind, name) for name, _ in items]
+        count = len(names)
+        randomness = _bindings.random_bytes(10 * count)
+        okeys = [self.objkey(kind, name) for name in names]
         deleted = txn.get_many(DELETED, okeys)
         objects = txn.get_many(OBJECTS, okeys)
-        for i, (name, new) in enumerate(items):
-            okey = okeys[i]
+        if not deleted and not objects and len(set(okeys)) == count:  # all new (the usual bulk load)
+            stamp = now_ms.to_bytes(6, "big")
+            vids = [stamp + randomness[i : i + 10] for i in range(0, 10 * count, 10)]
+            displays = list(names)
+            new_okeys, new_names = okeys, displays
+        else:
+            vids, displays, new_okeys, new_names = self._bulk_ids(
+                txn, kind, names, okeys, deleted, objects, now_ms, randomness
+            )
+        template = new.record("", bytes(16), now)
+        envelope = self._ctx.envelope
+        # Every key below is absent: objects were looked up above, and each version id is above
+        # its object's newest. A store that can insert without an upsert (PostgreSQL's COPY) does.
+        insert = getattr(txn, "insert_many", None) or partial(_put_each, txn)
+        if new_okeys:
+            sealed = envelope.seal_many(RecordType.OBJECT, new_okeys, ObjectRecord.new_many(new_names, now))
+            insert(OBJECTS, zip(new_okeys, sealed, strict=True))
+        keys = [okey + vid for okey, vid in zip(okeys, vids, strict=True)]
+        blobs = envelope.seal_many(RecordType.VERSION, keys, template.to_bytes_many(displays, vids, payloads))
+        insert(VERSIONS, zip(keys, blobs, strict=True))
+        versions = [vid.hex() for vid in vids]
+        event, title, nbf, exp = f"{kind.title}NewVersionCreated", kind.title, new.not_before, new.expires_on
+        self._ctx.emit_many_in(txn, [(event, title, d, v, nbf, exp) for d, v in zip(displays, versions, strict=True)])
+        return BulkVersions(displays, versions, template)
+
+    def _bulk_ids(
+        self,
+        txn: WriteTxn,
+        kind: Kind,
+        names: Sequence[str],
+        okeys: list[bytes],
+        deleted: dict[bytes, bytes],
+        objects: dict[bytes, bytes],
+        now_ms: int,
+        randomness: bytes,
+    ) -> tuple[list[bytes], list[str], list[bytes], list[str]]:
+        """Version ids and display names of a batch with existing objects or repeated names (in
+        order: the first name that cannot be written raises), and the objects to create."""
+        seen: dict[bytes, tuple[bytes, str]] = {}  # okey -> (last vid, display name) in this batch
+        vids: list[bytes] = []
+        displays: list[str] = []
+        new_okeys: list[bytes] = []
+        new_names: list[str] = []
+        for i, (name, okey) in enumerate(zip(names, okeys, strict=True)):
             prior = seen.get(okey)
             if prior is None:
                 if okey in deleted:
                     raise self._deleted_conflict(kind, name)
                 obj_blob = objects.get(okey)
                 if obj_blob is None:
-                    new_objects.append((okey, ObjectRecord(name=name, created_on=now).to_bytes()))
+                    new_okeys.append(okey)
+                    new_names.append(name)
                     display, floor_ms = name, now_ms  # a new object has no versions yet
                 else:
                     existing = self._open_object(okey, obj_blob)
@@ -190,20 +257,9 @@ class Lifecycle(LifecycleReads):
                 floor_ms = max(now_ms, int.from_bytes(prior[0][:6], "big") + 1)
             vid = floor_ms.to_bytes(6, "big") + randomness[10 * i : 10 * i + 10]
             seen[okey] = (vid, display)
-            keys.append(okey + vid)
-            recs.append(new.record(display, vid, now))
-        envelope = self._ctx.envelope
-        if new_objects:
-            okeys = [k for k, _ in new_objects]
-            sealed = envelope.seal_many(RecordType.OBJECT, okeys, [p for _, p in new_objects])
-            for okey, blob in zip(okeys, sealed):
-                txn.put(OBJECTS, okey, blob)
-        blobs = envelope.seal_many(RecordType.VERSION, keys, [r.to_bytes() for r in recs])
-        for key, blob in zip(keys, blobs):
-            txn.put(VERSIONS, key, blob)
-        event = f"{kind.title}NewVersionCreated"
-        self._ctx.emit_many_in(txn, [(event, kind.title, r.name, r.version, r.not_before, r.expires_on) for r in recs])
-        return recs
+            vids.append(vid)
+            displays.append(display)
+        return vids, displays, new_okeys, new_names
 
     def update_version_in(
         self, txn: WriteTxn, kind: Kind, name: str, version: str | None, changes: dict[str, Any]
@@ -434,6 +490,11 @@ class Lifecycle(LifecycleReads):
         if last is None:
             raise ConflictError("a backup without versions cannot be restored")
         return last
+
+
+def _put_each(txn: WriteTxn, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+    for key, value in rows:
+        txn.put(db, key, value)
 
 
 def _take_until(rows: Iterable[tuple[bytes, bytes]], bound: bytes) -> Iterable[tuple[bytes, bytes]]:

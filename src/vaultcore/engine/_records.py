@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -85,39 +86,40 @@ class VersionRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     payload: bytes = field(default=b"", repr=False)
 
-    def to_bytes(self) -> bytes:
-        """Compact binary form (format 2, see ``_V2``): the read path decodes it without JSON."""
-        name = self.name.encode()
+    def _flags_and_middle(self) -> tuple[int, bytes]:
+        """The flags byte and the optional parts between the name and the payload."""
         flags = (
             (_F_ENABLED if self.enabled else 0)
             | (_F_MANAGED if self.managed else 0)
             | (_F_NBF if self.not_before is not None else 0)
             | (_F_EXP if self.expires_on is not None else 0)
         )
-        parts = [b""]
+        middle = b""
         if self.content_type is not None:
             flags |= _F_CTYPE
             ctype = self.content_type.encode()
-            parts.append(_U16.pack(len(ctype)) + ctype)
+            middle += _U16.pack(len(ctype)) + ctype
         if self.tags or self.extra:
             flags |= _F_JSON
             doc = json.dumps({"t": self.tags, "x": self.extra}, separators=(",", ":"), ensure_ascii=False).encode()
-            parts.append(_U32.pack(len(doc)) + doc)
-        parts[0] = (
-            _V2.pack(
-                _FORMAT_V2,
-                bytes.fromhex(self.version),
-                flags,
-                self.created_on,
-                self.updated_on,
-                self.not_before or 0,
-                self.expires_on or 0,
-                len(name),
-            )
-            + name
-        )
-        parts.append(self.payload)
-        return b"".join(parts)
+            middle += _U32.pack(len(doc)) + doc
+        return flags, middle
+
+    def to_bytes(self) -> bytes:
+        """Compact binary form (format 2, see ``_V2``): the read path decodes it without JSON."""
+        return self.to_bytes_many([self.name], [bytes.fromhex(self.version)], [self.payload])[0]
+
+    def to_bytes_many(self, names: Sequence[str], vids: Sequence[bytes], payloads: Sequence[bytes]) -> list[bytes]:
+        """``to_bytes`` of this record under each ``(name, version id, payload)`` (bulk writes:
+        the shared attributes are encoded once)."""
+        flags, middle = self._flags_and_middle()
+        pack = _V2.pack
+        times = (self.created_on, self.updated_on, self.not_before or 0, self.expires_on or 0)
+        out = []
+        for name, vid, payload in zip(names, vids, payloads, strict=True):
+            raw = name.encode()
+            out.append(b"".join((pack(_FORMAT_V2, vid, flags, *times, len(raw)), raw, middle, payload)))
+        return out
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VersionRecord:
@@ -201,6 +203,12 @@ class ObjectRecord:
         name = self.name.encode()
         extra = json.dumps(self.extra, separators=(",", ":"), ensure_ascii=False).encode() if self.extra else b""
         return _OBJ_V2.pack(_FORMAT_V2, self.created_on, len(name)) + name + extra
+
+    @staticmethod
+    def new_many(names: Sequence[str], created_on: int) -> list[bytes]:
+        """``to_bytes`` of new objects (no extra) named *names*, created *created_on* (bulk writes)."""
+        pack = _OBJ_V2.pack
+        return [pack(_FORMAT_V2, created_on, len(raw)) + raw for raw in map(str.encode, names)]
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ObjectRecord:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from vaultcore.access._operations import Session, id_of, name_scope, operation
 from vaultcore.access._roles import DataAction as A
-from vaultcore.engine._lifecycle import Lifecycle, NewVersion
+from vaultcore.engine._lifecycle import BulkVersions, Lifecycle, NewVersion
 from vaultcore.engine._models import (
     DeletedSecret,
     KeyVaultSecret,
@@ -67,6 +67,21 @@ class SecretClient:
         fields["content_type"] = rec.content_type
         fields["key_id"] = str(key_id) if key_id else None
         return fast_init(SecretProperties, fields)
+
+    def _props_many(self, done: BulkVersions) -> list[SecretProperties]:
+        """:meth:`_props` of each version a bulk write created (the shared fields built once)."""
+        base = self._props(done.record).__dict__
+        prefix = f"{self._ctx.settings.url}/{_KIND.collection}/"
+        tags = done.record.tags
+        out = []
+        for name, version in zip(done.names, done.versions, strict=True):
+            fields = dict(base)
+            fields["id"] = f"{prefix}{name}/{version}"
+            fields["name"] = name
+            fields["version"] = version
+            fields["tags"] = dict(tags)
+            out.append(fast_init(SecretProperties, fields))
+        return out
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
         return DeletedSecret(
@@ -165,11 +180,19 @@ class SecretClient:
         """Set many secrets in one transaction (one commit, one native batch); *durability* as in :meth:`set_secret`."""
         self._check_allowed()
         durable = self._durable(durability)
-        items = [
-            (name, self._new_version(value, None, tags, content_type, None, None)) for name, value in secrets.items()
-        ]
-        recs = self._engine.write(lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, items), durable=durable)
-        return [self._props(r) for r in recs]
+        items = list(secrets.items())
+        names = [name for name, _ in items]
+        value_bytes = self._value_bytes
+        payloads: list[bytes] = []
+        new = NewVersion(payload=b"")
+        if items:  # the checks of set_secret, in its order: the first value, then the shared attributes
+            payloads.append(value_bytes(items[0][1]))
+            new = NewVersion(payload=b"", tags=check_tags(tags), content_type=check_content_type(content_type))
+            payloads += [value_bytes(value) for _, value in items[1:]]
+        done = self._engine.write(
+            lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, names, payloads, new), durable=durable
+        )
+        return self._props_many(done)
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
     def get_secret(

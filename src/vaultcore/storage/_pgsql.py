@@ -1,0 +1,60 @@
+"""The SQL text of the PostgreSQL backend that needs no driver (``storage._postgres`` runs it).
+
+Statements with literals inlined are built only from values that cannot carry SQL: a vault
+name checked by ``storage._pglocation`` to letters, digits, '_' and '-', integers, bytes as
+hex and vaultcore's own quoted identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["find_statement"]
+
+#: Rows that nearly every write reads (the keyring generation, the audit chain's head and
+#: the key of its newest segment): fetched in the round trip that takes the vault's write lock.
+_PREFETCH_POINTS = ((b"meta", b"generation"), (b"meta", b"audit_head"))
+_PREFETCH_LAST = b"audit"
+_LAST = b"*last*"  # the cache key of the prefetched last key
+#: From this many buffered puts on, they are sent as one ``INSERT .. SELECT FROM unnest(..)``.
+_UNNEST_MIN = 8
+_COPY_TYPES = ["text", "bytea", "bytea", "bytea"]
+
+
+def _lock_key(*parts: str) -> int:
+    digest = hashlib.sha256("\x00".join(("vaultcore", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _prefix_upper(prefix: bytes) -> bytes | None:
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def _hex(data: bytes) -> str:
+    return "'\\x" + data.hex() + "'::bytea"
+
+
+def _begin_statement(table: str, vault: str, lock: int) -> str:
+    """BEGIN, the write lock and the prefetch as one multi-statement string (no parameters:
+    the lock id is an int, the vault name is checked to [A-Za-z0-9_-], the rest is hex)."""
+    where = f"vault = '{vault}' AND db = "
+    points = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in _PREFETCH_POINTS)
+    # No caller input below: an int, a name checked to [A-Za-z0-9_-], hex and our identifiers.
+    prefetch = f"SELECT db, key, value FROM {table} WHERE {points}; "  # noqa: S608
+    # Only the key of the newest audit segment (where the chain continues), not its value: a
+    # segment of a group commit is up to ~100 KB that every write would otherwise fetch.
+    last = f"SELECT key FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
+    return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
+
+
+def find_statement(table: str, vault: str, db: bytes, point: bool) -> str:
+    """The statement of ``PostgresStore.find`` in *db*: one record by key (*point*) or the last
+    under a prefix. The vault and sub-database are literals, so only the keys are bound:
+    fewer parameters to send, and one prepared statement per sub-database."""
+    where = f"vault = '{vault}' AND db = {_hex(db)}"
+    if point:
+        return f"SELECT value FROM {table} WHERE {where} AND key = %s"  # noqa: S608
+    return f"SELECT key, value FROM {table} WHERE {where} AND key >= %s AND key < %s ORDER BY key DESC LIMIT 1"  # noqa: S608
