@@ -6,6 +6,7 @@
  * segment's event area, mac_i || be32(len_i) || body_i per event. The keyed inner and
  * outer SHA-256 states are computed once per call and copied per event; the padded key
  * blocks are wiped. Called by the audit flusher with the GIL released (cffi API mode).
+ * vc_hmac_sha256_many uses the same keyed states for many independent messages.
  */
 #include "vaultcore_native.h"
 
@@ -95,6 +96,58 @@ int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
         off += len;
     }
     memcpy(last_mac, mac, MAC_SIZE);
+    st = VC_OK;
+done:
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(k0, sizeof(k0));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(tmp);
+    EVP_MD_CTX_free(octx);
+    EVP_MD_CTX_free(ictx);
+    EVP_MD_free(md);
+    if (st != VC_OK)
+        ERR_clear_error();
+    return st;
+}
+
+int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
+                        const size_t *lens, uint8_t *out)
+{
+    uint8_t pad[BLOCK], k0[BLOCK], inner[MAC_SIZE];
+    EVP_MD *md = NULL;
+    EVP_MD_CTX *ictx = NULL, *octx = NULL, *tmp = NULL;
+    size_t i, off = 0;
+    unsigned int klen = 0;
+    int st = VC_ERR_INTERNAL, j;
+    if (key == NULL || (n && (msgs == NULL || lens == NULL || out == NULL)))
+        return VC_ERR_PARAM;
+    memset(k0, 0, sizeof(k0));
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ictx = EVP_MD_CTX_new();
+    octx = EVP_MD_CTX_new();
+    tmp = EVP_MD_CTX_new();
+    if (md == NULL || ictx == NULL || octx == NULL || tmp == NULL)
+        goto done;
+    if (key_len > BLOCK) {
+        if (!EVP_Digest(key, key_len, k0, &klen, md, NULL))
+            goto done;
+    } else if (key_len) {
+        memcpy(k0, key, key_len);
+    }
+    for (j = 0; j < BLOCK; j++)
+        pad[j] = k0[j] ^ 0x36;
+    if (!EVP_DigestInit_ex(ictx, md, NULL) || !EVP_DigestUpdate(ictx, pad, BLOCK))
+        goto done;
+    for (j = 0; j < BLOCK; j++)
+        pad[j] = k0[j] ^ 0x5c;
+    if (!EVP_DigestInit_ex(octx, md, NULL) || !EVP_DigestUpdate(octx, pad, BLOCK))
+        goto done;
+    for (i = 0; i < n; i++) {
+        if (!digest_into(tmp, ictx, msgs + off, lens[i], NULL, 0, NULL, 0, inner) ||
+            !digest_into(tmp, octx, inner, MAC_SIZE, NULL, 0, NULL, 0, out + MAC_SIZE * i))
+            goto done;
+        off += lens[i];
+    }
     st = VC_OK;
 done:
     OPENSSL_cleanse(pad, sizeof(pad));

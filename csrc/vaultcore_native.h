@@ -171,6 +171,11 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
                           const uint8_t *blob, size_t blob_len, size_t prefix_len,
                           const uint8_t *aad, size_t aad_len, uint8_t *out);
 
+/* HMAC-SHA256 under one key of n messages packed with lengths; out is n * 32 bytes (the
+ * keyed states are computed once: the store keys of a bulk write's names). */
+int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
+                        const size_t *lens, uint8_t *out);
+
 /* ---- Audit chain (vaultcore_audit.c) ---------------------------------------------------
  * For n events with bodies packed with lengths (each < 2^32) and seq_i = first_seq + i:
  * mac_i = HMAC-SHA256(key, mac_{i-1} || be64(seq_i) || body_i), mac_{-1} = prev_mac (32).

@@ -207,3 +207,40 @@ int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
     atomic_fetch_sub(&s->active, 1);
     return rc;
 }
+
+int vc_txn_exist_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys,
+                      const size_t *klens, uint8_t *found) {
+    if (txn == NULL || (n && (keys == NULL || klens == NULL || found == NULL))) {
+        return VC_ERR_PARAM;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {klens[i], (void *)(keys + off)}, v;
+        int rc = mdb_get(txn, dbi, &k, &v);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+        found[i] = rc == 0;
+        off += klens[i];
+    }
+    return VC_OK;
+}
+
+int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, const size_t *klens,
+                    const uint8_t *vals, const size_t *vlens, unsigned int flags, size_t *failed) {
+    if (txn == NULL || failed == NULL || (n && (keys == NULL || klens == NULL || vals == NULL || vlens == NULL))) {
+        return VC_ERR_PARAM;
+    }
+    size_t koff = 0, voff = 0;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {klens[i], (void *)(keys + koff)}, v = {vlens[i], (void *)(vals + voff)};
+        int rc = mdb_put(txn, dbi, &k, &v, flags);
+        if (rc != 0) {
+            *failed = i;
+            return rc;
+        }
+        koff += klens[i];
+        voff += vlens[i];
+    }
+    return VC_OK;
+}

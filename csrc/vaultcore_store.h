@@ -59,4 +59,14 @@ int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
                   const uint8_t *key, size_t key_len, uint8_t *key_out, size_t *key_out_len,
                   uint8_t *out, size_t out_cap, size_t *out_len);
 
+/* Bulk writes inside a write transaction the caller holds (txn): n keys and values packed
+ * with their lengths. vc_txn_exist_many sets found[i] = 1 if key i is in dbi.
+ * vc_txn_put_many puts every row with mdb_put's flags (MDB_NOOVERWRITE: a key that exists
+ * stops it with MDB_KEYEXIST); on any failure *failed is the row's index and the LMDB code
+ * is returned: the caller aborts the transaction, so nothing of the batch is kept. */
+int vc_txn_exist_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys,
+                      const size_t *klens, uint8_t *found);
+int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, const size_t *klens,
+                    const uint8_t *vals, const size_t *vlens, unsigned int flags, size_t *failed);
+
 #endif /* VAULTCORE_STORE_H */

@@ -20,9 +20,10 @@ import lmdb
 
 import pghelpers
 import vaultcore
+from vaultcore.storage._lmdb import DATABASES
 
-#: Sub-databases of a vault (see ``vaultcore.storage._lmdb.DATABASES``).
-DBS = (b"meta", b"objects", b"versions", b"deleted", b"dversions", b"purgeq", b"audit", b"access", b"certmeta")
+#: Sub-databases of a vault.
+DBS = DATABASES
 START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 

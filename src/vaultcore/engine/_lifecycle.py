@@ -189,7 +189,7 @@ class Lifecycle(LifecycleReads):
         now_ms = int(self._ctx.clock().timestamp() * 1000)
         count = len(names)
         randomness = _bindings.random_bytes(10 * count)
-        okeys = [self.objkey(kind, name) for name in names]
+        okeys = self.objkeys(kind, list(names))
         deleted = txn.get_many(DELETED, okeys)
         objects = txn.get_many(OBJECTS, okeys)
         if not deleted and not objects and len(set(okeys)) == count:  # all new (the usual bulk load)

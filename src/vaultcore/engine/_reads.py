@@ -73,6 +73,25 @@ class LifecycleReads:
                 break
         return okey
 
+    def objkeys(self, kind: Kind, names: list[str]) -> list[bytes]:
+        """:meth:`objkey` of each of *names* (bulk writes): remembered ones from the memo, the
+        others checked and hashed in one native call (not remembered: a bulk load would only
+        push out the names that are being read)."""
+        memo = self._objkeys
+        kb = kind.byte
+        out = [memo.get((kb, name)) for name in names]
+        missing = [i for i, okey in enumerate(out) if okey is None]
+        if missing:
+            prefix = bytes([kb])
+            for i in missing:
+                check_name(names[i], kind)
+            macs = _bindings.hmac_sha256_many(
+                self._ctx.keyring.index_key, [prefix + names[i].lower().encode() for i in missing]
+            )
+            for j, i in enumerate(missing):
+                out[i] = prefix + macs[32 * j : 32 * j + 16]
+        return out  # type: ignore[return-value]  # every slot is filled above
+
     def _new_vid(self, txn: ReadTxn, db: bytes, okey: bytes) -> bytes:
         now_ms = int(self._ctx.clock().timestamp() * 1000)
         last = txn.last_with_prefix(db, okey)

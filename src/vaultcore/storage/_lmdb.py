@@ -27,7 +27,7 @@ import functools
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -291,6 +291,11 @@ class ReadTxn:
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         handle = self._dbs[db]
         get = self._txn.get
+        if len(keys) > 8:  # which exist, in one call (a bulk write's keys are usually all new)
+            flags = self._txn.exist_many(handle, keys)
+            if 1 not in flags:
+                return {}
+            keys = [key for key, flag in zip(keys, flags, strict=True) if flag]
         found = {}
         for key in keys:
             value = get(handle, key)
@@ -365,6 +370,22 @@ class WriteTxn(ReadTxn):
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         """Put only if *key* is absent; False if it existed."""
         return self._txn.put(self._dbs[db], key, value, overwrite=False)
+
+    def insert_many(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+        """Put rows whose keys the caller found absent in this transaction (bulk writes), in one
+        call into C. Should a key exist after all, the write fails with ``StorageError`` and
+        nothing is written."""
+        keys: list[bytes] = []
+        values: list[bytes | memoryview] = []
+        for key, value in rows:
+            keys.append(key)
+            values.append(value)
+        try:
+            self._txn.put_many(self._dbs[db], keys, values)
+        except MdbError as exc:
+            if exc.code == _CODES["KEYEXIST"]:
+                raise StorageError("a bulk write met a record that exists already; nothing was written") from None
+            raise
 
     def delete(self, db: bytes, key: bytes) -> bool:
         return self._txn.delete(self._dbs[db], key)

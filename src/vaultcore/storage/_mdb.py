@@ -18,6 +18,8 @@ from __future__ import annotations
 import errno
 import threading
 import time
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
 # The compiled core has no stubs; everything from it is Any and stays in this module.
@@ -36,6 +38,7 @@ _FIRST, _LAST, _NEXT, _PREV, _SET_RANGE = lib.MDB_FIRST, lib.MDB_LAST, lib.MDB_N
 _ENV_FLAGS: int = lib.MDB_NOTLS | lib.MDB_NORDAHEAD | lib.MDB_NOMETASYNC
 _S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_STORE_NOTFOUND
 _S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
+_SIZE_T = next(c for c in "LQI" if array(c).itemsize == ffi.sizeof("size_t"))
 _OUT_SIZE = 1024
 _ZEROS = bytes(_OUT_SIZE)
 
@@ -310,6 +313,26 @@ class Txn:
             raise MdbError(rc, "mdb_del")
         return True
 
+    def exist_many(self, dbi: int, keys: Sequence[bytes]) -> bytes:
+        """One byte per key of *keys*: 1 if it is in *dbi*, else 0 (one call into C)."""
+        packed, lens = _packed(keys)
+        found = ffi.new("uint8_t[]", len(keys))
+        _check(lib.vc_txn_exist_many(self._live(), dbi, len(keys), packed, lens, found), "mdb_get")
+        return ffi.buffer(found)[:]
+
+    def put_many(self, dbi: int, keys: Sequence[bytes], values: Sequence[bytes | memoryview]) -> None:
+        """Put every (key, value) of a batch whose keys must all be absent, in one call into C.
+        A key that exists raises ``MdbError`` (``MDB_KEYEXIST``); the caller aborts."""
+        if len(keys) != len(values):
+            raise MdbError(lib.MDB_BAD_VALSIZE, "put_many: keys and values differ in number")
+        kpacked, klens = _packed(keys)
+        vpacked, vlens = _packed(values)
+        failed = ffi.new("size_t *")
+        rc = lib.vc_txn_put_many(
+            self._live(), dbi, len(keys), kpacked, klens, vpacked, vlens, lib.MDB_NOOVERWRITE, failed
+        )
+        _check(rc, "mdb_put")
+
     def entries(self, dbi: int) -> int:
         st = ffi.new("MDB_stat *")
         _check(lib.mdb_stat(self._live(), dbi, st), "mdb_stat")
@@ -381,3 +404,12 @@ class Cursor:
     def item(self) -> tuple[bytes, bytes]:
         k, v = self._kv[0], self._kv[1]
         return ffi.buffer(k.mv_data, k.mv_size)[:], ffi.buffer(v.mv_data, v.mv_size)[:]
+
+
+def _packed(items: Sequence[bytes | memoryview]) -> tuple[bytes, Any]:
+    """The items concatenated and their byte lengths as a C ``size_t[]``."""
+    packed = b"".join(items)
+    lens = array(_SIZE_T, (memoryview(x).nbytes for x in items))
+    if len(packed) != sum(lens):  # pragma: no cover - join and nbytes agree for buffers
+        raise MdbError(lib.MDB_BAD_VALSIZE, "inconsistent buffer sizes")
+    return packed, ffi.from_buffer("size_t[]", lens)

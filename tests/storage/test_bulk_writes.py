@@ -1,0 +1,79 @@
+"""Bulk writes on both backends: ``set_secrets``' one-pass path, the store's ``insert_many``
+(one call into C on LMDB, ``COPY`` on PostgreSQL) and the store keys of many names at once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from corehelpers import dump
+from vaultcore import InvalidParameterError, StorageError, Vault
+from vaultcore.crypto import _bindings
+from vaultcore.secrets._client import _KIND
+
+
+def test_bulk_set_writes_what_single_sets_write(vault: Vault) -> None:
+    """New, existing and case-repeated names in one ``set_secrets`` give what ``set_secret`` would."""
+    vault.secrets.set_secret("old", "0", tags={"t": "1"})
+    first = vault.secrets.set_secrets({f"n{i}": str(i) for i in range(20)}, tags={"k": "v"}, content_type="c")
+    assert [p.name for p in first] == [f"n{i}" for i in range(20)]
+    props = vault.secrets.set_secrets({"OLD": "1", "n1": "2", "N1": "3", "fresh": "4"})
+    assert [p.name for p in props] == ["old", "n1", "n1", "fresh"]
+    assert props[1].version < props[2].version
+    assert vault.secrets.get_secret("n1").value == "3"
+    assert vault.secrets.get_secret("old").value == "1"
+    got = vault.secrets.get_secret("n7")
+    assert (got.value, got.properties.tags, got.properties.content_type) == ("7", {"k": "v"}, "c")
+    assert len(list(vault.secrets.list_properties_of_secret_versions("n1"))) == 3
+    assert vault.audit.verify()
+
+
+def test_insert_many_of_a_key_that_exists_fails_the_whole_write(vault: Vault) -> None:
+    store = vault._ctx.store
+    store.write(lambda txn: txn.put(b"evstate", b"zz-b", b"old"))
+
+    def fn(txn: object) -> None:
+        txn.put(b"evstate", b"zz-a", b"1")  # type: ignore[attr-defined]
+        rows = [(b"zz-c%02d" % i, b"3") for i in range(20)] + [(b"zz-b", b"new")]
+        txn.insert_many(b"evstate", rows)  # type: ignore[attr-defined]
+
+    with pytest.raises(StorageError):
+        store.write(fn)
+    path = vault.path
+    vault.close()
+    assert [(k, v) for k, v in dump(path, b"evstate") if k.startswith(b"zz-")] == [(b"zz-b", b"old")]
+
+
+def test_insert_many_writes_every_row(vault: Vault) -> None:
+    store = vault._ctx.store
+    rows = [(b"zz-%04d" % i, memoryview(b"v%d" % i)) for i in range(300)]
+    store.write(lambda txn: txn.insert_many(b"evstate", rows))
+    with store.read() as txn:
+        assert txn.get_many(b"evstate", [k for k, _ in rows] + [b"zz-absent"]) == {k: bytes(v) for k, v in rows}
+
+
+def test_store_keys_of_many_names_match_one_at_a_time(vault: Vault) -> None:
+    engine = vault.secrets._engine  # type: ignore[attr-defined]
+    names = [f"Name-{i}" for i in range(40)]
+    remembered = [engine.objkey(_KIND, n) for n in names[:10]]  # memo hits for these
+    engine._objkeys.clear()
+    for n in names[:10]:
+        engine.objkey(_KIND, n)
+    many = engine.objkeys(_KIND, names)
+    assert many[:10] == remembered
+    engine._objkeys.clear()
+    assert many == [engine.objkey(_KIND, n) for n in names]
+    with pytest.raises(InvalidParameterError):
+        engine.objkeys(_KIND, ["ok", "not a name!"])
+
+
+def test_hmac_of_many_messages_is_hmac_of_each() -> None:
+    key = bytes(range(32))
+    messages = [b"", b"a", b"x" * 200, bytes(range(256))]
+    macs = _bindings.hmac_sha256_many(key, messages)
+    assert macs == b"".join(hmac.new(key, m, hashlib.sha256).digest() for m in messages)
+    assert _bindings.hmac_sha256_many(key, []) == b""
+    long_key = b"k" * 100  # longer than a block: hashed first, as RFC 2104 says
+    assert _bindings.hmac_sha256_many(long_key, [b"m"]) == hmac.new(long_key, b"m", hashlib.sha256).digest()
