@@ -246,6 +246,12 @@ class Txn:
         self._kv = ffi.new("MDB_val[2]")
         self._cursors: list[Cursor] = []
 
+    def __del__(self) -> None:
+        # A transaction dropped without commit or abort (a bug upstream) would hold its
+        # reader slot, or the write lock, for the life of the process: abort it.
+        if getattr(self, "ptr", None) is not None:
+            self.abort()
+
     def _end(self) -> Any:
         txn = self.ptr
         if txn is None:
