@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from vaultcore.crypto import _bindings
@@ -58,8 +57,10 @@ class LifecycleReads:
         cache_key = (kind.byte, name)
         hit = memo.get(cache_key)
         if hit is not None:
-            with suppress(KeyError):  # another thread evicted it meanwhile
+            try:  # noqa: SIM105 (contextlib.suppress costs ~0.4 us on the hot path of every read)
                 memo.move_to_end(cache_key)
+            except KeyError:  # another thread evicted it meanwhile
+                pass
             return hit
         check_name(name, kind)
         h = self._ctx.name_hasher()
