@@ -269,6 +269,58 @@ def bench_native(count: int) -> list[str]:
         f"{'native open, 100 B record (C part)':<34}  cached DEK hit {med['hit'] - med['floor']:.2f}us  "
         f"miss (fused unwrap + open) {med['miss'] - med['floor']:.2f}us  "
         f"open_record (no cache) {med['open_record'] - med['floor']:.2f}us  "
+        f"[cffi call floor {med['floor']:.2f}us]",
+        *bench_fused(count, n),
+    ]
+
+
+def bench_fused(count: int, n: int) -> list[str]:
+    """C-level cost of the fused read (``vc_store_read``: LMDB read transaction, lookup of the
+    latest version, term check, AAD, cached DEK, GCM open) in a vault of 10,000 secrets,
+    minus the same call refused at once by a blocked gate (the cffi floor)."""
+    import random
+
+    from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+
+    from vaultcore import RawKeyCredential, Vault
+    from vaultcore.crypto._envelope import RecordType
+    from vaultcore.secrets._client import _KIND
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vault = Vault.create(os.path.join(tmp, "v"), RawKeyCredential(os.urandom(32)), audit="off")
+        try:
+            names = [f"n{i}" for i in range(10_000)]
+            vault.secrets.set_secrets({name: "x" * 100 for name in names})
+            engine = vault.secrets._engine  # type: ignore[attr-defined]
+            okeys = [engine.objkey(_KIND, random.Random(i).choice(names)) for i in range(n)]
+            cache, kek, term, head = vault._ctx.envelope.native_key(RecordType.VERSION)  # type: ignore[misc]
+            env = vault._ctx.store._shared.env  # type: ignore[attr-defined]
+            gate, dbi = env._gate, env.dbs[b"versions"]
+            out, size = ffi.new("uint8_t[]", 1024), ffi.new("size_t *")
+            for okey in okeys[:2000]:  # warm: every DEK cached
+                lib.vc_store_read(gate, dbi, okey, 17, b"", 0, cache, kek, 32, term, head, len(head), out, 1024, size)
+
+            hl = len(head)
+
+            def loop() -> float:
+                t0 = time.perf_counter()
+                for okey in okeys:
+                    lib.vc_store_read(gate, dbi, okey, 17, b"", 0, cache, kek, 32, term, head, hl, out, 1024, size)
+                return (time.perf_counter() - t0) / n
+
+            def blocked() -> float:
+                env.block_reads()
+                try:
+                    return loop()
+                finally:
+                    env.allow_reads()
+
+            times = rounds({"read": loop, "floor": blocked}, count)
+        finally:
+            vault.close()
+    med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
+    return [
+        f"{'fused read, 10k secrets (C part)':<34}  vc_store_read {med['read'] - med['floor']:.2f}us  "
         f"[cffi call floor {med['floor']:.2f}us]"
     ]
 
