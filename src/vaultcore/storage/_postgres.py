@@ -15,7 +15,10 @@ writers of one vault are serialised across every process and host (and the audit
 cannot fork); reads run in ``REPEATABLE READ READ ONLY`` snapshots. A connection lost
 before ``COMMIT`` was sent rolls back and the write is re-run; lost during ``COMMIT``, the
 outcome is looked up with ``txid_status`` on a new connection: committed -> done, aborted ->
-re-run, unknown -> ``StorageError``. Nothing is ever half-applied.
+re-run, unknown -> ``StorageError``. Nothing is ever half-applied. A silent network (a
+partition) is bounded by the URL's timeouts (``storage._pglocation``): the server ends a
+session idle inside a transaction, and a round trip unanswered for ``network_timeout`` closes
+its connection (``_Connection``).
 """
 
 from __future__ import annotations
