@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -177,10 +178,10 @@ def _whole_or_absent(vault: Vault, name: str, value: str) -> bool:
     return True
 
 
-def _until(done: Callable[[], bool], seconds: float) -> None:
+def _until(done: Callable[[], bool], seconds: float, state: Callable[[], object] = lambda: "") -> None:
     deadline = time.monotonic() + seconds
     while not done():
-        assert time.monotonic() < deadline, "timed out waiting"
+        assert time.monotonic() < deadline, f"timed out waiting {seconds} s: {state()}"
         time.sleep(0.02)
 
 
@@ -262,6 +263,12 @@ def test_partition_under_concurrent_writers_of_both_handles(handles: tuple[Vault
     failures: list[float] = []
     stop = threading.Event()
     lock = threading.Lock()
+    errors: list[str] = []
+
+    def state() -> str:
+        with lock:
+            counts = Counter(n[0] for n in acked)
+            return f"acked {dict(counts)}, failures {[round(f, 2) for f in failures]}, other errors {errors[-3:]}"
 
     def work(vault: Vault, who: str) -> None:
         i = 0
@@ -277,26 +284,31 @@ def test_partition_under_concurrent_writers_of_both_handles(handles: tuple[Vault
             except StorageError:
                 with lock:
                     failures.append(time.monotonic() - started)
+            except BaseException as exc:
+                with lock:
+                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                raise
             i += 1
 
     threads = [threading.Thread(target=work, args=(v, f"{w}{t}")) for v, w in ((a, "a"), (b, "b")) for t in range(2)]
     for t in threads:
         t.start()
     try:
-        _until(lambda: sum(n.startswith("b") for n in acked) >= 20, 60)
+        _until(lambda: sum(n.startswith("b") for n in acked) >= 20, 60, state)
         proxy.cut()
         mark = sum(n.startswith("a") for n in acked)
-        _until(lambda: sum(n.startswith("a") for n in acked) >= mark + 20, 30)  # A is not blocked for long
-        _until(lambda: len(failures) >= 2, 30)  # both B threads get StorageError, none hangs
+        _until(lambda: sum(n.startswith("a") for n in acked) >= mark + 20, 60, state)  # A is not blocked for long
+        _until(lambda: len(failures) >= 2, 60, state)  # both B threads get StorageError, none hangs
         proxy.heal()
         mark_b = sum(n.startswith("b") for n in acked)
-        _until(lambda: sum(n.startswith("b") for n in acked) >= mark_b + 10, 60)
+        _until(lambda: sum(n.startswith("b") for n in acked) >= mark_b + 10, 90, state)
     finally:
         stop.set()
         proxy.heal()
         for t in threads:
             t.join(60)
-    assert not any(t.is_alive() for t in threads)
+    assert not any(t.is_alive() for t in threads), state()
+    assert errors == []
     for name, value in tried.items():
         present = _whole_or_absent(a, name, value)
         assert present or name not in acked, name
