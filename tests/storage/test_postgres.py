@@ -196,6 +196,28 @@ def test_statement_timeout_gives_storage_error_and_leaves_the_vault_unchanged(ur
         assert vault.secrets.get_secret("s").value == "v3"
 
 
+def test_timeouts_and_keepalives_from_the_url() -> None:
+    from vaultcore.storage._postgres import parse_location
+
+    default = parse_location("postgresql://u@h/db")
+    assert (default.statement_timeout, default.idle_timeout, default.network_timeout, default.retry_window) == (
+        30000,
+        20000,
+        40000,
+        30000,
+    )
+    for part in ("connect_timeout=10", "keepalives_idle=30", "keepalives_count=3", "tcp_user_timeout=60000"):
+        assert part in default.conninfo
+    assert "idle_in_transaction_session_timeout=20000" in default.session_options
+    loc = parse_location("postgresql://u@h/db?statement_timeout=0&keepalives_idle=5&idle_in_transaction_timeout=7")
+    assert (loc.network_timeout, loc.idle_timeout) == (0, 7)  # no statement bound: no client bound either
+    assert loc.conninfo.count("keepalives_idle") == 1 and "keepalives_idle=5" in loc.conninfo
+    assert "timeout" not in loc.shown
+    for bad in ("retry_window=-1", "network_timeout=x", "pool_size=1"):
+        with pytest.raises(InvalidParameterError):
+            parse_location(f"postgresql://u@h/db?{bad}")
+
+
 # -- clear errors ----------------------------------------------------------------------
 
 

@@ -8,6 +8,12 @@ For every enabled certificate whose policy has lifetime actions, each action tha
 the vault clock's now fires once per version (recorded in the object's ``actions_done``):
 AutoRenew issues a new version (issuer Self; ``reuse_key`` honoured) or starts a pending CSR
 (other issuers); EmailContacts records an event naming the contacts (no mail is sent).
+
+"Once" holds with several processes running the sweep at the same time (LMDB processes, or
+PostgreSQL nodes of which more than one believes it leads): the due check read outside is
+repeated inside the write transaction that records the action (the certificate's latest
+version is still the one the action is due for, and ``actions_done`` does not name it yet),
+and a run that finds it done already records nothing and reports nothing.
 """
 
 from __future__ import annotations
@@ -68,9 +74,9 @@ class LifetimeActions:
                 kind = action.action.value
                 if done.get(kind) == rec.version or not lifetime_action_due(action, nbf, exp, now):
                     continue
-                done[kind] = rec.version
                 if action.action is CertificatePolicyAction.email_contacts:
-                    self._mark_done(rec.name, done)
+                    if not self._mark_done(rec, kind):
+                        continue  # another run recorded it meanwhile
                     contacts = self._meta.read_contacts() or []
                     events.append(
                         {
@@ -82,16 +88,38 @@ class LifetimeActions:
                         }
                     )
                 else:
-                    event = self._renew(rec, obj, policy, done)
+                    event = self._renew(rec, obj, policy, kind)
                     if event is not None:
                         events.append(event)
         return events
 
-    def _mark_done(self, name: str, done: dict[str, Any]) -> None:
-        self._engine.write(lambda txn: self._engine.update_object_in(txn, KIND, name, {"actions_done": done}))
+    def _still_due_in(self, txn: WriteTxn, rec: VersionRecord, kind: str) -> dict[str, Any] | None:
+        """Inside the write transaction that records action *kind* for *rec*: the object's
+        ``actions_done`` with it added, or None if another run did it or a newer version exists."""
+        try:
+            latest = self._engine.get_in(txn, KIND, rec.name)
+            obj = self._engine.get_object_in(txn, KIND, rec.name)
+        except NotFoundError:  # deleted meanwhile
+            return None
+        done = dict(obj.extra.get("actions_done") or {})
+        if latest.version != rec.version or done.get(kind) == rec.version:
+            return None
+        done[kind] = rec.version
+        return done
+
+    def _mark_done(self, rec: VersionRecord, kind: str) -> bool:
+        """Record action *kind* as done for *rec*; False if another run did it meanwhile."""
+
+        def run(txn: WriteTxn) -> bool:
+            done = self._still_due_in(txn, rec, kind)
+            if done is not None:
+                self._engine.update_object_in(txn, KIND, rec.name, {"actions_done": done})
+            return done is not None
+
+        return self._engine.write(run)
 
     def _renew(
-        self, rec: VersionRecord, obj: ObjectRecord, policy: CertificatePolicy, done: dict[str, Any]
+        self, rec: VersionRecord, obj: ObjectRecord, policy: CertificatePolicy, kind: str
     ) -> dict[str, Any] | None:
         """AutoRenew: a new self-signed version, or a pending CSR for another issuer."""
         op = obj.extra.get("operation") or {}
@@ -108,11 +136,16 @@ class LifetimeActions:
                 rec.name, full, material, enabled=True, tags=dict(rec.tags), policy_doc=doc, request_id=uuid.uuid4().hex
             )
 
-            def run(txn: WriteTxn) -> tuple[ObjectRecord, VersionRecord]:
+            def run(txn: WriteTxn) -> VersionRecord | None:
+                done = self._still_due_in(txn, rec, kind)
+                if done is None:
+                    return None
                 changes = {"operation": op_doc, "actions_done": done}
-                return self._issuance.issue_in(txn, rec.name, issued, changes, refuse_pending=True)
+                return self._issuance.issue_in(txn, rec.name, issued, changes, refuse_pending=True)[1]
 
-            _, new = self._engine.write(run)
+            new = self._engine.write(run)
+            if new is None:
+                return None  # another run renewed it meanwhile
             return {
                 "event": "CertificateRenewed",
                 "certificate": rec.name,
@@ -127,10 +160,15 @@ class LifetimeActions:
             "tags": dict(rec.tags),
         }
 
-        def start(txn: WriteTxn) -> None:
+        def start(txn: WriteTxn) -> bool:
+            done = self._still_due_in(txn, rec, kind)
+            if done is None:
+                return False
             refuse_if_pending(self._engine.get_object_in(txn, KIND, rec.name))
             changes = {"operation": pending_op.to_dict(), "pending": pending, "actions_done": done}
             self._engine.update_object_in(txn, KIND, rec.name, changes)
+            return True
 
-        self._engine.write(start)
+        if not self._engine.write(start):
+            return None  # another run started it meanwhile
         return {"event": "CertificateRenewalRequested", "certificate": rec.name, "version": rec.version}

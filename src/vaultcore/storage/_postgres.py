@@ -15,7 +15,10 @@ writers of one vault are serialised across every process and host (and the audit
 cannot fork); reads run in ``REPEATABLE READ READ ONLY`` snapshots. A connection lost
 before ``COMMIT`` was sent rolls back and the write is re-run; lost during ``COMMIT``, the
 outcome is looked up with ``txid_status`` on a new connection: committed -> done, aborted ->
-re-run, unknown -> ``StorageError``. Nothing is ever half-applied.
+re-run, unknown -> ``StorageError``. Nothing is ever half-applied. A silent network (a
+partition) is bounded by the URL's timeouts (``storage._pglocation``): the server ends a
+session idle inside a transaction, and a round trip unanswered for ``network_timeout`` closes
+its connection (``_Connection``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
 
 from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
 from vaultcore.storage._pglocation import Location
@@ -39,19 +41,17 @@ from vaultcore.storage._pgsql import (
     _PREFETCH_LAST,
     _PREFETCH_POINTS,
     _UNNEST_MIN,
+    Queries,
     _begin_statement,
     _lock_key,
     _prefix_upper,
-    find_statement,
 )
 
 __all__ = ["PostgresStore", "parse_location"]
 
 T = TypeVar("T")
 
-TABLE = "vaultcore_records"
 _PAGE = 512
-_RETRY_WINDOW = 30.0  # seconds a read or an unapplied write keeps retrying through a restart
 _DDL_LOCK = 0x7661756C74636F72  # "vaultcor": serialises table creation between processes
 
 
@@ -110,68 +110,12 @@ def _lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
     return lost
 
 
-class _Queries:
-    """The statements of one schema, composed once."""
-
-    def __init__(self, schema: str, vault: str = "default") -> None:
-        t = sql.Identifier(schema, TABLE)
-        self.table = t.as_string(None)
-        self._vaultname = vault
-        self._finds: dict[tuple[bytes, bool], str] = {}
-        w = sql.SQL("vault = %s AND db = %s")
-
-        def q(text: str) -> str:
-            # Rendered once to a string: psycopg caches the conversion of a string query,
-            # where a Composed object would be rendered again on every execute.
-            return sql.SQL(text).format(t=t, w=w).as_string(None)  # type: ignore[arg-type]
-
-        self.get = q("SELECT value FROM {t} WHERE {w} AND key = %s")
-        self.get_many = q("SELECT key, value FROM {t} WHERE {w} AND key = ANY(%b)")  # a binary bytea[]
-        self.fwd = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key LIMIT %s")
-        self.fwd_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key LIMIT %s")
-        self.rev = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key DESC LIMIT %s")
-        self.rev_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key DESC LIMIT %s")
-        self.last_key = q("SELECT key FROM {t} WHERE {w} AND key >= %s ORDER BY key DESC LIMIT 1")
-        self.last_key_upper = q("SELECT key FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key DESC LIMIT 1")
-        self.count = q("SELECT count(*) FROM {t} WHERE {w}")
-        self.put = q(
-            "INSERT INTO {t} (vault, db, key, value) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (vault, db, key) DO UPDATE SET value = EXCLUDED.value"
-        )
-        # Many rows in one statement: binary bytea[] arrays (0.5 µs per element to send, where
-        # text arrays cost ~6 µs) unnested on the server; the keys of one batch are distinct.
-        self.put_unnest = q(
-            "INSERT INTO {t} (vault, db, key, value) SELECT %s, d, k, v FROM unnest(%b::bytea[], %b::bytea[], "
-            "%b::bytea[]) AS u(d, k, v) ON CONFLICT (vault, db, key) DO UPDATE SET value = EXCLUDED.value"
-        )
-        self.copy = sql.SQL("COPY {t} (vault, db, key, value) FROM STDIN (FORMAT BINARY)").format(t=t).as_string(None)
-        self.put_new = q("INSERT INTO {t} (vault, db, key, value) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING")
-        self.delete = q("DELETE FROM {t} WHERE {w} AND key = %s")
-        self.delete_range = q("DELETE FROM {t} WHERE {w} AND key >= %s AND key < %s")
-        self.delete_from = q("DELETE FROM {t} WHERE {w} AND key >= %s")
-        self.databases = q("SELECT DISTINCT db FROM {t} WHERE vault = %s ORDER BY db")
-        self.create = [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)).as_string(None),
-            q(
-                'CREATE TABLE IF NOT EXISTS {t} (vault text COLLATE "C" NOT NULL, db bytea NOT NULL, '
-                "key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (vault, db, key))"
-            ),
-        ]
-
-    def find(self, db: bytes, point: bool) -> str:
-        """The statement of ``PostgresStore.find`` in *db* (see ``_pgsql.find_statement``)."""
-        query = self._finds.get((db, point))
-        if query is None:
-            query = self._finds[(db, point)] = find_statement(self.table, self._vaultname, db, point)
-        return query
-
-
 class _Read:
     """A read snapshot (also the read half of a write transaction)."""
 
     __slots__ = ("_cur", "_q", "_vault")
 
-    def __init__(self, cur: psycopg.Cursor[Any], q: _Queries, vault: str) -> None:
+    def __init__(self, cur: psycopg.Cursor[Any], q: Queries, vault: str) -> None:
         self._cur = cur
         self._q = q
         self._vault = vault
@@ -252,9 +196,7 @@ class _Write(_Read):
 
     __slots__ = ("_cache", "_fresh", "_pending")
 
-    def __init__(
-        self, cur: psycopg.Cursor[Any], q: _Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]
-    ) -> None:
+    def __init__(self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]) -> None:
         super().__init__(cur, q, vault)
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
         self._fresh: set[tuple[bytes, bytes]] = set()  # pending rows put by insert_many (sent by COPY)
@@ -363,14 +305,49 @@ class _Write(_Read):
         self._pending = {}
 
 
+class _Connection(psycopg.Connection[Any]):
+    """A connection that gives up on a round trip with no answer after *network_timeout*
+    seconds (psycopg has no client-side statement timeout, and a blackholed peer is not
+    noticed by TCP before its keepalives run out): it is closed, so the store retries on a
+    new one or fails with ``StorageError``, and the pool discards it."""
+
+    network_timeout = 0.0
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None or not self.network_timeout:
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, self.network_timeout)
+        except psycopg.errors._WaitTimeout:  # psycopg's own signal of an expired wait
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"no answer from the database server in {self.network_timeout:g} s (network_timeout)"
+            ) from None
+
+    @classmethod
+    def open(cls, loc: Location, **kwargs: Any) -> _Connection:
+        conn = cls.connect(loc.conninfo, **kwargs)
+        conn.network_timeout = loc.network_timeout / 1000
+        return conn
+
+
+def _pool_key(loc: Location) -> str:
+    return f"{loc.conninfo} {loc.session_options} {loc.network_timeout}"
+
+
 class _SharedPool:
-    """One connection pool per conninfo per process, shared by reference count."""
+    """One connection pool per conninfo (and timeouts) per process, shared by reference count."""
 
     def __init__(self, loc: Location) -> None:
-        options = f"-c statement_timeout={loc.statement_timeout} -c idle_in_transaction_session_timeout=300000"
-        self.kwargs: dict[str, Any] = {"autocommit": True, "options": options}
+        self.kwargs: dict[str, Any] = {"autocommit": True, "options": loc.session_options}
+
+        def configure(conn: _Connection) -> None:
+            conn.network_timeout = loc.network_timeout / 1000
+
         self.pool = psycopg_pool.ConnectionPool(
             loc.conninfo,
+            connection_class=_Connection,
+            configure=configure,
             kwargs=self.kwargs,
             min_size=1,
             max_size=loc.pool_size,
@@ -404,11 +381,14 @@ class PostgresStore:
         self._loc = loc
         self._shared = shared
         self._pool = shared.pool
-        self._q = _Queries(loc.schema, loc.vault)
+        self._q = Queries(loc.schema, loc.vault)
         self._vault = loc.vault
         self._write_lock = _lock_key(loc.schema, loc.vault)
         self._begin_write = _begin_statement(self._q.table, loc.vault, self._write_lock)
         self._closed = False
+        self._window = loc.retry_window / 1000
+        self._conn_wait = max(1.0, min(20.0, self._window))  # for a pooled connection
+        self._checking = threading.Lock()
 
     # -- opening -----------------------------------------------------------------------
 
@@ -417,9 +397,9 @@ class PostgresStore:
         """Connect (clear errors for a wrong URL, password or database), create the table
         with *create*, else check that the vault exists."""
         loc = parse_location(url)
-        q = _Queries(loc.schema)
+        q = Queries(loc.schema)
         try:
-            with psycopg.connect(loc.conninfo, autocommit=True) as conn:
+            with _Connection.open(loc, autocommit=True) as conn:
                 if create:
                     with conn.transaction():
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
@@ -434,9 +414,9 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise _translate(exc, f"cannot open vault store {loc.shown}", loc) from None
         with _pools_lock:
-            shared = _pools.get(loc.conninfo)
+            shared = _pools.get(_pool_key(loc))
             if shared is None:
-                shared = _pools[loc.conninfo] = _SharedPool(loc)
+                shared = _pools[_pool_key(loc)] = _SharedPool(loc)
             shared.refs += 1
         return cls(loc, shared)
 
@@ -450,33 +430,45 @@ class PostgresStore:
         self._closed = True
         with _pools_lock:
             self._shared.refs -= 1
-            if self._shared.refs <= 0 and _pools.get(self._loc.conninfo) is self._shared:
-                del _pools[self._loc.conninfo]
+            if self._shared.refs <= 0 and _pools.get(_pool_key(self._loc)) is self._shared:
+                del _pools[_pool_key(self._loc)]
                 with suppress(Exception):
                     self._shared.pool.close(timeout=5.0)
 
     # -- connections -------------------------------------------------------------------
 
-    def _getconn(self) -> psycopg.Connection[Any]:
+    def _getconn(self, deadline: float = 0.0) -> _Connection:
+        """A pooled connection, waiting at most until *deadline* (if given) for one."""
         if self._closed:
             raise VaultLockedError("the vault is closed")
+        wait = self._conn_wait if not deadline else max(0.1, min(self._conn_wait, deadline - time.monotonic()))
         try:
-            return self._pool.getconn()
+            return self._pool.getconn(wait)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise _translate(exc, "no database connection", self._loc) from None
 
-    def _putconn(self, conn: psycopg.Connection[Any]) -> None:
+    def _putconn(self, conn: _Connection) -> None:
         with suppress(Exception):
             self._pool.putconn(conn)
 
     def _retry(self, deadline: float, attempt: int) -> bool:
-        """After a lost connection: drop dead pooled connections, back off; False past *deadline*."""
+        """After a lost connection: drop dead pooled connections, back off; False past *deadline*.
+
+        The pool is checked in the background: through a blackholed network each check of an
+        idle connection waits ``network_timeout``, which must not hold up the retries."""
         if time.monotonic() >= deadline:
             return False
-        with suppress(Exception):
-            self._pool.check()
-        time.sleep(min(0.05 * (2**attempt), 1.0))
+        if self._checking.acquire(blocking=False):
+            threading.Thread(target=self._check_pool, name="vaultcore-pool-check", daemon=True).start()
+        time.sleep(min(0.05 * (2**attempt), 1.0, max(0.0, deadline - time.monotonic())))
         return True
+
+    def _check_pool(self) -> None:
+        try:
+            with suppress(Exception):
+                self._pool.check()
+        finally:
+            self._checking.release()
 
     # -- reads -------------------------------------------------------------------------
 
@@ -486,7 +478,7 @@ class PostgresStore:
         attempt = 0
         upper = None if key is not None else _prefix_upper(prefix)
         while True:
-            conn = self._getconn()
+            conn = self._getconn(deadline)
             try:
                 if key is not None:
                     row = conn.execute(self._q.find(db, True), (key,), binary=True).fetchone()
@@ -499,7 +491,7 @@ class PostgresStore:
                 return None if found is None else (bytes(found[0]), bytes(found[1]))
             except psycopg.Error as exc:
                 if not deadline:
-                    deadline = time.monotonic() + _RETRY_WINDOW
+                    deadline = time.monotonic() + self._window
                 if not _lost(conn, exc) or not self._retry(deadline, attempt):
                     raise _translate(exc, "read failed", self._loc) from None
                 attempt += 1
@@ -509,10 +501,10 @@ class PostgresStore:
     @contextmanager
     def read(self) -> Iterator[_Read]:
         """A ``REPEATABLE READ READ ONLY`` snapshot (begun with retries after a lost connection)."""
-        deadline = time.monotonic() + _RETRY_WINDOW
+        deadline = time.monotonic() + self._window
         attempt = 0
         while True:
-            conn = self._getconn()
+            conn = self._getconn(deadline)
             try:
                 cur = conn.cursor()
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -546,10 +538,10 @@ class PostgresStore:
         *durable* False: ``synchronous_commit = off`` for this transaction (a database crash
         may undo the last commits, never corrupt or half-apply one: PostgreSQL's own class).
         """
-        deadline = time.monotonic() + _RETRY_WINDOW
+        deadline = time.monotonic() + self._window
         attempt = 0
         while True:
-            conn = self._getconn()
+            conn = self._getconn(deadline)
             xid: int | None = None
             committing = False
             try:
@@ -605,7 +597,7 @@ class PostgresStore:
             return None
         while time.monotonic() < deadline:
             try:
-                with psycopg.connect(self._loc.conninfo, **self._shared.kwargs) as conn:
+                with _Connection.open(self._loc, **self._shared.kwargs) as conn:
                     row = conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()
                 status = None if row is None else row[0]
                 if status in ("committed", "aborted"):
