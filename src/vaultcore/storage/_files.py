@@ -42,7 +42,7 @@ def check_data_file(real: str, shown: str) -> None:
             magic, _version, _mapsize, psize_raw, last, _txnid = _META.unpack_from(page, 16)
             psize = int.from_bytes(psize_raw, "little")
             if magic != _META_MAGIC or psize < 512 or psize & (psize - 1) or psize > 1 << 16:
-                return  # not LMDB's layout (or a damaged meta page): lmdb.open reports it
+                return  # not LMDB's layout (or a damaged meta page): mdb_env_open reports it
             needed = (last + 1) * psize
             handle.seek(psize)
             page = handle.read(16 + _META.size)
