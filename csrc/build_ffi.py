@@ -47,8 +47,8 @@ typedef unsigned int MDB_dbi;
 typedef int... mdb_mode_t;
 typedef int mdb_filehandle_t;
 typedef struct MDB_val { size_t mv_size; void *mv_data; } MDB_val;
-typedef struct MDB_stat { size_t ms_entries; ...; } MDB_stat;
-typedef struct MDB_envinfo { size_t me_mapsize; ...; } MDB_envinfo;
+typedef struct MDB_stat { unsigned int ms_psize; size_t ms_entries; ...; } MDB_stat;
+typedef struct MDB_envinfo { size_t me_mapsize; size_t me_last_pgno; ...; } MDB_envinfo;
 typedef enum MDB_cursor_op {
     MDB_FIRST, MDB_GET_CURRENT, MDB_LAST, MDB_NEXT, MDB_PREV, MDB_SET_RANGE, ...
 } MDB_cursor_op;
@@ -88,6 +88,7 @@ int mdb_env_set_mapsize(MDB_env *env, size_t size);
 int mdb_env_set_maxreaders(MDB_env *env, unsigned int readers);
 int mdb_env_set_maxdbs(MDB_env *env, MDB_dbi dbs);
 int mdb_env_info(MDB_env *env, MDB_envinfo *stat);
+int mdb_env_stat(MDB_env *env, MDB_stat *stat);
 int mdb_env_sync(MDB_env *env, int force);
 int mdb_env_copyfd2(MDB_env *env, mdb_filehandle_t fd, unsigned int flags);
 int mdb_reader_check(MDB_env *env, int *dead);

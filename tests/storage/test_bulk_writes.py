@@ -77,3 +77,30 @@ def test_hmac_of_many_messages_is_hmac_of_each() -> None:
     assert _bindings.hmac_sha256_many(key, []) == b""
     long_key = b"k" * 100  # longer than a block: hashed first, as RFC 2104 says
     assert _bindings.hmac_sha256_many(long_key, [b"m"]) == hmac.new(long_key, b"m", hashlib.sha256).digest()
+
+
+def test_a_bulk_write_larger_than_the_map_grows_it_first_and_runs_once(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vaultcore import RawKeyCredential
+    from vaultcore.storage import _lmdb
+
+    grown: list[int] = []
+    monkeypatch.setattr(_lmdb.LmdbStore, "_grow", lambda self, seen: grown.append(seen))
+    values = {f"s{i}": f"{i:05d}" + "v" * 3000 for i in range(24_000)}  # ~150 MB sealed: over the 64 MiB map
+    with Vault.create(str(tmp_path / "v"), RawKeyCredential(b"\x07" * 32)) as vault:
+        runs = 0
+        write = vault._ctx.store.write
+
+        def counting(fn: object, **kwargs: object) -> object:
+            def counted(txn: object) -> object:
+                nonlocal runs
+                runs += 1
+                return fn(txn)  # type: ignore[operator]
+
+            return write(counted, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(vault._ctx.store, "write", counting)
+        vault.secrets.set_secrets(values)
+        assert grown == [] and runs == 1  # reserved ahead: never full, never run twice
+        assert vault.secrets.get_secret("s23999").value == values["s23999"]

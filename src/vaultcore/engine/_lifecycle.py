@@ -117,6 +117,13 @@ class Lifecycle(LifecycleReads):
         """Run *fn* in one write transaction (compose several engine calls atomically)."""
         return self._ctx.write(fn, durable=durable)
 
+    def reserve(self, count: int, payload_bytes: int) -> None:
+        """Before a bulk write of *count* versions: let a store with a fixed-size map grow it
+        first (LMDB), so that the write does not fill it and run twice."""
+        reserve = getattr(self._ctx.store, "reserve", None)
+        if reserve is not None and count > 1000:
+            reserve(payload_bytes + 600 * count)  # two sealed records, keys, outbox, audit
+
     def check_addable(self, kind: Kind, name: str, *, managed: bool = False) -> None:
         """Raise now what :meth:`add_version_in` would raise for *name* (soft-deleted, managed),
         for callers that must not make anything (an HSM key) for a request that will fail."""

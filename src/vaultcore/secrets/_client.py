@@ -189,6 +189,7 @@ class SecretClient:
             payloads.append(value_bytes(items[0][1]))
             new = NewVersion(payload=b"", tags=check_tags(tags), content_type=check_content_type(content_type))
             payloads += [value_bytes(value) for _, value in items[1:]]
+        self._engine.reserve(len(payloads), sum(map(len, payloads)))
         done = self._engine.write(
             lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, names, payloads, new), durable=durable
         )

@@ -639,6 +639,27 @@ class LmdbStore:
                     resize()
         raise StorageError("write failed: the map could not grow enough")
 
+    def reserve(self, nbytes: int) -> None:
+        """Grow the map ahead of a write of about *nbytes* (a bulk import), so that the write
+        does not fill the map and run a second time. Call it outside any transaction."""
+        try:
+            need = self._shared.env.used_bytes() + 2 * nbytes  # copy-on-write and free pages
+        except MdbError as exc:
+            raise _translate(exc, "sizing the map failed") from None
+
+        def grown(current: int) -> int | None:
+            if current >= need:
+                return None  # large enough (perhaps grown by another thread or process)
+            size = current
+            while size < need:
+                size *= 2
+            if size > _MAX_MAP:
+                raise StorageError(f"the vault cannot grow to {size} bytes (limit {_MAX_MAP})")
+            return size
+
+        if need > self._shared.env.map_size():
+            self._shared.resize(grown)
+
     def _grow(self, seen: int) -> None:
         def doubled(current: int) -> int | None:
             if current > seen:

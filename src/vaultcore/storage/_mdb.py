@@ -128,6 +128,14 @@ class Env:
         _check(lib.mdb_env_info(self._env, info), "mdb_env_info")
         return int(info.me_mapsize)
 
+    def used_bytes(self) -> int:
+        """Bytes of the map in use (pages up to the last one written)."""
+        info = ffi.new("MDB_envinfo *")
+        _check(lib.mdb_env_info(self._env, info), "mdb_env_info")
+        st = ffi.new("MDB_stat *")
+        _check(lib.mdb_env_stat(self._env, st), "mdb_env_stat")
+        return (int(info.me_last_pgno) + 1) * int(st.ms_psize)
+
     def set_map_size(self, size: int) -> None:
         """Set the map size (0: adopt the size another process set); no transaction of
         this process may be open (the caller's gate sees to that)."""
