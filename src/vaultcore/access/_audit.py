@@ -340,7 +340,7 @@ class AuditLog:
         queue.append(event)  # deque.append is atomic: no lock on the read path
         if not self._armed:
             self._arm()
-        elif len(queue) >= self._max_batch:
+        elif len(queue) >= self._max_batch and not self._full.is_set():  # (set() takes a lock)
             self._full.set()
 
     def _arm(self) -> None:
