@@ -109,22 +109,30 @@ class _Mac:
 
 
 _esc = encode_basestring_ascii
-_esc_memo: dict[str, str] = {}
+
+#: The constant pieces of a body around its object id and request id, per (caller JSON,
+#: operation, principal, result): events of one session and operation share them, so a body
+#: is two escapes, one time format and one join (bounded; cleared when full).
+_pieces: dict[tuple[str, str, str, str], tuple[str, str, str]] = {}
 
 
-def _esc_const(value: str) -> str:
-    """:func:`_esc` of a string that repeats from event to event (operation, principal,
-    result), remembered: escaping is a third of an event's serialisation."""
-    escaped = _esc_memo.get(value)
-    if escaped is None:
-        if len(_esc_memo) > 1024:
-            _esc_memo.clear()
-        escaped = _esc_memo[value] = _esc(value)
-    return escaped
+def _pieces_of(cj: str, operation: str, principal: str, result: str) -> tuple[str, str, str]:
+    key = (cj, operation, principal, result)
+    found = _pieces.get(key)
+    if found is None:
+        if len(_pieces) > 1024:
+            _pieces.clear()
+        found = _pieces[key] = (
+            '{"c":%s,"id":' % cj,  # noqa: UP031
+            ',"o":%s,"p":%s,"q":' % (_esc(operation), _esc(principal)),  # noqa: UP031
+            ',"r":%s,"t":' % _esc(result),  # noqa: UP031
+        )
+    return found
 
 
-#: The body with its time as a JSON number of seconds with microseconds, formatted from
-#: integers (``repr`` of a float costs ~0.8 us, a third of an event's serialisation).
+#: A body with its time as a JSON number of seconds with microseconds, formatted from
+#: integers (``repr`` of a float costs ~0.8 us, a third of an event's serialisation);
+#: ``_BODY_REPR`` for a time before 1970.
 _BODY_US = '{"c":%s,"id":%s,"o":%s,"p":%s,"q":%s,"r":%s,"t":%d.%06d}'
 _BODY_REPR = '{"c":%s,"id":%s,"o":%s,"p":%s,"q":%s,"r":%s,"t":%r}'
 
@@ -175,21 +183,26 @@ class PendingEvent:
     def canonical(self, object_id: str | None = None) -> bytes:
         """The event's body as canonical JSON (see the module docstring); *object_id* overrides."""
         oid = self.object_id if object_id is None else object_id
-        try:  # every field is a str in practice: escape them without a helper call each
-            fields = (
-                "null" if oid is None else _esc(oid),
-                _esc_const(self.operation),
-                _esc_const(self.principal),
-                _esc(self.request_id),
-                _esc_const(self.result),
-            )
-        except TypeError:
-            fields = (_js(oid), _js(self.operation), _js(self.principal), _js(self.request_id), _js(self.result))
         cj = self.caller_json if self.caller_json is not None else caller_json(self.caller)
         when = float(self.time)
         micros = round(when * 1_000_000)
-        if micros >= 0:
-            return (_BODY_US % (cj, *fields, *divmod(micros, 1_000_000))).encode()
+        try:  # every field is a str in practice
+            if micros >= 0:
+                head, middle, tail = _pieces_of(cj, self.operation, self.principal, self.result)
+                seconds, fraction = divmod(micros, 1_000_000)
+                oid_json = "null" if oid is None else _esc(oid)
+                return f"{head}{oid_json}{middle}{_esc(self.request_id)}{tail}{seconds}.{fraction:06d}}}".encode()
+            fields = (
+                "null" if oid is None else _esc(oid),
+                _esc(self.operation),
+                _esc(self.principal),
+                _esc(self.request_id),
+                _esc(self.result),
+            )
+        except TypeError:
+            fields = (_js(oid), _js(self.operation), _js(self.principal), _js(self.request_id), _js(self.result))
+            if micros >= 0:
+                return (_BODY_US % (cj, *fields, *divmod(micros, 1_000_000))).encode()
         return (_BODY_REPR % (cj, *fields, when)).encode()
 
 
