@@ -269,9 +269,8 @@ def bench_fused(count: int, n: int) -> list[str]:
     minus the same call refused at once by a blocked gate (the cffi floor)."""
     import random
 
-    from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
-
     from vaultcore import RawKeyCredential, Vault
+    from vaultcore._ffi import ffi, lib
     from vaultcore.crypto._envelope import RecordType
     from vaultcore.secrets._client import _KIND
 

@@ -27,7 +27,7 @@ def test_docstring_warns_and_points_to_vault() -> None:
     assert "vaultcore.Vault" in doc
 
 
-def test_only_the_two_owners_import_native() -> None:
+def test_only_one_module_imports_native() -> None:
     importers = []
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -40,7 +40,7 @@ def test_only_the_two_owners_import_native() -> None:
                 names = [mod] + [f"{mod}.{a.name}" for a in node.names]
             if any(n.endswith("_native") or "._native" in n for n in names):
                 importers.append(path.name)
-    assert sorted(set(importers)) == ["_bindings.py", "_mdb.py"]  # the crypto and LMDB halves
+    assert sorted(set(importers)) == ["_ffi.py"]  # which hands the crypto and LMDB halves on
 
 
 def test_exception_classes() -> None:

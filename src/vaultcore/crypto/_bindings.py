@@ -1,6 +1,7 @@
 """Thin marshalling layer over the compiled native core (``vaultcore._native``).
 
-This is the only module that imports ``vaultcore._native``. It checks lengths, hands
+This is the only module that uses the core's crypto half (``storage._mdb`` uses its LMDB half;
+``vaultcore._ffi`` loads it). It checks lengths, hands
 buffers to C without copying where it can (``bytes`` directly, other buffers through
 ``ffi.from_buffer``), allocates outputs, and maps C status codes to the vaultcore
 exception tree:
@@ -38,8 +39,9 @@ from typing import Any, TypeAlias
 from cryptography.exceptions import InvalidTag as _InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 
-# The compiled module has no stubs; everything from it is Any and stays in this module.
-from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+# The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
+# from it is Any and stays in this module.
+from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 __all__ = [
@@ -76,10 +78,6 @@ __all__ = [
 ]
 
 Buf: TypeAlias = bytes | bytearray | memoryview
-
-_EXPECTED_ABI = 2
-if lib.vc_abi_version() != _EXPECTED_ABI:  # pragma: no cover - stale build
-    raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {_EXPECTED_ABI}: rebuild it with `make build`")
 
 DEK_SIZE: int = lib.VC_DEK_SIZE
 WRAPPED_DEK_SIZE: int = lib.VC_WRAPPED_DEK_SIZE

@@ -1,7 +1,7 @@
 """LMDB through the C core: environments, transactions and cursors over the system's liblmdb.
 
-The storage half of the compiled core (``vaultcore._native``; ``crypto._bindings`` owns the
-crypto half). This is the only module that calls LMDB: ``storage._lmdb`` builds the vault
+The storage half of the compiled core (``vaultcore._native``, loaded by ``vaultcore._ffi``;
+``crypto._bindings`` uses the crypto half). This is the only module that calls LMDB: ``storage._lmdb`` builds the vault
 store on these few classes. Every non-zero LMDB status becomes :class:`MdbError` (its
 ``code`` is LMDB's negative code or an errno), which ``storage._lmdb`` translates into the
 ``VaultError`` tree. Values are copied out of the map before a call returns, so nothing
@@ -22,8 +22,9 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-# The compiled core has no stubs; everything from it is Any and stays in this module.
-from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+# The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
+# from it is Any and stays in this module.
+from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 #: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).

@@ -1,0 +1,20 @@
+"""The one importer of the compiled C core (``vaultcore._native``, built from ``csrc/``).
+
+It loads the extension, refuses a build whose C contract differs from the one this Python
+expects, and hands ``ffi`` and ``lib`` to the two modules that marshal for it: the crypto
+half to :mod:`vaultcore.crypto._bindings`, the LMDB half to :mod:`vaultcore.storage._mdb`.
+Nothing else touches the extension (``tests/test_layout.py`` checks it).
+"""
+
+from __future__ import annotations
+
+# The compiled module has no stubs: ffi and lib are Any, and only the two halves use them.
+from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
+
+__all__ = ["EXPECTED_ABI", "ffi", "lib"]
+
+#: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
+EXPECTED_ABI = 2
+
+if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
+    raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")
