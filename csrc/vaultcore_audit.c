@@ -34,32 +34,15 @@ static int digest_into(EVP_MD_CTX *dst, const EVP_MD_CTX *keyed, const uint8_t *
     return EVP_DigestFinal_ex(dst, out, &len) && len == MAC_SIZE;
 }
 
-int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
-                   uint64_t first_seq, size_t n, const uint8_t *bodies, const size_t *lens,
-                   uint8_t *out, size_t out_len, uint8_t *last_mac)
+/* The HMAC-SHA256 inner and outer states keyed with key (RFC 2104), into ictx and octx; the
+ * padded key blocks are wiped. 1 on success. */
+static int keyed_states(EVP_MD *md, const uint8_t *key, size_t key_len, EVP_MD_CTX *ictx,
+                        EVP_MD_CTX *octx)
 {
-    uint8_t pad[BLOCK], k0[BLOCK], inner[MAC_SIZE], mac[MAC_SIZE], seq[8];
-    EVP_MD *md = NULL;
-    EVP_MD_CTX *ictx = NULL, *octx = NULL, *tmp = NULL;
-    size_t i, need = 0, pos = 0, off = 0;
+    uint8_t pad[BLOCK], k0[BLOCK];
     unsigned int klen = 0;
-    int st = VC_ERR_INTERNAL, j;
-    if (key == NULL || prev_mac == NULL || last_mac == NULL || (n && (lens == NULL || out == NULL)))
-        return VC_ERR_PARAM;
-    for (i = 0; i < n; i++) {
-        if (lens[i] > 0xFFFFFFFFu || need + lens[i] + 36 < need)
-            return VC_ERR_PARAM;
-        need += lens[i] + 36;
-    }
-    if (need != out_len)
-        return VC_ERR_PARAM;
+    int ok = 0, j;
     memset(k0, 0, sizeof(k0));
-    md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    ictx = EVP_MD_CTX_new();
-    octx = EVP_MD_CTX_new();
-    tmp = EVP_MD_CTX_new();
-    if (md == NULL || ictx == NULL || octx == NULL || tmp == NULL)
-        goto done;
     if (key_len > BLOCK) {
         if (!EVP_Digest(key, key_len, k0, &klen, md, NULL))
             goto done;
@@ -73,6 +56,37 @@ int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
     for (j = 0; j < BLOCK; j++)
         pad[j] = k0[j] ^ 0x5c;
     if (!EVP_DigestInit_ex(octx, md, NULL) || !EVP_DigestUpdate(octx, pad, BLOCK))
+        goto done;
+    ok = 1;
+done:
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(k0, sizeof(k0));
+    return ok;
+}
+
+int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
+                   uint64_t first_seq, size_t n, const uint8_t *bodies, const size_t *lens,
+                   uint8_t *out, size_t out_len, uint8_t *last_mac)
+{
+    uint8_t inner[MAC_SIZE], mac[MAC_SIZE], seq[8];
+    EVP_MD *md = NULL;
+    EVP_MD_CTX *ictx = NULL, *octx = NULL, *tmp = NULL;
+    size_t i, need = 0, pos = 0, off = 0;
+    int st = VC_ERR_INTERNAL, j;
+    if (key == NULL || prev_mac == NULL || last_mac == NULL || (n && (lens == NULL || out == NULL)))
+        return VC_ERR_PARAM;
+    for (i = 0; i < n; i++) {
+        if (lens[i] > 0xFFFFFFFFu || need + lens[i] + 36 < need)
+            return VC_ERR_PARAM;
+        need += lens[i] + 36;
+    }
+    if (need != out_len)
+        return VC_ERR_PARAM;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ictx = EVP_MD_CTX_new();
+    octx = EVP_MD_CTX_new();
+    tmp = EVP_MD_CTX_new();
+    if (md == NULL || ictx == NULL || octx == NULL || tmp == NULL || !keyed_states(md, key, key_len, ictx, octx))
         goto done;
     memcpy(mac, prev_mac, MAC_SIZE);
     for (i = 0; i < n; i++) {
@@ -98,8 +112,6 @@ int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
     memcpy(last_mac, mac, MAC_SIZE);
     st = VC_OK;
 done:
-    OPENSSL_cleanse(pad, sizeof(pad));
-    OPENSSL_cleanse(k0, sizeof(k0));
     OPENSSL_cleanse(inner, sizeof(inner));
     EVP_MD_CTX_free(tmp);
     EVP_MD_CTX_free(octx);
@@ -113,34 +125,18 @@ done:
 int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
                         const size_t *lens, uint8_t *out)
 {
-    uint8_t pad[BLOCK], k0[BLOCK], inner[MAC_SIZE];
+    uint8_t inner[MAC_SIZE];
     EVP_MD *md = NULL;
     EVP_MD_CTX *ictx = NULL, *octx = NULL, *tmp = NULL;
     size_t i, off = 0;
-    unsigned int klen = 0;
-    int st = VC_ERR_INTERNAL, j;
+    int st = VC_ERR_INTERNAL;
     if (key == NULL || (n && (msgs == NULL || lens == NULL || out == NULL)))
         return VC_ERR_PARAM;
-    memset(k0, 0, sizeof(k0));
     md = EVP_MD_fetch(NULL, "SHA256", NULL);
     ictx = EVP_MD_CTX_new();
     octx = EVP_MD_CTX_new();
     tmp = EVP_MD_CTX_new();
-    if (md == NULL || ictx == NULL || octx == NULL || tmp == NULL)
-        goto done;
-    if (key_len > BLOCK) {
-        if (!EVP_Digest(key, key_len, k0, &klen, md, NULL))
-            goto done;
-    } else if (key_len) {
-        memcpy(k0, key, key_len);
-    }
-    for (j = 0; j < BLOCK; j++)
-        pad[j] = k0[j] ^ 0x36;
-    if (!EVP_DigestInit_ex(ictx, md, NULL) || !EVP_DigestUpdate(ictx, pad, BLOCK))
-        goto done;
-    for (j = 0; j < BLOCK; j++)
-        pad[j] = k0[j] ^ 0x5c;
-    if (!EVP_DigestInit_ex(octx, md, NULL) || !EVP_DigestUpdate(octx, pad, BLOCK))
+    if (md == NULL || ictx == NULL || octx == NULL || tmp == NULL || !keyed_states(md, key, key_len, ictx, octx))
         goto done;
     for (i = 0; i < n; i++) {
         if (!digest_into(tmp, ictx, msgs + off, lens[i], NULL, 0, NULL, 0, inner) ||
@@ -150,8 +146,6 @@ int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint
     }
     st = VC_OK;
 done:
-    OPENSSL_cleanse(pad, sizeof(pad));
-    OPENSSL_cleanse(k0, sizeof(k0));
     OPENSSL_cleanse(inner, sizeof(inner));
     EVP_MD_CTX_free(tmp);
     EVP_MD_CTX_free(octx);
