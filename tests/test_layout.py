@@ -31,7 +31,6 @@ SUBPACKAGES = [
 SIZE_EXEMPT = {
     "hsm/_pkcs11.py": "pkcs11",
     "crypto/_bindings.py": "vaultcore._native",
-    "storage/_lmdb.py": "LMDB",
 }
 MAX_LINES = 640
 

@@ -29,7 +29,7 @@ from vaultcore import (
     VaultError,
     VaultLockedError,
 )
-from vaultcore.storage import _lmdb as _storage
+from vaultcore.storage import _lmdb_env
 
 
 def _make(path: Path, cred: Credential, clock: FakeClock | None = None) -> None:
@@ -220,7 +220,7 @@ def test_change_credential_seen_by_another_open_handle(
             second.close()  # its queued audit events cannot be committed any more
     with pytest.raises(VaultLockedError):
         second.secrets.get_secret("s")
-    assert os.path.realpath(vault_dir) not in _storage._envs  # the environment was released
+    assert os.path.realpath(vault_dir) not in _lmdb_env.envs  # the environment was released
     with Vault.open(vault_dir, RawKeyCredential(b"\x22" * 32)) as vault:
         assert vault.secrets.get_secret("t").value == "v"
 

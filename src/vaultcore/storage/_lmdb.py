@@ -1,7 +1,8 @@
 """Storage: the narrow ``Store`` interface and its LMDB implementation.
 
 LMDB is the system's liblmdb, linked into the C core and called through ``storage._mdb``;
-every LMDB error code is translated here. The store holds only ciphertext and opaque keys (see
+``storage._lmdb_env`` shares one environment per directory per process, gates resizes and
+forks, and translates every LMDB error. The store holds only ciphertext and opaque keys (see
 ``crypto._envelope`` and ``engine._lifecycle``). py-lmdb was used before; it exposes no
 handle to its environment, and the fused read (:meth:`LmdbStore.read_open`, one C call from
 read transaction to opened record, ``csrc/vaultcore_store.c``) needs C to own it.
@@ -22,18 +23,18 @@ next durable commit or sync makes them durable). A process crash loses nothing e
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-from vaultcore.exceptions import IntegrityError, NotAVaultError, StorageError, VaultError, VaultLockedError
-from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir, out_of_room
-from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn, mdb_codes
+from vaultcore.exceptions import NotAVaultError, StorageError
+from vaultcore.storage import _lmdb_env as _lenv
+from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir
+from vaultcore.storage._lmdb_env import translate as _translate
+from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn
 
 __all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -59,167 +60,6 @@ _DATA_FILE = DATA_FILE
 _INITIAL_MAP = 64 << 20
 _MAX_MAP = 1 << 40
 
-_envs_lock = threading.Lock()
-_envs: dict[str, _SharedEnv] = {}
-
-
-class _SharedEnv:
-    """One LMDB environment per path per process, shared by reference count."""
-
-    def __init__(self, path: str, env: Env) -> None:
-        self.path = path
-        self.env: Any = env  # an Env, or a _ForkedEnv in a child process
-        self.refs = 0
-        env.open_dbs(DATABASES)
-        self.dbs = env.dbs
-        # LMDB may only resize the map while no transaction of this process is open on it:
-        # every transaction enters this gate, and a resize waits until the others left.
-        self.lock = threading.Lock()  # taken directly on the hot path (cheaper than the Condition)
-        self.gate = threading.Condition(self.lock)
-        self.active = 0
-        self.resizing = False
-        self.local = threading.local()  # .depth: transactions the current thread has open
-        self.closed = False  # set by drain(): no transaction starts any more
-
-    def enter(self) -> None:
-        local = self.local
-        depth = getattr(local, "depth", 0)
-        with self.lock:
-            while self.resizing and depth == 0:
-                self.gate.wait()
-            if self.closed:
-                raise VaultLockedError("the vault is closed")
-            self.active += 1
-        local.depth = depth + 1
-
-    def leave(self) -> None:
-        self.local.depth -= 1
-        with self.lock:
-            self.active -= 1
-            if self.resizing:
-                self.gate.notify_all()
-
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Before closing: refuse new transactions and let those other threads still have
-        open finish (bounded). True if none is open any more, so the environment may close;
-        closing it under a running transaction would pull the map from under it."""
-        own = getattr(self.local, "depth", 0)
-        self.env.block_reads()  # for good: the environment is about to close
-        with self.lock:
-            self.resizing = True  # leave() notifies while this is set
-            try:
-                self.gate.wait_for(lambda: self.active <= own, timeout=timeout)
-                self.closed = True
-                return self.active == 0
-            finally:
-                self.resizing = False
-                self.gate.notify_all()
-
-    def resize(self, new_size: Callable[[int], int | None]) -> None:
-        """``set_mapsize(new_size(current))`` once no other thread has a transaction open here
-        (``new_size`` returns None when another thread already did what was needed)."""
-        own = getattr(self.local, "depth", 0)
-        with self.gate:
-            while self.resizing:
-                self.gate.wait()
-            self.resizing = True
-            self.env.block_reads()  # fused reads in C count as open transactions too
-            try:
-                if not self.gate.wait_for(lambda: self.active <= own, timeout=60):
-                    raise StorageError("cannot resize the vault's map: other threads keep transactions open")
-                size = new_size(self.env.map_size())
-                if size is not None:
-                    self.env.set_map_size(size)
-            except MdbError as exc:
-                raise _translate(exc, "resizing the map failed") from None
-            finally:
-                self.env.allow_reads()
-                self.resizing = False
-                self.gate.notify_all()
-
-
-# fork(): an LMDB environment must not be used in a child (LMDB's rule), so the child
-# closes its inherited copies and must open the vault again. Closing an environment whose
-# transactions the parent's threads had open could touch their reader slots in the shared
-# lock file. So fork waits (bounded) until no transaction of this module is open (fused
-# reads in C included), and the child closes only if none was.
-# While it waits, new transactions wait too (``_forking``): otherwise a thread that reads in
-# a loop keeps one open at every instant the forking thread looks.
-_txn_gate = threading.Lock()
-_txn_idle = threading.Condition(_txn_gate)
-_open_txns = 0
-_forking = False
-_fork_clean = True
-# Environments never closed: inherited by a child mid-transaction, or left to a transaction
-# still open when the last store on them closed.
-_fork_orphans: list[Any] = []
-
-
-def _txn_opened() -> None:
-    global _open_txns
-    with _txn_gate:
-        if _forking:  # (a thread opening a nested one waits out the bounded fork wait)
-            _txn_idle.wait_for(lambda: not _forking, timeout=15.0)
-        _open_txns += 1
-
-
-def _txn_closed() -> None:
-    global _open_txns
-    with _txn_gate:
-        _open_txns -= 1
-        if _forking and not _open_txns:
-            _txn_idle.notify_all()
-
-
-def _before_fork() -> None:
-    global _fork_clean, _forking
-    _txn_gate.acquire()
-    _forking = True
-    for shared in list(_envs.values()):
-        shared.env.block_reads()
-    _txn_idle.wait_for(lambda: not _open_txns, timeout=10.0)
-    _fork_clean = _open_txns == 0  # the gate stays held until the fork is done
-
-
-def _after_fork_in_parent() -> None:
-    global _forking
-    for shared in list(_envs.values()):
-        shared.env.allow_reads()
-    _forking = False
-    _txn_idle.notify_all()
-    _txn_gate.release()
-
-
-class _ForkedEnv:
-    """Stands in for an environment inherited through fork(): every use says what to do."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise StorageError(
-            "this vault was opened before fork() and cannot be used in the child process: "
-            "open the vault again in the child"
-        )
-
-
-def _after_fork_in_child() -> None:
-    global _open_txns, _envs_lock, _txn_gate, _txn_idle, _forking
-    _envs_lock = threading.Lock()  # another parent thread may have held it at the fork
-    for shared in _envs.values():
-        if _fork_clean:
-            shared.env.close()
-        else:  # closing would clear the parent's reader slots: keep it, unreachable
-            _fork_orphans.append(shared.env)
-        shared.env = _ForkedEnv()
-        shared.refs = 0
-    _envs.clear()
-    _open_txns = 0
-    _forking = False
-    _txn_gate = threading.Lock()  # the parent's waiters do not exist here
-    _txn_idle = threading.Condition(_txn_gate)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
-
 
 def _is_dir(real: str, shown: str) -> bool:
     """Whether *real* is a directory; a path this user may not even look at is refused as such."""
@@ -234,46 +74,6 @@ def _is_dir(real: str, shown: str) -> bool:
 def is_vault_dir(path: str) -> bool:
     """True if *path* is a directory holding an LMDB data file."""
     return os.path.isfile(os.path.join(path, _DATA_FILE))
-
-
-#: errno values that mean "the disk (or the process's file-size limit) has no room".
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
-_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-#: LMDB codes that mean a page of the data file is not what LMDB wrote.
-_CODES = mdb_codes()
-#: LMDB codes that mean a page of the data file is not what LMDB wrote.
-_DAMAGED = {_CODES[n]: n for n in ("CORRUPTED", "PAGE_NOTFOUND", "BAD_DBI", "BAD_VALSIZE", "INCOMPATIBLE")}
-
-
-def _translate(exc: Exception, what: str, path: str | None = None) -> VaultError:
-    """The ``VaultError`` for an LMDB (or OS) error: no space, permission, damage, or the rest.
-
-    *path*: the store's directory, to tell a short write at a full disk or at the process's
-    file-size limit (LMDB reports those as EIO) from a failing disk.
-    """
-    code = exc.code if isinstance(exc, MdbError) else getattr(exc, "errno", None)
-    if code == errno.EIO and path is not None and out_of_room(path):
-        code = errno.ENOSPC
-    if code in _NO_SPACE:
-        return StorageError(f"{what}: no space left for the vault (disk full or file-size limit); nothing was written")
-    if code in _DENIED:
-        return StorageError(f"{what}: permission denied (the vault's files are not writable by this user)")
-    if code == errno.EIO:
-        return StorageError(f"{what}: input/output error on the vault's files (a failing disk?)")
-    if code in _DAMAGED:
-        return IntegrityError(f"{what}: the vault's data file is damaged (MDB_{_DAMAGED[code]})")
-    if code == _CODES["MAP_FULL"]:
-        return StorageError(f"{what}: the vault's map is full and could not grow")
-    if code == _CODES["READERS_FULL"]:
-        return StorageError(f"{what}: too many concurrent readers (max_readers)")
-    if code == _CODES["PANIC"]:
-        return StorageError(f"{what}: the store had a fatal error; open the vault again (MDB_PANIC)")
-    if code in (_CODES["INVALID"], _CODES["VERSION_MISMATCH"]):
-        return NotAVaultError(f"{what}: not an LMDB store of a supported version")
-    name = next((n for n, c in _CODES.items() if c == code), None)
-    if name is not None:
-        return StorageError(f"{what}: MDB_{name}")
-    return StorageError(f"{what}: {os.strerror(code) if isinstance(code, int) and code > 0 else type(exc).__name__}")
 
 
 class ReadTxn:
@@ -383,7 +183,7 @@ class WriteTxn(ReadTxn):
         try:
             self._txn.put_many(self._dbs[db], keys, values)
         except MdbError as exc:
-            if exc.code == _CODES["KEYEXIST"]:
+            if exc.code == _lenv.CODES["KEYEXIST"]:
                 raise StorageError("a bulk write met a record that exists already; nothing was written") from None
             raise
 
@@ -413,7 +213,7 @@ def _prefix_upper(prefix: bytes) -> bytes | None:
 class LmdbStore:
     """A vault directory's LMDB environment (shared per process) and its transactions."""
 
-    def __init__(self, shared: _SharedEnv) -> None:
+    def __init__(self, shared: _lenv.SharedEnv) -> None:
         self._shared = shared
         self._closed = False
 
@@ -437,8 +237,8 @@ class LmdbStore:
             raise StorageError(f"permission denied: the vault at {path!r} belongs to another user (or is read-only)")
         elif not is_vault_dir(real):
             raise NotAVaultError(f"no vault at {path!r}: the directory holds no vault data file")
-        with _envs_lock:
-            shared = _envs.get(real)
+        with _lenv.envs_lock:
+            shared = _lenv.envs.get(real)
             if shared is None:
                 if not create:
                     check_data_file(real, path)
@@ -447,14 +247,14 @@ class LmdbStore:
                     # Someone else's LMDB store: refuse before adding our databases to it.
                     if not create and not _holds_vault_databases(env):
                         raise NotAVaultError(f"no vault at {path!r}: the LMDB store holds no vault databases")
-                    shared = _SharedEnv(real, env)
+                    shared = _lenv.SharedEnv(real, env, DATABASES)
                 except MdbError as exc:
                     env.close()
                     raise _translate(exc, f"cannot open vault store {path!r}") from None
                 except BaseException:
                     env.close()
                     raise
-                _envs[real] = shared
+                _lenv.envs[real] = shared
             shared.refs += 1
         return cls(shared)
 
@@ -484,14 +284,14 @@ class LmdbStore:
         if self._closed:
             return
         self._closed = True
-        with _envs_lock:
+        with _lenv.envs_lock:
             self._shared.refs -= 1
-            if self._shared.refs <= 0 and _envs.get(self._shared.path) is self._shared:
-                del _envs[self._shared.path]
+            if self._shared.refs <= 0 and _lenv.envs.get(self._shared.path) is self._shared:
+                del _lenv.envs[self._shared.path]
                 if self._shared.drain():
                     self._shared.env.close()
                 else:  # a transaction is still open: leave the environment to it, unreachable
-                    _fork_orphans.append(self._shared.env)
+                    _lenv.orphans.append(self._shared.env)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -528,7 +328,7 @@ class LmdbStore:
         path under :meth:`read_open` (another keyring term, resize or fork under way).
         """
         shared = self._shared
-        _txn_opened()
+        _lenv.txn_opened()
         shared.enter()
         try:
             txn = self._begin_read()
@@ -551,14 +351,14 @@ class LmdbStore:
             raise _translate(exc, "read failed") from None
         finally:
             shared.leave()
-            _txn_closed()
+            _lenv.txn_closed()
 
     def _begin_read(self) -> Txn:
         """A read transaction (adopting a map another process grew)."""
         try:
             return self._shared.env.begin()
         except MdbError as exc:
-            if exc.code != _CODES["MAP_RESIZED"]:
+            if exc.code != _lenv.CODES["MAP_RESIZED"]:
                 raise
         self._adopt_resize()
         return self._shared.env.begin()
@@ -567,7 +367,7 @@ class LmdbStore:
     def read(self) -> Iterator[ReadTxn]:
         """A consistent snapshot for reading."""
         shared = self._shared
-        _txn_opened()
+        _lenv.txn_opened()
         shared.enter()
         try:
             try:
@@ -582,7 +382,7 @@ class LmdbStore:
                 txn.abort()
         finally:
             shared.leave()
-            _txn_closed()
+            _lenv.txn_closed()
 
     def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
         """Run *fn* in one write transaction and commit it.
@@ -592,11 +392,11 @@ class LmdbStore:
         never corrupts. *fn* may run more than once (when the map must grow), so it must not
         have side effects outside the transaction before it returns.
         """
-        _txn_opened()
+        _lenv.txn_opened()
         try:
             return self._write(fn, durable)
         finally:
-            _txn_closed()
+            _lenv.txn_closed()
 
     def _write(self, fn: Callable[[WriteTxn], T], durable: bool) -> T:
         shared = self._shared
@@ -608,7 +408,7 @@ class LmdbStore:
                 try:
                     txn = env.begin(write=True)
                 except MdbError as exc:
-                    if exc.code == _CODES["MAP_RESIZED"]:
+                    if exc.code == _lenv.CODES["MAP_RESIZED"]:
                         resize = self._adopt_resize
                         continue
                     raise _translate(exc, "write failed", shared.path) from None
@@ -617,9 +417,9 @@ class LmdbStore:
                     txn.commit()
                 except MdbError as exc:
                     txn.abort()
-                    if exc.code == _CODES["MAP_FULL"]:
+                    if exc.code == _lenv.CODES["MAP_FULL"]:
                         resize = functools.partial(self._grow, env.map_size())
-                    elif exc.code == _CODES["MAP_RESIZED"]:
+                    elif exc.code == _lenv.CODES["MAP_RESIZED"]:
                         resize = self._adopt_resize
                     else:
                         raise _translate(exc, "write failed", shared.path) from None
@@ -694,7 +494,7 @@ class LmdbStore:
             raise _translate(exc, f"cannot write backup into {dest_dir!r}") from None
         done = False
         try:
-            _txn_opened()  # the copy runs in a read transaction
+            _lenv.txn_opened()  # the copy runs in a read transaction
             self._shared.enter()
             try:
                 self._shared.env.copy_to_fd(fd)
@@ -702,7 +502,7 @@ class LmdbStore:
                 raise _translate(exc, "backup copy failed", dest_dir) from None
             finally:
                 self._shared.leave()
-                _txn_closed()
+                _lenv.txn_closed()
             try:
                 os.fsync(fd)
                 os.close(fd)

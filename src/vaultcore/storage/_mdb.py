@@ -411,11 +411,6 @@ class Cursor:
         value: bytes = ffi.buffer(k.mv_data, k.mv_size)[:]
         return value
 
-    def value(self) -> bytes:
-        v = self._kv[1]
-        value: bytes = ffi.buffer(v.mv_data, v.mv_size)[:]
-        return value
-
     def item(self) -> tuple[bytes, bytes]:
         k, v = self._kv[0], self._kv[1]
         return ffi.buffer(k.mv_data, k.mv_size)[:], ffi.buffer(v.mv_data, v.mv_size)[:]
