@@ -37,7 +37,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 2,
+    VC_ABI_VERSION = 3,
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,
@@ -185,5 +185,28 @@ int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint
 int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
                    uint64_t first_seq, size_t n, const uint8_t *bodies, const size_t *lens,
                    uint8_t *out, size_t out_len, uint8_t *last_mac);
+
+/* The audit queue (vaultcore_auditq.c): group-committed events in order, as canonical JSON
+ * bodies. push appends one body (*queued: how many wait now); push_parts one body given as
+ * pieces. A flush is pending -> seal (the first n events chained from prev_mac/first_seq
+ * under audit_key, in segments of at most per_segment events, each sealed under kek/term
+ * with AAD aad_head || be64(last seq of the segment); out must hold vc_auditq_sealed_size
+ * bytes, seg_lens one length per segment; rolled_to >= 0 is written in the first segment's
+ * header as "r") -> the caller commits the segments -> consume(n). (A forked child leaves its
+ * inherited queue alone: the parent flushes those events.) */
+typedef struct vc_auditq vc_auditq;
+int vc_auditq_new(vc_auditq **out);
+void vc_auditq_free(vc_auditq *q);
+int vc_auditq_push(vc_auditq *q, const uint8_t *body, size_t len, size_t *queued);
+int vc_auditq_push_parts(vc_auditq *q, const uint8_t *const *parts, const size_t *lens, size_t nparts,
+                         size_t *queued);
+void vc_auditq_pending(vc_auditq *q, size_t *n, size_t *bytes);
+size_t vc_auditq_sealed_size(size_t n, size_t bytes, size_t per_segment);
+int vc_auditq_seal(vc_auditq *q, size_t n, size_t per_segment, const uint8_t *audit_key,
+                   size_t audit_key_len, const uint8_t *prev_mac, uint64_t first_seq, uint32_t term,
+                   int64_t rolled_to, const uint8_t *kek, size_t kek_len, const uint8_t *aad_head,
+                   size_t aad_head_len, uint8_t *out, size_t out_cap, size_t *seg_lens,
+                   uint8_t *last_mac);
+void vc_auditq_consume(vc_auditq *q, size_t n);
 
 #endif /* VAULTCORE_NATIVE_H */

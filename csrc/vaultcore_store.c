@@ -10,7 +10,9 @@
 
 #include "vaultcore_native.h"
 #include "vaultcore_store.h"
+#include "vaultcore_store_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +21,17 @@
 #define VC_HEADER 5 /* format byte + be32 term */
 #define VC_MAX_KEY VC_STORE_MAX_KEY
 
+#define VC_TXN_POOL 4
+
 struct vc_store {
     MDB_env *env;
     atomic_int active;
     atomic_int blocked;
+    /* Reset read transactions kept for reuse: mdb_txn_renew reuses a reader slot without
+     * taking the lock file's reader mutex, which every mdb_txn_begin takes. */
+    pthread_mutex_t pool_lock;
+    MDB_txn *pool[VC_TXN_POOL];
+    int pooled;
 };
 
 int vc_store_new(MDB_env *env, vc_store **out) {
@@ -33,6 +42,10 @@ int vc_store_new(MDB_env *env, vc_store **out) {
     if (s == NULL) {
         return VC_ERR_NOMEM;
     }
+    if (pthread_mutex_init(&s->pool_lock, NULL) != 0) {
+        free(s);
+        return VC_ERR_INTERNAL;
+    }
     s->env = env;
     atomic_init(&s->active, 0);
     atomic_init(&s->blocked, 0);
@@ -40,13 +53,59 @@ int vc_store_new(MDB_env *env, vc_store **out) {
     return VC_OK;
 }
 
-void vc_store_free(vc_store *s) { free(s); }
+void vc_store_free(vc_store *s) {
+    /* (vc_store_drain ran before the environment closed: the pool is empty.) */
+    pthread_mutex_destroy(&s->pool_lock);
+    free(s);
+}
+
+void vc_store_drain(vc_store *s) {
+    pthread_mutex_lock(&s->pool_lock);
+    while (s->pooled > 0) {
+        mdb_txn_abort(s->pool[--s->pooled]);
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+int vc_store_txn_get(vc_store *s, MDB_txn **out) {
+    MDB_txn *t = NULL;
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pooled > 0) {
+        t = s->pool[--s->pooled];
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (t != NULL) {
+        if (mdb_txn_renew(t) == 0) {
+            *out = t;
+            return 0;
+        }
+        mdb_txn_abort(t); /* (a map resized by another process: begin reports it) */
+    }
+    return mdb_txn_begin(s->env, NULL, MDB_RDONLY, out);
+}
+
+void vc_store_txn_put(vc_store *s, MDB_txn *t) {
+    mdb_txn_reset(t);
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pooled < VC_TXN_POOL && !atomic_load(&s->blocked)) {
+        s->pool[s->pooled++] = t;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (t != NULL) {
+        mdb_txn_abort(t);
+    }
+}
+
+void vc_store_leave(vc_store *s) { atomic_fetch_sub(&s->active, 1); }
+
+MDB_env *vc_store_env(vc_store *s) { return s->env; }
 
 void vc_store_block(vc_store *s, int blocked) { atomic_store(&s->blocked, blocked ? 1 : 0); }
 
 int vc_store_active(vc_store *s) { return atomic_load(&s->active); }
 
-static int lmdb_status(int rc) {
+int vc_store_status(int rc) {
     if (rc == MDB_NOTFOUND) {
         return VC_STORE_NOTFOUND;
     }
@@ -81,7 +140,7 @@ static int seek_last(MDB_cursor *cur, const uint8_t *prefix, size_t prefix_len, 
     return rc;
 }
 
-static int open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache, const uint8_t *kek,
+int vc_store_open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache, const uint8_t *kek,
                       size_t kek_len, uint32_t term, const uint8_t *aad_head, size_t aad_head_len,
                       uint8_t *out, size_t out_cap, size_t *out_len) {
     const uint8_t *blob = v->mv_data;
@@ -110,7 +169,7 @@ static int open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache, c
 }
 
 /* Enter the gate: 0, or VC_STORE_BUSY while it is blocked. */
-static int gate_enter(vc_store *s) {
+int vc_store_enter(vc_store *s) {
     if (atomic_load(&s->blocked)) {
         return VC_STORE_BUSY;
     }
@@ -123,7 +182,7 @@ static int gate_enter(vc_store *s) {
 }
 
 /* Point get (key_len > 0) or last under prefix, in txn. 0 or an LMDB code. */
-static int locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
+int vc_store_locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
                   size_t key_len, MDB_val *k, MDB_val *v) {
     if (key_len > 0) {
         k->mv_data = (void *)key;
@@ -148,15 +207,15 @@ int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
     }
     *out_len = 0;
     *key_out_len = 0;
-    int rc = gate_enter(s);
+    int rc = vc_store_enter(s);
     if (rc) {
         return rc;
     }
     MDB_txn *txn = NULL;
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    rc = vc_store_txn_get(s, &txn);
     if (rc == 0) {
         MDB_val k, v;
-        rc = locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
+        rc = vc_store_locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
         if (rc == 0) {
             *out_len = v.mv_size;
             if (k.mv_size > VC_MAX_KEY) {
@@ -169,13 +228,13 @@ int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
                 memcpy(out, v.mv_data, v.mv_size);
             }
         } else {
-            rc = lmdb_status(rc);
+            rc = vc_store_status(rc);
         }
-        mdb_txn_abort(txn);
+        vc_store_txn_put(s, txn);
     } else {
-        rc = lmdb_status(rc);
+        rc = vc_store_status(rc);
     }
-    atomic_fetch_sub(&s->active, 1);
+    vc_store_leave(s);
     return rc;
 }
 
@@ -188,23 +247,23 @@ int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
         return VC_ERR_PARAM;
     }
     *out_len = 0;
-    int rc = gate_enter(s);
+    int rc = vc_store_enter(s);
     if (rc) {
         return rc;
     }
     MDB_txn *txn = NULL;
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    rc = vc_store_txn_get(s, &txn);
     if (rc == 0) {
         MDB_val k, v;
-        rc = locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
-        rc = rc ? lmdb_status(rc)
-                : open_found(&k, &v, cache, kek, kek_len, term, aad_head, aad_head_len, out, out_cap,
+        rc = vc_store_locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
+        rc = rc ? vc_store_status(rc)
+                : vc_store_open_found(&k, &v, cache, kek, kek_len, term, aad_head, aad_head_len, out, out_cap,
                              out_len);
-        mdb_txn_abort(txn);
+        vc_store_txn_put(s, txn);
     } else {
-        rc = lmdb_status(rc);
+        rc = vc_store_status(rc);
     }
-    atomic_fetch_sub(&s->active, 1);
+    vc_store_leave(s);
     return rc;
 }
 

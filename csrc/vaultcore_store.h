@@ -13,7 +13,8 @@
  *
  * A vc_store gate counts the fused reads in flight: while it is blocked (map resize, fork,
  * close), vc_store_read returns VC_STORE_BUSY at once and the caller takes the slow path,
- * which waits; vc_store_active tells the blocker when the in-flight reads have left.
+ * which waits; vc_store_active tells the blocker when the in-flight reads have left. The
+ * gate keeps a few reset read transactions for reuse (vc_store_drain aborts them).
  */
 #ifndef VAULTCORE_STORE_H
 #define VAULTCORE_STORE_H
@@ -25,6 +26,7 @@ enum {
     VC_STORE_TERM = 21,     /* sealed under another keyring term: *out_len says which */
     VC_STORE_SPACE = 22,    /* out too small: *out_len says how large it must be */
     VC_STORE_BUSY = 23,     /* the gate is blocked (resize, fork, close): take the slow path */
+    VC_STORE_SLOW = 24,     /* found and opened, but not for the bound reader (disabled, ...) */
     VC_STORE_MAX_AAD = 1024,
     VC_STORE_MAX_KEY = 511, /* LMDB's default maximum key size */
     VC_STORE_ERRNO = 1000   /* + errno: an OS error reported by LMDB */
@@ -39,6 +41,9 @@ void vc_store_free(vc_store *s);
 void vc_store_block(vc_store *s, int blocked);
 /* Fused reads in flight now (not a status). */
 int vc_store_active(vc_store *s);
+/* Abort the pooled (reset) read transactions: call while blocked with none in flight, before
+ * a map resize, a fork or closing the environment. */
+void vc_store_drain(vc_store *s);
 
 /* One sealed record of dbi, opened. With key_len > 0 the record at key, else the greatest
  * key starting with prefix. The blob layout is crypto/_envelope's: format byte 0x01, term
@@ -68,5 +73,37 @@ int vc_txn_exist_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys,
                       const size_t *klens, uint8_t *found);
 int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, const size_t *klens,
                     const uint8_t *vals, const size_t *vlens, unsigned int flags, size_t *failed);
+
+/* The bound reader (vaultcore_reader.c): one record type of one store with its DEK cache,
+ * keyring term, KEK (copied into a locked page, wiped by vc_reader_free) and AAD head.
+ * Free it before the store's gate and the cache. */
+typedef struct vc_reader vc_reader;
+int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *kek, size_t kek_len,
+                  uint32_t term, const uint8_t *aad_head, size_t aad_head_len, vc_reader **out);
+void vc_reader_free(vc_reader *r);
+int vc_reader_locked(const vc_reader *r);
+/* Wipe the KEK now (the vault closed); reads then fail over to the general path. */
+void vc_reader_wipe(vc_reader *r);
+
+/* A read's audit event: body = head || object id || middle || request counter (12 hex
+ * digits) || tail || time "%lld.%06ld}", queued on q (the template does not own q). */
+typedef struct vc_event_tpl vc_event_tpl;
+int vc_event_tpl_new(vc_auditq *q, const uint8_t *head, size_t head_len, const uint8_t *middle,
+                     size_t middle_len, const uint8_t *tail, size_t tail_len, vc_event_tpl **out);
+void vc_event_tpl_free(vc_event_tpl *t);
+
+/* get_secret's success path: the latest version under prefix, opened, format 2, enabled,
+ * named name (ASCII case-insensitive, the name's characters [0-9A-Za-z-]), a UTF-8 value;
+ * then, if event is not NULL, its event (object id "NAME/VERSION" from the record) queued
+ * (*queued: events waiting). VC_OK: out holds *out_len plaintext bytes, the value from
+ * *value_at. VC_STORE_SLOW or any status of vc_store_read: nothing queued, take the
+ * general path. */
+int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const uint8_t *name, size_t name_len,
+                  vc_event_tpl *event, uint8_t *out, size_t out_cap, size_t *out_len, size_t *value_at,
+                  size_t *queued);
+
+/* Adds fast_get, vc_reader_get's CPython entry point (vaultcore_pyfast.c), to the
+ * vaultcore._native module. VC_OK or VC_ERR_INTERNAL. */
+int vc_py_export(void);
 
 #endif /* VAULTCORE_STORE_H */

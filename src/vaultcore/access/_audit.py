@@ -5,7 +5,7 @@ operation (Azure's names: SecretGet, KeySign, ...), object id with version, resu
 id and caller information. Never a value, key material or credential.
 
 Record layout. Events are stored in *segments*: the events one transaction appended (one
-for a mutation, up to ``max_batch`` for a group commit of reads). A segment is stored under
+for a mutation, up to ``SEGMENT_EVENTS`` for a group commit of reads). A segment is stored under
 the seq of its last event (8 bytes, big-endian), sealed by the envelope like every record
 (object names stay hidden at rest), and its plaintext has the ``engine._records`` layout::
 
@@ -33,9 +33,14 @@ of per event is what keeps auditing every read cheap; the segment's MACs are com
 one native call, ``vc_audit_chain``, while ``verify`` recomputes them in Python.)
 
 Durability: a mutation's event commits in the same write transaction as the mutation.
-Reads are *group-committed*: queued in memory and appended by a background flusher at most
-``max_delay`` seconds after the first queued event, at once when ``max_batch`` events wait,
-and on ``close()``; a crash loses at most the reads of that window. ``mode="sync"`` commits
+Reads are *group-committed*: queued in C memory (``vc_auditq``: bodies in order; the fused
+``get_secret`` queues its own event there, built in C from a template, with no Python step)
+and appended by a background flusher at most ``max_delay`` seconds after the first queued
+event, at once when ``max_batch`` events wait, and on ``close()``; a crash loses at most the
+reads of that window. A flush chains and seals the queued events in C with the GIL
+released; a failed flush leaves them queued, in order; a reader that finds ``16 x
+max_batch`` events waiting (the flusher lags) flushes them itself, so the queue never drops
+an event and never grows without bound. ``mode="sync"`` commits
 each read's event before the read returns; ``mode="off"`` does not record successful reads
 (mutations, denials and failures are always recorded).
 """
@@ -50,7 +55,6 @@ import os
 import struct
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -76,6 +80,12 @@ _SEQ = struct.Struct(">Q")
 _LEN = struct.Struct(">I")
 _HEAD = struct.Struct(">Q32s")  # last seq, its chain MAC
 _ZERO_MAC = bytes(32)
+#: The flusher may lag this many batches behind before a queuing thread flushes itself.
+_BACKLOG = 16
+#: Events per sealed segment of a group commit (a commit of more writes several segments).
+SEGMENT_EVENTS = 512
+#: Request ids of events the fused read queues: its own prefix, a counter in C.
+_NATIVE_REQ_PREFIX = os.urandom(4).hex()
 AUDIT_MODES = ("group", "sync", "off")
 
 
@@ -229,7 +239,7 @@ class AuditLog:
     """``vault.audit``: appends, group-commits, verifies, filters and exports events."""
 
     def __init__(
-        self, ctx: VaultContext, *, mode: str = "group", max_delay: float = 0.05, max_batch: int = 512
+        self, ctx: VaultContext, *, mode: str = "group", max_delay: float = 0.05, max_batch: int = 4096
     ) -> None:
         if mode not in AUDIT_MODES:
             raise InvalidParameterError(f"audit mode must be one of {', '.join(AUDIT_MODES)}")
@@ -244,7 +254,10 @@ class AuditLog:
 
     def _reset_after_fork(self) -> None:
         """Fresh queue and flusher state (also in a forked child: the parent's thread is gone)."""
-        self._queue: deque[PendingEvent] = deque()
+        # The queue lives in C (the fused read queues its events there without Python); a
+        # forked child starts a new one and leaves the inherited one, which the parent flushes.
+        self._queue = _bindings.AuditQueue()
+        self._templates: dict[tuple[Any, str], _bindings.EventTemplate] = {}  # (session, operation)
         self._armed = False  # a flush round is due: set by the first queued event
         self._wake = threading.Event()  # the flusher waits for an armed round
         self._full = threading.Event()  # ... then for max_delay, or until the batch is full
@@ -293,24 +306,29 @@ class AuditLog:
 
     def _append_in(self, txn: WriteTxn, bodies: list[bytes]) -> None:
         """Chain event *bodies* (canonical JSON) and store them as segments in *txn*."""
-        ring = self._ctx.keyring
-        term = ring.active_term
-        audit_key = ring.audit_key(term)
+        queue = _bindings.AuditQueue()
+        for body in bodies:
+            queue.push(body)
+        self._seal_in(txn, queue, *queue.pending())
+
+    def _seal_in(self, txn: WriteTxn, queue: _bindings.AuditQueue, n: int, size: int) -> None:
+        """Chain the first *n* events of *queue* (*size* body bytes) onto the log's end and
+        store them in *txn* as segments of at most ``SEGMENT_EVENTS`` (or ``max_batch``, if
+        fewer) events, with the new head.
+
+        The MACs and seals are one native call (GIL released); ``verify`` recomputes the
+        chain in Python. The queue is unchanged: the caller consumes after the commit.
+        """
+        term, kek, aad_head = self._ctx.envelope.seal_params(RecordType.AUDIT)
+        audit_key = self._ctx.keyring.audit_key(term)
         seq, mac, rolled_to = _chain_end(txn)
-        envelope = self._ctx.envelope
-        step = self._max_batch
-        for start in range(0, len(bodies), step):
-            chunk = bodies[start : start + step]
-            first = seq + 1
-            # The chain's MACs and the event area in one native call (GIL released).
-            events, mac = _bindings.audit_chain(audit_key, mac, first, chunk)
-            seq += len(chunk)
-            head = b'{"k":%d,"n":%d,"s":%d}' % (term, len(chunk), first)
-            if rolled_to is not None:  # the restart keeps where the rolled-back head pointed
-                head = head[:-1] + b',"r":%d}' % rolled_to
-                rolled_to = None
-            key = _SEQ.pack(seq)
-            txn.put(AUDIT, key, envelope.seal(RecordType.AUDIT, key, b"".join([_LEN.pack(len(head)), head, events])))
+        step = min(self._max_batch, SEGMENT_EVENTS)
+        # (rolled_to: the restart keeps where the rolled-back head pointed, in its first segment)
+        blobs, mac = queue.seal(n, size, step, audit_key, mac, seq + 1, term, rolled_to, kek, aad_head)
+        for blob in blobs:
+            seq += min(step, n)
+            n -= step
+            txn.put(AUDIT, _SEQ.pack(seq), blob)
         txn.put(META, HEAD_KEY, _HEAD.pack(seq, mac))
 
     def _mac(self, key: bytes) -> _Mac:
@@ -349,12 +367,36 @@ class AuditLog:
         if self._ctx.closed:
             return
         event.written = True  # queued: the flusher owns it now
-        queue = self._queue
-        queue.append(event)  # deque.append is atomic: no lock on the read path
+        self.queued(self._queue.push(event.canonical()))
+
+    def queued(self, waiting: int) -> None:
+        """An event was queued and *waiting* events wait now: arm the flusher, wake it when
+        a batch is full, and flush here when the flusher lags far behind (back-pressure: the
+        queue never drops an event and never grows without bound)."""
         if not self._armed:
             self._arm()
-        elif len(queue) >= self._max_batch and not self._full.is_set():  # (set() takes a lock)
-            self._full.set()
+        elif waiting >= self._max_batch:
+            if waiting >= _BACKLOG * self._max_batch:
+                self.flush()
+            elif not self._full.is_set():  # (set() takes a lock)
+                self._full.set()
+
+    def read_template(self, session: Any, operation: str, collection: str) -> int | None:
+        """The address of the C template of a successful read's event (*operation* on
+        ``/collection/NAME/VERSION`` by *session*), for the fused read to queue it without
+        Python; 0 when successful reads are not recorded (mode ``"off"``); None when every
+        event must go through :meth:`record` (mode ``"sync"``: it commits before the read
+        returns). The template lives as long as this log (or until a fork)."""
+        template = self._templates.get((session, operation))
+        if template is not None and self.mode == "group":
+            return template.address
+        if self.mode != "group":
+            return 0 if self.mode == "off" else None
+        head, middle, tail = _pieces_of(session.caller_json, operation, session.principal, "success")
+        template = self._templates[(session, operation)] = self._queue.template(
+            f'{head}"/{collection}/'.encode(), f'{middle}"{_NATIVE_REQ_PREFIX}-'.encode(), f'"{tail}'.encode()
+        )
+        return template.address
 
     def _arm(self) -> None:
         self._armed = True
@@ -383,25 +425,19 @@ class AuditLog:
                 self._armed = True
                 self._wake.set()
                 self._full.wait(self._max_delay)
-            if self._stopping and not self._queue:
+            if self._stopping and not self._queue.pending()[0]:
                 return
 
     def flush(self) -> None:
         """Commit queued read events now (called on close, before reading the log, at exit)."""
         with self._flush_lock:
             queue = self._queue
-            batch: list[PendingEvent] = []
-            with contextlib.suppress(IndexError):
-                for _ in range(len(queue)):
-                    batch.append(queue.popleft())
-            if not batch or self._ctx.closed:
+            n, size = queue.pending()
+            if not n or self._ctx.closed:
                 return
-            bodies = [event.canonical() for event in batch]  # canonical() cannot fail on odd values
-            try:
-                self._ctx.write(lambda txn: self._append_in(txn, bodies), with_event=False)
-            except BaseException:
-                queue.extendleft(reversed(batch))  # kept for the next flush, in order
-                raise
+            # A failed write consumes nothing: the events stay queued, in order, for the next flush.
+            self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
+            queue.consume(n)
 
     def close(self) -> None:
         try:

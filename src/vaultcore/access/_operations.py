@@ -23,13 +23,14 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-from vaultcore.access._audit import PendingEvent, caller_json
+from vaultcore.access._audit import AuditLog, PendingEvent, caller_json
+from vaultcore.engine._context import utc_now
 from vaultcore.exceptions import ForbiddenError, VaultError
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["ADMIN", "Session", "operation"]
+__all__ = ["ADMIN", "Session", "operation", "read_event"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,6 +153,23 @@ def operation(
         return wrapper
 
     return deco
+
+
+def read_event(client: Any, operation: str, collection: str) -> int | None:
+    """What the fused read of *client* queues as its event when it succeeds, if it may run
+    with no Python around it (what :func:`operation` would do for a successful read, done
+    in C): the address of the audit log's native template, or 0 when successful reads are
+    not recorded. None when the decorated path must run: a session with roles to check, a call
+    inside another operation, a front end's request id, a vault clock that is not the
+    system's (the event's time is taken in C), or ``audit="sync"``."""
+    session: Session = client._session
+    ctx: VaultContext = client._ctx
+    if session._authorizer is not None or ctx.clock is not utc_now or current_request_id.get() is not None:
+        return None
+    audit: AuditLog = ctx.audit
+    if getattr(audit._local, "event", None) is not None:
+        return None
+    return audit.read_template(session, operation, collection)
 
 
 #: The scope (and audited object) of a request whose name is invalid: no valid name collides.

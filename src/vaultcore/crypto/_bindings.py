@@ -51,7 +51,9 @@ __all__ = [
     "RECORD_OVERHEAD",
     "TAG_SIZE",
     "WRAPPED_DEK_SIZE",
+    "AuditQueue",
     "DekCache",
+    "EventTemplate",
     "audit_chain",
     "constant_time_eq",
     "error_queue_pending",
@@ -732,3 +734,96 @@ def audit_chain(key: bytes, prev_mac: bytes, first_seq: int, bodies: Sequence[by
     if rc:
         _raise(rc)
     return _buffer(out, total)[:], _buffer(last, 32)[:]
+
+
+class AuditQueue:
+    """The audit log's queue of group-committed events in C memory (``vc_auditq``).
+
+    Bodies (canonical JSON, never a value or key) wait in order; the fused read queues its
+    own events through a :meth:`template`. A flush is :meth:`pending`, :meth:`seal` (chain
+    and seal the first *n* events, GIL released), the caller's commit, then :meth:`consume`:
+    a failed commit consumes nothing.
+    """
+
+    __slots__ = ("_q",)
+
+    def __init__(self) -> None:
+        ptr = ffi.new("vc_auditq **")
+        rc = lib.vc_auditq_new(ptr)
+        if rc:
+            _raise(rc)
+        self._q: Any = ffi.gc(ptr[0], lib.vc_auditq_free)
+
+    def push(self, body: bytes) -> int:
+        """Queue one event body; returns how many events wait now."""
+        queued = ffi.new("size_t *")
+        rc = lib.vc_auditq_push(self._q, body, len(body), queued)
+        if rc:
+            _raise(rc)
+        return int(queued[0])
+
+    def pending(self) -> tuple[int, int]:
+        """(events waiting, their bodies' total bytes)."""
+        n, size = ffi.new("size_t *"), ffi.new("size_t *")
+        lib.vc_auditq_pending(self._q, n, size)
+        return int(n[0]), int(size[0])
+
+    def seal(
+        self,
+        n: int,
+        size: int,
+        per_segment: int,
+        audit_key: bytes,
+        prev_mac: bytes,
+        first_seq: int,
+        term: int,
+        rolled_to: int | None,
+        kek: bytes,
+        aad_head: bytes,
+    ) -> tuple[list[bytes], bytes]:
+        """The first *n* events (*size* body bytes, from :meth:`pending`) chained after
+        *prev_mac* from *first_seq* and sealed in segments of at most *per_segment* events:
+        (sealed segments in order, the last event's MAC). The queue is unchanged."""
+        if len(prev_mac) != 32 or not 0 < first_seq < 1 << 63 or per_segment < 1:
+            raise InvalidParameterError("audit chain position out of range")
+        segments = -(-n // per_segment)
+        cap = int(lib.vc_auditq_sealed_size(n, size, per_segment))
+        out = _raw_new("uint8_t[]", cap)
+        lens = ffi.new("size_t[]", segments)
+        last = _raw_new("uint8_t[]", 32)
+        rc = lib.vc_auditq_seal(
+            self._q, n, per_segment, audit_key, len(audit_key), prev_mac, first_seq, term,
+            -1 if rolled_to is None else rolled_to, kek, len(kek), aad_head, len(aad_head), out, cap, lens, last,
+        )  # fmt: skip
+        if rc:
+            _raise(rc)
+        blobs, pos = [], 0
+        for i in range(segments):
+            blobs.append(_buffer(out, pos + lens[i])[pos:])
+            pos += lens[i]
+        return blobs, _buffer(last, 32)[:]
+
+    def consume(self, n: int) -> None:
+        """Drop the first *n* events (they have committed)."""
+        lib.vc_auditq_consume(self._q, n)
+
+    def template(self, head: bytes, middle: bytes, tail: bytes) -> EventTemplate:
+        """A C template of one kind of read event queuing onto this queue: body = *head* ||
+        object id || *middle* || request counter || *tail* || time."""
+        return EventTemplate(self._q, head, middle, tail)
+
+
+class EventTemplate:
+    """A read event's template in C (``vc_event_tpl``); ``address`` is what the fused read
+    takes, valid while this object lives (it holds the queue alive too)."""
+
+    __slots__ = ("_queue", "_t", "address")
+
+    def __init__(self, queue: Any, head: bytes, middle: bytes, tail: bytes) -> None:
+        ptr = ffi.new("vc_event_tpl **")
+        rc = lib.vc_event_tpl_new(queue, head, len(head), middle, len(middle), tail, len(tail), ptr)
+        if rc:
+            _raise(rc)
+        self._t: Any = ffi.gc(ptr[0], lib.vc_event_tpl_free)
+        self._queue = queue
+        self.address = int(ffi.cast("uintptr_t", self._t))

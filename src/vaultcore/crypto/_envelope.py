@@ -84,6 +84,8 @@ class Envelope:
         #: Unwrapped DEKs of records opened before, in locked C memory (see ``DekCache``).
         self.deks = _bindings.DekCache()
         self._native: tuple[Keyring | None, dict[bytes, tuple[Any, bytes, int, bytes]]] = (None, {})
+        #: Native readers holding a KEK copy (``storage._mdb.Reader``): wiped on close.
+        self.readers: list[Any] = []
 
     def native_key(self, rtype: bytes) -> tuple[Any, bytes, int, bytes] | None:
         """What the store's fused read needs to open a record of *rtype* in C: the DEK
@@ -103,6 +105,13 @@ class Envelope:
             params = by_type[rtype] = (handle, ring.kek(term), term, _AAD_PREFIX + ring.vault_id + rtype)
         return params
 
+    def seal_params(self, rtype: bytes) -> tuple[int, bytes, bytes]:
+        """(active term, its KEK, AAD head) for sealing records of *rtype* in C (the audit
+        queue seals its segments there); the AAD is the head followed by the store key."""
+        ring = self._keyring()
+        term = ring.active_term
+        return term, ring.kek(term), _AAD_PREFIX + ring.vault_id + rtype
+
     def forget_keys(self) -> None:
         """Wipe the cached DEKs (keyring rotation, purge)."""
         self.deks.wipe()
@@ -111,6 +120,9 @@ class Envelope:
         """Wipe and free the cached DEKs (vault closed); opening then bypasses the cache."""
         self._native = (None, {})
         self.deks.close()
+        for reader in self.readers:
+            reader.wipe()
+        self.readers.clear()
 
     def _aad(self, ring: Keyring, rtype: bytes, key: bytes) -> bytes:
         return _AAD_PREFIX + ring.vault_id + rtype + key

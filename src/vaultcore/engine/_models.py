@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from vaultcore.engine._records import VersionRecord
 from vaultcore.engine._validation import from_timestamp
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultSettings
-    from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
+    from vaultcore.engine._records import DeletedRecord, Kind
 
 T = TypeVar("T")
 
-__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "lazy_secret"]
+__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "fused_secret", "lazy_secret"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,51 @@ def lazy_secret(value: str, rec: VersionRecord, ident: str, make: Any) -> KeyVau
     """A secret whose properties are ``make(rec)``, built on first use; *ident* is their ``id``."""
     obj = object.__new__(_LazySecret)
     obj.__dict__.update(value=value, _rec=rec, _make=make, _id=ident)
+    return obj
+
+
+class _FusedProperties:
+    """Builds a fused read's ``properties`` from the record's plaintext on first access."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        props = d.pop("_make")(VersionRecord.from_bytes(d.pop("_plain")))
+        d["properties"] = props
+        return props
+
+
+class _FusedSecret(_LazySecret):
+    """What the fused ``get_secret`` returns: the value, and the record's plaintext from
+    which ``name``, ``id`` and ``properties`` are decoded only if they are used."""
+
+    __qualname__ = "KeyVaultSecret"
+    properties = _FusedProperties()  # type: ignore[assignment]
+
+    @property
+    def id(self) -> str:
+        d = self.__dict__
+        plain = d.get("_plain")
+        if plain is None:
+            return cast(str, self.properties.id)
+        name, version = VersionRecord.name_and_version(plain)
+        return f"{d['_prefix']}{name}/{version}"
+
+    @property
+    def name(self) -> str:
+        plain = self.__dict__.get("_plain")
+        return VersionRecord.name_and_version(plain)[0] if plain is not None else self.properties.name
+
+
+_FusedSecret.__name__ = "KeyVaultSecret"
+
+
+def fused_secret(value: str, plain: bytes, prefix: str, make: Any) -> KeyVaultSecret:
+    """A secret of *value* whose version record's plaintext is *plain* (decoded only if
+    its name, id or properties are used); *prefix* is the ids' ``https://vault/secrets/``."""
+    obj = object.__new__(_FusedSecret)
+    obj.__dict__.update(value=value, _plain=plain, _make=make, _prefix=prefix)
     return obj
 
 

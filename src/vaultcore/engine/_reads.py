@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
@@ -42,6 +42,8 @@ class LifecycleReads:
         self._read_open = getattr(ctx.store, "read_open", None)
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
+        # The store's bound native reader of versions and the key material it was bound to.
+        self._bound: tuple[object, Any] | None = None
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -166,6 +168,38 @@ class LifecycleReads:
         if rec.name.lower() != name.lower():
             raise self.not_found(kind, name, version, deleted=deleted)
         return rec
+
+    def read_latest(self, kind: Kind, name: str, event: int) -> tuple[str, bytes, int] | None:
+        """The success path of reading the latest version of *name* in one native call:
+        (its value, the record's plaintext, audit events waiting), its read event queued
+        through the template at address *event* (0: none). None when this store has no native
+        reader or the record is not for it (absent, disabled, under another term, an older
+        format, damaged, a resize or close under way): :meth:`get` then decides and raises.
+
+        A name found in the memo is not moved to its recent end here (that costs as much as
+        the lookup): a name read only this way may be hashed again after 32k others.
+        """
+        bound = self._bound
+        if bound is None or bound[0] is not self._ctx.keyring:
+            bound = self._bind()
+            if bound is None:
+                return None
+        okey = self._objkeys.get((kind.byte, name))
+        if okey is None:
+            okey = self.objkey(kind, name)
+        return bound[1].get(okey, name, event)  # type: ignore[no-any-return]
+
+    def _bind(self) -> tuple[object, Any] | None:
+        """The store's native reader of versions bound to the current keyring, or None."""
+        ring = self._ctx.keyring
+        native = self._ctx.envelope.native_key(RecordType.VERSION)
+        make = getattr(self._ctx.store, "reader", None)
+        if native is None or make is None:
+            return None
+        reader = make(VERSIONS, *native)
+        self._ctx.envelope.readers.append(reader)  # its KEK copy is wiped with the vault
+        self._bound = (ring, reader)
+        return self._bound
 
     def get_cached(
         self, kind: Kind, name: str, version: str | None, cache: MutableMapping[bytes, tuple[bytes, VersionRecord]]

@@ -164,6 +164,12 @@ class VersionRecord:
         except (KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error):
             raise IntegrityError() from None
 
+    @staticmethod
+    def name_and_version(data: bytes) -> tuple[str, str]:
+        """The name and version id of a format 2 record, without decoding the rest."""
+        end = _V2.size + _U16.unpack_from(data, _V2.size - 2)[0]
+        return data[_V2.size : end].decode(), data[1:17].hex()
+
     @classmethod
     def _from_v1(cls, data: bytes) -> VersionRecord:
         """Format 1: ``u32 length || JSON header || payload`` (read for compatibility)."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from vaultcore.access._operations import Session, id_of, name_scope, operation
+from vaultcore.access._operations import Session, id_of, name_scope, operation, read_event
 from vaultcore.access._roles import DataAction as A
 from vaultcore.engine._lifecycle import BulkVersions, Lifecycle, NewVersion
 from vaultcore.engine._models import (
@@ -17,6 +17,7 @@ from vaultcore.engine._models import (
     base_properties,
     deleted_fields,
     fast_init,
+    fused_secret,
     lazy_secret,
 )
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
@@ -28,7 +29,7 @@ from vaultcore.engine._validation import (
     check_tags,
     to_timestamp,
 )
-from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError
+from vaultcore.exceptions import ForbiddenError, IntegrityError, InvalidParameterError, VaultError
 
 if TYPE_CHECKING:
     from vaultcore.engine._backup import ObjectBackup
@@ -54,6 +55,9 @@ class SecretClient:
         self._session = session
         self._engine = engine
         self._backups = backups
+        # Secrets can take the fused read (not in a managed HSM, which refuses them).
+        self._fused = ctx.settings.kind != "managed_hsm"
+        self._id_prefix = f"{ctx.settings.url}/secrets/"
 
     @property
     def vault_url(self) -> str:
@@ -195,7 +199,6 @@ class SecretClient:
         )
         return self._props_many(done)
 
-    @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
     def get_secret(
         self, name: str, version: str | None = None, *, out_content_type: str | None = None
     ) -> KeyVaultSecret:
@@ -205,7 +208,30 @@ class SecretClient:
         information for the application, which may check ``properties.expires_on`` itself.
         *out_content_type* ``application/x-pem-file`` returns a certificate's PKCS#12 backing
         secret as PEM (Azure's ``outContentType``).
+
+        The latest version is read in one native call when it can succeed there (see
+        ``engine._reads.read_latest``): the C core reads, opens and checks the record and
+        queues the audit event; anything else takes the audited operation below, which
+        raises and records what went wrong.
         """
+        if version is None and out_content_type is None and type(name) is str and self._fused:
+            event = read_event(self, "SecretGet", "secrets")
+            if event is not None:
+                try:
+                    found = self._engine.read_latest(_KIND, name, event)
+                except VaultError:  # (an invalid name: the operation raises it, audited)
+                    found = None
+                if found is not None:
+                    value, plain, waiting = found
+                    if waiting:
+                        self._ctx.audit.queued(waiting)
+                    return fused_secret(value, plain, self._id_prefix, self._props)
+        return self._get_secret(name, version, out_content_type=out_content_type)
+
+    @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
+    def _get_secret(
+        self, name: str, version: str | None = None, *, out_content_type: str | None = None
+    ) -> KeyVaultSecret:
         self._check_allowed()
         rec = self._engine.get(_KIND, name, version)
         self._engine.check_usable(_KIND, rec, window=False)

@@ -320,6 +320,15 @@ class LmdbStore:
         except MdbError as exc:
             raise _translate(exc, "read failed") from None
 
+    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes) -> Any:
+        """A native reader of *db* bound to this store and the given key material (the fused
+        ``get_secret``: see ``storage._mdb.Reader``). Its reads fall back (None) once the
+        environment is closed, resized by another process or inherited through fork()."""
+        try:
+            return self._shared.env.reader(db, cache, kek, term, aad_head)
+        except MdbError as exc:
+            raise _translate(exc, "read failed") from None
+
     def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
         """:meth:`find`, handing the record to *opener(key, value)* inside the read
         transaction (the read path of ``get_secret``: one call, no tuple, no second lookup).

@@ -24,13 +24,14 @@ from typing import Any
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
+from vaultcore._ffi import fast_get as _fast_get
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 #: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).
 FALLBACK: Any = NotImplemented
 
-__all__ = ["Cursor", "Env", "MdbError", "Txn", "mdb_codes"]
+__all__ = ["Cursor", "Env", "MdbError", "Reader", "Txn", "mdb_codes"]
 
 NOTFOUND: int = lib.MDB_NOTFOUND
 KEYEXIST: int = lib.MDB_KEYEXIST
@@ -151,11 +152,13 @@ class Env:
 
     def block_reads(self) -> None:
         """Stop fused reads and wait (bounded) until those in flight have left (they take
-        microseconds); they return :data:`FALLBACK` until :meth:`allow_reads`."""
+        microseconds), then abort the read transactions kept for reuse; fused reads return
+        :data:`FALLBACK` until :meth:`allow_reads`."""
         lib.vc_store_block(self._gate, 1)
         deadline = time.monotonic() + 10.0
         while lib.vc_store_active(self._gate) and time.monotonic() < deadline:
             time.sleep(0)
+        lib.vc_store_drain(self._gate)  # the reset read transactions kept for reuse
 
     def allow_reads(self) -> None:
         lib.vc_store_block(self._gate, 0)
@@ -189,6 +192,10 @@ class Env:
         if rc == _S_FOUND:
             return ffi.buffer(kout, ksize[0])[:], ffi.buffer(out, size[0])[:]
         return self._status(rc)
+
+    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes) -> Reader:
+        """A :class:`Reader` of *db* bound to this environment and the given key material."""
+        return Reader(self, self.dbs[db], cache, kek, term, aad_head)
 
     def _status(self, rc: int) -> Any:
         """None, FALLBACK or the exception for a fused call's status other than found."""
@@ -423,3 +430,41 @@ def _packed(items: Sequence[bytes | memoryview]) -> tuple[bytes, Any]:
     if len(packed) != sum(lens):  # pragma: no cover - join and nbytes agree for buffers
         raise MdbError(lib.MDB_BAD_VALSIZE, "inconsistent buffer sizes")
     return packed, ffi.from_buffer("size_t[]", lens)
+
+
+class Reader:
+    """The bound native reader of one database (``vc_reader``): get_secret's one C call.
+
+    It keeps the environment's gate, the database, the DEK cache, the keyring term, a copy
+    of that term's KEK in a locked C page (wiped when the reader is freed) and the AAD head,
+    so a read passes only the object's prefix, its name and the audit event's template.
+    """
+
+    __slots__ = ("_addr", "_cache", "_env", "_r")
+
+    def __init__(self, env: Env, dbi: int, cache: Any, kek: bytes, term: int, aad_head: bytes) -> None:
+        ptr = ffi.new("vc_reader **")
+        rc = lib.vc_reader_new(env._gate, dbi, cache, kek, len(kek), term, aad_head, len(aad_head), ptr)
+        if rc:
+            raise InvalidParameterError("key material out of range for the native reader")
+        self._r: Any = ffi.gc(ptr[0], lib.vc_reader_free)
+        self._addr = int(ffi.cast("uintptr_t", self._r))  # for fast_get, alive as long as _r
+        self._env = env  # the gate lives as long as this reader
+        self._cache = cache  # so does the DEK cache
+
+    @property
+    def locked(self) -> bool:
+        """Whether the KEK's page is locked in memory (mlock)."""
+        return bool(lib.vc_reader_locked(self._r))
+
+    def wipe(self) -> None:
+        """Wipe the KEK copy (the vault closed); later reads take the general path."""
+        lib.vc_reader_wipe(self._r)
+
+    def get(self, prefix: bytes, name: str, event: int) -> tuple[str, bytes, int] | None:
+        """The latest record under *prefix* if the fast path may serve it (see
+        ``vc_reader_get``; *name* must be the record's, case aside): (its value, the record's
+        plaintext, audit events now waiting), its event queued through the template at
+        address *event* (0: none). None: take the general path. One CPython-level call
+        (``fast_get``), the GIL released inside."""
+        return _fast_get(self._addr, prefix, name, event)  # type: ignore[no-any-return]
