@@ -186,7 +186,7 @@ def test_a_closed_vault_wipes_the_readers_key_and_refuses(tmp_path: Path) -> Non
     v.secrets.set_secret("s", "v")
     v.secrets.get_secret("s")
     engine = v.secrets._engine  # type: ignore[attr-defined]
-    reader = engine._bound[1]
+    reader = engine._bound[3]
     okey = engine.objkey(Kind.SECRET, "s")
     assert reader.get(okey, "s", 0) is not None
     v.close()
@@ -198,12 +198,12 @@ def test_a_closed_vault_wipes_the_readers_key_and_refuses(tmp_path: Path) -> Non
 def test_keyring_rotation_rebinds_the_reader(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
     vault.secrets.set_secret("s", "old")
     vault.secrets.get_secret("s")
-    first = vault.secrets._engine._bound[1]  # type: ignore[attr-defined]
+    first = vault.secrets._engine._bound[3]  # type: ignore[attr-defined]
     vault.rotate_keyring()
     vault.secrets.set_secret("s", "new")
     calls = _count_operations(vault, monkeypatch)
     assert vault.secrets.get_secret("s").value == "new"
-    assert calls == [] and vault.secrets._engine._bound[1] is not first  # type: ignore[attr-defined]
+    assert calls == [] and vault.secrets._engine._bound[3] is not first  # type: ignore[attr-defined]
     assert vault.audit.verify().ok
 
 

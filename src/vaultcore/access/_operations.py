@@ -169,6 +169,9 @@ def read_event(client: Any, operation: str, collection: str) -> int | None:
     audit: AuditLog = ctx.audit
     if getattr(audit._local, "event", None) is not None:
         return None
+    template = audit._templates.get((session, operation))  # (read_template's first step, inline)
+    if template is not None and audit.mode == "group":
+        return template.address
     return audit.read_template(session, operation, collection)
 
 

@@ -43,7 +43,9 @@ class LifecycleReads:
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
         # The store's bound native reader of versions and the key material it was bound to.
-        self._bound: tuple[object, Any] | None = None
+        #: Whether the store reads and opens a record in one native call (LMDB; not PostgreSQL).
+        self.fusable = getattr(ctx.store, "reader", None) is not None
+        self._bound: tuple[object, Any, int, Any] | None = None
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -180,17 +182,20 @@ class LifecycleReads:
         the lookup): a name read only this way may be hashed again after 32k others.
         """
         bound = self._bound
-        if bound is None or bound[0] is not self._ctx.keyring:
+        if bound is None or bound[0] is not self._ctx._keyring:
+            if not self.fusable:
+                return None
             bound = self._bind()
             if bound is None:
                 return None
         okey = self._objkeys.get((kind.byte, name))
         if okey is None:
             okey = self.objkey(kind, name)
-        return bound[1].get(okey, name, event)  # type: ignore[no-any-return]
+        return bound[1](bound[2], okey, name, event)  # type: ignore[no-any-return]
 
-    def _bind(self) -> tuple[object, Any] | None:
-        """The store's native reader of versions bound to the current keyring, or None."""
+    def _bind(self) -> tuple[object, Any, int, Any] | None:
+        """The store's native reader of versions bound to the current keyring, as (keyring,
+        entry point, its first argument, the reader), or None."""
         ring = self._ctx.keyring
         native = self._ctx.envelope.native_key(RecordType.VERSION)
         make = getattr(self._ctx.store, "reader", None)
@@ -198,7 +203,8 @@ class LifecycleReads:
             return None
         reader = make(VERSIONS, *native)
         self._ctx.envelope.readers.append(reader)  # its KEK copy is wiped with the vault
-        self._bound = (ring, reader)
+        entry, handle = reader.entry
+        self._bound = (ring, entry, handle, reader)
         return self._bound
 
     def get_cached(

@@ -461,6 +461,12 @@ class Reader:
         """Wipe the KEK copy (the vault closed); later reads take the general path."""
         lib.vc_reader_wipe(self._r)
 
+    @property
+    def entry(self) -> tuple[Any, int]:
+        """(fast_get, this reader's address): ``entry[0](entry[1], prefix, name, event)`` is
+        :meth:`get` without its Python frame (the caller keeps this reader alive)."""
+        return _fast_get, self._addr
+
     def get(self, prefix: bytes, name: str, event: int) -> tuple[str, bytes, int] | None:
         """The latest record under *prefix* if the fast path may serve it (see
         ``vc_reader_get``; *name* must be the record's, case aside): (its value, the record's
