@@ -5,8 +5,9 @@
  * and cannot build Python objects in C: for the hot read that glue (pointer arguments, the
  * output copied out of a scratch buffer, then wiped) cost more than the read itself. This
  * one function takes the bound reader and the event template as addresses (held alive by
- * their owners in storage._mdb and access._audit), calls vc_reader_get with the GIL
- * released, and returns the value as str and the record's plaintext as bytes, the C
+ * their owners in storage._mdb and crypto._bindings), calls vc_reader_get with the GIL
+ * released, and builds the result: an instance of the class it is given (engine._models'
+ * lazy KeyVaultSecret) holding the value as str and the record's plaintext as bytes, the C
  * buffer wiped. vc_py_export adds it to the vaultcore._native module as ``fast_get``.
  */
 #define PY_SSIZE_T_CLEAN
@@ -22,8 +23,30 @@
 
 #define LOCAL_OUT 1024
 
-/* fast_get(reader: int, prefix: bytes, name: str, event: int) -> (value, plaintext, queued)
- * or None (the general path must serve this read). */
+/* Interned attribute names of the result object (set by vc_py_export). */
+static PyObject *k_value, *k_plain, *k_make, *k_prefix;
+
+/* An instance of cls (a KeyVaultSecret subclass whose properties decode lazily) with value,
+ * the record's plaintext, the properties' factory and the ids' prefix in its __dict__. */
+static PyObject *make_result(PyObject *cls, PyObject *value, PyObject *plain, PyObject *make, PyObject *prefix)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cls, Py_tp_alloc);
+    PyObject *obj = alloc != NULL ? alloc((PyTypeObject *)cls, 0) : NULL, *dict;
+    if (obj == NULL)
+        return NULL;
+    dict = PyObject_GenericGetDict(obj, NULL);
+    if (dict == NULL || PyDict_SetItem(dict, k_value, value) < 0 || PyDict_SetItem(dict, k_plain, plain) < 0 ||
+        PyDict_SetItem(dict, k_make, make) < 0 || PyDict_SetItem(dict, k_prefix, prefix) < 0) {
+        Py_XDECREF(dict);
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(dict);
+    return obj;
+}
+
+/* fast_get(reader: int, prefix: bytes, name: str, event: int, cls, make, id_prefix) ->
+ * (secret, events waiting) or None (the general path must serve this read). */
 static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     uint8_t local[LOCAL_OUT], *out = local;
@@ -33,11 +56,11 @@ static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t prefix_len = 0, name_len = 0;
     vc_reader *reader;
     vc_event_tpl *event;
-    PyObject *value, *plain, *count, *result;
+    PyObject *value, *plain, *obj = NULL, *result = NULL;
     int rc;
     (void)self;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "fast_get takes 4 arguments");
+    if (nargs != 7 || !PyType_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "fast_get(reader, prefix, name, event, cls, make, id_prefix)");
         return NULL;
     }
     reader = PyLong_AsVoidPtr(args[0]);
@@ -46,7 +69,7 @@ static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     name = PyUnicode_AsUTF8AndSize(args[2], &name_len);
     if (name == NULL)
         return NULL;
-    event = args[3] == Py_None ? NULL : PyLong_AsVoidPtr(args[3]);
+    event = PyLong_AsVoidPtr(args[3]);
     if (event == NULL && PyErr_Occurred())
         return NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -70,11 +93,12 @@ static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     vc_cleanse(out, n);
     if (out != local)
         free(out);
-    count = PyLong_FromSize_t(queued);
-    result = plain && value && count ? PyTuple_Pack(3, value, plain, count) : NULL;
+    if (plain != NULL && value != NULL)
+        obj = make_result(args[4], value, plain, args[5], args[6]);
+    if (obj != NULL)
+        result = Py_BuildValue("(Nn)", obj, (Py_ssize_t)queued);
     Py_XDECREF(value);
     Py_XDECREF(plain);
-    Py_XDECREF(count);
     return result;
 }
 
@@ -86,7 +110,13 @@ int vc_py_export(void)
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *mod = PyImport_ImportModule("vaultcore._native"), *fn = NULL;
     int ok = 0;
-    if (mod != NULL) {
+    if (k_value == NULL) {
+        k_value = PyUnicode_InternFromString("value");
+        k_plain = PyUnicode_InternFromString("_plain");
+        k_make = PyUnicode_InternFromString("_make");
+        k_prefix = PyUnicode_InternFromString("_prefix");
+    }
+    if (mod != NULL && k_value != NULL && k_plain != NULL && k_make != NULL && k_prefix != NULL) {
         fn = PyCFunction_NewEx(&fast_get_def, NULL, NULL);
         ok = fn != NULL && PyObject_SetAttrString(mod, "fast_get", fn) == 0;
     }

@@ -15,6 +15,7 @@ import pytest
 from vaultcore import ForbiddenError, IntegrityError, InvalidParameterError, NotFoundError, RawKeyCredential, Vault
 from vaultcore.access._operations import current_request_id
 from vaultcore.engine._lifecycle import NewVersion
+from vaultcore.engine._models import FusedSecret
 from vaultcore.engine._records import Kind
 
 KEY = b"\x24" * 32
@@ -135,7 +136,7 @@ def test_an_invalid_name_is_refused_and_audited_once(vault: Vault) -> None:
 def test_a_value_that_is_not_utf8_is_an_integrity_error(vault: Vault) -> None:
     engine = vault.secrets._engine  # type: ignore[attr-defined]
     engine.add_version(Kind.SECRET, "raw", NewVersion(payload=b"ok \xff\xfe"))
-    assert engine.read_latest(Kind.SECRET, "raw", 0) is None  # the C check refuses it
+    assert engine.read_latest(Kind.SECRET, "raw", 0, repr, "") is None  # the C check refuses it
     with pytest.raises(IntegrityError):
         vault.secrets.get_secret("raw")
     assert [e.result for e in _reads(vault)] == ["IntegrityError"]
@@ -188,9 +189,9 @@ def test_a_closed_vault_wipes_the_readers_key_and_refuses(tmp_path: Path) -> Non
     engine = v.secrets._engine  # type: ignore[attr-defined]
     reader = engine._bound[3]
     okey = engine.objkey(Kind.SECRET, "s")
-    assert reader.get(okey, "s", 0) is not None
+    assert reader.get(okey, "s", 0, FusedSecret, repr, "") is not None
     v.close()
-    assert reader.get(okey, "s", 0) is None  # the KEK copy is wiped: nothing opens
+    assert reader.get(okey, "s", 0, FusedSecret, repr, "") is None  # the KEK copy is wiped: nothing opens
     with pytest.raises(Exception, match=r"(?i)closed|locked"):
         v.secrets.get_secret("s")
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["DeletedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "fused_secret", "lazy_secret"]
+__all__ = ["DeletedSecret", "FusedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "lazy_secret"]
 
 
 @dataclass(frozen=True)
@@ -168,9 +168,11 @@ class _FusedProperties:
         return props
 
 
-class _FusedSecret(_LazySecret):
-    """What the fused ``get_secret`` returns: the value, and the record's plaintext from
-    which ``name``, ``id`` and ``properties`` are decoded only if they are used."""
+class FusedSecret(_LazySecret):
+    """What the fused ``get_secret`` returns, built in C by ``fast_get``
+    (csrc/vaultcore_pyfast.c): ``value`` and, in its ``__dict__``, the record's plaintext
+    ``_plain`` (``name``, ``id`` and ``properties`` are decoded from it only if used), the
+    properties' factory ``_make`` and the ids' prefix ``_prefix`` (``https://vault/secrets/``)."""
 
     __qualname__ = "KeyVaultSecret"
     properties = _FusedProperties()  # type: ignore[assignment]
@@ -190,15 +192,7 @@ class _FusedSecret(_LazySecret):
         return VersionRecord.name_and_version(plain)[0] if plain is not None else self.properties.name
 
 
-_FusedSecret.__name__ = "KeyVaultSecret"
-
-
-def fused_secret(value: str, plain: bytes, prefix: str, make: Any) -> KeyVaultSecret:
-    """A secret of *value* whose version record's plaintext is *plain* (decoded only if
-    its name, id or properties are used); *prefix* is the ids' ``https://vault/secrets/``."""
-    obj = object.__new__(_FusedSecret)
-    obj.__dict__.update(value=value, _plain=plain, _make=make, _prefix=prefix)
-    return obj
+FusedSecret.__name__ = "KeyVaultSecret"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
+from vaultcore.engine._models import FusedSecret
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.engine._validation import check_name
 from vaultcore.exceptions import ConflictError, ForbiddenError, NotFoundError
@@ -171,12 +172,14 @@ class LifecycleReads:
             raise self.not_found(kind, name, version, deleted=deleted)
         return rec
 
-    def read_latest(self, kind: Kind, name: str, event: int) -> tuple[str, bytes, int] | None:
+    def read_latest(self, kind: Kind, name: str, event: int, make: Any, id_prefix: str) -> tuple[Any, int] | None:
         """The success path of reading the latest version of *name* in one native call:
-        (its value, the record's plaintext, audit events waiting), its read event queued
-        through the template at address *event* (0: none). None when this store has no native
-        reader or the record is not for it (absent, disabled, under another term, an older
-        format, damaged, a resize or close under way): :meth:`get` then decides and raises.
+        (a :class:`~vaultcore.engine._models.FusedSecret` whose properties are ``make(record)``
+        on first use and whose id starts with *id_prefix*, audit events waiting), its read
+        event queued through the template at address *event* (0: none). None when this store
+        has no native reader or the record is not for it (absent, disabled, under another
+        term, an older format, damaged, a resize or close under way): :meth:`get` then
+        decides and raises.
 
         A name found in the memo is not moved to its recent end here (that costs as much as
         the lookup): a name read only this way may be hashed again after 32k others.
@@ -191,7 +194,7 @@ class LifecycleReads:
         okey = self._objkeys.get((kind.byte, name))
         if okey is None:
             okey = self.objkey(kind, name)
-        return bound[1](bound[2], okey, name, event)  # type: ignore[no-any-return]
+        return bound[1](bound[2], okey, name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
 
     def _bind(self) -> tuple[object, Any, int, Any] | None:
         """The store's native reader of versions bound to the current keyring, as (keyring,

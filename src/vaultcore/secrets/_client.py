@@ -17,7 +17,6 @@ from vaultcore.engine._models import (
     base_properties,
     deleted_fields,
     fast_init,
-    fused_secret,
     lazy_secret,
 )
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
@@ -219,14 +218,14 @@ class SecretClient:
             event = read_event(self, "SecretGet", "secrets")
             if event is not None:
                 try:
-                    found = self._engine.read_latest(_KIND, name, event)
+                    found = self._engine.read_latest(_KIND, name, event, self._props, self._id_prefix)
                 except VaultError:  # (an invalid name: the operation raises it, audited)
                     found = None
                 if found is not None:
-                    value, plain, waiting = found
+                    secret, waiting = found
                     if waiting:
                         self._ctx.audit.queued(waiting)
-                    return fused_secret(value, plain, self._id_prefix, self._props)
+                    return secret  # type: ignore[no-any-return]
         return self._get_secret(name, version, out_content_type=out_content_type)
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)

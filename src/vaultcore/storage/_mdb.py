@@ -463,14 +463,15 @@ class Reader:
 
     @property
     def entry(self) -> tuple[Any, int]:
-        """(fast_get, this reader's address): ``entry[0](entry[1], prefix, name, event)`` is
-        :meth:`get` without its Python frame (the caller keeps this reader alive)."""
+        """(fast_get, this reader's address): ``entry[0](entry[1], prefix, name, event, cls,
+        make, id_prefix)`` is :meth:`get` without its Python frame (the caller keeps this
+        reader alive)."""
         return _fast_get, self._addr
 
-    def get(self, prefix: bytes, name: str, event: int) -> tuple[str, bytes, int] | None:
+    def get(self, prefix: bytes, name: str, event: int, cls: type, make: Any, id_prefix: str) -> tuple[Any, int] | None:
         """The latest record under *prefix* if the fast path may serve it (see
-        ``vc_reader_get``; *name* must be the record's, case aside): (its value, the record's
-        plaintext, audit events now waiting), its event queued through the template at
-        address *event* (0: none). None: take the general path. One CPython-level call
-        (``fast_get``), the GIL released inside."""
-        return _fast_get(self._addr, prefix, name, event)  # type: ignore[no-any-return]
+        ``vc_reader_get``; *name* must be the record's, case aside): (an instance of *cls*
+        holding the value and the record, audit events now waiting), its event queued
+        through the template at address *event* (0: none). None: take the general path. One
+        CPython-level call (``fast_get``), the GIL released inside."""
+        return _fast_get(self._addr, prefix, name, event, cls, make, id_prefix)  # type: ignore[no-any-return]
