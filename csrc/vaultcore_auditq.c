@@ -6,7 +6,9 @@
  * serialised; the fused read (vaultcore_reader.c) pushes the body of its own SecretGet event,
  * built from a template, so an audited read takes no Python step for its event.
  *
- * A flush is peek, seal, commit, consume: vc_auditq_seal copies the first n bodies under the
+ * The flusher thread waits in vc_auditq_wait (GIL released) for the first event of a round,
+ * then for a full batch or its delay: a push signals it, so readers do nothing in Python to
+ * wake it. A flush is peek, seal, commit, consume: vc_auditq_seal copies the first n bodies under the
  * lock, then (lock released, GIL released) chains them (vc_audit_chain: the MACs verify()
  * recomputes) into segments of at most per_segment events and seals each segment with a
  * fresh DEK exactly as crypto/_envelope.py seals an AUDIT record. The caller puts the
@@ -16,8 +18,10 @@
  */
 #include "vaultcore_native.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +29,9 @@
 
 struct vc_auditq {
     pthread_mutex_t lock;
+    pthread_cond_t cond; /* the flusher waits here (vc_auditq_wait) */
+    size_t batch;        /* ... until this many events wait (or its delay ends) */
+    int stop;
     uint8_t *buf; /* the bodies, concatenated */
     size_t used, cap;
     size_t *lens; /* the length of each body */
@@ -43,6 +50,12 @@ int vc_auditq_new(vc_auditq **out)
         free(q);
         return VC_ERR_INTERNAL;
     }
+    if (pthread_cond_init(&q->cond, NULL) != 0) {
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+        return VC_ERR_INTERNAL;
+    }
+    q->batch = 1;
     *out = q;
     return VC_OK;
 }
@@ -51,6 +64,7 @@ void vc_auditq_free(vc_auditq *q)
 {
     if (q == NULL)
         return;
+    pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     free(q->buf);
     free(q->lens);
@@ -85,6 +99,8 @@ static int push_locked(vc_auditq *q, const uint8_t *a, size_t al, size_t total)
         memcpy(q->buf + q->used, a, al);
     q->used += total;
     q->lens[q->n++] = total;
+    if (q->n == 1 || q->n == q->batch)
+        pthread_cond_signal(&q->cond); /* the first event of a round, or a full batch */
     return VC_OK;
 }
 
@@ -124,6 +140,37 @@ int vc_auditq_push_parts(vc_auditq *q, const uint8_t *const *parts, const size_t
     *queued = q->n;
     pthread_mutex_unlock(&q->lock);
     return st;
+}
+
+int vc_auditq_wait(vc_auditq *q, size_t batch, double max_delay)
+{
+    struct timespec until;
+    long long ns;
+    int stopped;
+    pthread_mutex_lock(&q->lock);
+    q->batch = batch ? batch : 1;
+    while (q->n == 0 && !q->stop)
+        pthread_cond_wait(&q->cond, &q->lock);
+    if (q->n < q->batch && !q->stop && max_delay > 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        ns = (long long)(max_delay * 1e9);
+        until.tv_sec += (time_t)(ns / 1000000000LL) + (until.tv_nsec + ns % 1000000000LL) / 1000000000LL;
+        until.tv_nsec = (until.tv_nsec + ns % 1000000000LL) % 1000000000LL;
+        while (q->n < q->batch && !q->stop)
+            if (pthread_cond_timedwait(&q->cond, &q->lock, &until) == ETIMEDOUT)
+                break;
+    }
+    stopped = q->stop;
+    pthread_mutex_unlock(&q->lock);
+    return stopped;
+}
+
+void vc_auditq_stop(vc_auditq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
 }
 
 void vc_auditq_pending(vc_auditq *q, size_t *n, size_t *bytes)

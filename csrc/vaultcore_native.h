@@ -208,5 +208,9 @@ int vc_auditq_seal(vc_auditq *q, size_t n, size_t per_segment, const uint8_t *au
                    size_t aad_head_len, uint8_t *out, size_t out_cap, size_t *seg_lens,
                    uint8_t *last_mac);
 void vc_auditq_consume(vc_auditq *q, size_t n);
+/* The flusher's wait: until an event waits, then until batch events wait or max_delay
+ * seconds pass, or until vc_auditq_stop. Returns 1 once stopped, else 0. */
+int vc_auditq_wait(vc_auditq *q, size_t batch, double max_delay);
+void vc_auditq_stop(vc_auditq *q);
 
 #endif /* VAULTCORE_NATIVE_H */

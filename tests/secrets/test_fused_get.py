@@ -230,7 +230,7 @@ def test_a_failed_flush_keeps_every_event_in_order(vault: Vault, monkeypatch: py
 def test_a_lagging_flusher_makes_readers_flush(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
     audit = vault._ctx.audit
     monkeypatch.setattr(audit, "_max_batch", 4)
-    monkeypatch.setattr(audit, "_arm", lambda: setattr(audit, "_armed", True))  # no flusher thread
+    monkeypatch.setattr(audit, "_start_flusher", lambda: None)  # no flusher thread
     vault.secrets.set_secret("s", "v")
     for _ in range(16 * 4 + 10):
         vault.secrets.get_secret("s")
@@ -238,3 +238,33 @@ def test_a_lagging_flusher_makes_readers_flush(vault: Vault, monkeypatch: pytest
     monkeypatch.undo()
     assert len(_reads(vault)) == 16 * 4 + 10
     assert vault.audit.verify().ok
+
+
+def test_threads_making_the_first_read_at_once_share_one_template(tmp_path: Path) -> None:
+    """Regression: two threads that both found no template made one each, and the second
+    replaced (and freed) the first while the first thread's read was still queuing on it."""
+    import threading
+
+    for round_ in range(5):
+        with Vault.create(tmp_path / f"v{round_}", RawKeyCredential(KEY)) as v:
+            v.secrets.set_secret("s", "v")
+            start = threading.Barrier(6)
+            errors: list[BaseException] = []
+
+            def work() -> None:
+                start.wait()
+                try:
+                    for _ in range(100):
+                        assert v.secrets.get_secret("s").value == "v"
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert errors == []
+            assert len(v._ctx.audit._templates) == 1
+            assert len(_reads(v)) == 600
+            assert v.audit.verify().ok

@@ -54,6 +54,7 @@ import json
 import os
 import struct
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -258,11 +259,9 @@ class AuditLog:
         # forked child starts a new one and leaves the inherited one, which the parent flushes.
         self._queue = _bindings.AuditQueue()
         self._templates: dict[tuple[Any, str], _bindings.EventTemplate] = {}  # (session, operation)
-        self._armed = False  # a flush round is due: set by the first queued event
-        self._wake = threading.Event()  # the flusher waits for an armed round
-        self._full = threading.Event()  # ... then for max_delay, or until the batch is full
         self._flush_lock = threading.Lock()  # batches commit one at a time, in queue order
-        self._start_lock = threading.Lock()
+        self._start_lock = threading.Lock()  # makes each read template once
+        self._flusher_lock = threading.Lock()  # starts the flusher thread once
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -367,65 +366,63 @@ class AuditLog:
         if self._ctx.closed:
             return
         event.written = True  # queued: the flusher owns it now
-        self.queued(self._queue.push(event.canonical()))
-
-    def queued(self, waiting: int) -> None:
-        """An event was queued and *waiting* events wait now: arm the flusher, wake it when
-        a batch is full, and flush here when the flusher lags far behind (back-pressure: the
-        queue never drops an event and never grows without bound)."""
-        if not self._armed:
-            self._arm()
-        elif waiting >= self._max_batch:
-            if waiting >= _BACKLOG * self._max_batch:
-                self.flush()
-            elif not self._full.is_set():  # (set() takes a lock)
-                self._full.set()
-
-    def read_template(self, session: Any, operation: str, collection: str) -> int | None:
-        """The address of the C template of a successful read's event (*operation* on
-        ``/collection/NAME/VERSION`` by *session*), for the fused read to queue it without
-        Python; 0 when successful reads are not recorded (mode ``"off"``); None when every
-        event must go through :meth:`record` (mode ``"sync"``: it commits before the read
-        returns). The template lives as long as this log (or until a fork)."""
-        template = self._templates.get((session, operation))
-        if template is not None and self.mode == "group":
-            return template.address
-        if self.mode != "group":
-            return 0 if self.mode == "off" else None
-        head, middle, tail = _pieces_of(session.caller_json, operation, session.principal, "success")
-        template = self._templates[(session, operation)] = self._queue.template(
-            f'{head}"/{collection}/'.encode(), f'{middle}"{_NATIVE_REQ_PREFIX}-'.encode(), f'"{tail}'.encode()
-        )
-        return template.address
-
-    def _arm(self) -> None:
-        self._armed = True
+        waiting = self._queue.push(event.canonical())
         if self._thread is None:
+            self._start_flusher()
+        if waiting >= self.backlog:
+            self.flush()
+
+    @property
+    def backlog(self) -> int:
+        """Events waiting beyond which a queuing thread flushes them itself (the flusher
+        lags): back-pressure, so the queue never drops an event nor grows without bound."""
+        return _BACKLOG * self._max_batch
+
+    def read_template(self, session: Any, operation: str, collection: str) -> _bindings.EventTemplate | None:
+        """The C template of a successful read's event (*operation* on ``/collection/NAME/
+        VERSION`` by *session*), for the fused read to queue it without Python;
+        ``NO_EVENT`` when successful reads are not recorded (mode ``"off"``); None when every
+        event must go through :meth:`record` (mode ``"sync"``: it commits before the read
+        returns). Made once per (session, operation) and kept as long as this log (or
+        until a fork): a template is never replaced while a reader may hold it."""
+        if self.mode != "group":
+            return _bindings.NO_EVENT if self.mode == "off" else None
+        key = (session, operation)
+        template = self._templates.get(key)
+        if template is None:
             with self._start_lock:
-                if self._thread is None:
-                    thread = threading.Thread(target=self._run, name="vaultcore-audit", daemon=True)
-                    thread.start()
-                    self._thread = thread
-        self._wake.set()
+                template = self._templates.get(key)
+                if template is None:
+                    head, middle, tail = _pieces_of(session.caller_json, operation, session.principal, "success")
+                    template = self._templates[key] = self._queue.template(
+                        f'{head}"/{collection}/'.encode(),
+                        f'{middle}"{_NATIVE_REQ_PREFIX}-'.encode(),
+                        f'"{tail}'.encode(),
+                    )
+            if self._thread is None:
+                self._start_flusher()
+        return template
+
+    def _start_flusher(self) -> None:
+        with self._flusher_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="vaultcore-audit", daemon=True)
+                thread.start()
+                self._thread = thread
 
     def _run(self) -> None:
+        """The flusher: waits in C (GIL released) for the first event of a round, then for a
+        full batch or ``max_delay``, and commits; a push wakes it, so readers never do."""
+        queue = self._queue
         while True:
-            self._wake.wait()
-            if not self._stopping:
-                self._full.wait(self._max_delay)
-            # Clear before draining: an event queued from here on re-arms the next round.
-            self._wake.clear()
-            self._full.clear()
-            self._armed = False
+            stopped = queue.wait(self._max_batch, self._max_delay)
             try:
                 self.flush()
-            except Exception:  # the batch went back to the queue: retry on the next round
+            except Exception:  # the events stay queued, in order: retry after a delay
                 if self._stopping:
                     return
-                self._armed = True
-                self._wake.set()
-                self._full.wait(self._max_delay)
-            if self._stopping and not self._queue.pending()[0]:
+                time.sleep(max(self._max_delay, 0.01))
+            if stopped:
                 return
 
     def flush(self) -> None:
@@ -444,8 +441,7 @@ class AuditLog:
             self.flush()
         finally:
             self._stopping = True
-            self._wake.set()
-            self._full.set()
+            self._queue.stop()
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=5)

@@ -28,6 +28,7 @@ from vaultcore.engine._context import utc_now
 from vaultcore.exceptions import ForbiddenError, VaultError
 
 if TYPE_CHECKING:
+    from vaultcore.crypto._bindings import EventTemplate
     from vaultcore.engine._context import VaultContext
 
 __all__ = ["ADMIN", "Session", "operation", "read_event"]
@@ -155,13 +156,14 @@ def operation(
     return deco
 
 
-def read_event(client: Any, operation: str, collection: str) -> int | None:
+def read_event(client: Any, operation: str, collection: str) -> EventTemplate | None:
     """What the fused read of *client* queues as its event when it succeeds, if it may run
     with no Python around it (what :func:`operation` would do for a successful read, done
-    in C): the address of the audit log's native template, or 0 when successful reads are
-    not recorded. None when the decorated path must run: a session with roles to check, a call
-    inside another operation, a front end's request id, a vault clock that is not the
-    system's (the event's time is taken in C), or ``audit="sync"``."""
+    in C): the audit log's native template (``NO_EVENT`` when successful reads are not
+    recorded); the caller holds it for the length of the call. None when the decorated
+    path must run: a session with roles to check, a call inside another operation, a front
+    end's request id, a vault clock that is not the system's (the event's time is taken in
+    C), or ``audit="sync"``."""
     session: Session = client._session
     ctx: VaultContext = client._ctx
     if session._authorizer is not None or ctx.clock is not utc_now or current_request_id.get() is not None:
@@ -171,7 +173,7 @@ def read_event(client: Any, operation: str, collection: str) -> int | None:
         return None
     template = audit._templates.get((session, operation))  # (read_template's first step, inline)
     if template is not None and audit.mode == "group":
-        return template.address
+        return template
     return audit.read_template(session, operation, collection)
 
 

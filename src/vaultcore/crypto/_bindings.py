@@ -48,6 +48,7 @@ __all__ = [
     "DEK_SIZE",
     "MAX_PREFIX_SIZE",
     "NONCE_SIZE",
+    "NO_EVENT",
     "RECORD_OVERHEAD",
     "TAG_SIZE",
     "WRAPPED_DEK_SIZE",
@@ -807,6 +808,15 @@ class AuditQueue:
         """Drop the first *n* events (they have committed)."""
         lib.vc_auditq_consume(self._q, n)
 
+    def wait(self, batch: int, max_delay: float) -> bool:
+        """The flusher's wait, GIL released: until an event waits, then until *batch* wait
+        or *max_delay* seconds pass; True once :meth:`stop` was called."""
+        return bool(lib.vc_auditq_wait(self._q, batch, max_delay))
+
+    def stop(self) -> None:
+        """End every present and future :meth:`wait` at once."""
+        lib.vc_auditq_stop(self._q)
+
     def template(self, head: bytes, middle: bytes, tail: bytes) -> EventTemplate:
         """A C template of one kind of read event queuing onto this queue: body = *head* ||
         object id || *middle* || request counter || *tail* || time."""
@@ -815,9 +825,18 @@ class AuditQueue:
 
 class EventTemplate:
     """A read event's template in C (``vc_event_tpl``); ``address`` is what the fused read
-    takes, valid while this object lives (it holds the queue alive too)."""
+    takes, valid while this object lives (it holds the queue alive too): a caller keeps the
+    object, not only its address, for the length of the call. :data:`NO_EVENT` (address 0)
+    stands for "record nothing"."""
 
     __slots__ = ("_queue", "_t", "address")
+
+    @classmethod
+    def none(cls) -> EventTemplate:
+        obj = cls.__new__(cls)
+        obj._queue = obj._t = None
+        obj.address = 0
+        return obj
 
     def __init__(self, queue: Any, head: bytes, middle: bytes, tail: bytes) -> None:
         ptr = ffi.new("vc_event_tpl **")
@@ -827,3 +846,7 @@ class EventTemplate:
         self._t: Any = ffi.gc(ptr[0], lib.vc_event_tpl_free)
         self._queue = queue
         self.address = int(ffi.cast("uintptr_t", self._t))
+
+
+#: The template of "no event" (a fused read whose success is not recorded: audit mode "off").
+NO_EVENT = EventTemplate.none()

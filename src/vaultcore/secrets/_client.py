@@ -215,16 +215,16 @@ class SecretClient:
         raises and records what went wrong.
         """
         if version is None and out_content_type is None and type(name) is str and self._fused:
-            event = read_event(self, "SecretGet", "secrets")
+            event = read_event(self, "SecretGet", "secrets")  # (held until the call returns)
             if event is not None:
                 try:
-                    found = self._engine.read_latest(_KIND, name, event, self._props, self._id_prefix)
+                    found = self._engine.read_latest(_KIND, name, event.address, self._props, self._id_prefix)
                 except VaultError:  # (an invalid name: the operation raises it, audited)
                     found = None
                 if found is not None:
                     secret, waiting = found
-                    if waiting:
-                        self._ctx.audit.queued(waiting)
+                    if waiting >= self._ctx.audit.backlog:  # the flusher lags: flush here
+                        self._ctx.audit.flush()
                     return secret  # type: ignore[no-any-return]
         return self._get_secret(name, version, out_content_type=out_content_type)
 
