@@ -251,7 +251,7 @@ def test_threads_making_the_first_read_at_once_share_one_template(tmp_path: Path
             start = threading.Barrier(6)
             errors: list[BaseException] = []
 
-            def work() -> None:
+            def work(v: Vault, start: threading.Barrier, errors: list[BaseException]) -> None:
                 start.wait()
                 try:
                     for _ in range(100):
@@ -259,7 +259,7 @@ def test_threads_making_the_first_read_at_once_share_one_template(tmp_path: Path
                 except BaseException as exc:  # reported below
                     errors.append(exc)
 
-            threads = [threading.Thread(target=work) for _ in range(6)]
+            threads = [threading.Thread(target=work, args=(v, start, errors)) for _ in range(6)]
             for t in threads:
                 t.start()
             for t in threads:
