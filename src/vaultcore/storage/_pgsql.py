@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["TABLE", "Queries", "find_statement"]
+__all__ = ["TABLE", "Queries", "raw_find_statement"]
 
 TABLE = "vaultcore_records"
 
@@ -52,14 +52,16 @@ def _begin_statement(table: str, vault: str, lock: int) -> str:
     return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
 
 
-def find_statement(table: str, vault: str, db: bytes, point: bool) -> str:
-    """The statement of ``PostgresStore.find`` in *db*: one record by key (*point*) or the last
-    under a prefix. The vault and sub-database are literals, so only the keys are bound:
-    fewer parameters to send, and one prepared statement per sub-database."""
-    where = f"vault = '{vault}' AND db = {_hex(db)}"
-    if point:
-        return f"SELECT value FROM {table} WHERE {where} AND key = %s"  # noqa: S608
-    return f"SELECT key, value FROM {table} WHERE {where} AND key >= %s AND key < %s ORDER BY key DESC LIMIT 1"  # noqa: S608
+def raw_find_statement(table: str, vault: str, db: bytes, shape: str) -> tuple[bytes, bytes]:
+    """(name, SQL) of ``PostgresStore.find`` in *db* for libpq's prepared statements (``$n``
+    placeholders, every one a bytea; named by a digest of the SQL, so the statements of
+    every vault and schema sharing a session differ): one record by key (*shape* "point"),
+    the last under a prefix ("last": bounds $1 <= key < $2) or from a key on ("last_from")."""
+    where = f"vault = '{vault}' AND db = {_hex(db)} AND "
+    cond = {"point": "key = $1", "last": "key >= $1 AND key < $2", "last_from": "key >= $1"}[shape]
+    # No caller input: a name checked to [A-Za-z0-9_-], hex and our identifiers.
+    sql = f"SELECT key, value FROM {table} WHERE {where}{cond} ORDER BY key DESC LIMIT 1"  # noqa: S608
+    return b"vc_" + hashlib.sha256(sql.encode()).hexdigest()[:24].encode(), sql.encode()
 
 
 class Queries:
@@ -70,7 +72,7 @@ class Queries:
         t = f'"{schema}"."{TABLE}"'
         self.table = t
         self._vaultname = vault
-        self._finds: dict[tuple[bytes, bool], str] = {}
+        self._finds: dict[tuple[bytes, str], tuple[bytes, bytes]] = {}
         w = "vault = %s AND db = %s"
 
         def q(text: str) -> str:
@@ -110,9 +112,9 @@ class Queries:
             ),
         ]
 
-    def find(self, db: bytes, point: bool) -> str:
-        """The statement of ``PostgresStore.find`` in *db* (see ``_pgsql.find_statement``)."""
-        query = self._finds.get((db, point))
-        if query is None:
-            query = self._finds[(db, point)] = find_statement(self.table, self._vaultname, db, point)
-        return query
+    def find_raw(self, db: bytes, shape: str) -> tuple[bytes, bytes]:
+        """The prepared statement of ``PostgresStore.find`` in *db* (``raw_find_statement``)."""
+        stmt = self._finds.get((db, shape))
+        if stmt is None:
+            stmt = self._finds[(db, shape)] = raw_find_statement(self.table, self._vaultname, db, shape)
+        return stmt

@@ -1,7 +1,7 @@
 """Storage on PostgreSQL: the store interface over psycopg 3 and psycopg-pool.
 
-This is the only module that imports :mod:`psycopg` / :mod:`psycopg_pool`; every driver
-error is translated here. Layout (docs/storage.md §6): one table per schema,
+With ``storage._pgconn`` (its connections and pools) the only importer of :mod:`psycopg` /
+:mod:`psycopg_pool`; every driver error is translated here. Layout (docs/storage.md §6): one table per schema,
 ``vaultcore_records(vault text, db bytea, key bytea, value bytea, PRIMARY KEY (vault, db,
 key))``. Sub-databases are values of ``db`` (a new one needs no DDL) and several vaults
 share a table (``vault`` names them). Keys are ``bytea``, which PostgreSQL orders byte by
@@ -18,12 +18,11 @@ outcome is looked up with ``txid_status`` on a new connection: committed -> done
 re-run, unknown -> ``StorageError``. Nothing is ever half-applied. A silent network (a
 partition) is bounded by the URL's timeouts (``storage._pglocation``): the server ends a
 session idle inside a transaction, and a round trip unanswered for ``network_timeout`` closes
-its connection (``_Connection``).
+its connection (``storage._pgconn``).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +33,10 @@ import psycopg
 import psycopg_pool
 
 from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
+from vaultcore.storage._pgconn import Connection as _Connection
+from vaultcore.storage._pgconn import SharedPool, release, shared_pool
+from vaultcore.storage._pgconn import broken as _broken
+from vaultcore.storage._pgconn import lost as _lost
 from vaultcore.storage._pglocation import Location
 from vaultcore.storage._pgsql import (
     _COPY_TYPES,
@@ -85,29 +88,6 @@ def _translate(exc: BaseException, what: str, loc: Location) -> StorageError:
     if isinstance(exc, psycopg.OperationalError):
         return StorageError(f"{what}: database connection failed: {_first_line(exc, loc)}")
     return StorageError(f"{what}: {type(exc).__name__}: {_first_line(exc, loc)}")
-
-
-def _broken(conn: psycopg.Connection[Any]) -> bool:
-    return bool(conn.closed or conn.broken)
-
-
-_LOST_STATES = ("57P01", "57P02", "57P03")  # admin / crash shutdown, cannot connect now
-
-
-def _lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
-    """True if *exc* means the connection is gone (not a statement error such as a timeout).
-
-    libpq may report a dropped connection before it marks the connection bad (for example
-    "cannot exit pipeline mode while busy"); such a connection is closed here so that the
-    pool discards it and the caller can retry or look up the commit's outcome."""
-    state = exc.sqlstate
-    lost = _broken(conn) or (
-        isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08") or state in _LOST_STATES)
-    )
-    if lost and not conn.closed:
-        with suppress(Exception):
-            conn.close()
-    return lost
 
 
 class _Read:
@@ -305,82 +285,12 @@ class _Write(_Read):
         self._pending = {}
 
 
-class _Connection(psycopg.Connection[Any]):
-    """A connection that gives up on a round trip with no answer after *network_timeout*
-    seconds (psycopg has no client-side statement timeout, and a blackholed peer is not
-    noticed by TCP before its keepalives run out): it is closed, so the store retries on a
-    new one or fails with ``StorageError``, and the pool discards it."""
-
-    network_timeout = 0.0
-
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        if timeout is not None or not self.network_timeout:
-            return super().wait(gen, interval, timeout)
-        try:
-            return super().wait(gen, interval, self.network_timeout)
-        except psycopg.errors._WaitTimeout:  # psycopg's own signal of an expired wait
-            self.pgconn.finish()
-            raise psycopg.OperationalError(
-                f"no answer from the database server in {self.network_timeout:g} s (network_timeout)"
-            ) from None
-
-    @classmethod
-    def open(cls, loc: Location, **kwargs: Any) -> _Connection:
-        conn = cls.connect(loc.conninfo, **kwargs)
-        conn.network_timeout = loc.network_timeout / 1000
-        return conn
-
-
-def _pool_key(loc: Location) -> str:
-    return f"{loc.conninfo} {loc.session_options} {loc.network_timeout}"
-
-
-class _SharedPool:
-    """One connection pool per conninfo (and timeouts) per process, shared by reference count."""
-
-    def __init__(self, loc: Location) -> None:
-        self.kwargs: dict[str, Any] = {"autocommit": True, "options": loc.session_options}
-
-        def configure(conn: _Connection) -> None:
-            conn.network_timeout = loc.network_timeout / 1000
-
-        self.pool = psycopg_pool.ConnectionPool(
-            loc.conninfo,
-            connection_class=_Connection,
-            configure=configure,
-            kwargs=self.kwargs,
-            min_size=1,
-            max_size=loc.pool_size,
-            open=True,
-            timeout=20.0,
-            name="vaultcore",
-        )
-        self.refs = 0
-
-
-_pools_lock = threading.Lock()
-_pools: dict[str, _SharedPool] = {}
-_orphans: list[_SharedPool] = []  # a fork child must never close its parent's connections
-
-
-def _after_fork_in_child() -> None:
-    global _pools_lock
-    _pools_lock = threading.Lock()
-    _orphans.extend(_pools.values())
-    _pools.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class PostgresStore:
     """One vault in a PostgreSQL database (see the module docstring)."""
 
-    def __init__(self, loc: Location, shared: _SharedPool) -> None:
+    def __init__(self, loc: Location, shared: SharedPool) -> None:
         self._loc = loc
         self._shared = shared
-        self._pool = shared.pool
         self._q = Queries(loc.schema, loc.vault)
         self._vault = loc.vault
         self._write_lock = _lock_key(loc.schema, loc.vault)
@@ -413,11 +323,7 @@ class PostgresStore:
             raise NotAVaultError(f"no vault at {loc.shown}: the database holds no vaultcore table") from None
         except psycopg.Error as exc:
             raise _translate(exc, f"cannot open vault store {loc.shown}", loc) from None
-        with _pools_lock:
-            shared = _pools.get(_pool_key(loc))
-            if shared is None:
-                shared = _pools[_pool_key(loc)] = _SharedPool(loc)
-            shared.refs += 1
+        shared = shared_pool(loc)
         return cls(loc, shared)
 
     @property
@@ -428,12 +334,7 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        with _pools_lock:
-            self._shared.refs -= 1
-            if self._shared.refs <= 0 and _pools.get(_pool_key(self._loc)) is self._shared:
-                del _pools[_pool_key(self._loc)]
-                with suppress(Exception):
-                    self._shared.pool.close(timeout=5.0)
+        release(self._loc, self._shared)
 
     # -- connections -------------------------------------------------------------------
 
@@ -443,13 +344,12 @@ class PostgresStore:
             raise VaultLockedError("the vault is closed")
         wait = self._conn_wait if not deadline else max(0.1, min(self._conn_wait, deadline - time.monotonic()))
         try:
-            return self._pool.getconn(wait)
+            return self._shared.getconn(wait)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise _translate(exc, "no database connection", self._loc) from None
 
     def _putconn(self, conn: _Connection) -> None:
-        with suppress(Exception):
-            self._pool.putconn(conn)
+        self._shared.putconn(conn)
 
     def _retry(self, deadline: float, attempt: int) -> bool:
         """After a lost connection: drop dead pooled connections, back off; False past *deadline*.
@@ -458,6 +358,7 @@ class PostgresStore:
         idle connection waits ``network_timeout``, which must not hold up the retries."""
         if time.monotonic() >= deadline:
             return False
+        self._shared.drain()  # the idle front is dead too after a server restart
         if self._checking.acquire(blocking=False):
             threading.Thread(target=self._check_pool, name="vaultcore-pool-check", daemon=True).start()
         time.sleep(min(0.05 * (2**attempt), 1.0, max(0.0, deadline - time.monotonic())))
@@ -466,29 +367,31 @@ class PostgresStore:
     def _check_pool(self) -> None:
         try:
             with suppress(Exception):
-                self._pool.check()
+                self._shared.pool.check()
         finally:
             self._checking.release()
 
     # -- reads -------------------------------------------------------------------------
 
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
-        """One autocommit statement (``get_secret``'s hot path: one round trip), binary results."""
+        """One prepared autocommit statement run on libpq directly (``get_secret``'s hot path:
+        one round trip, itself a consistent snapshot), binary parameters and results."""
+        if key is not None:
+            name, sql = self._q.find_raw(db, "point")
+            params: tuple[bytes, ...] = (key,)
+        else:
+            upper = _prefix_upper(prefix)
+            name, sql = self._q.find_raw(db, "last" if upper is not None else "last_from")
+            params = (prefix,) if upper is None else (prefix, upper)
         deadline = 0.0
         attempt = 0
-        upper = None if key is not None else _prefix_upper(prefix)
         while True:
             conn = self._getconn(deadline)
             try:
-                if key is not None:
-                    row = conn.execute(self._q.find(db, True), (key,), binary=True).fetchone()
-                    return None if row is None else (key, bytes(row[0]))
-                if upper is None:  # a prefix of 0xff bytes only: no upper bound
-                    cur = conn.execute(self._q.rev, (self._vault, db, prefix, 1), binary=True)
-                else:
-                    cur = conn.execute(self._q.find(db, False), (prefix, upper), binary=True)
-                found = cur.fetchone()
-                return None if found is None else (bytes(found[0]), bytes(found[1]))
+                res = conn.fetch(name, sql, params)
+                if not res.ntuples:
+                    return None
+                return res.get_value(0, 0) or b"", res.get_value(0, 1) or b""  # NOT NULL columns
             except psycopg.Error as exc:
                 if not deadline:
                     deadline = time.monotonic() + self._window
@@ -497,6 +400,11 @@ class PostgresStore:
                 attempt += 1
             finally:
                 self._putconn(conn)
+
+    def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
+        """:meth:`find`, the record handed to *opener(key, value)* (the engine's read path)."""
+        found = self.find(db, prefix, key)
+        return None if found is None else opener(*found)
 
     @contextmanager
     def read(self) -> Iterator[_Read]:
