@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, TypeVar
 
 import psycopg
@@ -172,15 +172,17 @@ class _Write(_Read):
     """A write transaction. Puts are buffered and sent in one pipelined batch (with the
     COMMIT, or before a read that could see them); point reads are answered from the buffer,
     from the rows prefetched with the lock, or by the server (whose rows, together with the
-    buffer, are this transaction's state: nobody else writes the vault while we hold its lock)."""
+    buffer, are this transaction's state: nobody else writes the vault while we hold its lock).
+    Rows of :meth:`insert_many` are streamed with ``COPY`` as they come."""
 
-    __slots__ = ("_cache", "_fresh", "_pending")
+    __slots__ = ("_cache", "_copy", "_copy_stack", "_pending")
 
     def __init__(self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]) -> None:
         super().__init__(cur, q, vault)
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
-        self._fresh: set[tuple[bytes, bytes]] = set()  # pending rows put by insert_many (sent by COPY)
         self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
+        self._copy: psycopg.Copy | None = None  # the open COPY of insert_many
+        self._copy_stack: ExitStack | None = None
 
     def _send_pending(self) -> None:
         """The buffered puts: a few as pipelined single-row upserts, more as one statement."""
@@ -193,27 +195,33 @@ class _Write(_Read):
                 self._q.put_unnest, (self._vault, dbs, [key for _, key in pending], list(pending.values()))
             )
 
-    def _copy_fresh(self) -> None:
-        """Send the rows of :meth:`insert_many` with ``COPY`` (no upsert: ~2x faster per row on
-        the server); a key that exists after all fails the transaction (nothing is written)."""
-        pending = self._pending
-        rows = [(self._vault, db, key, pending.pop((db, key))) for db, key in self._fresh]
-        self._fresh = set()
-        with self._cur.copy(self._q.copy) as copy:
-            copy.set_types(_COPY_TYPES)
-            write = copy.write_row
-            for row in rows:
-                write(row)
+    def finish_copy(self) -> None:
+        """End the ``COPY`` of :meth:`insert_many`: the server's answer says every row went in
+        (a key that existed fails the transaction: nothing is written)."""
+        stack = self._copy_stack
+        if stack is not None:
+            self._copy = self._copy_stack = None
+            stack.close()
+
+    def abandon(self) -> None:
+        """End an open ``COPY`` with an error, so that the connection can roll back. The
+        server is told only "write abandoned" (its log must never see a caller's message,
+        which may name a secret)."""
+        stack = self._copy_stack
+        if stack is not None:
+            self._copy = self._copy_stack = None
+            with suppress(Exception):
+                stack.__exit__(StorageError, StorageError("write abandoned"), None)
 
     def _flush(self) -> None:
-        if self._fresh:
-            self._copy_fresh()
+        self.finish_copy()
         if self._pending:
             self._send_pending()
             self._pending = {}
         self._cache.clear()
 
     def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        self.finish_copy()
         for pdb, key in self._pending:
             if pdb == db and (prefix is None or key.startswith(prefix)):
                 self._flush()
@@ -226,11 +234,14 @@ class _Write(_Read):
         if (db, key) in self._cache:
             value: bytes | None = self._cache[(db, key)]
             return value
+        self.finish_copy()
         return super().get(db, key)
 
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         found = {k: v for k in keys if (v := self._pending.get((db, k))) is not None}
         rest = [k for k in keys if k not in found]
+        if rest:
+            self.finish_copy()
         return {**super().get_many(db, rest), **found}
 
     def last_key(self, db: bytes, prefix: bytes = b"") -> bytes | None:
@@ -241,18 +252,26 @@ class _Write(_Read):
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
         self._pending[(db, key)] = bytes(value)
-        if self._fresh:
-            self._fresh.discard((db, key))  # now an upsert
 
     def insert_many(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
         """Put rows whose keys the caller found absent in this transaction (bulk writes): they
-        are sent with ``COPY`` instead of an upsert. Should a key exist after all, the
+        are streamed with ``COPY`` (no upsert: ~2x cheaper per row on the server), so the
+        server inserts them while the caller goes on. Should a key exist after all, the
         transaction fails with ``StorageError`` and nothing is written."""
+        if any(cdb == db for cdb, _ in self._cache):
+            self._cache.clear()
+        copy = self._copy
+        if copy is None:
+            self._copy_stack = stack = ExitStack()
+            copy = self._copy = stack.enter_context(self._cur.copy(self._q.copy))
+            copy.set_types(_COPY_TYPES)
+        write = copy.write_row
+        vault = self._vault
         pending = self._pending
-        fresh = self._fresh
         for key, value in rows:
-            pending[(db, key)] = bytes(value)
-            fresh.add((db, key))
+            if pending:
+                pending.pop((db, key), None)  # an earlier put of the key must not be sent after the row
+            write((vault, db, key, value))
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
@@ -276,8 +295,7 @@ class _Write(_Read):
     def commit(self) -> None:
         """The buffered puts and the COMMIT in one pipelined round trip."""
         conn = self._cur.connection
-        if self._fresh:
-            self._copy_fresh()  # COPY cannot be pipelined: two round trips more, for bulk writes only
+        self.finish_copy()  # COPY cannot be pipelined: one round trip more, for bulk writes only
         with conn.pipeline():
             if self._pending:
                 self._send_pending()
@@ -451,6 +469,7 @@ class PostgresStore:
         while True:
             conn = self._getconn(deadline)
             xid: int | None = None
+            txn: _Write | None = None
             committing = False
             try:
                 cur = conn.cursor()
@@ -471,10 +490,13 @@ class PostgresStore:
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
                 txn = _Write(cur, self._q, self._vault, cache)
                 result = fn(txn)
+                txn.finish_copy()
                 committing = True  # from here a lost connection leaves the outcome to txid_status
                 txn.commit()
                 return result
             except psycopg.Error as exc:
+                if txn is not None:
+                    txn.abandon()
                 if not _lost(conn, exc):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
@@ -492,6 +514,8 @@ class PostgresStore:
                     raise _translate(exc, "write failed (not applied)", self._loc) from None
                 attempt += 1
             except BaseException:
+                if txn is not None:
+                    txn.abandon()
                 if not _broken(conn):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
