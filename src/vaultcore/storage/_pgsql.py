@@ -80,7 +80,11 @@ class Queries:
             return text.format(t=t, w=w)
 
         self.get = q("SELECT value FROM {t} WHERE {w} AND key = %s")
-        self.get_many = q("SELECT key, value FROM {t} WHERE {w} AND key = ANY(%b)")  # a binary bytea[]
+        # A binary bytea[]; run unprepared (``PostgresStore`` passes prepare=False): in a generic
+        # plan of a prepared statement the server searches the array linearly for each row it
+        # filters (2,000 keys against 10k rows of a table without statistics: 0.4 s where the
+        # custom plan's hashed lookup takes 5 ms).
+        self.get_many = q("SELECT key, value FROM {t} WHERE {w} AND key = ANY(%b)")
         self.fwd = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key LIMIT %s")
         self.fwd_upper = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s AND key < %s ORDER BY key LIMIT %s")
         self.rev = q("SELECT key, value FROM {t} WHERE {w} AND key >= %s ORDER BY key DESC LIMIT %s")

@@ -110,7 +110,7 @@ class _Read:
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         if not keys:
             return {}
-        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys)).fetchall()
+        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys), prepare=False).fetchall()
         return {bytes(k): bytes(v) for k, v in rows}
 
     def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
