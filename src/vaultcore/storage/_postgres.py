@@ -39,15 +39,17 @@ from vaultcore.storage._pgconn import broken as _broken
 from vaultcore.storage._pgconn import lost as _lost
 from vaultcore.storage._pglocation import Location
 from vaultcore.storage._pgsql import (
-    _COPY_TYPES,
     _LAST,
     _PREFETCH_LAST,
     _PREFETCH_POINTS,
     _UNNEST_MIN,
+    COPY_SIGNATURE,
+    COPY_TRAILER,
     Queries,
     _begin_statement,
     _lock_key,
     _prefix_upper,
+    copy_data,
 )
 
 __all__ = ["PostgresStore", "parse_location"]
@@ -199,7 +201,8 @@ class _Write(_Read):
         """End the ``COPY`` of :meth:`insert_many`: the server's answer says every row went in
         (a key that existed fails the transaction: nothing is written)."""
         stack = self._copy_stack
-        if stack is not None:
+        if stack is not None and self._copy is not None:
+            self._copy.write(COPY_TRAILER)
             self._copy = self._copy_stack = None
             stack.close()
 
@@ -264,14 +267,13 @@ class _Write(_Read):
         if copy is None:
             self._copy_stack = stack = ExitStack()
             copy = self._copy = stack.enter_context(self._cur.copy(self._q.copy))
-            copy.set_types(_COPY_TYPES)
-        write = copy.write_row
-        vault = self._vault
-        pending = self._pending
-        for key, value in rows:
-            if pending:
-                pending.pop((db, key), None)  # an earlier put of the key must not be sent after the row
-            write((vault, db, key, value))
+            copy.write(COPY_SIGNATURE)
+        if self._pending:
+            rows = list(rows)
+            for key, _ in rows:
+                self._pending.pop((db, key), None)  # an earlier put of the key must not follow the row
+        for block in copy_data(self._vault, db, rows):
+            copy.write(block)
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
