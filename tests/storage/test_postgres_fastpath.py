@@ -143,3 +143,12 @@ def test_a_vault_used_in_a_fork_child_says_open_it_again(url: str) -> None:
         assert result["reopened"] == "parent"
         vault.secrets.set_secret("s", "after")  # the parent's connections are intact
         assert vault.secrets.get_secret("s").value == "after"
+
+
+def test_insert_many_streams_blocks_of_rows_of_any_size(vault: Vault) -> None:
+    """Rows go to the server in blocks (512 rows each); values from empty to 200 KB."""
+    store = vault._ctx.store  # type: ignore[attr-defined]
+    rows = [(b"r%05d" % i, memoryview(bytes([i % 251]) * (i % 7 * 300))) for i in range(1300)]
+    rows.append((b"big", memoryview(b"\x00\xff" * 100_000)))
+    store.write(lambda txn: txn.insert_many(b"scratch", rows))
+    assert dump(vault.path, b"scratch") == sorted((k, bytes(v)) for k, v in rows)
