@@ -152,3 +152,16 @@ def test_insert_many_streams_blocks_of_rows_of_any_size(vault: Vault) -> None:
     rows.append((b"big", memoryview(b"\x00\xff" * 100_000)))
     store.write(lambda txn: txn.insert_many(b"scratch", rows))
     assert dump(vault.path, b"scratch") == sorted((k, bytes(v)) for k, v in rows)
+
+
+def test_connections_past_the_pools_lifetime_go_back_to_the_pool(vault: Vault) -> None:
+    """The idle front keeps the pool's promise to replace old connections: one past
+    ``max_lifetime`` is returned to the pool (which replaces it), not kept in the front."""
+    shared = vault._ctx.store._shared  # type: ignore[attr-defined]
+    vault.secrets.set_secret("s", "v")
+    assert vault.secrets.get_secret("s").value == "v"
+    assert shared.idle
+    shared.pool.max_lifetime = 0.0
+    shared.drain()
+    assert vault.secrets.get_secret("s").value == "v"
+    assert not shared.idle

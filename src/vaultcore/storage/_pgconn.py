@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
@@ -70,6 +71,7 @@ class Connection(psycopg.Connection[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[bytes] = set()  # names of the statements :meth:`fetch` prepared here
+        self.born = time.monotonic()
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         if timeout is not None or not self.network_timeout:
@@ -171,8 +173,13 @@ class SharedPool:
                 self.waiting -= 1
 
     def putconn(self, conn: Connection) -> None:
-        """Back to the front if idle and healthy, else to the pool (which resets or drops it)."""
-        if conn.pgconn.transaction_status != TransactionStatus.IDLE or self.forked:
+        """Back to the front if idle and healthy, else to the pool (which resets or drops it,
+        and replaces it once past the pool's ``max_lifetime``)."""
+        if (
+            conn.pgconn.transaction_status != TransactionStatus.IDLE
+            or self.forked
+            or time.monotonic() - conn.born >= self.pool.max_lifetime
+        ):
             with suppress(Exception):
                 self.pool.putconn(conn)
             return
