@@ -165,3 +165,28 @@ def test_connections_past_the_pools_lifetime_go_back_to_the_pool(vault: Vault) -
     shared.drain()
     assert vault.secrets.get_secret("s").value == "v"
     assert not shared.idle
+
+
+def test_a_wrong_guess_runs_the_bulk_write_again_looking_every_name_up(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vaultcore.storage import _postgres
+
+    calls: list[tuple[str, bytes, bool]] = []
+    real = _postgres._Write.insert_many
+
+    def spy(self: _postgres._Write, db: bytes, rows: object) -> None:
+        calls.append(("guessed" if self.guessed else "looked up", db, self.may_guess))
+        real(self, db, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_postgres._Write, "insert_many", spy)
+    vault.secrets.set_secret("Name-1", "old")
+    calls.clear()
+    vault.secrets.set_secrets({f"name-{i}": str(i) for i in range(200)})  # the sample misses name-1
+    assert calls[0] == ("guessed", b"objects", True)
+    assert ("looked up", b"objects", False) in calls  # the second run, every name looked up
+    assert vault.secrets.get_secret("name-1").value == "1"
+    assert vault.secrets.get_secret("Name-1").properties.name == "Name-1"
+    calls.clear()
+    vault.secrets.set_secrets({f"other-{i}": str(i) for i in range(200)})  # all new: one run
+    assert [c[0] for c in calls] == ["guessed", "guessed"]

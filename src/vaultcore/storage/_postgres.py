@@ -57,6 +57,7 @@ __all__ = ["PostgresStore", "parse_location"]
 T = TypeVar("T")
 
 _PAGE = 512
+_PROBE_MAX = 64  # get_many of at most this many keys: one index probe each (Queries.probe_many)
 _DDL_LOCK = 0x7661756C74636F72  # "vaultcor": serialises table creation between processes
 
 
@@ -112,7 +113,10 @@ class _Read:
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         if not keys:
             return {}
-        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys), prepare=False).fetchall()
+        if len(keys) <= _PROBE_MAX:
+            rows = self._cur.execute(self._q.probe_many, (keys, self._vault, db)).fetchall()
+        else:
+            rows = self._cur.execute(self._q.get_many, (self._vault, db, keys), prepare=False).fetchall()
         return {bytes(k): bytes(v) for k, v in rows}
 
     def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
@@ -177,10 +181,16 @@ class _Write(_Read):
     buffer, are this transaction's state: nobody else writes the vault while we hold its lock).
     Rows of :meth:`insert_many` are streamed with ``COPY`` as they come."""
 
-    __slots__ = ("_cache", "_copy", "_copy_stack", "_pending")
+    __slots__ = ("_cache", "_copy", "_copy_stack", "_pending", "guessed", "may_guess")
 
-    def __init__(self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]) -> None:
+    def __init__(
+        self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any], may_guess: bool
+    ) -> None:
         super().__init__(cur, q, vault)
+        #: True if the caller may put rows it did not look up (insert_unchecked): this is the
+        #: first run of the write function, and a key that exists makes the store run it again.
+        self.may_guess = may_guess
+        self.guessed = False
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
         self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
         self._copy: psycopg.Copy | None = None  # the open COPY of insert_many
@@ -274,6 +284,13 @@ class _Write(_Read):
                 self._pending.pop((db, key), None)  # an earlier put of the key must not follow the row
         for block in copy_data(self._vault, db, rows):
             copy.write(block)
+
+    def insert_unchecked(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+        """:meth:`insert_many` of rows whose keys the caller guessed absent without looking
+        them all up (only while :attr:`may_guess`): should one exist, the transaction is rolled
+        back and the write function runs again with ``may_guess`` False, so it looks them up."""
+        self.guessed = True
+        self.insert_many(db, rows)
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
@@ -468,6 +485,7 @@ class PostgresStore:
         """
         deadline = time.monotonic() + self._window
         attempt = 0
+        may_guess = True
         while True:
             conn = self._getconn(deadline)
             xid: int | None = None
@@ -490,7 +508,7 @@ class PostgresStore:
                 cache[(_PREFETCH_LAST, _LAST)] = None if last is None else bytes(last[0])
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
-                txn = _Write(cur, self._q, self._vault, cache)
+                txn = _Write(cur, self._q, self._vault, cache, may_guess)
                 result = fn(txn)
                 txn.finish_copy()
                 committing = True  # from here a lost connection leaves the outcome to txid_status
@@ -502,6 +520,9 @@ class PostgresStore:
                 if not _lost(conn, exc):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
+                    if isinstance(exc, psycopg.errors.UniqueViolation) and txn is not None and txn.guessed:
+                        may_guess = False  # a guessed-absent key exists: run again, looking them up
+                        continue
                     raise _translate(exc, "write failed", self._loc) from None
                 if committing:
                     status = self._outcome(xid, deadline)
