@@ -1,11 +1,11 @@
 """Storage on PostgreSQL: the store interface over psycopg 3 and psycopg-pool.
 
-With ``storage._pgconn`` (its connections and pools) the only importer of :mod:`psycopg` /
-:mod:`psycopg_pool`; every driver error is translated here. Layout (docs/storage.md §6): one table per schema,
-``vaultcore_records(vault text, db bytea, key bytea, value bytea, PRIMARY KEY (vault, db,
-key))``. Sub-databases are values of ``db`` (a new one needs no DDL) and several vaults
-share a table (``vault`` names them). Keys are ``bytea``, which PostgreSQL orders byte by
-byte, so range scans return LMDB's order.
+With ``storage._pgconn`` (its connections and pools) the only importer of :mod:`psycopg`
+/ :mod:`psycopg_pool`; every driver error is translated here. Layout (docs/storage.md §6):
+one table per schema, ``vaultcore_records(vault text, db bytea, key bytea, value bytea,
+PRIMARY KEY (vault, db, key))``. Sub-databases are values of ``db`` (a new one needs no
+DDL) and several vaults share a table (``vault`` names them). Keys are ``bytea``, which
+PostgreSQL orders byte by byte, so range scans return LMDB's order.
 
 Location: ``postgresql://user[:password]@host[:port]/dbname?vault=NAME&schema=SCHEMA``
 (parsed by ``storage._pglocation``; everything but vaultcore's own parameters goes to libpq).
