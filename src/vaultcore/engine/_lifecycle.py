@@ -191,10 +191,10 @@ class Lifecycle(LifecycleReads):
         """Create a version of each of *names* (payload from *payloads*, every other attribute
         from *new*) in one transaction: what :meth:`add_version_in` does per name, in one pass.
 
-        Two batched reads (soft-deleted and existing objects: one round trip each on a database
-        server; where the store allows it (``may_guess``), existing objects only for a sample
-        of ~32 names, the others guessed new and inserted unchecked); one random draw for every
-        version id; the records encoded with their shared
+        Batched reads of the soft-deleted objects (skipped when one probe finds none of the
+        kind) and the existing ones (where the store allows it, ``may_guess``, only for a
+        sample of ~32 names: none found, the others are guessed new and inserted unchecked);
+        one random draw for every version id; the records encoded with their shared
         attributes encoded once; object and version records each sealed in one native batch
         call; one outbox segment. Only a name that exists already (or twice in the batch, in
         another case) takes the per-name path.
@@ -224,8 +224,9 @@ class Lifecycle(LifecycleReads):
             )
         template = new.record("", bytes(16), now)
         envelope = self._ctx.envelope
-        # Every key below is absent: objects were looked up above, and each version id is above
-        # its object's newest. A store that can insert without an upsert (PostgreSQL's COPY) does.
+        # Every key below is absent (or guessed so: insert_unchecked): objects were looked up
+        # above, and each version id is above its object's newest. A store that can insert
+        # without an upsert (PostgreSQL's COPY) does.
         insert = getattr(txn, "insert_unchecked" if guess else "insert_many", None) or partial(_put_each, txn)
         if new_okeys:
             sealed = envelope.seal_many(RecordType.OBJECT, new_okeys, ObjectRecord.new_many(new_names, now))
