@@ -65,6 +65,7 @@ _TS = struct.Struct(">Q")
 #: write looked up first; none found, the rest are guessed new, and a wrong guess makes the
 #: store run the write again with every name looked up.
 _SAMPLE = 32
+_CHUNK = 512  # records sealed and handed to the store at a time by a bulk write
 _DAY = 86400
 
 
@@ -228,12 +229,20 @@ class Lifecycle(LifecycleReads):
         # above, and each version id is above its object's newest. A store that can insert
         # without an upsert (PostgreSQL's COPY) does.
         insert = getattr(txn, "insert_unchecked" if guess else "insert_many", None) or partial(_put_each, txn)
-        if new_okeys:
-            sealed = envelope.seal_many(RecordType.OBJECT, new_okeys, ObjectRecord.new_many(new_names, now))
-            insert(OBJECTS, zip(new_okeys, sealed, strict=True))
+        # Sealed and handed over in chunks: a store that streams (PostgreSQL's COPY) starts
+        # inserting the first rows while the next are sealed.
+        objs = ObjectRecord.new_many(new_names, now) if new_okeys else []
+        for i in range(0, len(new_okeys), _CHUNK):
+            part = new_okeys[i : i + _CHUNK]
+            sealed = envelope.seal_many(RecordType.OBJECT, part, objs[i : i + _CHUNK])
+            insert(OBJECTS, zip(part, sealed, strict=True))
         keys = [okey + vid for okey, vid in zip(okeys, vids, strict=True)]
-        blobs = envelope.seal_many(RecordType.VERSION, keys, template.to_bytes_many(displays, vids, payloads))
-        insert(VERSIONS, zip(keys, blobs, strict=True))
+        plain = template.to_bytes_many(displays, vids, payloads)
+        for i in range(0, count, _CHUNK):
+            part = keys[i : i + _CHUNK]
+            insert(
+                VERSIONS, zip(part, envelope.seal_many(RecordType.VERSION, part, plain[i : i + _CHUNK]), strict=True)
+            )
         versions = [vid.hex() for vid in vids]
         event, title, nbf, exp = f"{kind.title}NewVersionCreated", kind.title, new.not_before, new.expires_on
         self._ctx.emit_many_in(txn, [(event, title, d, v, nbf, exp) for d, v in zip(displays, versions, strict=True)])
