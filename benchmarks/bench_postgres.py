@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_postgres.py`` (a plain script: it starts client
 processes). ``BENCH_PG`` is the server URL (default: the local test server, database
 ``test``); everything is created in a fresh schema and dropped at the end. ``BENCH_N``
-(default 10,000) secrets of 100 bytes.
+(default 10,000) secrets of 100 bytes; ``BENCH_ROUNDS`` (default 7) interleaved rounds;
+``BENCH_THROUGHPUT=0`` skips the multi-process throughput part (~1 minute).
 
 Stores:
 - ``vaultcore PG``: ``Vault`` on ``postgresql://``, audit on (group-committed reads);
@@ -43,7 +44,8 @@ from vaultcore import RawKeyCredential, Vault
 BASE = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 N = int(os.environ.get("BENCH_N", "10000"))
 KEY = b"\x33" * 32
-ROUNDS = 7
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+THROUGHPUT = os.environ.get("BENCH_THROUGHPUT", "1") != "0"
 PER_ROUND = 300
 SECONDS = 3.0
 
@@ -222,7 +224,7 @@ def main() -> None:
         for store in stores.values():
             store.close()
         throughput: dict[tuple[str, str, int], float] = {}
-        for kind in kinds:
+        for kind in kinds if THROUGHPUT else []:
             for op in ("get", "set"):
                 for procs in (1, 2, 4):
                     throughput[(kind, op, procs)] = _throughput(kind, where, op, procs)
@@ -245,6 +247,8 @@ def main() -> None:
         else:
             diy_over_vc = diy / vc
         print(f"| {m} | {_fmt(vc)} | {_fmt(diy)} | {_fmt(lm)} | {diy_over_vc:.2f}x{spread} |")
+    if not THROUGHPUT:
+        return
     print("\nThroughput, operations per second over all client processes\n")
     print("| op | processes | vaultcore PG | DIY PG | vaultcore LMDB |")
     print("|---|---:|---:|---:|---:|")

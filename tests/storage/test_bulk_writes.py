@@ -104,3 +104,18 @@ def test_a_bulk_write_larger_than_the_map_grows_it_first_and_runs_once(
         vault.secrets.set_secrets(values)
         assert grown == [] and runs == 1  # reserved ahead: never full, never run twice
         assert vault.secrets.get_secret("s23999").value == values["s23999"]
+
+
+def test_a_name_that_exists_outside_the_sample_is_found_all_the_same(vault: Vault) -> None:
+    """Where the store lets the engine guess names new after a sample (PostgreSQL), an
+    existing name the sample missed makes the write run again with every name looked up:
+    the result is what ``set_secret`` per name gives (a new version, the stored display name)."""
+    vault.secrets.set_secret("Name-1", "old")
+    names = {f"name-{i}": str(i) for i in range(2000)}  # the sample (every 62nd) misses name-1
+    props = vault.secrets.set_secrets(names)
+    assert [p.name for p in props][:3] == ["name-0", "Name-1", "name-2"]
+    assert vault.secrets.get_secret("name-1").value == "1"
+    assert len(list(vault.secrets.list_properties_of_secret_versions("name-1"))) == 2
+    assert len(list(vault.secrets.list_properties_of_secrets())) == 2000
+    assert vault.audit.verify()
+    assert len(vault.audit.events(operation="SecretSetBulk")) == 1  # the first run left nothing

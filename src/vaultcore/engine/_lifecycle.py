@@ -60,6 +60,12 @@ __all__ = [
 
 T = TypeVar("T")
 _TS = struct.Struct(">Q")
+#: A store that may be told to insert without looking every name up (PostgreSQL: the
+#: lookup of existing objects scans the sub-database) has about this many names of a bulk
+#: write looked up first; none found, the rest are guessed new, and a wrong guess makes the
+#: store run the write again with every name looked up.
+_SAMPLE = 32
+_CHUNK = 512  # records sealed and handed to the store at a time by a bulk write
 _DAY = 86400
 
 
@@ -186,8 +192,10 @@ class Lifecycle(LifecycleReads):
         """Create a version of each of *names* (payload from *payloads*, every other attribute
         from *new*) in one transaction: what :meth:`add_version_in` does per name, in one pass.
 
-        Two batched reads (soft-deleted and existing objects: one round trip each on a database
-        server); one random draw for every version id; the records encoded with their shared
+        Batched reads of the soft-deleted objects (skipped when one probe finds none of the
+        kind) and the existing ones (where the store allows it, ``may_guess``, only for a
+        sample of ~32 names: none found, the others are guessed new and inserted unchecked);
+        one random draw for every version id; the records encoded with their shared
         attributes encoded once; object and version records each sealed in one native batch
         call; one outbox segment. Only a name that exists already (or twice in the batch, in
         another case) takes the per-name path.
@@ -197,9 +205,16 @@ class Lifecycle(LifecycleReads):
         count = len(names)
         randomness = _bindings.random_bytes(10 * count)
         okeys = self.objkeys(kind, list(names))
-        deleted = txn.get_many(DELETED, okeys)
-        objects = txn.get_many(OBJECTS, okeys)
-        if not deleted and not objects and len(set(okeys)) == count:  # all new (the usual bulk load)
+        distinct = len(set(okeys)) == count
+        # Most vaults hold few soft-deleted objects: one probe for any of this kind spares a
+        # large batch the lookup of every name among them.
+        none_deleted = count > _SAMPLE and txn.last_with_prefix(DELETED, okeys[0][:1]) is None
+        deleted = {} if none_deleted else txn.get_many(DELETED, okeys)
+        guess = distinct and not deleted and getattr(txn, "may_guess", False)
+        if guess and txn.get_many(OBJECTS, okeys[:: max(1, count // _SAMPLE)]):
+            guess = False  # a sampled name exists: look them all up
+        objects = {} if guess else txn.get_many(OBJECTS, okeys)
+        if not deleted and not objects and distinct:  # all new (the usual bulk load)
             stamp = now_ms.to_bytes(6, "big")
             vids = [stamp + randomness[i : i + 10] for i in range(0, 10 * count, 10)]
             displays = list(names)
@@ -210,15 +225,24 @@ class Lifecycle(LifecycleReads):
             )
         template = new.record("", bytes(16), now)
         envelope = self._ctx.envelope
-        # Every key below is absent: objects were looked up above, and each version id is above
-        # its object's newest. A store that can insert without an upsert (PostgreSQL's COPY) does.
-        insert = getattr(txn, "insert_many", None) or partial(_put_each, txn)
-        if new_okeys:
-            sealed = envelope.seal_many(RecordType.OBJECT, new_okeys, ObjectRecord.new_many(new_names, now))
-            insert(OBJECTS, zip(new_okeys, sealed, strict=True))
+        # Every key below is absent (or guessed so: insert_unchecked): objects were looked up
+        # above, and each version id is above its object's newest. A store that can insert
+        # without an upsert (PostgreSQL's COPY) does.
+        insert = getattr(txn, "insert_unchecked" if guess else "insert_many", None) or partial(_put_each, txn)
+        # Sealed and handed over in chunks: a store that streams (PostgreSQL's COPY) starts
+        # inserting the first rows while the next are sealed.
+        objs = ObjectRecord.new_many(new_names, now) if new_okeys else []
+        for i in range(0, len(new_okeys), _CHUNK):
+            part = new_okeys[i : i + _CHUNK]
+            sealed = envelope.seal_many(RecordType.OBJECT, part, objs[i : i + _CHUNK])
+            insert(OBJECTS, zip(part, sealed, strict=True))
         keys = [okey + vid for okey, vid in zip(okeys, vids, strict=True)]
-        blobs = envelope.seal_many(RecordType.VERSION, keys, template.to_bytes_many(displays, vids, payloads))
-        insert(VERSIONS, zip(keys, blobs, strict=True))
+        plain = template.to_bytes_many(displays, vids, payloads)
+        for i in range(0, count, _CHUNK):
+            part = keys[i : i + _CHUNK]
+            insert(
+                VERSIONS, zip(part, envelope.seal_many(RecordType.VERSION, part, plain[i : i + _CHUNK]), strict=True)
+            )
         versions = [vid.hex() for vid in vids]
         event, title, nbf, exp = f"{kind.title}NewVersionCreated", kind.title, new.not_before, new.expires_on
         self._ctx.emit_many_in(txn, [(event, title, d, v, nbf, exp) for d, v in zip(displays, versions, strict=True)])

@@ -64,7 +64,13 @@ class ReadTxn(Protocol):
 
 
 class WriteTxn(ReadTxn, Protocol):
-    """A write transaction: everything done here commits together or not at all."""
+    """A write transaction: everything done here commits together or not at all.
+
+    Optional, looked up with ``getattr`` by the engine's bulk path: ``insert_many(db, rows)``
+    (rows whose keys the caller found absent, written without an upsert: LMDB's C call,
+    PostgreSQL's ``COPY``), and ``may_guess`` with ``insert_unchecked(db, rows)`` (PostgreSQL:
+    rows guessed absent without a full lookup; should one exist, the store runs the write
+    function again with ``may_guess`` False)."""
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None: ...
 

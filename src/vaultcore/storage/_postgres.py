@@ -1,11 +1,11 @@
 """Storage on PostgreSQL: the store interface over psycopg 3 and psycopg-pool.
 
-This is the only module that imports :mod:`psycopg` / :mod:`psycopg_pool`; every driver
-error is translated here. Layout (docs/storage.md §6): one table per schema,
-``vaultcore_records(vault text, db bytea, key bytea, value bytea, PRIMARY KEY (vault, db,
-key))``. Sub-databases are values of ``db`` (a new one needs no DDL) and several vaults
-share a table (``vault`` names them). Keys are ``bytea``, which PostgreSQL orders byte by
-byte, so range scans return LMDB's order.
+With ``storage._pgconn`` (its connections and pools) the only importer of :mod:`psycopg`
+/ :mod:`psycopg_pool`; every driver error is translated here. Layout (docs/storage.md §6):
+one table per schema, ``vaultcore_records(vault text, db bytea, key bytea, value bytea,
+PRIMARY KEY (vault, db, key))``. Sub-databases are values of ``db`` (a new one needs no
+DDL) and several vaults share a table (``vault`` names them). Keys are ``bytea``, which
+PostgreSQL orders byte by byte, so range scans return LMDB's order.
 
 Location: ``postgresql://user[:password]@host[:port]/dbname?vault=NAME&schema=SCHEMA``
 (parsed by ``storage._pglocation``; everything but vaultcore's own parameters goes to libpq).
@@ -18,33 +18,38 @@ outcome is looked up with ``txid_status`` on a new connection: committed -> done
 re-run, unknown -> ``StorageError``. Nothing is ever half-applied. A silent network (a
 partition) is bounded by the URL's timeouts (``storage._pglocation``): the server ends a
 session idle inside a transaction, and a round trip unanswered for ``network_timeout`` closes
-its connection (``_Connection``).
+its connection (``storage._pgconn``).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 
 from vaultcore.exceptions import InvalidParameterError, NotAVaultError, StorageError, VaultLockedError
+from vaultcore.storage._pgconn import Connection as _Connection
+from vaultcore.storage._pgconn import SharedPool, release, shared_pool
+from vaultcore.storage._pgconn import broken as _broken
+from vaultcore.storage._pgconn import lost as _lost
 from vaultcore.storage._pglocation import Location
 from vaultcore.storage._pgsql import (
-    _COPY_TYPES,
     _LAST,
     _PREFETCH_LAST,
     _PREFETCH_POINTS,
     _UNNEST_MIN,
+    COPY_SIGNATURE,
+    COPY_TRAILER,
     Queries,
     _begin_statement,
     _lock_key,
     _prefix_upper,
+    copy_data,
 )
 
 __all__ = ["PostgresStore", "parse_location"]
@@ -52,6 +57,7 @@ __all__ = ["PostgresStore", "parse_location"]
 T = TypeVar("T")
 
 _PAGE = 512
+_PROBE_MAX = 64  # get_many of at most this many keys: one index probe each (Queries.probe_many)
 _DDL_LOCK = 0x7661756C74636F72  # "vaultcor": serialises table creation between processes
 
 
@@ -87,29 +93,6 @@ def _translate(exc: BaseException, what: str, loc: Location) -> StorageError:
     return StorageError(f"{what}: {type(exc).__name__}: {_first_line(exc, loc)}")
 
 
-def _broken(conn: psycopg.Connection[Any]) -> bool:
-    return bool(conn.closed or conn.broken)
-
-
-_LOST_STATES = ("57P01", "57P02", "57P03")  # admin / crash shutdown, cannot connect now
-
-
-def _lost(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
-    """True if *exc* means the connection is gone (not a statement error such as a timeout).
-
-    libpq may report a dropped connection before it marks the connection bad (for example
-    "cannot exit pipeline mode while busy"); such a connection is closed here so that the
-    pool discards it and the caller can retry or look up the commit's outcome."""
-    state = exc.sqlstate
-    lost = _broken(conn) or (
-        isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08") or state in _LOST_STATES)
-    )
-    if lost and not conn.closed:
-        with suppress(Exception):
-            conn.close()
-    return lost
-
-
 class _Read:
     """A read snapshot (also the read half of a write transaction)."""
 
@@ -130,7 +113,10 @@ class _Read:
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         if not keys:
             return {}
-        rows = self._cur.execute(self._q.get_many, (self._vault, db, keys)).fetchall()
+        if len(keys) <= _PROBE_MAX:
+            rows = self._cur.execute(self._q.probe_many, (keys, self._vault, db)).fetchall()
+        else:
+            rows = self._cur.execute(self._q.get_many, (self._vault, db, keys), prepare=False).fetchall()
         return {bytes(k): bytes(v) for k, v in rows}
 
     def _page(self, db: bytes, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
@@ -192,15 +178,23 @@ class _Write(_Read):
     """A write transaction. Puts are buffered and sent in one pipelined batch (with the
     COMMIT, or before a read that could see them); point reads are answered from the buffer,
     from the rows prefetched with the lock, or by the server (whose rows, together with the
-    buffer, are this transaction's state: nobody else writes the vault while we hold its lock)."""
+    buffer, are this transaction's state: nobody else writes the vault while we hold its lock).
+    Rows of :meth:`insert_many` are streamed with ``COPY`` as they come."""
 
-    __slots__ = ("_cache", "_fresh", "_pending")
+    __slots__ = ("_cache", "_copy", "_copy_stack", "_pending", "guessed", "may_guess")
 
-    def __init__(self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any]) -> None:
+    def __init__(
+        self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any], may_guess: bool
+    ) -> None:
         super().__init__(cur, q, vault)
+        #: True if the caller may put rows it did not look up (insert_unchecked): this is the
+        #: first run of the write function, and a key that exists makes the store run it again.
+        self.may_guess = may_guess
+        self.guessed = False
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
-        self._fresh: set[tuple[bytes, bytes]] = set()  # pending rows put by insert_many (sent by COPY)
         self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
+        self._copy: psycopg.Copy | None = None  # the open COPY of insert_many
+        self._copy_stack: ExitStack | None = None
 
     def _send_pending(self) -> None:
         """The buffered puts: a few as pipelined single-row upserts, more as one statement."""
@@ -213,27 +207,34 @@ class _Write(_Read):
                 self._q.put_unnest, (self._vault, dbs, [key for _, key in pending], list(pending.values()))
             )
 
-    def _copy_fresh(self) -> None:
-        """Send the rows of :meth:`insert_many` with ``COPY`` (no upsert: ~2x faster per row on
-        the server); a key that exists after all fails the transaction (nothing is written)."""
-        pending = self._pending
-        rows = [(self._vault, db, key, pending.pop((db, key))) for db, key in self._fresh]
-        self._fresh = set()
-        with self._cur.copy(self._q.copy) as copy:
-            copy.set_types(_COPY_TYPES)
-            write = copy.write_row
-            for row in rows:
-                write(row)
+    def finish_copy(self) -> None:
+        """End the ``COPY`` of :meth:`insert_many`: the server's answer says every row went in
+        (a key that existed fails the transaction: nothing is written)."""
+        stack = self._copy_stack
+        if stack is not None and self._copy is not None:
+            self._copy.write(COPY_TRAILER)
+            self._copy = self._copy_stack = None
+            stack.close()
+
+    def abandon(self) -> None:
+        """End an open ``COPY`` with an error, so that the connection can roll back. The
+        server is told only "write abandoned" (its log must never see a caller's message,
+        which may name a secret)."""
+        stack = self._copy_stack
+        if stack is not None:
+            self._copy = self._copy_stack = None
+            with suppress(Exception):
+                stack.__exit__(StorageError, StorageError("write abandoned"), None)
 
     def _flush(self) -> None:
-        if self._fresh:
-            self._copy_fresh()
+        self.finish_copy()
         if self._pending:
             self._send_pending()
             self._pending = {}
         self._cache.clear()
 
     def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
+        self.finish_copy()
         for pdb, key in self._pending:
             if pdb == db and (prefix is None or key.startswith(prefix)):
                 self._flush()
@@ -246,11 +247,14 @@ class _Write(_Read):
         if (db, key) in self._cache:
             value: bytes | None = self._cache[(db, key)]
             return value
+        self.finish_copy()
         return super().get(db, key)
 
     def get_many(self, db: bytes, keys: list[bytes]) -> dict[bytes, bytes]:
         found = {k: v for k in keys if (v := self._pending.get((db, k))) is not None}
         rest = [k for k in keys if k not in found]
+        if rest:
+            self.finish_copy()
         return {**super().get_many(db, rest), **found}
 
     def last_key(self, db: bytes, prefix: bytes = b"") -> bytes | None:
@@ -261,18 +265,32 @@ class _Write(_Read):
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
         self._pending[(db, key)] = bytes(value)
-        if self._fresh:
-            self._fresh.discard((db, key))  # now an upsert
 
     def insert_many(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
         """Put rows whose keys the caller found absent in this transaction (bulk writes): they
-        are sent with ``COPY`` instead of an upsert. Should a key exist after all, the
+        are streamed with ``COPY`` (no upsert: ~2x cheaper per row on the server), so the
+        server inserts them while the caller goes on. Should a key exist after all, the
         transaction fails with ``StorageError`` and nothing is written."""
-        pending = self._pending
-        fresh = self._fresh
-        for key, value in rows:
-            pending[(db, key)] = bytes(value)
-            fresh.add((db, key))
+        if any(cdb == db for cdb, _ in self._cache):
+            self._cache.clear()
+        copy = self._copy
+        if copy is None:
+            self._copy_stack = stack = ExitStack()
+            copy = self._copy = stack.enter_context(self._cur.copy(self._q.copy))
+            copy.write(COPY_SIGNATURE)
+        if self._pending:
+            rows = list(rows)
+            for key, _ in rows:
+                self._pending.pop((db, key), None)  # an earlier put of the key must not follow the row
+        for block in copy_data(self._vault, db, rows):
+            copy.write(block)
+
+    def insert_unchecked(self, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryview]]) -> None:
+        """:meth:`insert_many` of rows whose keys the caller guessed absent without looking
+        them all up (only while :attr:`may_guess`): should one exist, the transaction is rolled
+        back and the write function runs again with ``may_guess`` False, so it looks them up."""
+        self.guessed = True
+        self.insert_many(db, rows)
 
     def put_new(self, db: bytes, key: bytes, value: bytes | memoryview) -> bool:
         self._flush()
@@ -296,8 +314,7 @@ class _Write(_Read):
     def commit(self) -> None:
         """The buffered puts and the COMMIT in one pipelined round trip."""
         conn = self._cur.connection
-        if self._fresh:
-            self._copy_fresh()  # COPY cannot be pipelined: two round trips more, for bulk writes only
+        self.finish_copy()  # COPY cannot be pipelined: one round trip more, for bulk writes only
         with conn.pipeline():
             if self._pending:
                 self._send_pending()
@@ -305,82 +322,12 @@ class _Write(_Read):
         self._pending = {}
 
 
-class _Connection(psycopg.Connection[Any]):
-    """A connection that gives up on a round trip with no answer after *network_timeout*
-    seconds (psycopg has no client-side statement timeout, and a blackholed peer is not
-    noticed by TCP before its keepalives run out): it is closed, so the store retries on a
-    new one or fails with ``StorageError``, and the pool discards it."""
-
-    network_timeout = 0.0
-
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        if timeout is not None or not self.network_timeout:
-            return super().wait(gen, interval, timeout)
-        try:
-            return super().wait(gen, interval, self.network_timeout)
-        except psycopg.errors._WaitTimeout:  # psycopg's own signal of an expired wait
-            self.pgconn.finish()
-            raise psycopg.OperationalError(
-                f"no answer from the database server in {self.network_timeout:g} s (network_timeout)"
-            ) from None
-
-    @classmethod
-    def open(cls, loc: Location, **kwargs: Any) -> _Connection:
-        conn = cls.connect(loc.conninfo, **kwargs)
-        conn.network_timeout = loc.network_timeout / 1000
-        return conn
-
-
-def _pool_key(loc: Location) -> str:
-    return f"{loc.conninfo} {loc.session_options} {loc.network_timeout}"
-
-
-class _SharedPool:
-    """One connection pool per conninfo (and timeouts) per process, shared by reference count."""
-
-    def __init__(self, loc: Location) -> None:
-        self.kwargs: dict[str, Any] = {"autocommit": True, "options": loc.session_options}
-
-        def configure(conn: _Connection) -> None:
-            conn.network_timeout = loc.network_timeout / 1000
-
-        self.pool = psycopg_pool.ConnectionPool(
-            loc.conninfo,
-            connection_class=_Connection,
-            configure=configure,
-            kwargs=self.kwargs,
-            min_size=1,
-            max_size=loc.pool_size,
-            open=True,
-            timeout=20.0,
-            name="vaultcore",
-        )
-        self.refs = 0
-
-
-_pools_lock = threading.Lock()
-_pools: dict[str, _SharedPool] = {}
-_orphans: list[_SharedPool] = []  # a fork child must never close its parent's connections
-
-
-def _after_fork_in_child() -> None:
-    global _pools_lock
-    _pools_lock = threading.Lock()
-    _orphans.extend(_pools.values())
-    _pools.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class PostgresStore:
     """One vault in a PostgreSQL database (see the module docstring)."""
 
-    def __init__(self, loc: Location, shared: _SharedPool) -> None:
+    def __init__(self, loc: Location, shared: SharedPool) -> None:
         self._loc = loc
         self._shared = shared
-        self._pool = shared.pool
         self._q = Queries(loc.schema, loc.vault)
         self._vault = loc.vault
         self._write_lock = _lock_key(loc.schema, loc.vault)
@@ -413,11 +360,7 @@ class PostgresStore:
             raise NotAVaultError(f"no vault at {loc.shown}: the database holds no vaultcore table") from None
         except psycopg.Error as exc:
             raise _translate(exc, f"cannot open vault store {loc.shown}", loc) from None
-        with _pools_lock:
-            shared = _pools.get(_pool_key(loc))
-            if shared is None:
-                shared = _pools[_pool_key(loc)] = _SharedPool(loc)
-            shared.refs += 1
+        shared = shared_pool(loc)
         return cls(loc, shared)
 
     @property
@@ -428,12 +371,7 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        with _pools_lock:
-            self._shared.refs -= 1
-            if self._shared.refs <= 0 and _pools.get(_pool_key(self._loc)) is self._shared:
-                del _pools[_pool_key(self._loc)]
-                with suppress(Exception):
-                    self._shared.pool.close(timeout=5.0)
+        release(self._loc, self._shared)
 
     # -- connections -------------------------------------------------------------------
 
@@ -443,13 +381,12 @@ class PostgresStore:
             raise VaultLockedError("the vault is closed")
         wait = self._conn_wait if not deadline else max(0.1, min(self._conn_wait, deadline - time.monotonic()))
         try:
-            return self._pool.getconn(wait)
+            return self._shared.getconn(wait)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise _translate(exc, "no database connection", self._loc) from None
 
     def _putconn(self, conn: _Connection) -> None:
-        with suppress(Exception):
-            self._pool.putconn(conn)
+        self._shared.putconn(conn)
 
     def _retry(self, deadline: float, attempt: int) -> bool:
         """After a lost connection: drop dead pooled connections, back off; False past *deadline*.
@@ -458,6 +395,7 @@ class PostgresStore:
         idle connection waits ``network_timeout``, which must not hold up the retries."""
         if time.monotonic() >= deadline:
             return False
+        self._shared.drain()  # the idle front is dead too after a server restart
         if self._checking.acquire(blocking=False):
             threading.Thread(target=self._check_pool, name="vaultcore-pool-check", daemon=True).start()
         time.sleep(min(0.05 * (2**attempt), 1.0, max(0.0, deadline - time.monotonic())))
@@ -466,29 +404,31 @@ class PostgresStore:
     def _check_pool(self) -> None:
         try:
             with suppress(Exception):
-                self._pool.check()
+                self._shared.pool.check()
         finally:
             self._checking.release()
 
     # -- reads -------------------------------------------------------------------------
 
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
-        """One autocommit statement (``get_secret``'s hot path: one round trip), binary results."""
+        """One prepared autocommit statement run on libpq directly (``get_secret``'s hot path:
+        one round trip, itself a consistent snapshot), binary parameters and results."""
+        if key is not None:
+            name, sql = self._q.find_raw(db, "point")
+            params: tuple[bytes, ...] = (key,)
+        else:
+            upper = _prefix_upper(prefix)
+            name, sql = self._q.find_raw(db, "last" if upper is not None else "last_from")
+            params = (prefix,) if upper is None else (prefix, upper)
         deadline = 0.0
         attempt = 0
-        upper = None if key is not None else _prefix_upper(prefix)
         while True:
             conn = self._getconn(deadline)
             try:
-                if key is not None:
-                    row = conn.execute(self._q.find(db, True), (key,), binary=True).fetchone()
-                    return None if row is None else (key, bytes(row[0]))
-                if upper is None:  # a prefix of 0xff bytes only: no upper bound
-                    cur = conn.execute(self._q.rev, (self._vault, db, prefix, 1), binary=True)
-                else:
-                    cur = conn.execute(self._q.find(db, False), (prefix, upper), binary=True)
-                found = cur.fetchone()
-                return None if found is None else (bytes(found[0]), bytes(found[1]))
+                res = conn.fetch(name, sql, params)
+                if not res.ntuples:
+                    return None
+                return res.get_value(0, 0) or b"", res.get_value(0, 1) or b""  # NOT NULL columns
             except psycopg.Error as exc:
                 if not deadline:
                     deadline = time.monotonic() + self._window
@@ -497,6 +437,11 @@ class PostgresStore:
                 attempt += 1
             finally:
                 self._putconn(conn)
+
+    def find_open(self, db: bytes, prefix: bytes, key: bytes | None, opener: Callable[[bytes, bytes], T]) -> T | None:
+        """:meth:`find`, the record handed to *opener(key, value)* (the engine's read path)."""
+        found = self.find(db, prefix, key)
+        return None if found is None else opener(*found)
 
     @contextmanager
     def read(self) -> Iterator[_Read]:
@@ -540,9 +485,11 @@ class PostgresStore:
         """
         deadline = time.monotonic() + self._window
         attempt = 0
+        may_guess = True
         while True:
             conn = self._getconn(deadline)
             xid: int | None = None
+            txn: _Write | None = None
             committing = False
             try:
                 cur = conn.cursor()
@@ -561,15 +508,21 @@ class PostgresStore:
                 cache[(_PREFETCH_LAST, _LAST)] = None if last is None else bytes(last[0])
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
-                txn = _Write(cur, self._q, self._vault, cache)
+                txn = _Write(cur, self._q, self._vault, cache, may_guess)
                 result = fn(txn)
+                txn.finish_copy()
                 committing = True  # from here a lost connection leaves the outcome to txid_status
                 txn.commit()
                 return result
             except psycopg.Error as exc:
+                if txn is not None:
+                    txn.abandon()
                 if not _lost(conn, exc):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
+                    if isinstance(exc, psycopg.errors.UniqueViolation) and txn is not None and txn.guessed:
+                        may_guess = False  # a guessed-absent key exists: run again, looking them up
+                        continue
                     raise _translate(exc, "write failed", self._loc) from None
                 if committing:
                     status = self._outcome(xid, deadline)
@@ -584,6 +537,8 @@ class PostgresStore:
                     raise _translate(exc, "write failed (not applied)", self._loc) from None
                 attempt += 1
             except BaseException:
+                if txn is not None:
+                    txn.abandon()
                 if not _broken(conn):
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
