@@ -45,40 +45,36 @@ static PyObject *make_result(PyObject *cls, PyObject *value, PyObject *plain, Py
     return obj;
 }
 
-/* fast_get(reader: int, prefix: bytes, name: str, event: int, cls, make, id_prefix) ->
- * (secret, events waiting) or None (the general path must serve this read). */
-static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* One read: what fast_get and fast_open share. key/blob: the prefix (get) or the store key
+ * and sealed record (open, blob != NULL). Returns (secret, waiting), None or NULL (raised). */
+static PyObject *run(vc_reader *reader, const char *key, Py_ssize_t key_len, const char *blob, Py_ssize_t blob_len,
+                     PyObject *const *args)
 {
     uint8_t local[LOCAL_OUT], *out = local;
     size_t cap = sizeof(local), n = 0, at = 0, queued = 0;
-    char *prefix = NULL;
     const char *name;
-    Py_ssize_t prefix_len = 0, name_len = 0;
-    vc_reader *reader;
+    Py_ssize_t name_len = 0;
     vc_event_tpl *event;
     PyObject *value, *plain, *obj = NULL, *result = NULL;
-    int rc;
-    (void)self;
-    if (nargs != 7 || !PyType_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "fast_get(reader, prefix, name, event, cls, make, id_prefix)");
-        return NULL;
-    }
-    reader = PyLong_AsVoidPtr(args[0]);
-    if (reader == NULL || PyBytes_AsStringAndSize(args[1], &prefix, &prefix_len) < 0)
-        return PyErr_Occurred() ? NULL : Py_BuildValue("");
-    name = PyUnicode_AsUTF8AndSize(args[2], &name_len);
+    int rc, retried = 0;
+    name = PyUnicode_AsUTF8AndSize(args[0], &name_len);
     if (name == NULL)
         return NULL;
-    event = PyLong_AsVoidPtr(args[3]);
+    event = PyLong_AsVoidPtr(args[1]);
     if (event == NULL && PyErr_Occurred())
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    rc = vc_reader_get(reader, (const uint8_t *)prefix, (size_t)prefix_len, (const uint8_t *)name, (size_t)name_len,
-                       event, out, cap, &n, &at, &queued);
-    if (rc == VC_STORE_SPACE && (out = malloc(n)) != NULL) {
+    for (;;) {
+        if (blob != NULL)
+            rc = vc_reader_open(reader, (const uint8_t *)key, (size_t)key_len, (const uint8_t *)blob, (size_t)blob_len,
+                                (const uint8_t *)name, (size_t)name_len, event, out, cap, &n, &at, &queued);
+        else
+            rc = vc_reader_get(reader, (const uint8_t *)key, (size_t)key_len, (const uint8_t *)name,
+                               (size_t)name_len, event, out, cap, &n, &at, &queued);
+        if (rc != VC_STORE_SPACE || retried || (out = malloc(n)) == NULL)
+            break;
         cap = n;
-        rc = vc_reader_get(reader, (const uint8_t *)prefix, (size_t)prefix_len, (const uint8_t *)name,
-                           (size_t)name_len, event, out, cap, &n, &at, &queued);
+        retried = 1;
     }
     Py_END_ALLOW_THREADS
     if (out == NULL)
@@ -94,7 +90,7 @@ static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (out != local)
         free(out);
     if (plain != NULL && value != NULL)
-        obj = make_result(args[4], value, plain, args[5], args[6]);
+        obj = make_result(args[2], value, plain, args[3], args[4]);
     if (obj != NULL)
         result = Py_BuildValue("(Nn)", obj, (Py_ssize_t)queued);
     Py_XDECREF(value);
@@ -102,13 +98,60 @@ static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return result;
 }
 
+/* fast_get(reader: int, prefix: bytes, name: str, event: int, cls, make, id_prefix) ->
+ * (secret, events waiting) or None (the general path must serve this read). */
+static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    char *prefix = NULL;
+    Py_ssize_t prefix_len = 0;
+    vc_reader *reader;
+    (void)self;
+    if (nargs != 7 || !PyType_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "fast_get(reader, prefix, name, event, cls, make, id_prefix)");
+        return NULL;
+    }
+    reader = PyLong_AsVoidPtr(args[0]);
+    if (reader == NULL || PyBytes_AsStringAndSize(args[1], &prefix, &prefix_len) < 0)
+        return PyErr_Occurred() ? NULL : Py_BuildValue("");
+    return run(reader, prefix, prefix_len, NULL, 0, args + 2);
+}
+
+/* fast_open(reader: int, key: bytes, blob: bytes, name: str, event: int, cls, make,
+ * id_prefix): fast_get for a record read from another store. */
+static PyObject *fast_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    char *key = NULL, *blob = NULL;
+    Py_ssize_t key_len = 0, blob_len = 0;
+    vc_reader *reader;
+    (void)self;
+    if (nargs != 8 || !PyType_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "fast_open(reader, key, blob, name, event, cls, make, id_prefix)");
+        return NULL;
+    }
+    reader = PyLong_AsVoidPtr(args[0]);
+    if (reader == NULL || PyBytes_AsStringAndSize(args[1], &key, &key_len) < 0 ||
+        PyBytes_AsStringAndSize(args[2], &blob, &blob_len) < 0)
+        return PyErr_Occurred() ? NULL : Py_BuildValue("");
+    return run(reader, key, key_len, blob, blob_len, args + 3);
+}
+
 static PyMethodDef fast_get_def = {"fast_get", (PyCFunction)(void (*)(void))fast_get, METH_FASTCALL,
                                    "get_secret's one native call (see csrc/vaultcore_pyfast.c)."};
+static PyMethodDef fast_open_def = {"fast_open", (PyCFunction)(void (*)(void))fast_open, METH_FASTCALL,
+                                    "fast_get for a record another store read (see csrc/vaultcore_pyfast.c)."};
+
+static int export(PyObject *mod, PyMethodDef *def)
+{
+    PyObject *fn = PyCFunction_NewEx(def, NULL, NULL);
+    int ok = fn != NULL && PyObject_SetAttrString(mod, def->ml_name, fn) == 0;
+    Py_XDECREF(fn);
+    return ok;
+}
 
 int vc_py_export(void)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *mod = PyImport_ImportModule("vaultcore._native"), *fn = NULL;
+    PyObject *mod = PyImport_ImportModule("vaultcore._native");
     int ok = 0;
     if (k_value == NULL) {
         k_value = PyUnicode_InternFromString("value");
@@ -116,11 +159,8 @@ int vc_py_export(void)
         k_make = PyUnicode_InternFromString("_make");
         k_prefix = PyUnicode_InternFromString("_prefix");
     }
-    if (mod != NULL && k_value != NULL && k_plain != NULL && k_make != NULL && k_prefix != NULL) {
-        fn = PyCFunction_NewEx(&fast_get_def, NULL, NULL);
-        ok = fn != NULL && PyObject_SetAttrString(mod, "fast_get", fn) == 0;
-    }
-    Py_XDECREF(fn);
+    if (mod != NULL && k_value != NULL && k_plain != NULL && k_make != NULL && k_prefix != NULL)
+        ok = export(mod, &fast_get_def) && export(mod, &fast_open_def);
     Py_XDECREF(mod);
     if (!ok)
         PyErr_Clear();

@@ -13,6 +13,9 @@
  * (absent, disabled, another term, an old format, a resize under way, a damaged record)
  * returns a status and queues nothing: the caller takes the general path, which raises the
  * right error and audits it. The event is queued only when the read has succeeded.
+ *
+ * vc_reader_open does the same for a sealed record the caller read from another store
+ * (PostgreSQL): a reader made without a store (s NULL) serves only that call.
  */
 #include <lmdb.h>
 
@@ -63,8 +66,8 @@ int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *
 {
     vc_reader *r;
     void *p;
-    if (s == NULL || cache == NULL || kek == NULL || out == NULL || kek_len == 0 || kek_len > 64 ||
-        aad_head == NULL || aad_head_len > VC_STORE_MAX_AAD - VC_STORE_MAX_KEY)
+    if (cache == NULL || kek == NULL || out == NULL || kek_len == 0 || kek_len > 64 || aad_head == NULL ||
+        aad_head_len > VC_STORE_MAX_AAD - VC_STORE_MAX_KEY)
         return VC_ERR_PARAM;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -271,6 +274,21 @@ static int queue_event(vc_event_tpl *t, const uint8_t *rec, size_t *queued)
     return vc_auditq_push_parts(t->queue, parts, lens, 6, queued);
 }
 
+/* After the open: the record's checks and its event, or the buffer wiped. */
+static int finish(int rc, uint8_t *out, size_t out_cap, size_t *out_len, const uint8_t *name, size_t name_len,
+                  vc_event_tpl *event, size_t *value_at, size_t *queued)
+{
+    if (rc == VC_STORE_AUTH)
+        vc_cleanse(out, out_cap); /* whatever a failed open may have left */
+    if (rc != VC_STORE_FOUND)
+        return rc;
+    *value_at = check_record(out, *out_len, name, name_len);
+    rc = *value_at == 0 ? VC_STORE_SLOW : event == NULL ? VC_OK : queue_event(event, out, queued);
+    if (rc != VC_OK)
+        vc_cleanse(out, *out_len); /* the general path reads it again */
+    return rc;
+}
+
 int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const uint8_t *name, size_t name_len,
                   vc_event_tpl *event, uint8_t *out, size_t out_cap, size_t *out_len, size_t *value_at,
                   size_t *queued)
@@ -278,8 +296,8 @@ int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const 
     MDB_txn *txn = NULL;
     MDB_val k, v;
     int rc;
-    if (r == NULL || prefix == NULL || name == NULL || out == NULL || out_len == NULL || value_at == NULL ||
-        queued == NULL || prefix_len > VC_STORE_MAX_KEY)
+    if (r == NULL || r->store == NULL || prefix == NULL || name == NULL || out == NULL || out_len == NULL ||
+        value_at == NULL || queued == NULL || prefix_len > VC_STORE_MAX_KEY)
         return VC_ERR_PARAM;
     *out_len = 0;
     *queued = 0;
@@ -297,13 +315,25 @@ int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const 
         rc = vc_store_status(rc);
     }
     vc_store_leave(r->store);
-    if (rc == VC_STORE_AUTH)
-        vc_cleanse(out, out_cap); /* whatever a failed open may have left */
-    if (rc != VC_STORE_FOUND)
-        return rc;
-    *value_at = check_record(out, *out_len, name, name_len);
-    rc = *value_at == 0 ? VC_STORE_SLOW : event == NULL ? VC_OK : queue_event(event, out, queued);
-    if (rc != VC_OK)
-        vc_cleanse(out, *out_len); /* the general path reads it again */
-    return rc;
+    return finish(rc, out, out_cap, out_len, name, name_len, event, value_at, queued);
+}
+
+int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8_t *blob, size_t blob_len,
+                   const uint8_t *name, size_t name_len, vc_event_tpl *event, uint8_t *out, size_t out_cap,
+                   size_t *out_len, size_t *value_at, size_t *queued)
+{
+    MDB_val k, v;
+    int rc;
+    if (r == NULL || key == NULL || blob == NULL || name == NULL || out == NULL || out_len == NULL ||
+        value_at == NULL || queued == NULL || key_len > VC_STORE_MAX_KEY)
+        return VC_ERR_PARAM;
+    *out_len = 0;
+    *queued = 0;
+    k.mv_data = (void *)key;
+    k.mv_size = key_len;
+    v.mv_data = (void *)blob;
+    v.mv_size = blob_len;
+    rc = vc_store_open_found(&k, &v, r->cache, r->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
+                             out_cap, out_len);
+    return finish(rc, out, out_cap, out_len, name, name_len, event, value_at, queued);
 }

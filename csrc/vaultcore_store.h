@@ -76,7 +76,8 @@ int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, co
 
 /* The bound reader (vaultcore_reader.c): one record type of one store with its DEK cache,
  * keyring term, KEK (copied into a locked page, wiped by vc_reader_free) and AAD head.
- * Free it before the store's gate and the cache. */
+ * Free it before the store's gate and the cache. Made with s NULL (dbi unused), it serves
+ * vc_reader_open only. */
 typedef struct vc_reader vc_reader;
 int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *kek, size_t kek_len,
                   uint32_t term, const uint8_t *aad_head, size_t aad_head_len, vc_reader **out);
@@ -101,9 +102,15 @@ void vc_event_tpl_free(vc_event_tpl *t);
 int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const uint8_t *name, size_t name_len,
                   vc_event_tpl *event, uint8_t *out, size_t out_cap, size_t *out_len, size_t *value_at,
                   size_t *queued);
+/* vc_reader_get's steps after the lookup, for the sealed record blob the caller read at
+ * key from another store (PostgreSQL). Same statuses. */
+int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8_t *blob, size_t blob_len,
+                   const uint8_t *name, size_t name_len, vc_event_tpl *event, uint8_t *out, size_t out_cap,
+                   size_t *out_len, size_t *value_at, size_t *queued);
 
-/* Adds fast_get, vc_reader_get's CPython entry point (vaultcore_pyfast.c), to the
- * vaultcore._native module. VC_OK or VC_ERR_INTERNAL. */
+/* Adds fast_get and fast_open, the CPython entry points of vc_reader_get and
+ * vc_reader_open (vaultcore_pyfast.c), to the vaultcore._native module. VC_OK or
+ * VC_ERR_INTERNAL. */
 int vc_py_export(void);
 
 #endif /* VAULTCORE_STORE_H */

@@ -13,7 +13,7 @@ import vaultcore._native as _native  # type: ignore[import-not-found]
 
 ffi, lib = _native.ffi, _native.lib
 
-__all__ = ["EXPECTED_ABI", "fast_get", "ffi", "lib"]
+__all__ = ["EXPECTED_ABI", "fast_get", "fast_open", "ffi", "lib"]
 
 #: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
 EXPECTED_ABI = 3
@@ -21,8 +21,8 @@ EXPECTED_ABI = 3
 if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")
 
-# get_secret's entry point written to the CPython API (csrc/vaultcore_pyfast.c): cffi cannot
+# get_secret's entry points written to the CPython API (csrc/vaultcore_pyfast.c): cffi cannot
 # build Python objects in C, and on the hottest call its glue cost more than the read.
 if lib.vc_py_export() != 0:  # pragma: no cover - the interpreter refused the function
     raise ImportError("vaultcore._native could not export fast_get")
-fast_get = _native.fast_get
+fast_get, fast_open = _native.fast_get, _native.fast_open

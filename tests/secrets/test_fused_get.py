@@ -1,5 +1,6 @@
-"""get_secret's one native call (``vc_reader_get`` through ``fast_get``): when it serves a
-read, what it queues in the audit log, and that everything else takes the audited
+"""get_secret's one native call (``vc_reader_get`` through ``fast_get``; on PostgreSQL the
+record is read first and ``vc_reader_open`` through ``fast_open`` does the rest): when it
+serves a read, what it queues in the audit log, and that everything else takes the audited
 operation with the same result and the same events as before."""
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ KEY = b"\x24" * 32
 
 
 @pytest.fixture
-def vault(tmp_path: Path) -> Any:
-    with Vault.create(tmp_path / "v", RawKeyCredential(KEY)) as v:
+def vault(vault_location: str) -> Any:
+    """A vault on the system clock (the shared fixture's fake clock turns the fused path
+    off), on LMDB and on PostgreSQL (where the record is read first, then opened in C)."""
+    with Vault.create(vault_location, RawKeyCredential(KEY)) as v:
         yield v
 
 

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
+from vaultcore._ffi import fast_open as _fast_open
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
@@ -55,6 +56,7 @@ __all__ = [
     "AuditQueue",
     "DekCache",
     "EventTemplate",
+    "RecordOpener",
     "audit_chain",
     "constant_time_eq",
     "error_queue_pending",
@@ -846,6 +848,34 @@ class EventTemplate:
         self._t: Any = ffi.gc(ptr[0], lib.vc_event_tpl_free)
         self._queue = queue
         self.address = int(ffi.cast("uintptr_t", self._t))
+
+
+class RecordOpener:
+    """The fused read's checks and event for a sealed record another store read (a reader
+    without a store, ``vc_reader_open``: PostgreSQL's ``get_secret``): the DEK cache, a
+    copy of the term's KEK in a locked C page (wiped by :meth:`wipe` and when freed), the
+    term and the AAD head."""
+
+    __slots__ = ("_cache", "_r", "address")
+
+    def __init__(self, cache: Any, kek: bytes, term: int, aad_head: bytes) -> None:
+        ptr = ffi.new("vc_reader **")
+        rc = lib.vc_reader_new(ffi.NULL, 0, cache, kek, len(kek), term, aad_head, len(aad_head), ptr)
+        if rc:
+            _raise(rc)
+        self._r: Any = ffi.gc(ptr[0], lib.vc_reader_free)
+        self._cache = cache  # the DEK cache lives as long as this opener
+        self.address = int(ffi.cast("uintptr_t", self._r))
+
+    @property
+    def entry(self) -> tuple[Any, int]:
+        """(fast_open, this opener's address): ``entry[0](entry[1], key, blob, name, event,
+        cls, make, id_prefix)``; the caller keeps this opener alive for the call."""
+        return _fast_open, self.address
+
+    def wipe(self) -> None:
+        """Wipe the KEK copy (the vault closed); later opens fail over to the general path."""
+        lib.vc_reader_wipe(self._r)
 
 
 #: The template of "no event" (a fused read whose success is not recorded: audit mode "off").

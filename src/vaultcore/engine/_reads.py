@@ -44,9 +44,7 @@ class LifecycleReads:
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
         # The store's bound native reader of versions and the key material it was bound to.
-        #: Whether the store reads and opens a record in one native call (LMDB; not PostgreSQL).
-        self.fusable = getattr(ctx.store, "reader", None) is not None
-        self._bound: tuple[object, Any, int, Any] | None = None
+        self._bound: tuple[object, Any, int, Any, bool] | None = None
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -176,38 +174,44 @@ class LifecycleReads:
         """The success path of reading the latest version of *name* in one native call:
         (a :class:`~vaultcore.engine._models.FusedSecret` whose properties are ``make(record)``
         on first use and whose id starts with *id_prefix*, audit events waiting), its read
-        event queued through the template at address *event* (0: none). None when this store
-        has no native reader or the record is not for it (absent, disabled, under another
-        term, an older format, damaged, a resize or close under way): :meth:`get` then
-        decides and raises.
+        event queued through the template at address *event* (0: none). On LMDB the call
+        reads the store too; other stores read the record first (PostgreSQL: one round trip)
+        and the call opens and checks it. None when the record is not for this path (absent,
+        disabled, under another term, an older format, damaged, a resize or close under
+        way): :meth:`get` then decides and raises.
 
         A name found in the memo is not moved to its recent end here (that costs as much as
         the lookup): a name read only this way may be hashed again after 32k others.
         """
         bound = self._bound
         if bound is None or bound[0] is not self._ctx._keyring:
-            if not self.fusable:
-                return None
             bound = self._bind()
             if bound is None:
                 return None
         okey = self._objkeys.get((kind.byte, name))
         if okey is None:
             okey = self.objkey(kind, name)
-        return bound[1](bound[2], okey, name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
+        if bound[4]:  # the store reads in the same call
+            return bound[1](bound[2], okey, name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
+        self._ctx.check_open()
+        found = self._ctx.store.find(VERSIONS, okey)  # (another store: one round trip)
+        if found is None:
+            return None
+        return bound[1](bound[2], found[0], found[1], name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
 
-    def _bind(self) -> tuple[object, Any, int, Any] | None:
-        """The store's native reader of versions bound to the current keyring, as (keyring,
-        entry point, its first argument, the reader), or None."""
+    def _bind(self) -> tuple[object, Any, int, Any, bool] | None:
+        """The native reader of versions bound to the current keyring, as (keyring, entry
+        point, its first argument, the reader, whether it reads from the store itself): the
+        store's own (LMDB) or, for other stores, an opener of the records they return."""
         ring = self._ctx.keyring
         native = self._ctx.envelope.native_key(RecordType.VERSION)
-        make = getattr(self._ctx.store, "reader", None)
-        if native is None or make is None:
+        if native is None:
             return None
-        reader = make(VERSIONS, *native)
+        make = getattr(self._ctx.store, "reader", None)
+        reader = make(VERSIONS, *native) if make is not None else _bindings.RecordOpener(*native)
         self._ctx.envelope.readers.append(reader)  # its KEK copy is wiped with the vault
         entry, handle = reader.entry
-        self._bound = (ring, entry, handle, reader)
+        self._bound = (ring, entry, handle, reader, make is not None)
         return self._bound
 
     def get_cached(

@@ -54,9 +54,8 @@ class SecretClient:
         self._session = session
         self._engine = engine
         self._backups = backups
-        # Secrets can take the fused read on a store that has one (not in a managed HSM,
-        # which refuses secrets).
-        self._fused = engine.fusable and ctx.settings.kind != "managed_hsm"
+        # Secrets can take the fused read (not in a managed HSM, which refuses secrets).
+        self._fused = ctx.settings.kind != "managed_hsm"
         self._id_prefix = f"{ctx.settings.url}/secrets/"
 
     @property
