@@ -36,6 +36,7 @@ SOURCE_CACHE = HERE / "vaultcore_dekcache.c"
 SOURCE_AUDIT = HERE / "vaultcore_audit.c"
 STORE_HEADER = HERE / "vaultcore_store.h"
 SOURCE_STORE = HERE / "vaultcore_store.c"
+SOURCE_WATCH = HERE / "vaultcore_watch.c"
 
 # The subset of <lmdb.h> that storage/_lmdb.py uses (types opaque or partial; cffi takes
 # the layouts and constants from the real header at compile time).
@@ -131,7 +132,8 @@ def _make_ffi(*, absolute: bool) -> FFI:
     builder.set_source(
         "vaultcore._native",
         '#include <lmdb.h>\n#include "vaultcore_native.h"\n#include "vaultcore_store.h"\n',
-        sources=[where(SOURCE), where(SOURCE_CACHE), where(SOURCE_AUDIT), where(SOURCE_STORE)],
+        sources=[where(SOURCE), where(SOURCE_CACHE), where(SOURCE_AUDIT), where(SOURCE_STORE),
+                 where(SOURCE_WATCH)],
         include_dirs=[where(HERE)],
         libraries=["crypto", "lmdb"],
         extra_compile_args=EXTRA_COMPILE_ARGS,

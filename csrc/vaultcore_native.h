@@ -37,7 +37,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 2,
+    VC_ABI_VERSION = 3, /* 3: record watches (vaultcore_store.h) */
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,

@@ -14,7 +14,7 @@ from vaultcore._native import ffi, lib  # type: ignore[import-not-found]
 __all__ = ["EXPECTED_ABI", "ffi", "lib"]
 
 #: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
-EXPECTED_ABI = 2
+EXPECTED_ABI = 3
 
 if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")

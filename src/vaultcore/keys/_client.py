@@ -29,6 +29,7 @@ from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._durations import parse_duration
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import base_properties, deleted_fields
+from vaultcore.engine._reads import CachedVersion
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
@@ -83,7 +84,7 @@ class KeyClient(KeyRotationOperations):
         self._session = session
         self._cache: OrderedDict[tuple[str, str], KeyHandle] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._records: dict[bytes, tuple[bytes, VersionRecord]] = {}
+        self._records: dict[tuple[int, str, str | None], CachedVersion] = {}
         #: id of a record of ``_records`` -> what key operations need of it (see ``_usable``).
         self._views: dict[int, UsableVersion] = {}
 

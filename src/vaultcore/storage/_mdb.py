@@ -199,6 +199,19 @@ class Env:
                 return kview[0 : ksize[0]], ffi.buffer(out, size[0])[:]
         return self._status(rc)
 
+    def watch(self, prefix: bytes, key: bytes | None, found_key: bytes, blob: bytes) -> Any:
+        """A watch on the record that :meth:`find` (*prefix*, *key*) just returned as
+        (*found_key*, *blob*), for :meth:`unchanged`; None for a record too large to watch."""
+        ptr = ffi.new("vc_watch **")
+        k = key or b""
+        rc = lib.vc_watch_new(prefix, len(prefix), k, len(k), found_key, len(found_key), blob, len(blob), ptr)
+        return None if rc else ffi.gc(ptr[0], lib.vc_watch_free)
+
+    def unchanged(self, db: bytes, watch: Any) -> bool:
+        """True if :meth:`find` in *db* would return the watched record's key and bytes now
+        (one C call, its own read transaction); False if anything differs or it cannot tell."""
+        return bool(lib.vc_watch_same(self._gate, self.dbs[db], watch))
+
     def _status(self, rc: int) -> Any:
         """None, FALLBACK or the exception for a fused call's status other than found."""
         if rc == _S_NOTFOUND:
