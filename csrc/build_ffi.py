@@ -132,8 +132,7 @@ def _make_ffi(*, absolute: bool) -> FFI:
     builder.set_source(
         "vaultcore._native",
         '#include <lmdb.h>\n#include "vaultcore_native.h"\n#include "vaultcore_store.h"\n',
-        sources=[where(SOURCE), where(SOURCE_CACHE), where(SOURCE_AUDIT), where(SOURCE_STORE),
-                 where(SOURCE_WATCH)],
+        sources=[where(SOURCE), where(SOURCE_CACHE), where(SOURCE_AUDIT), where(SOURCE_STORE), where(SOURCE_WATCH)],
         include_dirs=[where(HERE)],
         libraries=["crypto", "lmdb"],
         extra_compile_args=EXTRA_COMPILE_ARGS,
