@@ -414,11 +414,14 @@ def kw_wrapper(kek: Buf) -> Callable[[bytes], bytes]:
     buffer = _buffer
 
     def kw_wrap_bound(key: bytes) -> bytes:
-        n = len(key) if key.__class__ is bytes else _nbytes(key)
+        if key.__class__ is bytes:
+            n, src = len(key), key
+        else:
+            n, src = _nbytes(key), _in(key)
         if n < 16 or n % 8:
             raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
         out = new("uint8_t[]", n + 8)
-        rc = wrap(key_bytes, kl, _in(key), n, out)
+        rc = wrap(key_bytes, kl, src, n, out)
         if rc:
             _raise(rc)
         return buffer(out)[:]

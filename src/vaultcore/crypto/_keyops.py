@@ -533,8 +533,22 @@ def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike
 
 def bind_wrap_key(key: Key, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike], bytes]:
     """:func:`wrap_key` with *key* and *alg* fixed: the algorithm is looked up and the key
-    checked here, once (``InvalidParameterError`` if they do not fit), not on every call."""
-    wrap = _wrapper(key, _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm))
+    checked here, once (``InvalidParameterError`` if they do not fit), not on every call.
+
+    Input that is plainly fine (bytes of a size the algorithm takes) goes straight to the
+    operation; anything else through the checks of :func:`wrap_key`, with its messages.
+    """
+    cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
+    wrap = _wrapper(key, cipher)
+    if isinstance(cipher, _AesCipher) and cipher.mode == "kw":
+        kw = _native_kw_wrapper(_oct(key, cipher.name, cipher.key_bytes))
+
+        def bound_kw(key_to_wrap: BytesLike) -> bytes:
+            if key_to_wrap.__class__ is bytes and len(key_to_wrap) >= 16 and not len(key_to_wrap) % 8:
+                return kw(key_to_wrap)  # type: ignore[arg-type]  # bytes, checked above
+            return wrap(_data(key_to_wrap, "key"))
+
+        return bound_kw
 
     def bound(key_to_wrap: BytesLike) -> bytes:
         return wrap(_data(key_to_wrap, "key"))
@@ -547,7 +561,7 @@ def bind_unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str) -> Callable[[
     unwrap = _unwrapper(key, _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm))
 
     def bound(wrapped: BytesLike) -> bytes:
-        return unwrap(_data(wrapped, "wrapped key"))
+        return unwrap(wrapped if wrapped.__class__ is bytes and wrapped else _data(wrapped, "wrapped key"))  # type: ignore[arg-type]
 
     return bound
 
@@ -652,11 +666,16 @@ def verify_data(key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signat
 
 def bind_sign(key: KeyMaterial, alg: SignatureAlgorithm | str) -> Callable[[BytesLike], bytes]:
     """:func:`sign` with *key* and *alg* fixed: the algorithm is looked up and the key
-    checked here, once (``InvalidParameterError`` if they do not fit), not on every call."""
+    checked here, once (``InvalidParameterError`` if they do not fit), not on every call.
+    A digest of bytes of the right size goes straight to the operation; anything else
+    through the checks of :func:`sign`, with its messages."""
     signer = _signer(alg)
     op = _signing(key, signer)
+    size = signer.hash.digest_size
 
     def bound(digest: BytesLike) -> bytes:
+        if digest.__class__ is bytes and len(digest) == size:
+            return op(digest)  # type: ignore[arg-type]  # bytes, checked above
         return op(_digest(digest, signer))
 
     return bound
@@ -666,8 +685,11 @@ def bind_verify(key: Key, alg: SignatureAlgorithm | str) -> Callable[[BytesLike,
     """:func:`verify` with *key* and *alg* fixed (see :func:`bind_sign`)."""
     signer = _signer(alg)
     op = _verifying(key, signer)
+    size = signer.hash.digest_size
 
     def bound(digest: BytesLike, signature: BytesLike) -> bool:
+        if digest.__class__ is bytes and len(digest) == size and signature.__class__ is bytes:
+            return op(digest, signature)  # type: ignore[arg-type]  # bytes, checked above
         return op(_digest(digest, signer), _signature(signature))
 
     return bound
