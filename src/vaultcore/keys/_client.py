@@ -507,7 +507,7 @@ class KeyClient(KeyRotationOperations):
             if len(views) >= 256:
                 views.clear()
             views[id(rec)] = view  # the view holds rec: its id is not reused while listed
-        now = self._ctx.now()
+        now = int(self._ctx.timestamp())  # VaultContext.now() without its call
         lo, hi = view.windows.get(op, _NEVER)
         if not lo <= now < hi:
             check_operation(rec, op, now)  # raises Azure's refusal
