@@ -1,9 +1,11 @@
 """``CryptographyClient``: Azure's cryptographic operations with a vault key.
 
-Every call re-reads the key version's attributes (so a key disabled or deleted a moment
-ago stops working at once), checks ``key_ops``/enabled/``nbf``/``exp``, then runs the
-operation on the key material, which is parsed once per version and cached (a version's
-material never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
+Every call re-reads the key version (so a key disabled, changed or deleted a moment ago,
+by any process, stops working at once: with LMDB one C call tells whether its stored bytes
+are the ones opened before), checks ``key_ops``/enabled/``nbf``/``exp`` against windows
+worked out once per opened record, then runs the operation on the key material, which is
+parsed once per version and cached with each algorithm bound to it (a version's material
+never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
 """
 
 from __future__ import annotations
