@@ -1,4 +1,4 @@
-"""The bound key operations (``_keyops.bind_*``) against the unbound functions they speed up:
+"""The bound key operations (``_keybind.bind_*``) against the unbound functions they speed up:
 same outputs, same refusals with the same messages, and no binding for a key that does not
 fit (the handle then runs the unbound function, which reports the error)."""
 
@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
-from vaultcore.crypto._keymaterial import KeyMaterial, generate
-from vaultcore.crypto._keyops import (
+from vaultcore.crypto._keybind import (
     bind_sign,
     bind_sign_data,
     bind_unwrap_key,
     bind_verify,
     bind_verify_data,
     bind_wrap_key,
+)
+from vaultcore.crypto._keymaterial import KeyMaterial, generate
+from vaultcore.crypto._keyops import (
     sign,
     sign_data,
     unwrap_key,

@@ -65,12 +65,6 @@ __all__ = [
     "GCM_IV_SIZE",
     "GCM_TAG_SIZE",
     "EncryptOutput",
-    "bind_sign",
-    "bind_sign_data",
-    "bind_unwrap_key",
-    "bind_verify",
-    "bind_verify_data",
-    "bind_wrap_key",
     "decrypt",
     "encrypt",
     "hash_for",
@@ -454,7 +448,7 @@ def _native_kw() -> _KwFunctions:
     return _kw_functions
 
 
-def _native_kw_wrapper(kek: bytes) -> Callable[[bytes], bytes]:
+def _kw_wrapper_of(kek: bytes) -> Callable[[bytes], bytes]:
     """RFC 3394 wrap under *kek*, the KEK checked once (``_bindings.kw_wrapper``)."""
     from vaultcore.crypto import _bindings
 
@@ -484,7 +478,7 @@ def _wrapper(key: Key, cipher: _RsaCipher | _AesCipher) -> Callable[[bytes], byt
             return kwp(data)
 
         return wrap_padded
-    kw = _native_kw_wrapper(kek)
+    kw = _kw_wrapper_of(kek)
 
     def wrap(data: bytes) -> bytes:
         if len(data) < 16 or len(data) % 8:
@@ -529,41 +523,6 @@ def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike
     cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     data = _data(wrapped, "wrapped key")
     return _unwrapper(key, cipher)(data)
-
-
-def bind_wrap_key(key: Key, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike], bytes]:
-    """:func:`wrap_key` with *key* and *alg* fixed: the algorithm is looked up and the key
-    checked here, once (``InvalidParameterError`` if they do not fit), not on every call.
-
-    Input that is plainly fine (bytes of a size the algorithm takes) goes straight to the
-    operation; anything else through the checks of :func:`wrap_key`, with its messages.
-    """
-    cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
-    wrap = _wrapper(key, cipher)
-    if isinstance(cipher, _AesCipher) and cipher.mode == "kw":
-        kw = _native_kw_wrapper(_oct(key, cipher.name, cipher.key_bytes))
-
-        def bound_kw(key_to_wrap: BytesLike) -> bytes:
-            if key_to_wrap.__class__ is bytes and len(key_to_wrap) >= 16 and not len(key_to_wrap) % 8:
-                return kw(key_to_wrap)  # type: ignore[arg-type]  # bytes, checked above
-            return wrap(_data(key_to_wrap, "key"))
-
-        return bound_kw
-
-    def bound(key_to_wrap: BytesLike) -> bytes:
-        return wrap(_data(key_to_wrap, "key"))
-
-    return bound
-
-
-def bind_unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike], bytes]:
-    """:func:`unwrap_key` with *key* and *alg* fixed (see :func:`bind_wrap_key`)."""
-    unwrap = _unwrapper(key, _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm))
-
-    def bound(wrapped: BytesLike) -> bytes:
-        return unwrap(wrapped if wrapped.__class__ is bytes and wrapped else _data(wrapped, "wrapped key"))  # type: ignore[arg-type]
-
-    return bound
 
 
 # --------------------------------------------------------------------------- signatures
@@ -662,56 +621,3 @@ def verify_data(key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signat
     d = _hash(signer, data)
     sig = _signature(signature)
     return _verifying(key, signer)(d, sig)
-
-
-def bind_sign(key: KeyMaterial, alg: SignatureAlgorithm | str) -> Callable[[BytesLike], bytes]:
-    """:func:`sign` with *key* and *alg* fixed: the algorithm is looked up and the key
-    checked here, once (``InvalidParameterError`` if they do not fit), not on every call.
-    A digest of bytes of the right size goes straight to the operation; anything else
-    through the checks of :func:`sign`, with its messages."""
-    signer = _signer(alg)
-    op = _signing(key, signer)
-    size = signer.hash.digest_size
-
-    def bound(digest: BytesLike) -> bytes:
-        if digest.__class__ is bytes and len(digest) == size:
-            return op(digest)  # type: ignore[arg-type]  # bytes, checked above
-        return op(_digest(digest, signer))
-
-    return bound
-
-
-def bind_verify(key: Key, alg: SignatureAlgorithm | str) -> Callable[[BytesLike, BytesLike], bool]:
-    """:func:`verify` with *key* and *alg* fixed (see :func:`bind_sign`)."""
-    signer = _signer(alg)
-    op = _verifying(key, signer)
-    size = signer.hash.digest_size
-
-    def bound(digest: BytesLike, signature: BytesLike) -> bool:
-        if digest.__class__ is bytes and len(digest) == size and signature.__class__ is bytes:
-            return op(digest, signature)  # type: ignore[arg-type]  # bytes, checked above
-        return op(_digest(digest, signer), _signature(signature))
-
-    return bound
-
-
-def bind_sign_data(key: KeyMaterial, alg: SignatureAlgorithm | str) -> Callable[[BytesLike], bytes]:
-    """:func:`sign_data` with *key* and *alg* fixed (see :func:`bind_sign`)."""
-    signer = _signer(alg)
-    op = _signing(key, signer)
-
-    def bound(data: BytesLike) -> bytes:
-        return op(_hash(signer, data))
-
-    return bound
-
-
-def bind_verify_data(key: Key, alg: SignatureAlgorithm | str) -> Callable[[BytesLike, BytesLike], bool]:
-    """:func:`verify_data` with *key* and *alg* fixed (see :func:`bind_sign`)."""
-    signer = _signer(alg)
-    op = _verifying(key, signer)
-
-    def bound(data: BytesLike, signature: BytesLike) -> bool:
-        return op(_hash(signer, data), _signature(signature))
-
-    return bound

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
-from vaultcore.crypto import _keyops
+from vaultcore.crypto import _keybind, _keyops
 from vaultcore.crypto._keymaterial import KeyMaterial, PublicKeyMaterial
 from vaultcore.crypto._keyops import EncryptOutput
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, UnsupportedError
@@ -53,7 +53,7 @@ class SoftwareHandle:
     """Operations on key material held (unsealed) in this process.
 
     Wrap, unwrap, sign and verify (and the ``_data`` forms) run through functions bound
-    once per algorithm (``_keyops.bind_*``: the algorithm looked up, the key checked and
+    once per algorithm (``_keybind.bind_*``: the algorithm looked up, the key checked and
     the ``cryptography`` key object taken out), so a call does only its own input checks
     and the operation. An algorithm that does not fit the key is not bound: the unbound
     function runs and reports the error as it always did.
@@ -90,7 +90,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("wrapKey", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("wrapKey", alg, _keyops.bind_wrap_key)
+            fn = self._bind("wrapKey", alg, _keybind.bind_wrap_key)
         if fn is None:
             return _keyops.wrap_key(self.material, alg, key)
         out: bytes = fn(key)
@@ -100,7 +100,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("unwrapKey", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("unwrapKey", alg, _keyops.bind_unwrap_key)
+            fn = self._bind("unwrapKey", alg, _keybind.bind_unwrap_key)
         if fn is None:
             return _keyops.unwrap_key(self.material, alg, wrapped)
         out: bytes = fn(wrapped)
@@ -110,7 +110,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("sign", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("sign", alg, _keyops.bind_sign)
+            fn = self._bind("sign", alg, _keybind.bind_sign)
         if fn is None:
             return _keyops.sign(self.material, alg, digest)
         out: bytes = fn(digest)
@@ -120,7 +120,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("verify", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("verify", alg, _keyops.bind_verify)
+            fn = self._bind("verify", alg, _keybind.bind_verify)
         if fn is None:
             return _keyops.verify(self.material, alg, digest, signature)
         out: bool = fn(digest, signature)
@@ -130,7 +130,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("sign_data", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("sign_data", alg, _keyops.bind_sign_data)
+            fn = self._bind("sign_data", alg, _keybind.bind_sign_data)
         if fn is None:
             return _keyops.sign_data(self.material, alg, data)
         out: bytes = fn(data)
@@ -140,7 +140,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("verify_data", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("verify_data", alg, _keyops.bind_verify_data)
+            fn = self._bind("verify_data", alg, _keybind.bind_verify_data)
         if fn is None:
             return _keyops.verify_data(self.material, alg, data, signature)
         out: bool = fn(data, signature)
