@@ -39,7 +39,17 @@ SOURCE_STORE = HERE / "vaultcore_store.c"
 SOURCE_AUDITQ = HERE / "vaultcore_auditq.c"
 SOURCE_READER = HERE / "vaultcore_reader.c"
 SOURCE_PYFAST = HERE / "vaultcore_pyfast.c"
-SOURCES = (SOURCE, SOURCE_CACHE, SOURCE_AUDIT, SOURCE_AUDITQ, SOURCE_STORE, SOURCE_READER, SOURCE_PYFAST)
+SOURCE_WATCH = HERE / "vaultcore_watch.c"
+SOURCES = (
+    SOURCE,
+    SOURCE_CACHE,
+    SOURCE_AUDIT,
+    SOURCE_AUDITQ,
+    SOURCE_STORE,
+    SOURCE_READER,
+    SOURCE_PYFAST,
+    SOURCE_WATCH,
+)
 
 # The subset of <lmdb.h> that storage/_lmdb.py uses (types opaque or partial; cffi takes
 # the layouts and constants from the real header at compile time).

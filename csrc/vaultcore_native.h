@@ -37,7 +37,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 3,
+    VC_ABI_VERSION = 4, /* 4: the bound reader, the C audit queue (vaultcore_store.h, above) and record watches */
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,

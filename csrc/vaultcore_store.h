@@ -113,4 +113,22 @@ int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8
  * VC_ERR_INTERNAL. */
 int vc_py_export(void);
 
+/* Watches (vaultcore_watch.c): a copy of one record as found (its key and sealed bytes) and
+ * of how it was looked up (prefix and key, as for vc_store_find), so that the hot path of
+ * key operations can ask "is it still exactly this?" in one call. */
+enum { VC_WATCH_MAX_RECORD = 8192 /* larger records get no watch (the caller compares) */ };
+
+typedef struct vc_watch vc_watch;
+
+/* A watch on the record found as (found_key, blob) by vc_store_find(prefix, key); free it
+ * with vc_watch_free. VC_ERR_PARAM for sizes out of range (blob_len > VC_WATCH_MAX_RECORD). */
+int vc_watch_new(const uint8_t *prefix, size_t prefix_len, const uint8_t *key, size_t key_len,
+                 const uint8_t *found_key, size_t found_key_len, const uint8_t *blob, size_t blob_len,
+                 vc_watch **out);
+void vc_watch_free(vc_watch *w);
+/* 1 if vc_store_find in dbi finds the watched record with the same key and bytes now; 0 if
+ * anything differs, nothing is found, the gate is blocked or the read fails (the caller
+ * then reads the record again and reports any error). Not a status. */
+int vc_watch_same(vc_store *s, MDB_dbi dbi, const vc_watch *w);
+
 #endif /* VAULTCORE_STORE_H */

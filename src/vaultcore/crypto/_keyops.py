@@ -31,6 +31,7 @@ Algorithm notes, as Azure does them:
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -317,7 +318,10 @@ def _hash(signer: _Signer, data: object) -> bytes:
 
 
 def _rsa_encrypt(key: Key, cipher: _RsaCipher, data: bytes) -> bytes:
-    public = _rsa_public(key, cipher.name)
+    return _rsa_encrypt_with(_rsa_public(key, cipher.name), cipher, data)
+
+
+def _rsa_encrypt_with(public: rsa.RSAPublicKey, cipher: _RsaCipher, data: bytes) -> bytes:
     limit = (public.key_size + 7) // 8 - cipher.overhead
     if len(data) > limit:
         raise InvalidParameterError(
@@ -327,7 +331,10 @@ def _rsa_encrypt(key: Key, cipher: _RsaCipher, data: bytes) -> bytes:
 
 
 def _rsa_decrypt(key: Key, cipher: _RsaCipher, data: bytes) -> bytes:
-    private = _rsa_private(key, cipher.name, "decryption")
+    return _rsa_decrypt_with(_rsa_private(key, cipher.name, "decryption"), cipher, data)
+
+
+def _rsa_decrypt_with(private: rsa.RSAPrivateKey, cipher: _RsaCipher, data: bytes) -> bytes:
     size = (private.key_size + 7) // 8
     if len(data) != size:
         raise InvalidParameterError(
@@ -441,6 +448,13 @@ def _native_kw() -> _KwFunctions:
     return _kw_functions
 
 
+def _kw_wrapper_of(kek: bytes) -> Callable[[bytes], bytes]:
+    """RFC 3394 wrap under *kek*, the KEK checked once (``_bindings.kw_wrapper``)."""
+    from vaultcore.crypto import _bindings
+
+    return _bindings.kw_wrapper(kek)
+
+
 def _native_kwp() -> _KwFunctions:
     """RFC 5649 wrap/unwrap of the native core (CKM_AES_KEY_WRAP_PAD), imported on first use."""
     from vaultcore.crypto import _bindings
@@ -448,100 +462,162 @@ def _native_kwp() -> _KwFunctions:
     return _bindings.kwp_wrap, _bindings.kwp_unwrap
 
 
+def _wrapper(key: Key, cipher: _RsaCipher | _AesCipher) -> Callable[[bytes], bytes]:
+    """Wrap under *cipher* with *key*, the key checked: a function of the checked input."""
+    if isinstance(cipher, _RsaCipher):
+        public = _rsa_public(key, cipher.name)
+        return functools.partial(_rsa_encrypt_with, public, cipher)
+    kek = _oct(key, cipher.name, cipher.key_bytes)
+    name = cipher.name
+    if cipher.mode == "kwp":
+        kwp = functools.partial(_native_kwp()[0], kek)
+
+        def wrap_padded(data: bytes) -> bytes:
+            if not data:
+                raise InvalidParameterError(f"{name} wraps 1 byte or more; got 0 bytes")
+            return kwp(data)
+
+        return wrap_padded
+    kw = _kw_wrapper_of(kek)
+
+    def wrap(data: bytes) -> bytes:
+        if len(data) < 16 or len(data) % 8:
+            raise InvalidParameterError(
+                f"{name} wraps keys of 16 bytes or more in multiples of 8; got {len(data)} bytes"
+            )
+        return kw(data)
+
+    return wrap
+
+
+def _unwrapper(key: Key, cipher: _RsaCipher | _AesCipher) -> Callable[[bytes], bytes]:
+    """Unwrap under *cipher* with *key*, the key checked: a function of the checked input."""
+    if isinstance(cipher, _RsaCipher):
+        private = _rsa_private(key, cipher.name, "decryption")
+        return functools.partial(_rsa_decrypt_with, private, cipher)
+    kek = _oct(key, cipher.name, cipher.key_bytes)
+    name = cipher.name
+    padded = cipher.mode == "kwp"
+    native = _native_kwp()[1] if padded else _native_kw()[1]
+    least = 16 if padded else 24
+
+    def unwrap(data: bytes) -> bytes:
+        if len(data) < least or len(data) % 8:
+            raise InvalidParameterError(
+                f"{name} wrapped keys are {least} bytes or more in multiples of 8; got {len(data)} bytes"
+            )
+        return native(kek, data)
+
+    return unwrap
+
+
 def wrap_key(key: Key, alg: KeyWrapAlgorithm | str, key_to_wrap: BytesLike) -> bytes:
     """Wrap a key: RSA algorithms encrypt it, AxxxKW is RFC 3394 (16+ bytes, 8-byte steps)."""
     cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     data = _data(key_to_wrap, "key")
-    if isinstance(cipher, _RsaCipher):
-        return _rsa_encrypt(key, cipher, data)
-    kek = _oct(key, cipher.name, cipher.key_bytes)
-    if cipher.mode == "kwp":
-        if not data:
-            raise InvalidParameterError(f"{cipher.name} wraps 1 byte or more; got 0 bytes")
-        return _native_kwp()[0](kek, data)
-    if len(data) < 16 or len(data) % 8:
-        raise InvalidParameterError(
-            f"{cipher.name} wraps keys of 16 bytes or more in multiples of 8; got {len(data)} bytes"
-        )
-    return _native_kw()[0](kek, data)
+    return _wrapper(key, cipher)(data)
 
 
 def unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str, wrapped: BytesLike) -> bytes:
     """Undo :func:`wrap_key`; a failed unwrap raises ``IntegrityError``."""
     cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     data = _data(wrapped, "wrapped key")
-    if isinstance(cipher, _RsaCipher):
-        return _rsa_decrypt(key, cipher, data)
-    kek = _oct(key, cipher.name, cipher.key_bytes)
-    if cipher.mode == "kwp":
-        if len(data) < 16 or len(data) % 8:
-            raise InvalidParameterError(
-                f"{cipher.name} wrapped keys are 16 bytes or more in multiples of 8; got {len(data)} bytes"
-            )
-        return _native_kwp()[1](kek, data)
-    if len(data) < 24 or len(data) % 8:
-        raise InvalidParameterError(
-            f"{cipher.name} wrapped keys are 24 bytes or more in multiples of 8; got {len(data)} bytes"
-        )
-    return _native_kw()[1](kek, data)
+    return _unwrapper(key, cipher)(data)
 
 
 # --------------------------------------------------------------------------- signatures
 
 
-def _sign(key: KeyMaterial, signer: _Signer, d: bytes) -> bytes:
+def _signing(key: KeyMaterial, signer: _Signer) -> Callable[[bytes], bytes]:
+    """Sign under *signer* with *key*, the key checked: a function of the checked digest."""
     if signer.curve is None:
         private = _rsa_private(key, signer.name, "signing")
-        return private.sign(d, cast(asympadding.AsymmetricPadding, signer.padding), signer.prehashed)
+        pad = cast(asympadding.AsymmetricPadding, signer.padding)
+        prehashed = signer.prehashed
+
+        def sign_rsa(d: bytes) -> bytes:
+            return private.sign(d, pad, prehashed)
+
+        return sign_rsa
     _check_curve(key, signer.name, signer.curve)
     if type(key) is not KeyMaterial:
         raise InvalidParameterError(f"{signer.name} signing needs the private key")
     private_ec = cast(ec.EllipticCurvePrivateKey, key._key)
-    r, s = decode_dss_signature(private_ec.sign(d, cast(ec.ECDSA, signer.ecdsa)))
+    ecdsa = cast(ec.ECDSA, signer.ecdsa)
     width = _jwk.CURVES[signer.curve][1]
-    return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+    def sign_ec(d: bytes) -> bytes:
+        r, s = decode_dss_signature(private_ec.sign(d, ecdsa))
+        return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+    return sign_ec
 
 
-def _verify(key: Key, signer: _Signer, d: bytes, signature: object) -> bool:
-    if not isinstance(signature, _BYTES_LIKE):
-        raise InvalidParameterError(f"signature must be bytes, not {type(signature).__name__}")
-    sig = bytes(signature)
-    try:
-        if signer.curve is None:
-            public = _rsa_public(key, signer.name)
-            public.verify(sig, d, cast(asympadding.AsymmetricPadding, signer.padding), signer.prehashed)
+def _verifying(key: Key, signer: _Signer) -> Callable[[bytes, bytes], bool]:
+    """Verify under *signer* with *key*, the key checked: a function of the checked digest
+    and signature that is ``False`` for a bad signature."""
+    if signer.curve is None:
+        public = _rsa_public(key, signer.name)
+        pad = cast(asympadding.AsymmetricPadding, signer.padding)
+        prehashed = signer.prehashed
+
+        def verify_rsa(d: bytes, sig: bytes) -> bool:
+            try:
+                public.verify(sig, d, pad, prehashed)
+            except InvalidSignature:
+                return False
             return True
-        _check_curve(key, signer.name, signer.curve)
-        public_ec = cast(ec.EllipticCurvePublicKey, key._public if type(key) is KeyMaterial else key._key)
-        width = _jwk.CURVES[signer.curve][1]
+
+        return verify_rsa
+    _check_curve(key, signer.name, signer.curve)
+    public_ec = cast(ec.EllipticCurvePublicKey, key._public if type(key) is KeyMaterial else key._key)
+    ecdsa = cast(ec.ECDSA, signer.ecdsa)
+    width = _jwk.CURVES[signer.curve][1]
+
+    def verify_ec(d: bytes, sig: bytes) -> bool:
         if len(sig) != 2 * width:
             return False
         r, s = int.from_bytes(sig[:width], "big"), int.from_bytes(sig[width:], "big")
-        public_ec.verify(encode_dss_signature(r, s), d, cast(ec.ECDSA, signer.ecdsa))
+        try:
+            public_ec.verify(encode_dss_signature(r, s), d, ecdsa)
+        except InvalidSignature:
+            return False
         return True
-    except InvalidSignature:
-        return False
+
+    return verify_ec
+
+
+def _signature(value: object) -> bytes:
+    if not isinstance(value, _BYTES_LIKE):
+        raise InvalidParameterError(f"signature must be bytes, not {type(value).__name__}")
+    return bytes(value)
 
 
 def sign(key: KeyMaterial, alg: SignatureAlgorithm | str, digest: BytesLike) -> bytes:
     """Sign a digest: RSxxx PKCS#1 v1.5, PSxxx PSS, ESxxx raw ``r ‖ s`` (curve must match)."""
     signer = _signer(alg)
-    return _sign(key, signer, _digest(digest, signer))
+    d = _digest(digest, signer)
+    return _signing(key, signer)(d)
 
 
 def verify(key: Key, alg: SignatureAlgorithm | str, digest: BytesLike, signature: BytesLike) -> bool:
     """``True`` if ``signature`` is valid for ``digest``; ``False`` for any bad signature."""
     signer = _signer(alg)
-    return _verify(key, signer, _digest(digest, signer), signature)
+    d = _digest(digest, signer)
+    sig = _signature(signature)
+    return _verifying(key, signer)(d, sig)
 
 
 def sign_data(key: KeyMaterial, alg: SignatureAlgorithm | str, data: BytesLike) -> bytes:
     """Hash ``data`` with the algorithm's hash (:func:`hash_for`), then :func:`sign`."""
     signer = _signer(alg)
-    return _sign(key, signer, _hash(signer, data))
+    d = _hash(signer, data)
+    return _signing(key, signer)(d)
 
 
 def verify_data(key: Key, alg: SignatureAlgorithm | str, data: BytesLike, signature: BytesLike) -> bool:
     """Hash ``data`` with the algorithm's hash, then :func:`verify`."""
     signer = _signer(alg)
-    return _verify(key, signer, _hash(signer, data), signature)
+    d = _hash(signer, data)
+    sig = _signature(signature)
+    return _verifying(key, signer)(d, sig)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
@@ -22,7 +22,17 @@ from vaultcore.storage._interface import FALLBACK, ReadTxn
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["DELETED", "DVERSIONS", "OBJECTS", "OBJKEY_MEMO", "PURGEQ", "VERSIONS", "LifecycleReads", "version_key"]
+__all__ = [
+    "DELETED",
+    "DVERSIONS",
+    "OBJECTS",
+    "OBJKEY_MEMO",
+    "PURGEQ",
+    "VERSIONS",
+    "CachedVersion",
+    "LifecycleReads",
+    "version_key",
+]
 
 #: Names whose store key the engine remembers (LRU); ~0.2 KB each.
 OBJKEY_MEMO = 32_768
@@ -215,31 +225,46 @@ class LifecycleReads:
         return self._bound
 
     def get_cached(
-        self, kind: Kind, name: str, version: str | None, cache: MutableMapping[bytes, tuple[bytes, VersionRecord]]
+        self,
+        kind: Kind,
+        name: str,
+        version: str | None,
+        cache: MutableMapping[tuple[int, str, str | None], CachedVersion],
     ) -> VersionRecord:
         """:meth:`get` that skips decrypting and parsing a record whose stored bytes are unchanged.
 
-        The sealed record is still read on every call, so an update, delete, re-seal or
-        tampered byte is seen at once; only bytes identical to ones this process already
-        authenticated reuse the record opened then. *cache* maps store keys to
-        ``(sealed bytes, record)`` and is cleared when it reaches 256 entries. For hot read
-        paths whose records are not secret values (key operations: their material is cached anyway).
+        The stored record is still read on every call, so an update, delete, re-seal or
+        tampered byte made by any process is seen at once; only bytes identical to ones this
+        process already authenticated reuse the record opened then, and the very same
+        :class:`VersionRecord` object is returned for them. With a store that offers watches
+        (LMDB) that check is one C call (``unchanged``: the store reads the record and
+        compares its key and bytes); otherwise the record is found and compared here.
+        *cache* maps (kind, name, version) to what was found; it is cleared when it reaches
+        256 entries. For hot read paths whose records are not secret values (key
+        operations: their material is cached anyway).
         """
+        self._ctx.check_open()
+        request = (kind.byte, name, version)
+        hit = cache.get(request)
+        if hit is not None and hit.watch is not None and self._ctx.store.unchanged(VERSIONS, hit.watch):  # type: ignore[attr-defined]
+            return hit.rec
         okey = self.objkey(kind, name)
-        found = self._find_one(VERSIONS, okey, version)
+        key = None if version is None or version == "" else version_key(okey, version)
+        found = None if key is None and version else self._ctx.store.find(VERSIONS, okey, key)
         if found is None:
             raise self.not_found(kind, name, version)
-        key, blob = found
-        hit = cache.get(key)
-        if hit is not None and hit[0] == blob:
-            rec = hit[1]
+        found_key, blob = found
+        if hit is not None and hit.key == found_key and hit.blob == blob:
+            rec = hit.rec
         else:
-            rec = self._open_version(key, blob)
-            if len(cache) >= 256:
-                cache.clear()
-            cache[key] = (blob, rec)
-        if rec.name.lower() != name.lower():
-            raise self.not_found(kind, name, version)
+            rec = self._open_version(found_key, blob)
+            if rec.name.lower() != name.lower():
+                raise self.not_found(kind, name, version)
+        watcher = getattr(self._ctx.store, "watch", None)
+        watch = None if watcher is None else watcher(okey, key, found_key, blob)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[request] = CachedVersion(found_key, blob, rec, watch)
         return rec
 
     def get_in(self, txn: ReadTxn, kind: Kind, name: str, version: str | None = None) -> VersionRecord:
@@ -380,3 +405,14 @@ def version_key(okey: bytes, version: str) -> bytes | None:
     except ValueError:
         return None
     return okey + vid if len(vid) == 16 else None
+
+
+class CachedVersion(NamedTuple):
+    """What :meth:`LifecycleReads.get_cached` remembers of a version it read: the record's
+    store key and sealed bytes as found, the record opened from them, and the store's watch
+    on them (None: the store has no watches, or the record is too large for one)."""
+
+    key: bytes
+    blob: bytes
+    rec: VersionRecord
+    watch: Any

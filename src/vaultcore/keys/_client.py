@@ -29,6 +29,7 @@ from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._durations import parse_duration
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import base_properties, deleted_fields
+from vaultcore.engine._reads import CachedVersion
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
@@ -54,6 +55,7 @@ from vaultcore.keys._rules import (
     check_type_allowed,
     key_ops,
     material_params,
+    operation_windows,
 )
 from vaultcore.keys._rules import key_type as parse_key_type
 
@@ -61,7 +63,9 @@ if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
     from vaultcore.keys._crypto_client import CryptographyClient
 
-__all__ = ["KeyClient"]
+__all__ = ["KeyClient", "UsableVersion"]
+
+_NEVER = (1, 0)  # an empty window: every time is refused
 
 _KIND = Kind.KEY
 _name = name_scope("keys")
@@ -80,7 +84,9 @@ class KeyClient(KeyRotationOperations):
         self._session = session
         self._cache: OrderedDict[tuple[str, str], KeyHandle] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._records: dict[bytes, tuple[bytes, VersionRecord]] = {}
+        self._records: dict[tuple[int, str, str | None], CachedVersion] = {}
+        #: id of a record of ``_records`` -> what key operations need of it (see ``_usable``).
+        self._views: dict[int, UsableVersion] = {}
 
     @property
     def vault_url(self) -> str:
@@ -423,6 +429,7 @@ class KeyClient(KeyRotationOperations):
             with self._cache_lock:
                 self._cache.pop((rec.name.lower(), rec.version), None)
         self._records.clear()  # opened records of purged keys leave this process too
+        self._views.clear()
 
     # -- backup / restore --------------------------------------------------------------
 
@@ -483,5 +490,42 @@ class KeyClient(KeyRotationOperations):
         # unchanged record is not decrypted and parsed again.
         return self._engine.get_cached(_KIND, name, version, self._records)
 
-    def _check(self, rec: VersionRecord, op: str) -> None:
-        check_operation(rec, op, self._ctx.now())
+    def _usable(self, name: str, version: str | None, op: str) -> tuple[KeyHandle, str]:
+        """The handle and key id of the version a key operation *op* acts on, re-read now,
+        once Azure's rules let *op* run on it (``ForbiddenError`` otherwise, from
+        :func:`check_operation`).
+
+        What a record implies for operations (its windows, key id and handle) is worked out
+        once per opened record: :meth:`_resolve` returns the very object it returned before
+        while the stored bytes are unchanged, and a new one after any change.
+        """
+        rec = self._engine.get_cached(_KIND, name, version, self._records)
+        views = self._views
+        view = views.get(id(rec))
+        if view is None or view.rec is not rec:
+            view = UsableVersion(rec, self._kid(rec))
+            if len(views) >= 256:
+                views.clear()
+            views[id(rec)] = view  # the view holds rec: its id is not reused while listed
+        now = int(self._ctx.timestamp())  # VaultContext.now() without its call
+        lo, hi = view.windows.get(op, _NEVER)
+        if not lo <= now < hi:
+            check_operation(rec, op, now)  # raises Azure's refusal
+        handle = view.handle
+        if handle is None:
+            handle = view.handle = self.handle(rec)
+        return handle, view.kid
+
+
+class UsableVersion:
+    """A key version as the cryptography client uses it, derived once from one opened record:
+    the per-operation time windows of :func:`operation_windows`, the key id, the handle."""
+
+    __slots__ = ("handle", "kid", "rec", "windows")
+
+    def __init__(self, rec: VersionRecord, kid: str) -> None:
+        self.rec = rec
+        self.kid = kid
+        self.windows = operation_windows(rec)
+        #: Set after the first check passes (an HSM key's handle needs the token).
+        self.handle: KeyHandle | None = None

@@ -1,21 +1,34 @@
 """``CryptographyClient``: Azure's cryptographic operations with a vault key.
 
-Every call re-reads the key version's attributes (so a key disabled or deleted a moment
-ago stops working at once), checks ``key_ops``/enabled/``nbf``/``exp``, then runs the
-operation on the key material, which is parsed once per version and cached (a version's
-material never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
+Every call re-reads the key version (so a key disabled, changed or deleted a moment ago,
+by any process, stops working at once: with LMDB one C call tells whether its stored bytes
+are the ones opened before), checks ``key_ops``/enabled/``nbf``/``exp`` against windows
+worked out once per opened record, then runs the operation on the key material, which is
+parsed once per version and cached with each algorithm bound to it (a version's material
+never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from vaultcore.access._operations import Session, id_of, operation
+from vaultcore.access._operations import Session, operation
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
-from vaultcore.engine._records import VersionRecord
 from vaultcore.exceptions import InvalidParameterError
-from vaultcore.keys._models import DecryptResult, EncryptResult, SignResult, UnwrapResult, VerifyResult, WrapResult
+from vaultcore.keys._models import (
+    DecryptResult,
+    EncryptResult,
+    SignResult,
+    UnwrapResult,
+    VerifyResult,
+    WrapResult,
+    new_decrypt_result,
+    new_sign_result,
+    new_unwrap_result,
+    new_verify_result,
+    new_wrap_result,
+)
 
 if TYPE_CHECKING:
     from vaultcore.engine._context import VaultContext
@@ -33,11 +46,7 @@ class KeySource(Protocol):
     _ctx: VaultContext
     _session: Session
 
-    def _resolve(self, name: str, version: str | None) -> VersionRecord: ...
-
-    def _check(self, rec: VersionRecord, op: str) -> None: ...
-
-    def handle(self, rec: VersionRecord) -> KeyHandle: ...
+    def _usable(self, name: str, version: str | None, op: str) -> tuple[KeyHandle, str]: ...
 
 
 _Alg = TypeVar("_Alg", EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm)
@@ -60,6 +69,16 @@ def _enum(cls: type[_Alg], value: object) -> _Alg:
     return member
 
 
+def _key_path(result: object) -> str | None:
+    """The audited object of a result: :func:`~vaultcore.access._operations.id_of` for
+    results that carry ``key_id`` (every result here), without its ``id`` probe."""
+    kid = getattr(result, "key_id", None)
+    if not isinstance(kid, str):
+        return None
+    marker = kid.find("/", kid.find("//") + 2)
+    return kid[marker:] if marker > 0 else kid
+
+
 class CryptographyClient:
     """Operations with one key (latest version unless *version* is given)."""
 
@@ -76,13 +95,7 @@ class CryptographyClient:
     def key_id(self) -> str:
         return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
 
-    def _prepare(self, op: str) -> tuple[VersionRecord, KeyHandle, str]:
-        rec = self._keys._resolve(self._name, self._version)
-        self._keys._check(rec, op)
-        kid = f"{self._ctx.settings.url}/keys/{rec.name}/{rec.version}"
-        return rec, self._keys.handle(rec), kid
-
-    @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=id_of)
+    @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=_key_path)
     def encrypt(
         self,
         algorithm: EncryptionAlgorithm | str,
@@ -92,11 +105,11 @@ class CryptographyClient:
         additional_authenticated_data: bytes | None = None,
     ) -> EncryptResult:
         alg = _enum(EncryptionAlgorithm, algorithm)
-        _, handle, kid = self._prepare("encrypt")
+        handle, kid = self._keys._usable(self._name, self._version, "encrypt")
         out = handle.encrypt(alg, plaintext, iv=iv, aad=additional_authenticated_data)
         return EncryptResult(kid, alg, out.ciphertext, out.iv, out.tag, out.aad)
 
-    @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=id_of)
+    @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=_key_path)
     def decrypt(
         self,
         algorithm: EncryptionAlgorithm | str,
@@ -107,42 +120,42 @@ class CryptographyClient:
         additional_authenticated_data: bytes | None = None,
     ) -> DecryptResult:
         alg = _enum(EncryptionAlgorithm, algorithm)
-        _, handle, kid = self._prepare("decrypt")
+        handle, kid = self._keys._usable(self._name, self._version, "decrypt")
         plain = handle.decrypt(alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag)
-        return DecryptResult(kid, alg, plain)
+        return new_decrypt_result(kid, alg, plain)
 
-    @operation("KeyWrap", A.KEY_WRAP, object_id=id_of)
+    @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path)
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
-        _, handle, kid = self._prepare("wrapKey")
-        return WrapResult(kid, alg, handle.wrap_key(alg, key))
+        handle, kid = self._keys._usable(self._name, self._version, "wrapKey")
+        return new_wrap_result(kid, alg, handle.wrap_key(alg, key))
 
-    @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=id_of)
+    @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=_key_path)
     def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
-        _, handle, kid = self._prepare("unwrapKey")
-        return UnwrapResult(kid, alg, handle.unwrap_key(alg, encrypted_key))
+        handle, kid = self._keys._usable(self._name, self._version, "unwrapKey")
+        return new_unwrap_result(kid, alg, handle.unwrap_key(alg, encrypted_key))
 
-    @operation("KeySign", A.KEY_SIGN, object_id=id_of)
+    @operation("KeySign", A.KEY_SIGN, object_id=_key_path)
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
         alg = _enum(SignatureAlgorithm, algorithm)
-        _, handle, kid = self._prepare("sign")
-        return SignResult(kid, alg, handle.sign(alg, digest))
+        handle, kid = self._keys._usable(self._name, self._version, "sign")
+        return new_sign_result(kid, alg, handle.sign(alg, digest))
 
-    @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path)
     def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
         alg = _enum(SignatureAlgorithm, algorithm)
-        _, handle, kid = self._prepare("verify")
-        return VerifyResult(kid, alg, handle.verify(alg, digest, signature))
+        handle, kid = self._keys._usable(self._name, self._version, "verify")
+        return new_verify_result(kid, alg, handle.verify(alg, digest, signature))
 
-    @operation("KeySign", A.KEY_SIGN, object_id=id_of)
+    @operation("KeySign", A.KEY_SIGN, object_id=_key_path)
     def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
         alg = _enum(SignatureAlgorithm, algorithm)
-        _, handle, kid = self._prepare("sign")
-        return SignResult(kid, alg, handle.sign_data(alg, data))
+        handle, kid = self._keys._usable(self._name, self._version, "sign")
+        return new_sign_result(kid, alg, handle.sign_data(alg, data))
 
-    @operation("KeyVerify", A.KEY_VERIFY, object_id=id_of)
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path)
     def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
         alg = _enum(SignatureAlgorithm, algorithm)
-        _, handle, kid = self._prepare("verify")
-        return VerifyResult(kid, alg, handle.verify_data(alg, data, signature))
+        handle, kid = self._keys._usable(self._name, self._version, "verify")
+        return new_verify_result(kid, alg, handle.verify_data(alg, data, signature))

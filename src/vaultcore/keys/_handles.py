@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
-from vaultcore.crypto import _keyops
+from vaultcore.crypto import _keybind, _keyops
 from vaultcore.crypto._keymaterial import KeyMaterial, PublicKeyMaterial
 from vaultcore.crypto._keyops import EncryptOutput
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, UnsupportedError
@@ -50,12 +50,32 @@ class KeyHandle(Protocol):
 
 
 class SoftwareHandle:
-    """Operations on key material held (unsealed) in this process."""
+    """Operations on key material held (unsealed) in this process.
 
-    __slots__ = ("material",)
+    Wrap, unwrap, sign and verify (and the ``_data`` forms) run through functions bound
+    once per algorithm (``_keybind.bind_*``: the algorithm looked up, the key checked and
+    the ``cryptography`` key object taken out), so a call does only its own input checks
+    and the operation. An algorithm that does not fit the key is not bound: the unbound
+    function runs and reports the error as it always did.
+    """
+
+    __slots__ = ("_bound", "material")
 
     def __init__(self, material: KeyMaterial) -> None:
         self.material = material
+        #: (operation, algorithm) -> bound function; at most one per operation and algorithm.
+        self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
+
+    def _bind(self, op: str, alg: str, binder: Callable[[KeyMaterial, str], Callable[..., Any]]) -> Any:
+        """The bound function of *op* with *alg*, made on first use; None if *alg* does not fit."""
+        if not isinstance(alg, str):
+            return None
+        try:
+            fn = binder(self.material, alg)
+        except InvalidParameterError:
+            return None
+        self._bound[(op, alg)] = fn
+        return fn
 
     def public_jwk(self, kid: str, key_ops: list[str]) -> dict[str, Any]:
         return dict(self.material.public_jwk(kid, key_ops=key_ops))
@@ -67,22 +87,64 @@ class SoftwareHandle:
         return _keyops.decrypt(self.material, alg, ciphertext, iv=iv, aad=aad, tag=tag)
 
     def wrap_key(self, alg: str, key: bytes) -> bytes:
-        return _keyops.wrap_key(self.material, alg, key)
+        try:
+            fn = self._bound[("wrapKey", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("wrapKey", alg, _keybind.bind_wrap_key)
+        if fn is None:
+            return _keyops.wrap_key(self.material, alg, key)
+        out: bytes = fn(key)
+        return out
 
     def unwrap_key(self, alg: str, wrapped: bytes) -> bytes:
-        return _keyops.unwrap_key(self.material, alg, wrapped)
+        try:
+            fn = self._bound[("unwrapKey", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("unwrapKey", alg, _keybind.bind_unwrap_key)
+        if fn is None:
+            return _keyops.unwrap_key(self.material, alg, wrapped)
+        out: bytes = fn(wrapped)
+        return out
 
     def sign(self, alg: str, digest: bytes) -> bytes:
-        return _keyops.sign(self.material, alg, digest)
+        try:
+            fn = self._bound[("sign", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("sign", alg, _keybind.bind_sign)
+        if fn is None:
+            return _keyops.sign(self.material, alg, digest)
+        out: bytes = fn(digest)
+        return out
 
     def verify(self, alg: str, digest: bytes, signature: bytes) -> bool:
-        return _keyops.verify(self.material, alg, digest, signature)
+        try:
+            fn = self._bound[("verify", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("verify", alg, _keybind.bind_verify)
+        if fn is None:
+            return _keyops.verify(self.material, alg, digest, signature)
+        out: bool = fn(digest, signature)
+        return out
 
     def sign_data(self, alg: str, data: bytes) -> bytes:
-        return _keyops.sign_data(self.material, alg, data)
+        try:
+            fn = self._bound[("sign_data", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("sign_data", alg, _keybind.bind_sign_data)
+        if fn is None:
+            return _keyops.sign_data(self.material, alg, data)
+        out: bytes = fn(data)
+        return out
 
     def verify_data(self, alg: str, data: bytes, signature: bytes) -> bool:
-        return _keyops.verify_data(self.material, alg, data, signature)
+        try:
+            fn = self._bound[("verify_data", alg)]
+        except (KeyError, TypeError):  # first use, or not an algorithm name
+            fn = self._bind("verify_data", alg, _keybind.bind_verify_data)
+        if fn is None:
+            return _keyops.verify_data(self.material, alg, data, signature)
+        out: bool = fn(data, signature)
+        return out
 
 
 def hsm_ref_to_payload(ref: Any) -> bytes:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from vaultcore.crypto._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 from vaultcore.engine._models import ObjectProperties
@@ -24,6 +24,11 @@ __all__ = [
     "UnwrapResult",
     "VerifyResult",
     "WrapResult",
+    "new_decrypt_result",
+    "new_sign_result",
+    "new_unwrap_result",
+    "new_verify_result",
+    "new_wrap_result",
 ]
 
 _BYTES_MEMBERS = ("n", "e", "d", "dp", "dq", "qi", "p", "q", "k", "t", "x", "y")
@@ -157,7 +162,10 @@ class KeyRotationPolicy:
     updated_on: datetime | None = None
 
 
-@dataclass(frozen=True)
+# Results of the cryptography client: frozen and slotted (Azure SDK attribute names).
+
+
+@dataclass(frozen=True, slots=True)
 class EncryptResult:
     key_id: str
     algorithm: EncryptionAlgorithm
@@ -167,36 +175,67 @@ class EncryptResult:
     additional_authenticated_data: bytes | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecryptResult:
     key_id: str
     algorithm: EncryptionAlgorithm
     plaintext: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WrapResult:
     key_id: str
     algorithm: KeyWrapAlgorithm
     encrypted_key: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnwrapResult:
     key_id: str
     algorithm: KeyWrapAlgorithm
     key: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignResult:
     key_id: str
     algorithm: SignatureAlgorithm
     signature: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     key_id: str
     algorithm: SignatureAlgorithm
     is_valid: bool
+
+
+_R = TypeVar("_R", DecryptResult, WrapResult, UnwrapResult, SignResult, VerifyResult)
+
+
+def _maker(cls: type[_R]) -> Callable[[str, Any, Any], _R]:
+    """``cls(key_id, algorithm, value)`` for the hot path of key operations, at about half
+    the cost: the frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, this writes the three slots directly. The object is the same
+    (equal, same hash and repr); the dataclass validates nothing either way."""
+    names = [f.name for f in fields(cls)]
+    if len(names) != 3:
+        raise TypeError(f"{cls.__name__} does not have three fields")
+    set_id, set_alg, set_value = (getattr(cls, name).__set__ for name in names)
+    new = object.__new__
+
+    def make(key_id: str, algorithm: Any, value: Any) -> _R:
+        obj = new(cls)
+        set_id(obj, key_id)
+        set_alg(obj, algorithm)
+        set_value(obj, value)
+        return obj
+
+    return make
+
+
+new_decrypt_result = _maker(DecryptResult)
+new_wrap_result = _maker(WrapResult)
+new_unwrap_result = _maker(UnwrapResult)
+new_sign_result = _maker(SignResult)
+new_verify_result = _maker(VerifyResult)

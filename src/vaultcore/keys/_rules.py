@@ -29,9 +29,13 @@ __all__ = [
     "key_ops",
     "key_type",
     "material_params",
+    "operation_windows",
 ]
 
 _ALL_OPS = {op.value for op in KeyOperation}
+#: The operations that ``exp`` stops (Azure: data protected before expiry stays readable).
+_EXPIRING = ("encrypt", "wrapKey", "sign")
+_NEVER = (1, 0)  # no time t has 1 <= t < 0
 
 
 def check_type_allowed(settings: VaultSettings, kty: KeyType) -> None:
@@ -97,13 +101,34 @@ def check_operation(rec: VersionRecord, op: str, now: int) -> None:
         raise ForbiddenError(f"Operation {op} is not allowed on a disabled key.", inner_code="KeyDisabled")
     if rec.not_before is not None and now < rec.not_before:
         raise ForbiddenError(f"Operation {op} is not allowed: the key is not yet valid.", inner_code="KeyNotYetValid")
-    if op in ("encrypt", "wrapKey", "sign") and rec.expires_on is not None and now >= rec.expires_on:
+    if op in _EXPIRING and rec.expires_on is not None and now >= rec.expires_on:
         raise ForbiddenError(f"Operation {op} is not allowed: the key has expired.", inner_code="KeyExpired")
     if op not in rec.extra.get("ops", []):
         raise ForbiddenError(
             f"Operation {op} is not permitted by this key's key_ops {rec.extra.get('ops', [])}.",
             inner_code="KeyOperationForbidden",
         )
+
+
+def operation_windows(rec: VersionRecord) -> dict[str, tuple[float, float]]:
+    """Each key operation's window ``[lo, hi)``: at a time ``lo <= now < hi`` (integer Unix
+    seconds) :func:`check_operation` lets it run on *rec*; outside it, or for an operation
+    not in the table, it may not (an empty window for a disabled version or an operation
+    its ``key_ops`` leave out).
+
+    Worked out once per record so that a key operation compares one integer time; the
+    refusals and their messages still come from :func:`check_operation`.
+    """
+    lo: float = float("-inf") if rec.not_before is None else rec.not_before
+    exp: float = float("inf") if rec.expires_on is None else rec.expires_on
+    ops = rec.extra.get("ops", [])
+    windows: dict[str, tuple[float, float]] = {}
+    for op in (*_EXPIRING, "decrypt", "unwrapKey", "verify"):
+        if not rec.enabled or op not in ops:
+            windows[op] = _NEVER
+        else:
+            windows[op] = (lo, exp if op in _EXPIRING else float("inf"))
+    return windows
 
 
 def check_before_generating(

@@ -295,6 +295,17 @@ class LmdbStore:
 
     # -- transactions ------------------------------------------------------------------
 
+    def watch(self, prefix: bytes, key: bytes | None, found_key: bytes, blob: bytes) -> Any:
+        """A watch on the record :meth:`find` (*prefix*, *key*) returned as (*found_key*,
+        *blob*), for :meth:`unchanged`; None if the record is too large to watch."""
+        return self._shared.env.watch(prefix, key, found_key, blob)
+
+    def unchanged(self, db: bytes, watch: Any) -> bool:
+        """True if :meth:`find` in *db* would return exactly the watched record now (one C
+        call in its own read transaction: a change by any process is seen); False if it
+        would not, or cannot tell (a resize or fork under way): then read it again."""
+        return bool(self._shared.env.unchanged(db, watch))
+
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
         """One read without a ``read()`` block (the hot path of key operations).
 

@@ -42,6 +42,7 @@ _S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_S
 _S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
 _SIZE_T = next(c for c in "LQI" if array(c).itemsize == ffi.sizeof("size_t"))
 _OUT_SIZE = 1024
+_FIND_KEEP = 16384  # the largest record buffer a thread keeps for find (an RSA-4096 key is ~2.4 KB sealed)
 _ZEROS = bytes(_OUT_SIZE)
 
 
@@ -177,25 +178,46 @@ class Env:
         call; None if absent, :data:`FALLBACK` while the gate is blocked or the map was
         resized by another process."""
         try:
-            kout, ksize, out, size = self._scratch.raw
+            kout, ksize, out, size, kview, view = self._scratch.raw
         except AttributeError:
-            kout, ksize, out, size = self._scratch.raw = (
+            kout, ksize, out, size = (
                 ffi.new("uint8_t[]", lib.VC_STORE_MAX_KEY), ffi.new("size_t *"),
                 ffi.new("uint8_t[]", _OUT_SIZE), ffi.new("size_t *"),
             )  # fmt: skip
+            # Buffers over them are made once (slicing one copies out): the hot path of key operations.
+            kview, view = ffi.buffer(kout), ffi.buffer(out)
+            self._scratch.raw = (kout, ksize, out, size, kview, view)
         dbi = self.dbs[db]
         k = key or b""
-        rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, _OUT_SIZE, size)
-        if rc == _S_SPACE:
-            out = ffi.new("uint8_t[]", size[0])
-            rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, size[0], size)
+        rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, len(view), size)
         if rc == _S_FOUND:
-            return ffi.buffer(kout, ksize[0])[:], ffi.buffer(out, size[0])[:]
+            return kview[0 : ksize[0]], view[0 : size[0]]
+        if rc == _S_SPACE:
+            need = size[0]
+            out = ffi.new("uint8_t[]", need)
+            if need <= _FIND_KEEP:  # sealed records are ciphertext: this thread keeps the larger buffer
+                self._scratch.raw = (kout, ksize, out, size, kview, ffi.buffer(out))
+            rc = lib.vc_store_find(self._gate, dbi, prefix, len(prefix), k, len(k), kout, ksize, out, need, size)
+            if rc == _S_FOUND:
+                return kview[0 : ksize[0]], ffi.buffer(out, size[0])[:]
         return self._status(rc)
 
     def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes) -> Reader:
         """A :class:`Reader` of *db* bound to this environment and the given key material."""
         return Reader(self, self.dbs[db], cache, kek, term, aad_head)
+
+    def watch(self, prefix: bytes, key: bytes | None, found_key: bytes, blob: bytes) -> Any:
+        """A watch on the record that :meth:`find` (*prefix*, *key*) just returned as
+        (*found_key*, *blob*), for :meth:`unchanged`; None for a record too large to watch."""
+        ptr = ffi.new("vc_watch **")
+        k = key or b""
+        rc = lib.vc_watch_new(prefix, len(prefix), k, len(k), found_key, len(found_key), blob, len(blob), ptr)
+        return None if rc else ffi.gc(ptr[0], lib.vc_watch_free)
+
+    def unchanged(self, db: bytes, watch: Any) -> bool:
+        """True if :meth:`find` in *db* would return the watched record's key and bytes now
+        (one C call, its own read transaction); False if anything differs or it cannot tell."""
+        return bool(lib.vc_watch_same(self._gate, self.dbs[db], watch))
 
     def _status(self, rc: int) -> Any:
         """None, FALLBACK or the exception for a fused call's status other than found."""
