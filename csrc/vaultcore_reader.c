@@ -234,15 +234,42 @@ static size_t check_record(const uint8_t *rec, size_t n, const uint8_t *name, si
 
 static const char HEX[] = "0123456789abcdef";
 
-/* Queue the SecretGet event of a read of record rec (name and version from it). */
-static int queue_event(vc_event_tpl *t, const uint8_t *rec, size_t *queued)
+/* Queue an event: the template's head, oid (oid_len bytes, its closing quote included), the
+ * middle, a request counter, the tail and the time. */
+static int push_event(vc_event_tpl *t, const uint8_t *oid, size_t oid_len, size_t *queued)
 {
-    uint8_t oid[V2_HEAD + 128 + 40], req[16], when[48];
-    const uint8_t *parts[7];
-    size_t lens[7], nlen = ((size_t)rec[50] << 8) | rec[51], o = 0, i;
+    uint8_t req[16], when[48];
+    const uint8_t *parts[6];
+    size_t lens[6], i;
     uint64_t counter = atomic_fetch_add(&g_request_counter, 1);
     struct timespec ts;
     int wl;
+    for (i = 0; i < 12; i++)
+        req[i] = (uint8_t)HEX[(counter >> (44 - 4 * i)) & 15];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    wl = snprintf((char *)when, sizeof(when), "%lld.%06ld}", (long long)ts.tv_sec, ts.tv_nsec / 1000);
+    if (wl < 0 || (size_t)wl >= sizeof(when))
+        return VC_ERR_INTERNAL;
+    parts[0] = t->part[0];
+    lens[0] = t->len[0];
+    parts[1] = oid;
+    lens[1] = oid_len;
+    parts[2] = t->part[1];
+    lens[2] = t->len[1];
+    parts[3] = req;
+    lens[3] = 12;
+    parts[4] = t->part[2];
+    lens[4] = t->len[2];
+    parts[5] = when;
+    lens[5] = (size_t)wl;
+    return vc_auditq_push_parts(t->queue, parts, lens, 6, queued);
+}
+
+/* Queue the SecretGet event of a read of record rec (name and version from it). */
+static int queue_event(vc_event_tpl *t, const uint8_t *rec, size_t *queued)
+{
+    uint8_t oid[V2_HEAD + 128 + 40];
+    size_t nlen = ((size_t)rec[50] << 8) | rec[51], o = 0, i;
     if (nlen > 127)
         return VC_ERR_PARAM;
     memcpy(oid, rec + V2_HEAD, nlen);
@@ -253,25 +280,21 @@ static int queue_event(vc_event_tpl *t, const uint8_t *rec, size_t *queued)
         oid[o++] = (uint8_t)HEX[rec[1 + i] & 15];
     }
     oid[o++] = '"';
-    for (i = 0; i < 12; i++)
-        req[i] = (uint8_t)HEX[(counter >> (44 - 4 * i)) & 15];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    wl = snprintf((char *)when, sizeof(when), "%lld.%06ld}", (long long)ts.tv_sec, ts.tv_nsec / 1000);
-    if (wl < 0 || (size_t)wl >= sizeof(when))
-        return VC_ERR_INTERNAL;
-    parts[0] = t->part[0];
-    lens[0] = t->len[0];
-    parts[1] = oid;
-    lens[1] = o;
-    parts[2] = t->part[1];
-    lens[2] = t->len[1];
-    parts[3] = req;
-    lens[3] = 12;
-    parts[4] = t->part[2];
-    lens[4] = t->len[2];
-    parts[5] = when;
-    lens[5] = (size_t)wl;
-    return vc_auditq_push_parts(t->queue, parts, lens, 6, queued);
+    return push_event(t, oid, o, queued);
+}
+
+int vc_event_push(vc_event_tpl *t, const uint8_t *oid, size_t oid_len, size_t *queued)
+{
+    uint8_t buf[VC_EVENT_MAX_OID + 1];
+    size_t i;
+    if (t == NULL || oid == NULL || queued == NULL || oid_len > VC_EVENT_MAX_OID)
+        return VC_ERR_PARAM;
+    for (i = 0; i < oid_len; i++) /* printable ASCII that needs no JSON escape */
+        if (oid[i] < 0x20 || oid[i] > 0x7e || oid[i] == '"' || oid[i] == '\\')
+            return VC_ERR_PARAM;
+    memcpy(buf, oid, oid_len);
+    buf[oid_len] = '"';
+    return push_event(t, buf, oid_len + 1, queued);
 }
 
 /* After the open: the record's checks and its event, or the buffer wiped. */

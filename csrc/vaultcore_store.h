@@ -92,6 +92,11 @@ typedef struct vc_event_tpl vc_event_tpl;
 int vc_event_tpl_new(vc_auditq *q, const uint8_t *head, size_t head_len, const uint8_t *middle,
                      size_t middle_len, const uint8_t *tail, size_t tail_len, vc_event_tpl **out);
 void vc_event_tpl_free(vc_event_tpl *t);
+/* Queue one event of the template's kind for the object id oid (printable ASCII without '"'
+ * or '\\', at most VC_EVENT_MAX_OID bytes; else VC_ERR_PARAM and nothing queued); *queued:
+ * events waiting. The audited operations that never write (key operations) use it. */
+enum { VC_EVENT_MAX_OID = 1024 };
+int vc_event_push(vc_event_tpl *t, const uint8_t *oid, size_t oid_len, size_t *queued);
 
 /* get_secret's success path: the latest version under prefix, opened, format 2, enabled,
  * named name (ASCII case-insensitive, the name's characters [0-9A-Za-z-]), a UTF-8 value;

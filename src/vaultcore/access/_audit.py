@@ -378,9 +378,10 @@ class AuditLog:
         lags): back-pressure, so the queue never drops an event nor grows without bound."""
         return _BACKLOG * self._max_batch
 
-    def read_template(self, session: Any, operation: str, collection: str) -> _bindings.EventTemplate | None:
-        """The C template of a successful read's event (*operation* on ``/collection/NAME/
-        VERSION`` by *session*), for the fused read to queue it without Python;
+    def read_template(self, session: Any, operation: str, id_prefix: str) -> _bindings.EventTemplate | None:
+        """The C template of a successful event of *operation* by *session* whose object id
+        starts with *id_prefix* (the fused read's ``/secrets/``, then the record's
+        ``NAME/VERSION``; ``""`` for :meth:`EventTemplate.push`), to queue it without Python;
         ``NO_EVENT`` when successful reads are not recorded (mode ``"off"``); None when every
         event must go through :meth:`record` (mode ``"sync"``: it commits before the read
         returns). Made once per (session, operation) and kept as long as this log (or
@@ -395,7 +396,7 @@ class AuditLog:
                 if template is None:
                     head, middle, tail = _pieces_of(session.caller_json, operation, session.principal, "success")
                     template = self._templates[key] = self._queue.template(
-                        f'{head}"/{collection}/'.encode(),
+                        f'{head}"{id_prefix}'.encode(),
                         f'{middle}"{_NATIVE_REQ_PREFIX}-'.encode(),
                         f'"{tail}'.encode(),
                     )

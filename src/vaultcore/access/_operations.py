@@ -90,11 +90,15 @@ def operation(
     scope: Callable[..., str] | None = None,
     *,
     object_id: Callable[[Any], str | None] | None = None,
+    pure: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a client method as an audited, authorised operation.
 
     *scope* receives the method's arguments and returns the scope path (``/secrets/x``);
     *object_id* receives the result and returns the object id with version for the event.
+    *pure*: the operation never writes to the vault and calls no other operation (key
+    operations); for an administrator it then runs with its success event built and queued
+    in C (:func:`read_event`), and only a failure takes the event object of Python.
     """
 
     def deco(fn: Callable[P, R]) -> Callable[P, R]:
@@ -105,6 +109,10 @@ def operation(
             ctx = client._ctx
             session = client._session
             audit = ctx.audit
+            if pure and session._authorizer is None:
+                template = read_event(client, name, "")
+                if template is not None:  # (held until the event is queued)
+                    return _run_pure(fn, args, kwargs, template, name, scope, object_id)
             if scope is not None:
                 try:
                     target = scope(*args[1:], **kwargs)
@@ -156,14 +164,69 @@ def operation(
     return deco
 
 
-def read_event(client: Any, operation: str, collection: str) -> EventTemplate | None:
-    """What the fused read of *client* queues as its event when it succeeds, if it may run
-    with no Python around it (what :func:`operation` would do for a successful read, done
-    in C): the audit log's native template (``NO_EVENT`` when successful reads are not
-    recorded); the caller holds it for the length of the call. None when the decorated
-    path must run: a session with roles to check, a call inside another operation, a front
-    end's request id, a vault clock that is not the system's (the event's time is taken in
-    C), or ``audit="sync"``."""
+def _target_of(client: Any, scope: Callable[..., str] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The scope of an operation call (what its event names when the result does not)."""
+    if scope is not None:
+        try:
+            return scope(*args[1:], **kwargs)
+        except TypeError:
+            return "/"
+    return getattr(client, "_default_scope", "/")  # type: ignore[no-any-return]
+
+
+def _run_pure(
+    fn: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    template: EventTemplate,
+    name: str,
+    scope: Callable[..., str] | None,
+    object_id: Callable[[Any], str | None] | None,
+) -> R:
+    """A pure operation by an administrator: the call, then its success event queued in C
+    through *template*; a failure (or an object id C will not take) is recorded as the
+    decorated path records it."""
+    client = args[0]
+    audit: AuditLog = client._ctx.audit
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        _record(client, name, _target_of(client, scope, args, kwargs), _result_of(exc))
+        raise
+    if template.address:
+        found = None
+        if object_id is not None:
+            try:
+                found = object_id(result)
+            except (AttributeError, TypeError):
+                found = None
+        oid = found or _target_of(client, scope, args, kwargs)
+        waiting = template.push(oid)
+        if waiting is None:
+            _record(client, name, oid, "success")
+        elif waiting >= audit.backlog:  # the flusher lags: flush here
+            audit.flush()
+    return result
+
+
+def _record(client: Any, name: str, object_id: str, result: str) -> None:
+    session: Session = client._session
+    ctx: VaultContext = client._ctx
+    event = PendingEvent(
+        session.principal, name, object_id, new_request_id(), session.caller, ctx.timestamp(), session.caller_json
+    )
+    event.result = result
+    ctx.audit.record(event)
+
+
+def read_event(client: Any, operation: str, id_prefix: str) -> EventTemplate | None:
+    """What a fused operation of *client* queues as its event when it succeeds, if it may
+    run with no Python around it (what :func:`operation` would do on success, done in C):
+    the audit log's native template for object ids starting with *id_prefix*
+    (``NO_EVENT`` when successful operations are not recorded); the caller holds it for the
+    length of the call. None when the decorated path must run: a session with roles to
+    check, a call inside another operation, a front end's request id, a vault clock that is
+    not the system's (the event's time is taken in C), or ``audit="sync"``."""
     session: Session = client._session
     ctx: VaultContext = client._ctx
     if session._authorizer is not None or ctx.clock is not utc_now or current_request_id.get() is not None:
@@ -174,7 +237,7 @@ def read_event(client: Any, operation: str, collection: str) -> EventTemplate | 
     template = audit._templates.get((session, operation))  # (read_template's first step, inline)
     if template is not None and audit.mode == "group":
         return template
-    return audit.read_template(session, operation, collection)
+    return audit.read_template(session, operation, id_prefix)
 
 
 #: The scope (and audited object) of a request whose name is invalid: no valid name collides.

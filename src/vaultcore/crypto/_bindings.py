@@ -859,6 +859,15 @@ class EventTemplate:
 
     __slots__ = ("_queue", "_t", "address")
 
+    def push(self, object_id: str) -> int | None:
+        """Queue one event for *object_id*: the events now waiting, or None if the id is not
+        plain printable ASCII (then nothing is queued and the caller records it in Python)."""
+        raw = object_id.encode("utf-8", "replace")
+        queued = ffi.new("size_t *")
+        if lib.vc_event_push(self._t, raw, len(raw), queued):
+            return None
+        return int(queued[0])
+
     @classmethod
     def none(cls) -> EventTemplate:
         obj = cls.__new__(cls)

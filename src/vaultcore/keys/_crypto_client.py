@@ -95,7 +95,7 @@ class CryptographyClient:
     def key_id(self) -> str:
         return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
 
-    @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=_key_path)
+    @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=_key_path, pure=True)
     def encrypt(
         self,
         algorithm: EncryptionAlgorithm | str,
@@ -109,7 +109,7 @@ class CryptographyClient:
         out = handle.encrypt(alg, plaintext, iv=iv, aad=additional_authenticated_data)
         return EncryptResult(kid, alg, out.ciphertext, out.iv, out.tag, out.aad)
 
-    @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=_key_path)
+    @operation("KeyDecrypt", A.KEY_DECRYPT, object_id=_key_path, pure=True)
     def decrypt(
         self,
         algorithm: EncryptionAlgorithm | str,
@@ -124,37 +124,37 @@ class CryptographyClient:
         plain = handle.decrypt(alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag)
         return new_decrypt_result(kid, alg, plain)
 
-    @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path)
+    @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path, pure=True)
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "wrapKey")
         return new_wrap_result(kid, alg, handle.wrap_key(alg, key))
 
-    @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=_key_path)
+    @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=_key_path, pure=True)
     def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "unwrapKey")
         return new_unwrap_result(kid, alg, handle.unwrap_key(alg, encrypted_key))
 
-    @operation("KeySign", A.KEY_SIGN, object_id=_key_path)
+    @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "sign")
         return new_sign_result(kid, alg, handle.sign(alg, digest))
 
-    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path)
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
     def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "verify")
         return new_verify_result(kid, alg, handle.verify(alg, digest, signature))
 
-    @operation("KeySign", A.KEY_SIGN, object_id=_key_path)
+    @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
     def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "sign")
         return new_sign_result(kid, alg, handle.sign_data(alg, data))
 
-    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path)
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
     def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "verify")

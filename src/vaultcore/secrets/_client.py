@@ -214,7 +214,7 @@ class SecretClient:
         raises and records what went wrong.
         """
         if version is None and out_content_type is None and type(name) is str and self._fused:
-            event = read_event(self, "SecretGet", "secrets")  # (held until the call returns)
+            event = read_event(self, "SecretGet", "/secrets/")  # (held until the call returns)
             if event is not None:
                 try:
                     found = self._engine.read_latest(_KIND, name, event.address, self._props, self._id_prefix)
