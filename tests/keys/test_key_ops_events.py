@@ -93,7 +93,7 @@ def test_the_c_template_refuses_an_object_id_that_would_need_escaping(vault: Vau
     vault.keys.get_cryptography_client("Wrapper").wrap_key("A256KW", os.urandom(32))
     template = next(iter(vault._ctx.audit._templates.values()))
     before = vault._ctx.audit._queue.pending()[0]
-    for bad in ('/keys/a"b', "/keys/a\\b", "/keys/\u00e9", "/keys/a\nb", "x" * 2000):
+    for bad in ('/keys/a"b', "/keys/a\\b", "/keys/\u00e9", "/keys/a\nb", "/keys/\ud800", "x" * 2000):
         assert template.push(bad) is None
     assert vault._ctx.audit._queue.pending()[0] == before
     assert template.push("/keys/ok/1") == before + 1

@@ -862,7 +862,10 @@ class EventTemplate:
     def push(self, object_id: str) -> int | None:
         """Queue one event for *object_id*: the events now waiting, or None if the id is not
         plain printable ASCII (then nothing is queued and the caller records it in Python)."""
-        raw = object_id.encode("utf-8", "replace")
+        try:
+            raw = object_id.encode("ascii")
+        except UnicodeEncodeError:
+            return None
         queued = ffi.new("size_t *")
         if lib.vc_event_push(self._t, raw, len(raw), queued):
             return None
