@@ -324,20 +324,12 @@ int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const 
         return VC_ERR_PARAM;
     *out_len = 0;
     *queued = 0;
-    rc = vc_store_enter(r->store);
-    if (rc)
-        return rc;
-    rc = vc_store_txn_get(r->store, &txn);
+    rc = vc_store_lookup(r->store, r->dbi, prefix, prefix_len, NULL, 0, &txn, &k, &v);
     if (rc == 0) {
-        rc = vc_store_locate(txn, r->dbi, prefix, prefix_len, NULL, 0, &k, &v);
-        rc = rc ? vc_store_status(rc)
-                : vc_store_open_found(&k, &v, r->cache, r->kek, r->kek_len, r->term, r->aad_head,
-                                      r->aad_head_len, out, out_cap, out_len);
-        vc_store_txn_put(r->store, txn);
-    } else {
-        rc = vc_store_status(rc);
+        rc = vc_store_open_found(&k, &v, r->cache, r->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
+                                 out_cap, out_len);
+        vc_store_done(r->store, txn);
     }
-    vc_store_leave(r->store);
     return finish(rc, out, out_cap, out_len, name, name_len, event, value_at, queued);
 }
 

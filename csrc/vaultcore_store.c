@@ -67,7 +67,7 @@ void vc_store_drain(vc_store *s) {
     pthread_mutex_unlock(&s->pool_lock);
 }
 
-int vc_store_txn_get(vc_store *s, MDB_txn **out) {
+static int vc_store_txn_get(vc_store *s, MDB_txn **out) {
     MDB_txn *t = NULL;
     pthread_mutex_lock(&s->pool_lock);
     if (s->pooled > 0) {
@@ -84,7 +84,7 @@ int vc_store_txn_get(vc_store *s, MDB_txn **out) {
     return mdb_txn_begin(s->env, NULL, MDB_RDONLY, out);
 }
 
-void vc_store_txn_put(vc_store *s, MDB_txn *t) {
+static void vc_store_txn_put(vc_store *s, MDB_txn *t) {
     mdb_txn_reset(t);
     pthread_mutex_lock(&s->pool_lock);
     if (s->pooled < VC_TXN_POOL && !atomic_load(&s->blocked)) {
@@ -97,15 +97,14 @@ void vc_store_txn_put(vc_store *s, MDB_txn *t) {
     }
 }
 
-void vc_store_leave(vc_store *s) { atomic_fetch_sub(&s->active, 1); }
+static void vc_store_leave(vc_store *s) { atomic_fetch_sub(&s->active, 1); }
 
-MDB_env *vc_store_env(vc_store *s) { return s->env; }
 
 void vc_store_block(vc_store *s, int blocked) { atomic_store(&s->blocked, blocked ? 1 : 0); }
 
 int vc_store_active(vc_store *s) { return atomic_load(&s->active); }
 
-int vc_store_status(int rc) {
+static int vc_store_status(int rc) {
     if (rc == MDB_NOTFOUND) {
         return VC_STORE_NOTFOUND;
     }
@@ -169,7 +168,7 @@ int vc_store_open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache,
 }
 
 /* Enter the gate: 0, or VC_STORE_BUSY while it is blocked. */
-int vc_store_enter(vc_store *s) {
+static int vc_store_enter(vc_store *s) {
     if (atomic_load(&s->blocked)) {
         return VC_STORE_BUSY;
     }
@@ -182,7 +181,7 @@ int vc_store_enter(vc_store *s) {
 }
 
 /* Point get (key_len > 0) or last under prefix, in txn. 0 or an LMDB code. */
-int vc_store_locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
+static int vc_store_locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
                   size_t key_len, MDB_val *k, MDB_val *v) {
     if (key_len > 0) {
         k->mv_data = (void *)key;
@@ -198,6 +197,29 @@ int vc_store_locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t pre
     return rc;
 }
 
+int vc_store_lookup(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
+                    size_t key_len, MDB_txn **txn, MDB_val *k, MDB_val *v) {
+    int rc = vc_store_enter(s);
+    if (rc) {
+        return rc;
+    }
+    rc = vc_store_txn_get(s, txn);
+    if (rc == 0) {
+        rc = vc_store_locate(*txn, dbi, prefix, prefix_len, key, key_len, k, v);
+        if (rc == 0) {
+            return 0;
+        }
+        vc_store_txn_put(s, *txn);
+    }
+    vc_store_leave(s);
+    return vc_store_status(rc);
+}
+
+void vc_store_done(vc_store *s, MDB_txn *txn) {
+    vc_store_txn_put(s, txn);
+    vc_store_leave(s);
+}
+
 int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
                   const uint8_t *key, size_t key_len, uint8_t *key_out, size_t *key_out_len,
                   uint8_t *out, size_t out_cap, size_t *out_len) {
@@ -207,34 +229,23 @@ int vc_store_find(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
     }
     *out_len = 0;
     *key_out_len = 0;
-    int rc = vc_store_enter(s);
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    int rc = vc_store_lookup(s, dbi, prefix, prefix_len, key, key_len, &txn, &k, &v);
     if (rc) {
         return rc;
     }
-    MDB_txn *txn = NULL;
-    rc = vc_store_txn_get(s, &txn);
-    if (rc == 0) {
-        MDB_val k, v;
-        rc = vc_store_locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
-        if (rc == 0) {
-            *out_len = v.mv_size;
-            if (k.mv_size > VC_MAX_KEY) {
-                rc = VC_ERR_PARAM;
-            } else if (v.mv_size > out_cap) {
-                rc = VC_STORE_SPACE;
-            } else {
-                memcpy(key_out, k.mv_data, k.mv_size);
-                *key_out_len = k.mv_size;
-                memcpy(out, v.mv_data, v.mv_size);
-            }
-        } else {
-            rc = vc_store_status(rc);
-        }
-        vc_store_txn_put(s, txn);
+    *out_len = v.mv_size;
+    if (k.mv_size > VC_MAX_KEY) {
+        rc = VC_ERR_PARAM;
+    } else if (v.mv_size > out_cap) {
+        rc = VC_STORE_SPACE;
     } else {
-        rc = vc_store_status(rc);
+        memcpy(key_out, k.mv_data, k.mv_size);
+        *key_out_len = k.mv_size;
+        memcpy(out, v.mv_data, v.mv_size);
     }
-    vc_store_leave(s);
+    vc_store_done(s, txn);
     return rc;
 }
 
@@ -247,23 +258,14 @@ int vc_store_read(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix
         return VC_ERR_PARAM;
     }
     *out_len = 0;
-    int rc = vc_store_enter(s);
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    int rc = vc_store_lookup(s, dbi, prefix, prefix_len, key, key_len, &txn, &k, &v);
     if (rc) {
         return rc;
     }
-    MDB_txn *txn = NULL;
-    rc = vc_store_txn_get(s, &txn);
-    if (rc == 0) {
-        MDB_val k, v;
-        rc = vc_store_locate(txn, dbi, prefix, prefix_len, key, key_len, &k, &v);
-        rc = rc ? vc_store_status(rc)
-                : vc_store_open_found(&k, &v, cache, kek, kek_len, term, aad_head, aad_head_len, out, out_cap,
-                             out_len);
-        vc_store_txn_put(s, txn);
-    } else {
-        rc = vc_store_status(rc);
-    }
-    vc_store_leave(s);
+    rc = vc_store_open_found(&k, &v, cache, kek, kek_len, term, aad_head, aad_head_len, out, out_cap, out_len);
+    vc_store_done(s, txn);
     return rc;
 }
 
