@@ -1,7 +1,9 @@
-"""``vc_audit_chain`` (issue 12) computes exactly the chain ``verify()`` recomputes in Python."""
+"""The audit queue's flush (``vc_auditq_seal``) chains exactly as ``verify()`` recomputes in
+Python, in segments sealed like every ``AUDIT`` record, and leaves the queue unchanged."""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 
@@ -9,7 +11,10 @@ import pytest
 
 from vaultcore.access._audit import _Mac
 from vaultcore.crypto import _bindings
-from vaultcore.exceptions import InvalidParameterError
+from vaultcore.exceptions import IntegrityError, InvalidParameterError
+
+KEK = b"\x11" * 32
+AAD_HEAD = b"vaultcore/1" + b"\x22" * 16 + b"a"
 
 
 def _python_chain(key: bytes, prev: bytes, first: int, bodies: list[bytes]) -> tuple[bytes, bytes]:
@@ -20,25 +25,60 @@ def _python_chain(key: bytes, prev: bytes, first: int, bodies: list[bytes]) -> t
     return b"".join(parts), mac
 
 
+def _queue(bodies: list[bytes]) -> _bindings.AuditQueue:
+    queue = _bindings.AuditQueue()
+    for body in bodies:
+        queue.push(body)
+    return queue
+
+
 @pytest.mark.parametrize("key_len", [0, 16, 32, 64, 65, 200])
-def test_native_chain_equals_the_python_chain(key_len: int) -> None:
+@pytest.mark.parametrize("per_segment", [1, 7, 512])
+def test_sealed_segments_hold_the_python_chain(key_len: int, per_segment: int) -> None:
     key = os.urandom(key_len)
     prev = os.urandom(32)
     bodies = [os.urandom((i * 37) % 700) for i in range(64)] + [b"", b'{"o":"SecretGet"}']
-    for first in (1, 2**40, 2**64 - len(bodies)):
-        assert _bindings.audit_chain(key, prev, first, bodies) == _python_chain(key, prev, first, bodies)
+    for first, rolled in ((1, None), (2**40, 5), (2**62, None)):
+        queue = _queue(bodies)
+        n, size = queue.pending()
+        blobs, last = queue.seal(n, size, per_segment, key, prev, first, 3, rolled, KEK, AAD_HEAD)
+        area, mac = _python_chain(key, prev, first, bodies)
+        assert last == mac
+        assert queue.pending() == (n, size)  # consumed only after the caller's commit
+        got, seq = b"", first - 1
+        for i, blob in enumerate(blobs):
+            count = min(per_segment, n - i * per_segment)
+            seq += count
+            assert blob[:5] == b"\x01" + struct.pack(">I", 3)  # format byte, keyring term
+            plain = _bindings.open_record(KEK, blob, 5, AAD_HEAD + struct.pack(">Q", seq))
+            (size_head,) = struct.unpack_from(">I", plain)
+            head = json.loads(plain[4 : 4 + size_head])
+            assert (head["k"], head["n"], head["s"]) == (3, count, seq - count + 1)
+            assert head.get("r") == (rolled if i == 0 else None)
+            got += plain[4 + size_head :]
+        assert got == area and seq == first + n - 1
+        with pytest.raises(IntegrityError):  # bound to its place: another sequence number fails
+            _bindings.open_record(KEK, blobs[0], 5, AAD_HEAD + struct.pack(">Q", seq + 1))
     assert not _bindings.error_queue_pending()
 
 
-def test_an_empty_segment_keeps_the_previous_mac() -> None:
-    prev = os.urandom(32)
-    assert _bindings.audit_chain(b"k" * 32, prev, 7, []) == (b"", prev)
+def test_consume_drops_exactly_the_committed_events() -> None:
+    queue = _queue([b"a", b"bb", b"ccc"])
+    queue.consume(2)
+    assert queue.pending() == (1, 3)
+    queue.push(b"dddd")
+    assert queue.pending() == (2, 7)
 
 
-def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(InvalidParameterError):
-        _bindings.audit_chain(b"k" * 32, b"short", 1, [b"x"])
-    with pytest.raises(InvalidParameterError):
-        _bindings.audit_chain(b"k" * 32, bytes(32), 2**64, [b"x"])
-    with pytest.raises(InvalidParameterError):
-        _bindings.audit_chain(b"k" * 32, bytes(32), -1, [b"x"])
+def test_bad_arguments_are_refused_and_change_nothing() -> None:
+    queue = _queue([b"x"])
+    for args in (
+        (1, 1, 512, b"k", b"short", 1),  # previous MAC not 32 bytes
+        (1, 1, 512, b"k", bytes(32), 0),  # sequence numbers start at 1
+        (1, 1, 0, b"k", bytes(32), 1),  # no segment size
+        (2, 2, 512, b"k", bytes(32), 1),  # more events than wait
+    ):
+        n, size, step, key, prev, first = args
+        with pytest.raises(InvalidParameterError):
+            queue.seal(n, size, step, key, prev, first, 1, None, KEK, AAD_HEAD)
+    assert queue.pending() == (1, 1)

@@ -57,7 +57,6 @@ __all__ = [
     "DekCache",
     "EventTemplate",
     "RecordOpener",
-    "audit_chain",
     "constant_time_eq",
     "error_queue_pending",
     "gcm_open",
@@ -743,26 +742,6 @@ class DekCache:
         if n:
             _wipe(out, n)
         return res
-
-
-def audit_chain(key: bytes, prev_mac: bytes, first_seq: int, bodies: Sequence[bytes]) -> tuple[bytes, bytes]:
-    """The audit chain over *bodies* (see ``access._audit``): the segment's event area
-    (``mac || u32 length || body`` per event) and the last MAC, in one native call."""
-    if len(prev_mac) != 32:
-        raise InvalidParameterError("the previous chain MAC must be 32 bytes")
-    if not 0 <= first_seq < 1 << 64 or first_seq + len(bodies) > 1 << 64:
-        raise InvalidParameterError("audit sequence number out of range")
-    packed, lens = _pack(bodies, "audit events")
-    n = len(lens)
-    total = len(packed) + 36 * n
-    out = _raw_new("uint8_t[]", max(total, 1))
-    last = _raw_new("uint8_t[]", 32)
-    rc = lib.vc_audit_chain(
-        key, len(key), prev_mac, first_seq, n, packed, _from_buffer("size_t[]", lens), out, total, last
-    )
-    if rc:
-        _raise(rc)
-    return _buffer(out, total)[:], _buffer(last, 32)[:]
 
 
 class AuditQueue:

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
@@ -42,9 +42,6 @@ from vaultcore.engine._reads import (
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.exceptions import ConflictError, ForbiddenError
 from vaultcore.storage._interface import ReadTxn, WriteTxn
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "DELETED",
