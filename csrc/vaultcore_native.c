@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/opensslv.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -285,6 +286,38 @@ int vc_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
     if (n == 0)
         return 1;
     return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int vc_hkdf_sha256(const uint8_t *secret, size_t secret_len, const uint8_t *salt, size_t salt_len,
+                   const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+    OSSL_PARAM params[5], *p = params;
+    EVP_KDF *kdf;
+    EVP_KDF_CTX *kctx = NULL;
+    int ok = 0;
+    if (secret == NULL || secret_len == 0 || (salt_len && salt == NULL) || (info_len && info == NULL) ||
+        out == NULL || out_len == 0 || out_len > 255 * 32)
+        return VC_ERR_PARAM;
+    kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+    if (kdf != NULL)
+        kctx = EVP_KDF_CTX_new(kdf);
+    if (kctx != NULL) {
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
+        if (salt_len)
+            *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+        if (info_len)
+            *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+        *p = OSSL_PARAM_construct_end();
+        ok = EVP_KDF_derive(kctx, out, out_len, params) == 1;
+    }
+    EVP_KDF_CTX_free(kctx); /* frees (and cleanses) its copy of the secret */
+    EVP_KDF_free(kdf);
+    if (!ok) {
+        OPENSSL_cleanse(out, out_len);
+        return status_fail(VC_ERR_INTERNAL);
+    }
+    return VC_OK;
 }
 
 void vc_cleanse(void *p, size_t n)

@@ -37,7 +37,8 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 4, /* 4: the bound reader, the C audit queue (vaultcore_store.h, above) and record watches */
+    VC_ABI_VERSION = 5, /* 4: the bound reader, the C audit queue (vaultcore_store.h, above) and record watches;
+                          5: vc_hkdf_sha256 */
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,
@@ -57,6 +58,10 @@ const char *vc_openssl_version(void);
 int vc_random_bytes(uint8_t *out, size_t n);
 /* Constant-time comparison of n bytes: returns 1 if equal, 0 otherwise (not a status). */
 int vc_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
+/* HKDF-SHA256 (RFC 5869, OpenSSL's "HKDF" KDF): out_len (1..8160) bytes from a non-empty
+ * secret, an optional salt (empty: hash-length zeros) and info. out is wiped on failure. */
+int vc_hkdf_sha256(const uint8_t *secret, size_t secret_len, const uint8_t *salt, size_t salt_len,
+                   const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
 /* Wipe n bytes (OPENSSL_cleanse); the bindings wipe their plaintext scratch with it. */
 void vc_cleanse(void *p, size_t n);
 /* 1 if this thread's OpenSSL error queue is not empty (for tests: every function leaves

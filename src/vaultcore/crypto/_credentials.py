@@ -26,9 +26,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import (
     IntegrityError,
@@ -106,7 +103,7 @@ def _unb64(text: object, what: str) -> bytes:
 
 
 def _hkdf(secret: bytes, info: bytes, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=_KEY_SIZE, salt=salt, info=info).derive(secret)
+    return _bindings.hkdf_sha256(secret, salt, info, _KEY_SIZE)
 
 
 class _SoftwareRootKey:
@@ -118,14 +115,25 @@ class _SoftwareRootKey:
         self._key = wrap_key
         self._description = description
 
+    # The native GCM calls (the *_into forms), not the routed ones: a vault opens without
+    # importing cryptography (see crypto._bindings).
     def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = _bindings.random_bytes(12)
-        return bytes([_ROOT_BLOB_V1]) + nonce + _bindings.gcm_seal(self._key, nonce, aad, plaintext)
+        out = bytearray(1 + 12 + len(plaintext) + 16)
+        out[0] = _ROOT_BLOB_V1
+        out[1:13] = nonce
+        _bindings.gcm_seal_into(self._key, nonce, aad, plaintext, memoryview(out)[13:])
+        return bytes(out)
 
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
         if len(blob) < 1 + 12 + 16 or blob[0] != _ROOT_BLOB_V1:
             raise IntegrityError()
-        return _bindings.gcm_open(self._key, blob[1:13], aad, blob[13:])
+        out = bytearray(len(blob) - 1 - 12 - 16)
+        try:
+            _bindings.gcm_open_into(self._key, blob[1:13], aad, blob[13:], out)
+            return bytes(out)
+        finally:
+            out[:] = bytes(len(out))
 
     def describe(self) -> dict[str, Any]:
         return dict(self._description)

@@ -28,9 +28,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import IntegrityError
 
@@ -40,7 +37,7 @@ _FORMAT = 1
 
 
 def _derive(secret: bytes, label: bytes, vault_id: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=vault_id, info=label).derive(secret)
+    return _bindings.hkdf_sha256(secret, vault_id, label, 32)
 
 
 def _b64(data: bytes) -> str:
