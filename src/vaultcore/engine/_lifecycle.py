@@ -241,8 +241,9 @@ class Lifecycle(LifecycleReads):
                 VERSIONS, zip(part, envelope.seal_many(RecordType.VERSION, part, plain[i : i + _CHUNK]), strict=True)
             )
         versions = [vid.hex() for vid in vids]
-        event, title, nbf, exp = f"{kind.title}NewVersionCreated", kind.title, new.not_before, new.expires_on
-        self._ctx.emit_many_in(txn, [(event, title, d, v, nbf, exp) for d, v in zip(displays, versions, strict=True)])
+        self._ctx.emit_same_in(
+            txn, f"{kind.title}NewVersionCreated", kind.title, displays, versions, new.not_before, new.expires_on
+        )
         return BulkVersions(displays, versions, template)
 
     def _bulk_ids(
