@@ -190,3 +190,44 @@ def test_a_wrong_guess_runs_the_bulk_write_again_looking_every_name_up(
     calls.clear()
     vault.secrets.set_secrets({f"other-{i}": str(i) for i in range(200)})  # all new: one run
     assert [c[0] for c in calls] == ["guessed", "guessed"]
+
+
+def test_the_first_lookups_of_a_bulk_write_share_one_round_trip(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``probe_last_and_many`` answers what ``last_key`` and ``get_many`` answer (pipelined, or
+    one after the other while puts are pending), and a bulk write uses it: with a soft-deleted
+    secret elsewhere in the vault the batch is still guessed new and written in one run."""
+    from vaultcore.storage import _postgres
+
+    store = vault._ctx.store  # type: ignore[attr-defined]
+    store.write(lambda txn: [txn.put(b"scratch", k, b"v" + k) for k in (b"a1", b"a2", b"b1")])
+
+    def check(txn: _postgres._Write) -> None:
+        for prefix in (b"a", b"b", b"c"):
+            keys = [b"a1", b"b1", b"zz"]
+            expected = (txn.last_key(b"scratch", prefix) is not None, txn.get_many(b"scratch", keys))
+            assert txn.probe_last_and_many(b"scratch", prefix, b"scratch", keys) == expected
+        txn.put(b"scratch", b"c1", b"pending")  # answered after sending the pending put
+        assert txn.probe_last_and_many(b"scratch", b"c", b"scratch", [b"c1"]) == (True, {b"c1": b"pending"})
+
+    store.write(check)
+    vault.secrets.set_secret("gone", "x")
+    vault.secrets.delete_secret("gone")
+    answers: list[tuple[bool, dict[bytes, bytes]]] = []
+    runs: list[bool] = []
+    real_probe = _postgres._Write.probe_last_and_many
+    real_insert = _postgres._Write.insert_unchecked
+
+    def probe(self: _postgres._Write, *args: object) -> tuple[bool, dict[bytes, bytes]]:
+        answers.append(real_probe(self, *args))  # type: ignore[arg-type]
+        return answers[-1]
+
+    def insert(self: _postgres._Write, db: bytes, rows: object) -> None:
+        runs.append(self.may_guess)
+        real_insert(self, db, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_postgres._Write, "probe_last_and_many", probe)
+    monkeypatch.setattr(_postgres._Write, "insert_unchecked", insert)
+    vault.secrets.set_secrets({f"n{i}": str(i) for i in range(100)})
+    assert answers == [(True, {})]  # a soft-deleted secret exists, none of the sample does
+    assert runs == [True, True]  # objects and versions guessed, one run
+    assert vault.secrets.get_secret("n42").value == "42"

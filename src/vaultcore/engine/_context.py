@@ -172,12 +172,20 @@ class VaultContext:
         if self.events is not None:
             self.events.emit_in(txn, event, object_type, name, version, nbf, exp)
 
-    def emit_many_in(
-        self, txn: WriteTxn, items: list[tuple[str, str, str, str | None, int | None, int | None]]
+    def emit_same_in(
+        self,
+        txn: WriteTxn,
+        event: str,
+        object_type: str,
+        names: list[str],
+        versions: list[str],
+        nbf: int | None,
+        exp: int | None,
     ) -> None:
-        """:meth:`emit_in` for many events ``(event, object_type, name, version, nbf, exp)`` at once."""
-        if self.events is not None and items:
-            self.events.emit_many_in(txn, items)
+        """One *event* per (name, version) at once, the other fields shared (a bulk write: one
+        outbox segment, no tuple per event)."""
+        if self.events is not None and names:
+            self.events.emit_same_in(txn, event, object_type, names, versions, nbf, exp)
 
     @property
     def closed(self) -> bool:

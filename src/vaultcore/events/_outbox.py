@@ -96,20 +96,51 @@ class Outbox:
     def emit_many_in(self, txn: WriteTxn, items: Sequence[EventItem]) -> int:
         """Append events ``(event, object_type, name, version, nbf, exp)`` as one sealed
         segment (a bulk write seals and stores once); returns the seq of the last."""
+        now = repr(self._ctx.timestamp())
+        return self._append(
+            txn,
+            len(items),
+            (
+                f'"{PREFIX}{event}",{now},"{object_type}",{_esc(name)},{_opt(version)},{_num(nbf)},{_num(exp)}]'
+                for event, object_type, name, version, nbf, exp in items
+            ),
+        )
+
+    def emit_same_in(
+        self,
+        txn: WriteTxn,
+        event: str,
+        object_type: str,
+        names: Sequence[str],
+        versions: Sequence[str],
+        nbf: int | None,
+        exp: int | None,
+    ) -> int:
+        """:meth:`emit_many_in` of one *event* per (name, version) pair, all with the same
+        object type and dates (a bulk write: no tuple per event); returns the seq of the last."""
+        now = repr(self._ctx.timestamp())
+        head = f'"{PREFIX}{event}",{now},"{object_type}",'
+        tail = f",{_num(nbf)},{_num(exp)}]"
+        return self._append(
+            txn,
+            len(names),
+            (f"{head}{_esc(name)},{_opt(version)}{tail}" for name, version in zip(names, versions, strict=True)),
+        )
+
+    def _append(self, txn: WriteTxn, count: int, rows: Iterator[str]) -> int:
+        """Store *count* events as one segment: each row of *rows* is an event's JSON array
+        after its id (``"type",time,...]``), which is added here."""
         self._emitted.pending = True
         raw = txn.get(EVSTATE, _NEXT)
         first = _SEQ.unpack(raw)[0] if raw else 1
-        last = first + len(items) - 1
+        last = first + count - 1
         txn.put(EVSTATE, _NEXT, _SEQ.pack(last + 1))
-        now = repr(self._ctx.timestamp())
-        ids = _uuid4_hex(len(items))
+        ids = _uuid4_hex(count)
         parts = [str(first)]
-        for i, (event, object_type, name, version, nbf, exp) in enumerate(items):
+        for i, row in enumerate(rows):
             # [id, type, time, object type, name, version, nbf, exp]: JSON, written by hand (bulk path)
             h = ids[32 * i : 32 * i + 32]
-            ident = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-            head = f'["{ident}","{PREFIX}{event}",{now},"{object_type}",{_esc(name)}'
-            parts.append(f"{head},{_opt(version)},{_num(nbf)},{_num(exp)}]")
+            parts.append(f'["{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",{row}')
         key = _SEQ.pack(last)
         txn.put(OUTBOX, key, self._ctx.envelope.seal(RecordType.EVENT, key, f"[{','.join(parts)}]".encode()))
         return last

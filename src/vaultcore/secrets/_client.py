@@ -78,7 +78,7 @@ class SecretClient:
         tags = done.record.tags
         out = []
         for name, version in zip(done.names, done.versions, strict=True):
-            fields = dict(base)
+            fields = base.copy()
             fields["id"] = f"{prefix}{name}/{version}"
             fields["name"] = name
             fields["version"] = version
@@ -183,20 +183,22 @@ class SecretClient:
         """Set many secrets in one transaction (one commit, one native batch); *durability* as in :meth:`set_secret`."""
         self._check_allowed()
         durable = self._durable(durability)
-        items = list(secrets.items())
-        names = [name for name, _ in items]
+        names = list(secrets)  # names and values as two lists: no tuple per secret
+        values = list(secrets.values())
         value_bytes = self._value_bytes
         payloads: list[bytes] = []
         new = NewVersion(payload=b"")
-        if items:  # the checks of set_secret, in its order: the first value, then the shared attributes
-            payloads.append(value_bytes(items[0][1]))
+        if names:  # the checks of set_secret, in its order: the first value, then the shared attributes
+            payloads.append(value_bytes(values[0]))
             new = NewVersion(payload=b"", tags=check_tags(tags), content_type=check_content_type(content_type))
-            payloads += [value_bytes(value) for _, value in items[1:]]
+            payloads += map(value_bytes, values[1:])
         self._engine.reserve(len(payloads), sum(map(len, payloads)))
-        done = self._engine.write(
-            lambda txn: self._engine.add_versions_bulk_in(txn, _KIND, names, payloads, new), durable=durable
+        # The results are built inside the transaction, where the client would otherwise wait
+        # for the database to finish the bulk insert (PostgreSQL's COPY); a re-run rebuilds them.
+        return self._engine.write(
+            lambda txn: self._props_many(self._engine.add_versions_bulk_in(txn, _KIND, names, payloads, new)),
+            durable=durable,
         )
-        return self._props_many(done)
 
     def get_secret(
         self, name: str, version: str | None = None, *, out_content_type: str | None = None

@@ -68,9 +68,11 @@ class WriteTxn(ReadTxn, Protocol):
 
     Optional, looked up with ``getattr`` by the engine's bulk path: ``insert_many(db, rows)``
     (rows whose keys the caller found absent, written without an upsert: LMDB's C call,
-    PostgreSQL's ``COPY``), and ``may_guess`` with ``insert_unchecked(db, rows)`` (PostgreSQL:
+    PostgreSQL's ``COPY``), ``may_guess`` with ``insert_unchecked(db, rows)`` (PostgreSQL:
     rows guessed absent without a full lookup; should one exist, the store runs the write
-    function again with ``may_guess`` False)."""
+    function again with ``may_guess`` False), and ``probe_last_and_many(last_db, prefix, db,
+    keys)`` (PostgreSQL: whether *last_db* holds a key under *prefix* and ``get_many(db,
+    keys)`` of a few keys, in one round trip)."""
 
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None: ...
 

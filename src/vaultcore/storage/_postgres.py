@@ -263,6 +263,22 @@ class _Write(_Read):
             return last
         return super().last_key(db, prefix)
 
+    def probe_last_and_many(
+        self, last_db: bytes, prefix: bytes, db: bytes, keys: list[bytes]
+    ) -> tuple[bool, dict[bytes, bytes]]:
+        """Whether *last_db* holds a key under *prefix*, and :meth:`get_many` of a few *keys*
+        in *db*: the first lookups of a bulk write, in one pipelined round trip."""
+        upper = _prefix_upper(prefix)
+        if upper is None or len(keys) > _PROBE_MAX or self._pending or self._copy is not None:
+            return self.last_key(last_db, prefix) is not None, self.get_many(db, keys)
+        conn = self._cur.connection
+        with conn.cursor() as other:
+            with conn.pipeline():
+                self._cur.execute(self._q.last_key_upper, (self._vault, last_db, prefix, upper))
+                other.execute(self._q.probe_many, (keys, self._vault, db))
+            found = self._cur.fetchone() is not None
+            return found, {bytes(k): bytes(v) for k, v in other.fetchall()}
+
     def put(self, db: bytes, key: bytes, value: bytes | memoryview) -> None:
         self._pending[(db, key)] = bytes(value)
 
