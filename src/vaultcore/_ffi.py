@@ -16,7 +16,7 @@ ffi, lib = _native.ffi, _native.lib
 __all__ = ["EXPECTED_ABI", "fast_get", "fast_open", "ffi", "lib"]
 
 #: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
-EXPECTED_ABI = 4
+EXPECTED_ABI = 5
 
 if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")
