@@ -31,6 +31,8 @@ forms and the fused record functions always use the native core.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from array import array
 from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
@@ -56,6 +58,8 @@ __all__ = [
     "AuditQueue",
     "DekCache",
     "EventTemplate",
+    "KeyContexts",
+    "KwKey",
     "RecordOpener",
     "constant_time_eq",
     "error_queue_pending",
@@ -96,6 +100,7 @@ _OK = lib.VC_OK
 _ERR_AUTH = lib.VC_ERR_AUTH
 _ERR_PARAM = lib.VC_ERR_PARAM
 _ERR_NOMEM = lib.VC_ERR_NOMEM
+_ERR_GONE = lib.VC_ERR_GONE
 
 # size_t arrays are passed as array.array buffers (built in C from a map, no per-item
 # cffi conversion).
@@ -431,6 +436,135 @@ def kw_wrapper(kek: Buf) -> Callable[[bytes], bytes]:
         return buffer(out)[:]
 
     return kw_wrap_bound
+
+
+class KeyContexts:
+    """The keyed C contexts (:class:`KwKey`) made for one vault's keys: wiped together when
+    the keyring changes or records are purged (:meth:`wipe`: each context is made again on
+    its next use) and when the vault closes (:meth:`close`: none is made any more)."""
+
+    __slots__ = ("_live", "_lock", "closed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: weakref.WeakSet[KwKey] = weakref.WeakSet()
+        self.closed = False
+
+    def add(self, context: KwKey) -> bool:
+        """Track *context*; False (and *context* wiped) once closed."""
+        with self._lock:
+            if not self.closed:
+                self._live.add(context)
+                return True
+        context.wipe()
+        return False
+
+    def wipe(self) -> None:
+        with self._lock:
+            live = list(self._live)
+            self._live.clear()
+        for context in live:
+            context.wipe()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+        self.wipe()
+
+
+class KwKey:
+    """RFC 3394 under one KEK with its AES key schedules kept in C (``vc_kwkey``: a locked
+    page, AES-NI rounds): :func:`kw_wrap` / :func:`kw_unwrap` for a vault key used many
+    times, same bytes and errors. The KEK is checked once.
+
+    The C context is wiped by :meth:`wipe` (and by *contexts*, see :class:`KeyContexts`)
+    and refused in a forked child; a call that finds it gone makes it again (while
+    *contexts* is open) or runs :func:`kw_wrap` on the KEK, which the caller's key
+    material holds anyway (this object keeps a reference to it, not a copy).
+    """
+
+    __slots__ = ("__weakref__", "_contexts", "_flags", "_k", "_kek", "_kl")
+
+    def __init__(self, kek: Buf, contexts: KeyContexts | None = None, *, portable: bool = False) -> None:
+        self._kl = _check_key(kek, "key-encryption key")
+        self._kek = bytes(kek)
+        self._contexts = contexts
+        self._flags = lib.VC_KWKEY_PORTABLE if portable else 0
+        self._k: Any = self._new()
+
+    def _new(self) -> Any:
+        ptr = ffi.new("vc_kwkey **")
+        rc = lib.vc_kwkey_new(self._kek, self._kl, self._flags, ptr)
+        if rc:
+            _raise(rc)
+        k = ffi.gc(ptr[0], lib.vc_kwkey_free)
+        if self._contexts is not None and not self._contexts.add(self):
+            lib.vc_kwkey_wipe(k)
+        return k
+
+    @property
+    def info(self) -> tuple[bool, bool]:
+        """(key schedules in mlock()ed memory, AES-NI rounds) of the current C context."""
+        flags = lib.vc_kwkey_info(self._k)
+        return bool(flags & lib.VC_KWKEY_LOCKED), bool(flags & lib.VC_KWKEY_AESNI)
+
+    def wipe(self) -> None:
+        """Wipe the C context now (calls in flight finish first)."""
+        lib.vc_kwkey_wipe(self._k)
+
+    def _renew(self) -> bool:
+        """Make the C context again after a wipe or a fork, unless *contexts* closed."""
+        contexts = self._contexts
+        if contexts is not None and contexts.closed:
+            return False
+        self._k = self._new()
+        return True
+
+    def wrap(self, key: bytes) -> bytes:
+        """:func:`kw_wrap` under this KEK."""
+        if key.__class__ is bytes:
+            n, src = len(key), key
+        else:
+            n, src = _nbytes(key), _in(key)
+        if n < 16 or n % 8:
+            raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
+        out = _raw_new("uint8_t[]", n + 8)
+        rc = _kwkey_wrap(self._k, src, n, out)
+        if rc == _ERR_GONE:
+            rc = (
+                _kwkey_wrap(self._k, src, n, out) if self._renew() else lib.vc_kw_wrap(self._kek, self._kl, src, n, out)
+            )
+        if rc:
+            _raise(rc)
+        return _buffer(out)[:]
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        """:func:`kw_unwrap` under this KEK (:class:`IntegrityError` if the check fails)."""
+        n = _nbytes(wrapped)
+        if n < 24 or n % 8:
+            raise IntegrityError()
+        src = _in(wrapped)
+        out = _raw_new("uint8_t[]", n - 8)
+        rc = _kwkey_unwrap(self._k, src, n, out)
+        if rc == _ERR_GONE:
+            if self._renew():
+                rc = _kwkey_unwrap(self._k, src, n, out)
+            else:
+                rc = lib.vc_kw_unwrap(self._kek, self._kl, src, n, out)
+        if rc:
+            _raise(rc)
+        return _take_secret(out, n - 8)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("KwKey holds key material and cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"<KwKey {self._kl * 8}-bit>"
+
+
+_kwkey_wrap = lib.vc_kwkey_wrap
+_event_push = lib.vc_event_push
+_kwkey_unwrap = lib.vc_kwkey_unwrap
 
 
 def kw_unwrap(kek: Buf, wrapped: Buf) -> bytes:
@@ -847,6 +981,13 @@ class EventTemplate:
             return None
         queued = ffi.new("size_t *")
         if lib.vc_event_push(self._t, raw, len(raw), queued):
+            return None
+        return int(queued[0])
+
+    def push_ascii(self, object_id: bytes) -> int | None:
+        """:meth:`push` for an object id already encoded (printable ASCII)."""
+        queued = _raw_new("size_t *")
+        if _event_push(self._t, object_id, len(object_id), queued):
             return None
         return int(queued[0])
 
