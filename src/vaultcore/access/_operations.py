@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from vaultcore.access._audit import AuditLog, PendingEvent, caller_json
+from vaultcore.crypto._bindings import push_event as _push_event
 from vaultcore.engine._context import utc_now
 from vaultcore.exceptions import ForbiddenError, VaultError
 
@@ -317,8 +318,8 @@ def run_fast(client: Any, fast: FastOp, args: tuple[Any, ...]) -> Any:
     except Exception:
         return None  # the decorated path runs it again and raises and audits its error
     if template is not None:
-        waiting = template.push_ascii(fast.oid)
-        if waiting is None:
+        waiting = _push_event(template.address, fast.oid)
+        if waiting < 0:
             _record(client, fast.name, fast.oid.decode(), "success")
         elif waiting >= audit.backlog:  # the flusher lags: flush here
             audit.flush()

@@ -43,7 +43,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
+from vaultcore._ffi import event_push as _event_push
 from vaultcore._ffi import fast_open as _fast_open
+from vaultcore._ffi import kw_run as _kw_run
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
@@ -78,6 +80,7 @@ __all__ = [
     "kwp_unwrap",
     "kwp_wrap",
     "open_record",
+    "push_event",
     "open_records",
     "openssl_version",
     "random_bytes",
@@ -483,16 +486,19 @@ class KwKey:
     material holds anyway (this object keeps a reference to it, not a copy).
     """
 
-    __slots__ = ("__weakref__", "_contexts", "_flags", "_k", "_kek", "_kl")
+    __slots__ = ("__weakref__", "_addr", "_contexts", "_flags", "_k", "_kek", "_kl")
 
     def __init__(self, kek: Buf, contexts: KeyContexts | None = None, *, portable: bool = False) -> None:
         self._kl = _check_key(kek, "key-encryption key")
         self._kek = bytes(kek)
         self._contexts = contexts
         self._flags = lib.VC_KWKEY_PORTABLE if portable else 0
-        self._k: Any = self._new()
+        self._k: Any = None
+        self._addr = 0
+        self._new()
 
-    def _new(self) -> Any:
+    def _new(self) -> None:
+        """Make the C context (``_k`` keeps it alive, ``_addr`` is what ``kw_run`` takes)."""
         ptr = ffi.new("vc_kwkey **")
         rc = lib.vc_kwkey_new(self._kek, self._kl, self._flags, ptr)
         if rc:
@@ -500,7 +506,7 @@ class KwKey:
         k = ffi.gc(ptr[0], lib.vc_kwkey_free)
         if self._contexts is not None and not self._contexts.add(self):
             lib.vc_kwkey_wipe(k)
-        return k
+        self._k, self._addr = k, int(ffi.cast("uintptr_t", k))
 
     @property
     def info(self) -> tuple[bool, bool]:
@@ -517,43 +523,39 @@ class KwKey:
         contexts = self._contexts
         if contexts is not None and contexts.closed:
             return False
-        self._k = self._new()
+        self._new()
         return True
 
     def wrap(self, key: bytes) -> bytes:
         """:func:`kw_wrap` under this KEK."""
-        if key.__class__ is bytes:
-            n, src = len(key), key
-        else:
-            n, src = _nbytes(key), _in(key)
-        if n < 16 or n % 8:
-            raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
-        out = _raw_new("uint8_t[]", n + 8)
-        rc = _kwkey_wrap(self._k, src, n, out)
-        if rc == _ERR_GONE:
-            rc = (
-                _kwkey_wrap(self._k, src, n, out) if self._renew() else lib.vc_kw_wrap(self._kek, self._kl, src, n, out)
-            )
-        if rc:
-            _raise(rc)
-        return _buffer(out)[:]
+        out = _kw_run(self._addr, key, True) if key.__class__ is bytes else _ERR_PARAM
+        if out.__class__ is bytes:
+            return out  # type: ignore[no-any-return]
+        return self._slow(key, True)
 
     def unwrap(self, wrapped: bytes) -> bytes:
         """:func:`kw_unwrap` under this KEK (:class:`IntegrityError` if the check fails)."""
-        n = _nbytes(wrapped)
-        if n < 24 or n % 8:
-            raise IntegrityError()
-        src = _in(wrapped)
-        out = _raw_new("uint8_t[]", n - 8)
-        rc = _kwkey_unwrap(self._k, src, n, out)
-        if rc == _ERR_GONE:
-            if self._renew():
-                rc = _kwkey_unwrap(self._k, src, n, out)
-            else:
-                rc = lib.vc_kw_unwrap(self._kek, self._kl, src, n, out)
-        if rc:
-            _raise(rc)
-        return _take_secret(out, n - 8)
+        out = _kw_run(self._addr, wrapped, False) if wrapped.__class__ is bytes else _ERR_PARAM
+        if out.__class__ is bytes:
+            return out  # type: ignore[no-any-return]
+        return self._slow(wrapped, False)
+
+    def _slow(self, data: Buf, wrap: bool) -> bytes:
+        """Input other than bytes, a wiped or inherited context, or a failure."""
+        if data.__class__ is not bytes:
+            data = bytes(memoryview(data).cast("B"))
+        out = _kw_run(self._addr, data, wrap)
+        if out == _ERR_GONE:
+            out = _kw_run(self._addr, data, wrap) if self._renew() else None
+            if out is None:  # closed: the stateless call, on the KEK the caller holds anyway
+                return kw_wrap(self._kek, data) if wrap else kw_unwrap(self._kek, data)
+        if out.__class__ is not bytes:
+            if not wrap and out == _ERR_PARAM:
+                raise IntegrityError()
+            if wrap and out == _ERR_PARAM:
+                raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
+            _raise(out)
+        return out  # type: ignore[no-any-return]
 
     def __reduce__(self) -> Any:
         raise TypeError("KwKey holds key material and cannot be pickled")
@@ -562,9 +564,6 @@ class KwKey:
         return f"<KwKey {self._kl * 8}-bit>"
 
 
-_kwkey_wrap = lib.vc_kwkey_wrap
-_event_push = lib.vc_event_push
-_kwkey_unwrap = lib.vc_kwkey_unwrap
 
 
 def kw_unwrap(kek: Buf, wrapped: Buf) -> bytes:
@@ -984,13 +983,6 @@ class EventTemplate:
             return None
         return int(queued[0])
 
-    def push_ascii(self, object_id: bytes) -> int | None:
-        """:meth:`push` for an object id already encoded (printable ASCII)."""
-        queued = _raw_new("size_t *")
-        if _event_push(self._t, object_id, len(object_id), queued):
-            return None
-        return int(queued[0])
-
     @classmethod
     def none(cls) -> EventTemplate:
         obj = cls.__new__(cls)
@@ -1006,6 +998,12 @@ class EventTemplate:
         self._t: Any = ffi.gc(ptr[0], lib.vc_event_tpl_free)
         self._queue = queue
         self.address = int(ffi.cast("uintptr_t", self._t))
+
+
+#: ``push_event(template.address, object_id)``: one event of the template's kind for the
+#: object id (printable ASCII bytes without ``"`` or ``\\``) queued in C; the events waiting, or
+#: -1 if the id was refused (nothing queued). The caller holds the template for the call.
+push_event: Callable[[int, bytes], int] = _event_push
 
 
 class RecordOpener:
