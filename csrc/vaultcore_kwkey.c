@@ -54,9 +54,8 @@ struct vc_kwkey {
     kw_mem *m;
     size_t page;
     int locked;
-    unsigned long gen; /* g_fork_gen when made: another value means a forked child */
-    atomic_int inflight;
-    atomic_int live;
+    int flags;
+    _Atomic uint64_t state; /* see ST_* below */
 };
 
 static atomic_ulong g_fork_gen = 0;
@@ -180,6 +179,59 @@ __attribute__((target("aes,sse2"))) static void kw_aesni(const kw_mem *m, int di
 }
 #endif
 
+/* The context's state is one atomic word: the fork generation it belongs to (bits 32..63),
+ * the calls in flight (bits 2..31) and LIVE, DEAD or BUSY (a wipe or a reset under way).
+ * A word of another generation (inherited through fork(): the parent's calls in flight and
+ * a wipe it had under way do not exist here) counts as DEAD with nothing in flight. The
+ * page is written only while BUSY, with nothing in flight, so a call never sees it change;
+ * the address of a context never changes and it is freed only with its owner. */
+#define ST_DEAD 0u
+#define ST_LIVE 1u
+#define ST_BUSY 2u
+#define ST_MASK 3u
+#define ONE_CALL 4u
+#define WORD(gen, st) (((uint64_t)(uint32_t)(gen) << 32) | (st))
+
+static uint32_t gen_now(void) { return (uint32_t)atomic_load(&g_fork_gen); }
+
+static void fill(kw_mem *m, const uint8_t *kek, size_t kek_len, int flags)
+{
+    memcpy(m->kek, kek, kek_len);
+    m->kek_len = kek_len;
+    m->rounds = 0;
+#ifdef VC_KW_AESNI
+    if (!(flags & VC_KWKEY_PORTABLE) && kek_len != 24 && __builtin_cpu_supports("aes"))
+        expand(m, kek, kek_len);
+#else
+    (void)flags;
+#endif
+}
+
+/* Take the context BUSY (from DEAD, or from LIVE once no call is in flight when wipe is 1):
+ * 1; 0 if it is LIVE and this is a reset (nothing to do). Waits out another wipe or reset. */
+static int take_busy(vc_kwkey *k, int wipe)
+{
+    uint32_t g = gen_now();
+    for (;;) {
+        uint64_t w = atomic_load(&k->state);
+        int mine = (uint32_t)(w >> 32) == g;
+        unsigned st = mine ? (unsigned)(w & ST_MASK) : ST_DEAD;
+        uint64_t calls = mine ? (w & 0xFFFFFFFCu) : 0;
+        if (st == ST_LIVE && !wipe)
+            return 0;
+        if (st == ST_LIVE && calls) { /* refuse new calls, then wait for those in flight */
+            (void)atomic_compare_exchange_weak(&k->state, &w, WORD(g, ST_DEAD) | calls);
+            continue;
+        }
+        if (st == ST_BUSY || calls) {
+            sched_yield();
+            continue;
+        }
+        if (atomic_compare_exchange_weak(&k->state, &w, WORD(g, ST_BUSY)))
+            return 1;
+    }
+}
+
 int vc_kwkey_new(const uint8_t *kek, size_t kek_len, int flags, vc_kwkey **out)
 {
     vc_kwkey *k;
@@ -205,41 +257,48 @@ int vc_kwkey_new(const uint8_t *kek, size_t kek_len, int flags, vc_kwkey **out)
 #endif
     k->locked = mlock(p, k->page) == 0;
     k->m = p;
-    memcpy(k->m->kek, kek, kek_len);
-    k->m->kek_len = kek_len;
-    k->m->rounds = 0;
-#ifdef VC_KW_AESNI
-    if (!(flags & VC_KWKEY_PORTABLE) && kek_len != 24 && __builtin_cpu_supports("aes"))
-        expand(k->m, kek, kek_len);
-#endif
-    k->gen = atomic_load(&g_fork_gen);
-    atomic_init(&k->inflight, 0);
-    atomic_init(&k->live, 1);
+    k->flags = flags;
+    fill(k->m, kek, kek_len, flags);
+    atomic_init(&k->state, WORD(gen_now(), ST_LIVE));
     *out = k;
+    return VC_OK;
+}
+
+int vc_kwkey_reset(vc_kwkey *k, const uint8_t *kek, size_t kek_len)
+{
+    if (k == NULL || kek == NULL || (kek_len != 16 && kek_len != 24 && kek_len != 32))
+        return VC_ERR_PARAM;
+    if (!take_busy(k, 0))
+        return VC_OK; /* live already (another thread made it again) */
+    OPENSSL_cleanse(k->m, sizeof(*k->m));
+    fill(k->m, kek, kek_len, k->flags);
+    atomic_store(&k->state, WORD(gen_now(), ST_LIVE));
     return VC_OK;
 }
 
 int vc_kwkey_info(const vc_kwkey *k)
 {
+    uint64_t w;
     if (k == NULL)
         return 0;
-    return (k->locked ? VC_KWKEY_LOCKED : 0) | (k->m->rounds ? VC_KWKEY_AESNI : 0);
+    w = atomic_load(&((vc_kwkey *)k)->state);
+    return (k->locked ? VC_KWKEY_LOCKED : 0) | (k->m->rounds ? VC_KWKEY_AESNI : 0) |
+           ((uint32_t)(w >> 32) == gen_now() && (w & ST_MASK) == ST_LIVE ? VC_KWKEY_LIVE : 0);
 }
 
-/* Enter a call: 1, or 0 if the context is wiped or inherited (then nothing is held). */
+/* Enter a call: 1 (one more in flight), or 0 if the context is not live in this process. */
 static int kw_enter(vc_kwkey *k)
 {
-    if (!atomic_load(&k->live) || k->gen != atomic_load(&g_fork_gen))
-        return 0;
-    atomic_fetch_add(&k->inflight, 1);
-    if (!atomic_load(&k->live)) {
-        atomic_fetch_sub(&k->inflight, 1);
-        return 0;
-    }
+    uint32_t g = gen_now();
+    uint64_t w = atomic_load(&k->state);
+    do {
+        if ((uint32_t)(w >> 32) != g || (w & ST_MASK) != ST_LIVE)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&k->state, &w, w + ONE_CALL));
     return 1;
 }
 
-static void kw_leave(vc_kwkey *k) { atomic_fetch_sub(&k->inflight, 1); }
+static void kw_leave(vc_kwkey *k) { atomic_fetch_sub(&k->state, ONE_CALL); }
 
 int vc_kwkey_wrap(vc_kwkey *k, const uint8_t *key, size_t key_len, uint8_t *out)
 {
@@ -297,12 +356,9 @@ void vc_kwkey_wipe(vc_kwkey *k)
 {
     if (k == NULL)
         return;
-    if (atomic_exchange(&k->live, 0) && k->gen == atomic_load(&g_fork_gen)) {
-        /* (in a forked child no thread of the parent is in a call: nothing to wait for) */
-        while (atomic_load(&k->inflight) > 0)
-            sched_yield();
-    }
+    (void)take_busy(k, 1);
     OPENSSL_cleanse(k->m, sizeof(*k->m));
+    atomic_store(&k->state, WORD(gen_now(), ST_DEAD));
 }
 
 void vc_kwkey_free(vc_kwkey *k)

@@ -113,13 +113,16 @@ int vc_kw_unwrap_batch(const uint8_t *kek, size_t kek_len, size_t n, const uint8
  * under that KEK (same bytes, same statuses), run as AES-NI rounds on the kept schedules,
  * or through vc_kw_wrap on the kept KEK without AES-NI, for a 192-bit KEK or with
  * VC_KWKEY_PORTABLE. After vc_kwkey_wipe, and in a process forked after the context was
- * made, they return VC_ERR_GONE. vc_kwkey_wipe waits for calls in flight; vc_kwkey_free
- * wipes, unlocks and unmaps. vc_kwkey_info: VC_KWKEY_LOCKED | VC_KWKEY_AESNI (not a status). */
+ * made, they return VC_ERR_GONE until vc_kwkey_reset keys the same context again (its
+ * address never changes: callers may hold it). vc_kwkey_wipe waits for calls in flight;
+ * vc_kwkey_free wipes, unlocks and unmaps. vc_kwkey_info: VC_KWKEY_LOCKED | VC_KWKEY_AESNI | VC_KWKEY_LIVE (not
+ * wiped, not inherited) of the context (not a status). */
 typedef struct vc_kwkey vc_kwkey;
-enum { VC_KWKEY_PORTABLE = 1, VC_KWKEY_LOCKED = 1, VC_KWKEY_AESNI = 2 };
+enum { VC_KWKEY_PORTABLE = 1, VC_KWKEY_LOCKED = 1, VC_KWKEY_AESNI = 2, VC_KWKEY_LIVE = 4 };
 int vc_kwkey_new(const uint8_t *kek, size_t kek_len, int flags, vc_kwkey **out);
 int vc_kwkey_wrap(vc_kwkey *k, const uint8_t *key, size_t key_len, uint8_t *out);
 int vc_kwkey_unwrap(vc_kwkey *k, const uint8_t *wrapped, size_t wrapped_len, uint8_t *out);
+int vc_kwkey_reset(vc_kwkey *k, const uint8_t *kek, size_t kek_len);
 int vc_kwkey_info(const vc_kwkey *k);
 void vc_kwkey_wipe(vc_kwkey *k);
 void vc_kwkey_free(vc_kwkey *k);

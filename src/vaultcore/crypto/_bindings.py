@@ -498,32 +498,46 @@ class KwKey:
         self._new()
 
     def _new(self) -> None:
-        """Make the C context (``_k`` keeps it alive, ``_addr`` is what ``kw_run`` takes)."""
+        """Make the C context (``_k`` keeps it alive as long as this object, ``_addr`` is
+        what ``kw_run`` takes)."""
         ptr = ffi.new("vc_kwkey **")
         rc = lib.vc_kwkey_new(self._kek, self._kl, self._flags, ptr)
         if rc:
             _raise(rc)
-        k = ffi.gc(ptr[0], lib.vc_kwkey_free)
-        if self._contexts is not None and not self._contexts.add(self):
-            lib.vc_kwkey_wipe(k)
-        self._k, self._addr = k, int(ffi.cast("uintptr_t", k))
+        self._k, self._addr = ffi.gc(ptr[0], lib.vc_kwkey_free), int(ffi.cast("uintptr_t", ptr[0]))
+        if self._contexts is not None:
+            self._contexts.add(self)  # (wipes it at once if the owner has closed)
 
     @property
-    def info(self) -> tuple[bool, bool]:
-        """(key schedules in mlock()ed memory, AES-NI rounds) of the current C context."""
-        flags = lib.vc_kwkey_info(self._k)
-        return bool(flags & lib.VC_KWKEY_LOCKED), bool(flags & lib.VC_KWKEY_AESNI)
+    def locked(self) -> bool:
+        """The C context's page is mlock()ed (else only excluded from core dumps)."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_LOCKED)
+
+    @property
+    def aesni(self) -> bool:
+        """The C context runs AES-NI rounds on kept key schedules (else ``vc_kw_wrap``)."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_AESNI)
+
+    @property
+    def live(self) -> bool:
+        """The C context is usable now: not wiped, not inherited through fork()."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_LIVE)
 
     def wipe(self) -> None:
         """Wipe the C context now (calls in flight finish first)."""
         lib.vc_kwkey_wipe(self._k)
 
     def _renew(self) -> bool:
-        """Make the C context again after a wipe or a fork, unless *contexts* closed."""
+        """Key the C context again after a wipe or a fork, unless *contexts* closed (the
+        same context: its address, which calls may hold, never changes)."""
         contexts = self._contexts
         if contexts is not None and contexts.closed:
             return False
-        self._new()
+        rc = lib.vc_kwkey_reset(self._k, self._kek, self._kl)
+        if rc:
+            _raise(rc)
+        if contexts is not None:
+            contexts.add(self)  # (wipes it again at once if the owner closed meanwhile)
         return True
 
     def wrap(self, key: bytes) -> bytes:
@@ -545,10 +559,11 @@ class KwKey:
         if data.__class__ is not bytes:
             data = bytes(memoryview(data).cast("B"))
         out = _kw_run(self._addr, data, wrap)
-        if out == _ERR_GONE:
-            out = _kw_run(self._addr, data, wrap) if self._renew() else None
-            if out is None:  # closed: the stateless call, on the KEK the caller holds anyway
-                return kw_wrap(self._kek, data) if wrap else kw_unwrap(self._kek, data)
+        if out == _ERR_GONE and self._renew():
+            out = _kw_run(self._addr, data, wrap)
+        if out == _ERR_GONE:  # closed (or wiped again at once): the stateless call, on the
+            # KEK the caller's key material holds anyway
+            return kw_wrap(self._kek, data) if wrap else kw_unwrap(self._kek, data)
         if out.__class__ is not bytes:
             if not wrap and out == _ERR_PARAM:
                 raise IntegrityError()
