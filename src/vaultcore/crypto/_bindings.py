@@ -45,8 +45,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _CryptoAESGCM
 # from it is Any and stays in this module.
 from vaultcore._ffi import event_push as _event_push
 from vaultcore._ffi import fast_open as _fast_open
-from vaultcore._ffi import kw_run as _kw_run
 from vaultcore._ffi import ffi, lib
+from vaultcore._ffi import kw_run as _kw_run
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 __all__ = [
@@ -80,9 +80,9 @@ __all__ = [
     "kwp_unwrap",
     "kwp_wrap",
     "open_record",
-    "push_event",
     "open_records",
     "openssl_version",
+    "push_event",
     "random_bytes",
     "rewrap_dek_batch",
     "seal_record",
@@ -577,8 +577,6 @@ class KwKey:
 
     def __repr__(self) -> str:
         return f"<KwKey {self._kl * 8}-bit>"
-
-
 
 
 def kw_unwrap(kek: Buf, wrapped: Buf) -> bytes:
