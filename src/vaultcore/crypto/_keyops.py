@@ -554,13 +554,9 @@ def _signing(key: KeyMaterial, signer: _Signer) -> Callable[[bytes], bytes]:
 
 
 def raw_signature(der: bytes, width: int) -> bytes:
-    """JOSE's ``r || s`` (each *width* bytes, big-endian) of a DER ECDSA signature.
-
-    A signature ``cryptography`` made for a curve up to 384 bits is ``SEQUENCE { INTEGER r,
-    INTEGER s }`` with one-byte lengths: its two integers are sliced out (DER's leading zero
-    dropped, short ones padded), a third of the cost of decoding them to ints and back.
-    Anything else (P-521's long-form length) is decoded in full.
-    """
+    """JOSE's ``r || s`` (each *width* bytes) of a DER ECDSA signature: with one-byte
+    lengths (curves up to 384 bits) the two INTEGERs are sliced out (DER's leading zero
+    dropped, short ones padded), a third of the cost of decoding them; else (P-521) decoded."""
     n = len(der)
     if n > 8 and der[0] == 0x30 and der[1] == n - 2 and der[2] == 0x02:
         rl = der[3]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from vaultcore.access._operations import FastOp, Session, operation, run_fast
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
+from vaultcore.engine._context import utc_now
 from vaultcore.exceptions import InvalidParameterError
 from vaultcore.keys._models import (
     DecryptResult,
@@ -128,7 +129,13 @@ class CryptographyClient:
         """After *method* ran (decorated) with *algorithm* on *handle*: keep what its next
         call needs to run through :func:`run_fast`, when that path can serve it (an
         administrator, the audit grouped or off, a store with watches, a software key)."""
-        if self._session._authorizer is not None or self._ctx.audit.mode == "sync" or not _fast_key(algorithm):
+        ctx = self._ctx
+        if (
+            self._session._authorizer is not None
+            or ctx.clock is not utc_now
+            or ctx.audit.mode == "sync"
+            or not _fast_key(algorithm)
+        ):
             return
         bound = getattr(handle, "bound", None)
         fn: Callable[..., Any] | None = None if bound is None else bound(method, alg)
