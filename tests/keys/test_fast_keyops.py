@@ -114,6 +114,8 @@ def test_every_operation_learns_and_then_skips_the_decorated_path(
     kek_version = vault.keys.get_key("kek").properties.version
     assert {e.object_id for e in events if e.operation == "KeyWrap"} == {f"/keys/kek/{kek_version}"}
     assert vault.audit.verify().ok
+    (context,) = _contexts(vault)  # one keyed C context per key version, wrap and unwrap alike
+    assert context.live
 
 
 def test_a_failure_after_learning_is_raised_and_audited_by_the_decorated_path(vault: Vault) -> None:

@@ -24,7 +24,7 @@ from vaultcore.crypto._keyops import EncryptOutput
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, UnsupportedError
 
 if TYPE_CHECKING:
-    from vaultcore.crypto._bindings import KeyContexts
+    from vaultcore.crypto._bindings import KeyContexts, KwKey
 
 __all__ = [
     "HsmHandle",
@@ -62,13 +62,15 @@ class SoftwareHandle:
     function runs and reports the error as it always did.
     """
 
-    __slots__ = ("_bound", "_contexts", "material")
+    __slots__ = ("_bound", "_contexts", "_kw", "material")
 
     def __init__(self, material: KeyMaterial, contexts: KeyContexts | None = None) -> None:
         self.material = material
         #: Where the keyed C contexts of AxxxKW wrap/unwrap are tracked (and wiped: the
         #: vault's ``envelope.key_contexts``); None: untracked.
         self._contexts = contexts
+        #: The keyed C context of an oct key's KEK, shared by its wrap and unwrap bindings.
+        self._kw: KwKey | None = None
         #: (operation, algorithm) -> bound function; at most one per operation and algorithm.
         self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
 
@@ -89,10 +91,19 @@ class SoftwareHandle:
         return self._bound.get((op, alg))
 
     def _wrap_binder(self, material: KeyMaterial, alg: str) -> Callable[..., Any]:
-        return _keybind.bind_wrap_key(material, alg, self._contexts)
+        return _keybind.bind_wrap_key(material, alg, self._keyed)
 
     def _unwrap_binder(self, material: KeyMaterial, alg: str) -> Callable[..., Any]:
-        return _keybind.bind_unwrap_key(material, alg, self._contexts)
+        return _keybind.bind_unwrap_key(material, alg, self._keyed)
+
+    def _keyed(self, kek: bytes) -> KwKey:
+        """This key's keyed C context (an oct key has one KEK), made on first use."""
+        kw = self._kw
+        if kw is None:
+            from vaultcore.crypto._bindings import KwKey
+
+            kw = self._kw = KwKey(kek, self._contexts)
+        return kw
 
     def public_jwk(self, kid: str, key_ops: list[str]) -> dict[str, Any]:
         return dict(self.material.public_jwk(kid, key_ops=key_ops))
