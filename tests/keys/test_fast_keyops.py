@@ -255,6 +255,21 @@ def test_a_purged_key_is_seen_at_once(vault: Vault) -> None:
     with pytest.raises(NotFoundError):
         client.wrap_key("A256KW", bytes(32))
     assert not any(c.live for c in _contexts(vault))
+    assert not any(client._fast.values())  # nothing of the purged key is kept for it
+
+
+def test_a_purge_drops_what_every_clients_fast_path_kept(vault: Vault) -> None:
+    vault.keys.create_ec_key("a")
+    vault.keys.create_ec_key("b")
+    a, b = vault.keys.get_cryptography_client("a"), vault.keys.get_cryptography_client("b")
+    for client in (a, b):
+        client.sign("ES256", DIGEST)
+    assert a._fast["sign"] and b._fast["sign"]
+    vault.keys.delete_key("a")
+    vault.keys.purge_deleted_key("a")
+    assert not a._fast["sign"] and not b._fast["sign"]  # (b learns again on its next call)
+    b.sign("ES256", DIGEST)
+    assert b._fast["sign"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")

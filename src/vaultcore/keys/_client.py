@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -87,6 +88,8 @@ class KeyClient(KeyRotationOperations):
         self._records: dict[tuple[int, str, str | None], CachedVersion] = {}
         #: id of a record of ``_records`` -> what key operations need of it (see ``_usable``).
         self._views: dict[int, UsableVersion] = {}
+        #: The cryptography clients made here: a purge drops what their fast paths keep.
+        self._crypto_clients: weakref.WeakSet[CryptographyClient] = weakref.WeakSet()
 
     @property
     def vault_url(self) -> str:
@@ -430,6 +433,8 @@ class KeyClient(KeyRotationOperations):
                 self._cache.pop((rec.name.lower(), rec.version), None)
         self._records.clear()  # opened records of purged keys leave this process too
         self._views.clear()
+        for client in list(self._crypto_clients):  # and what their fast paths kept (handles)
+            client._forget()
 
     # -- backup / restore --------------------------------------------------------------
 
@@ -482,7 +487,9 @@ class KeyClient(KeyRotationOperations):
         """A client for encrypt/decrypt, wrap/unwrap and sign/verify with this key."""
         from vaultcore.keys._crypto_client import CryptographyClient
 
-        return CryptographyClient(self, name, version)
+        client = CryptographyClient(self, name, version)
+        self._crypto_clients.add(client)
+        return client
 
     # used by the cryptography client
     def _resolve(self, name: str, version: str | None) -> VersionRecord:

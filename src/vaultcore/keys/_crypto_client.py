@@ -119,6 +119,11 @@ class CryptographyClient:
             op: {} for op in ("wrapKey", "unwrapKey", "sign", "verify", "sign_data", "verify_data")
         }
 
+    def _forget(self) -> None:
+        """Drop every learnt operation (and the key handles they hold): after a purge."""
+        for table in self._fast.values():
+            table.clear()
+
     @property
     def key_id(self) -> str:
         return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
