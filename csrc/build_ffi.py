@@ -40,6 +40,7 @@ SOURCE_AUDITQ = HERE / "vaultcore_auditq.c"
 SOURCE_READER = HERE / "vaultcore_reader.c"
 SOURCE_PYFAST = HERE / "vaultcore_pyfast.c"
 SOURCE_WATCH = HERE / "vaultcore_watch.c"
+SOURCE_KWKEY = HERE / "vaultcore_kwkey.c"
 SOURCES = (
     SOURCE,
     SOURCE_CACHE,
@@ -49,6 +50,7 @@ SOURCES = (
     SOURCE_READER,
     SOURCE_PYFAST,
     SOURCE_WATCH,
+    SOURCE_KWKEY,
 )
 
 # The subset of <lmdb.h> that storage/_lmdb.py uses (types opaque or partial; cffi takes

@@ -33,12 +33,14 @@ enum {
     VC_ERR_PARAM = 2,    /* bad size or argument */
     VC_ERR_INTERNAL = 3, /* OpenSSL failure (fetch, init, cipher call) */
     VC_ERR_RAND = 4,     /* the DRBG failed */
-    VC_ERR_NOMEM = 5     /* allocation of a temporary failed */
+    VC_ERR_NOMEM = 5,    /* allocation of a temporary failed */
+    VC_ERR_GONE = 6      /* a keyed context was wiped (closed, rotated, purged) or inherited through fork() */
 };
 
 enum {
-    VC_ABI_VERSION = 5, /* 4: the bound reader, the C audit queue (vaultcore_store.h, above) and record watches;
-                          5: vc_hkdf_sha256 */
+    VC_ABI_VERSION = 6, /* 6: vc_hkdf_sha256; 5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
+                           its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
+                           record watches */
     VC_GCM_NONCE_SIZE = 12,
     VC_GCM_TAG_SIZE = 16,
     VC_DEK_SIZE = 32,
@@ -110,6 +112,26 @@ int vc_kw_wrap_batch(const uint8_t *kek, size_t kek_len, size_t n, const uint8_t
  * ok[i] = 1 if blob i unwrapped (failed slots are zeroed). */
 int vc_kw_unwrap_batch(const uint8_t *kek, size_t kek_len, size_t n, const uint8_t *wrapped,
                        size_t wrapped_len, uint8_t *out, uint8_t *ok);
+
+/* A keyed RFC 3394 context (vaultcore_kwkey.c): the KEK's AES key schedules kept in a
+ * page of their own (mlock()ed when RLIMIT_MEMLOCK allows, MADV_DONTDUMP, MADV_WIPEONFORK)
+ * for a vault key used many times. vc_kwkey_wrap / _unwrap are vc_kw_wrap / vc_kw_unwrap
+ * under that KEK (same bytes, same statuses), run as AES-NI rounds on the kept schedules,
+ * or through vc_kw_wrap on the kept KEK without AES-NI, for a 192-bit KEK or with
+ * VC_KWKEY_PORTABLE. After vc_kwkey_wipe, and in a process forked after the context was
+ * made, they return VC_ERR_GONE until vc_kwkey_reset keys the same context again (its
+ * address never changes: callers may hold it). vc_kwkey_wipe waits for calls in flight;
+ * vc_kwkey_free wipes, unlocks and unmaps. vc_kwkey_info: VC_KWKEY_LOCKED | VC_KWKEY_AESNI | VC_KWKEY_LIVE (not
+ * wiped, not inherited) of the context (not a status). */
+typedef struct vc_kwkey vc_kwkey;
+enum { VC_KWKEY_PORTABLE = 1, VC_KWKEY_LOCKED = 1, VC_KWKEY_AESNI = 2, VC_KWKEY_LIVE = 4 };
+int vc_kwkey_new(const uint8_t *kek, size_t kek_len, int flags, vc_kwkey **out);
+int vc_kwkey_wrap(vc_kwkey *k, const uint8_t *key, size_t key_len, uint8_t *out);
+int vc_kwkey_unwrap(vc_kwkey *k, const uint8_t *wrapped, size_t wrapped_len, uint8_t *out);
+int vc_kwkey_reset(vc_kwkey *k, const uint8_t *kek, size_t kek_len);
+int vc_kwkey_info(const vc_kwkey *k);
+void vc_kwkey_wipe(vc_kwkey *k);
+void vc_kwkey_free(vc_kwkey *k);
 /* Unwrap n KW-wrapped 32-byte DEKs (n * 40 bytes) under old_kek and wrap them under
  * new_kek into out (n * 40 bytes; may equal in). ok[i] = 1 if DEK i unwrapped; a failed
  * slot is left zeroed. Plaintext DEKs exist only in a wiped temporary. */

@@ -9,6 +9,11 @@
  * released, and builds the result: an instance of the class it is given (engine._models'
  * lazy KeyVaultSecret) holding the value as str and the record's plaintext as bytes, the C
  * buffer wiped. vc_py_export adds it to the vaultcore._native module as ``fast_get``.
+ *
+ * Two more serve the hot path of key operations, where cffi's glue (a scratch buffer, its
+ * copy into bytes, a size_t out-parameter, the GIL released and taken back) cost more than
+ * the work: kw_run (RFC 3394 on a keyed context, the result written into the bytes object
+ * it returns) and event_push (a key operation's success event queued through its template).
  */
 #define PY_SSIZE_T_CLEAN
 #define Py_LIMITED_API 0x030A0000
@@ -135,6 +140,85 @@ static PyObject *fast_open(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return run(reader, key, key_len, blob, blob_len, args + 3);
 }
 
+/* Keys of more bytes than this are wrapped with the GIL released (the AES rounds of a
+ * 32-byte key take a fraction of what releasing and taking the GIL back costs). */
+#define KW_GIL_BYTES 4096
+
+/* kw_run(kwkey: int, data: bytes, wrap: bool) -> bytes, or the int status of
+ * vc_kwkey_wrap / vc_kwkey_unwrap (VC_ERR_GONE, VC_ERR_AUTH, VC_ERR_PARAM, ...): RFC 3394
+ * on a keyed context, the result written straight into the bytes object returned (a failed
+ * unwrap leaves it zeroed and frees it). The context is held alive by its owner
+ * (crypto._bindings.KwKey) for the call. */
+static PyObject *kw_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    char *data = NULL;
+    Py_ssize_t n = 0, out_len;
+    vc_kwkey *k;
+    PyObject *out;
+    uint8_t *dst;
+    int wrap, rc;
+    (void)self;
+    if (nargs != 3 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "kw_run(kwkey, data: bytes, wrap)");
+        return NULL;
+    }
+    k = PyLong_AsVoidPtr(args[0]);
+    wrap = PyObject_IsTrue(args[2]);
+    if (k == NULL || wrap < 0 || PyBytes_AsStringAndSize(args[1], &data, &n) < 0)
+        return PyErr_Occurred() ? NULL : PyLong_FromLong(VC_ERR_PARAM);
+    if (wrap ? n < 16 || n % 8 != 0 : n < 24 || n % 8 != 0)
+        return PyLong_FromLong(wrap ? VC_ERR_PARAM : VC_ERR_AUTH);
+    out_len = wrap ? n + 8 : n - 8;
+    out = PyBytes_FromStringAndSize(NULL, out_len);
+    if (out == NULL || (dst = (uint8_t *)PyBytes_AsString(out)) == NULL) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    if (n > KW_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = wrap ? vc_kwkey_wrap(k, (const uint8_t *)data, (size_t)n, dst)
+                  : vc_kwkey_unwrap(k, (const uint8_t *)data, (size_t)n, dst);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = wrap ? vc_kwkey_wrap(k, (const uint8_t *)data, (size_t)n, dst)
+                  : vc_kwkey_unwrap(k, (const uint8_t *)data, (size_t)n, dst);
+    }
+    if (rc != VC_OK) {
+        vc_cleanse(dst, (size_t)out_len);
+        Py_DECREF(out);
+        return PyLong_FromLong(rc);
+    }
+    return out;
+}
+
+/* event_push(template: int, object_id: bytes) -> events waiting, or -1 if the id is not
+ * printable ASCII without '"' or '\\' (nothing queued). vc_event_push without cffi's glue:
+ * the hot path of key operations queues its success event with it. The template is held
+ * alive by its owner (crypto._bindings.EventTemplate) for the call. */
+static PyObject *event_push(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    char *oid = NULL;
+    Py_ssize_t n = 0;
+    size_t queued = 0;
+    vc_event_tpl *t;
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "event_push(template, object_id: bytes)");
+        return NULL;
+    }
+    t = PyLong_AsVoidPtr(args[0]);
+    if (t == NULL || PyBytes_AsStringAndSize(args[1], &oid, &n) < 0)
+        return PyErr_Occurred() ? NULL : PyLong_FromLong(-1);
+    if (vc_event_push(t, (const uint8_t *)oid, (size_t)n, &queued) != VC_OK)
+        return PyLong_FromLong(-1);
+    return PyLong_FromSize_t(queued);
+}
+
+static PyMethodDef kw_run_def = {"kw_run", (PyCFunction)(void (*)(void))kw_run, METH_FASTCALL,
+                                 "RFC 3394 on a keyed context (see csrc/vaultcore_pyfast.c)."};
+static PyMethodDef event_push_def = {"event_push", (PyCFunction)(void (*)(void))event_push, METH_FASTCALL,
+                                     "vc_event_push without cffi (see csrc/vaultcore_pyfast.c)."};
+
 static PyMethodDef fast_get_def = {"fast_get", (PyCFunction)(void (*)(void))fast_get, METH_FASTCALL,
                                    "get_secret's one native call (see csrc/vaultcore_pyfast.c)."};
 static PyMethodDef fast_open_def = {"fast_open", (PyCFunction)(void (*)(void))fast_open, METH_FASTCALL,
@@ -160,7 +244,8 @@ int vc_py_export(void)
         k_prefix = PyUnicode_InternFromString("_prefix");
     }
     if (mod != NULL && k_value != NULL && k_plain != NULL && k_make != NULL && k_prefix != NULL)
-        ok = export(mod, &fast_get_def) && export(mod, &fast_open_def);
+        ok = export(mod, &fast_get_def) && export(mod, &fast_open_def) && export(mod, &kw_run_def) &&
+             export(mod, &event_push_def);
     Py_XDECREF(mod);
     if (!ok)
         PyErr_Clear();

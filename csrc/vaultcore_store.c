@@ -215,6 +215,21 @@ int vc_store_lookup(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t pref
     return vc_store_status(rc);
 }
 
+int vc_store_last_txn(vc_store *s, uint64_t *txnid) {
+    MDB_envinfo info;
+    int rc = vc_store_enter(s);
+    if (rc) {
+        return rc;
+    }
+    rc = mdb_env_info(s->env, &info); /* reads the newer meta page: no lock, no transaction */
+    vc_store_leave(s);
+    if (rc) {
+        return vc_store_status(rc);
+    }
+    *txnid = (uint64_t)info.me_last_txnid;
+    return 0;
+}
+
 void vc_store_done(vc_store *s, MDB_txn *txn) {
     vc_store_txn_put(s, txn);
     vc_store_leave(s);

@@ -133,7 +133,9 @@ int vc_watch_new(const uint8_t *prefix, size_t prefix_len, const uint8_t *key, s
 void vc_watch_free(vc_watch *w);
 /* 1 if vc_store_find in dbi finds the watched record with the same key and bytes now; 0 if
  * anything differs, nothing is found, the gate is blocked or the read fails (the caller
- * then reads the record again and reports any error). Not a status. */
-int vc_watch_same(vc_store *s, MDB_dbi dbi, const vc_watch *w);
+ * then reads the record again and reports any error). Not a status. The watch remembers
+ * the read snapshot that last found it unchanged: while no transaction has committed
+ * since (LMDB's last transaction id, by any process), the answer is 1 without a lookup. */
+int vc_watch_same(vc_store *s, MDB_dbi dbi, vc_watch *w);
 
 #endif /* VAULTCORE_STORE_H */

@@ -11,6 +11,11 @@
 int vc_store_lookup(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
                     size_t key_len, MDB_txn **txn, MDB_val *k, MDB_val *v);
 void vc_store_done(vc_store *s, MDB_txn *txn);
+/* The id of the last committed write transaction (by any process: LMDB's newer meta page,
+ * read without a lock or a transaction), through the gate: 0 or VC_STORE_BUSY. Meta pages
+ * are written before a commit returns, so an id equal to a read snapshot's means that no
+ * commit has finished since that snapshot was taken. */
+int vc_store_last_txn(vc_store *s, uint64_t *txnid);
 /* Open the sealed record v stored at k into out (see vc_store_read). */
 int vc_store_open_found(const MDB_val *k, const MDB_val *v, vc_dek_cache *cache, const uint8_t *kek,
                         size_t kek_len, uint32_t term, const uint8_t *aad_head, size_t aad_head_len,

@@ -13,10 +13,10 @@ import vaultcore._native as _native  # type: ignore[import-not-found]
 
 ffi, lib = _native.ffi, _native.lib
 
-__all__ = ["EXPECTED_ABI", "fast_get", "fast_open", "ffi", "lib"]
+__all__ = ["EXPECTED_ABI", "event_push", "fast_get", "fast_open", "ffi", "kw_run", "lib"]
 
 #: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
-EXPECTED_ABI = 5
+EXPECTED_ABI = 6
 
 if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")
@@ -26,3 +26,5 @@ if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
 if lib.vc_py_export() != 0:  # pragma: no cover - the interpreter refused the function
     raise ImportError("vaultcore._native could not export fast_get")
 fast_get, fast_open = _native.fast_get, _native.fast_open
+# and the hot path of key operations' (wrap/unwrap on a keyed context, the success event)
+kw_run, event_push = _native.kw_run, _native.event_push

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from vaultcore.crypto._keybind import (
@@ -23,6 +27,7 @@ from vaultcore.crypto._keybind import (
 )
 from vaultcore.crypto._keymaterial import KeyMaterial, generate
 from vaultcore.crypto._keyops import (
+    raw_signature,
     sign,
     sign_data,
     unwrap_key,
@@ -172,3 +177,28 @@ def test_the_software_handle_binds_once_and_reports_errors_as_before(keys: dict[
     assert not ec_handle.verify("ES256", digest, bytes(64))
     with pytest.raises(InvalidParameterError, match="ES384 needs an EC P-384 key"):
         ec_handle.sign("ES384", hashlib.sha384(b"m").digest())
+
+
+@pytest.mark.parametrize("width", [32, 48, 66])
+@pytest.mark.parametrize(
+    "pick",
+    [
+        lambda w: (1, 1),
+        lambda w: (2 ** (8 * w) - 1, 2 ** (8 * w - 1)),  # high bits set: DER adds a zero byte
+        lambda w: (2 ** (8 * w - 9), 255),  # short integers: padded back to the width
+        lambda w: (int.from_bytes(os.urandom(w), "big") | 1, int.from_bytes(os.urandom(w), "big") | 1),
+    ],
+)
+def test_raw_signature_slices_der_as_decoding_would(width: int, pick: Any) -> None:
+    r, s = pick(width)
+    der = encode_dss_signature(r, s)
+    assert raw_signature(der, width) == r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+
+def test_raw_signature_of_real_signatures_on_every_curve() -> None:
+    for curve, width in ((ec.SECP256R1(), 32), (ec.SECP384R1(), 48), (ec.SECP521R1(), 66), (ec.SECP256K1(), 32)):
+        key = ec.generate_private_key(curve)
+        for _ in range(64):
+            der = key.sign(os.urandom(16), ec.ECDSA(hashes.SHA256()))
+            r, s = decode_dss_signature(der)
+            assert raw_signature(der, width) == r.to_bytes(width, "big") + s.to_bytes(width, "big")

@@ -83,3 +83,19 @@ def test_records_too_large_get_no_watch(vault: Vault) -> None:
     vault.secrets.set_secret("big", os.urandom(lib.VC_WATCH_MAX_RECORD).hex())  # incompressible
     _, watch = _watch(vault, "big")
     assert watch is None
+
+
+def test_the_snapshot_a_watch_remembers_holds_for_its_own_store_and_database(vault: Vault, tmp_path: Path) -> None:
+    """A watch found unchanged remembers the read snapshot (and skips the lookup while no
+    transaction has committed since); asked about another store or database it looks up."""
+    vault.secrets.set_secret("s", "one")
+    store, watch = _watch(vault, "s")
+    assert store.unchanged(VERSIONS, watch) and store.unchanged(VERSIONS, watch)  # the second: no lookup
+    assert not store.unchanged(b"dversions", watch)
+    with Vault.create(tmp_path / "other", RawKeyCredential(b"\x42" * 32)) as other:
+        assert not other._ctx.store.unchanged(VERSIONS, watch)  # not there
+    assert store.unchanged(VERSIONS, watch)
+    vault.secrets.set_secret("t", "unrelated")  # a commit elsewhere: looked up again, still the same
+    assert store.unchanged(VERSIONS, watch)
+    vault.secrets.set_secret("s", "two")
+    assert not store.unchanged(VERSIONS, watch)

@@ -33,6 +33,8 @@ forms and the fused record functions always use the native core.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from array import array
 from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
@@ -40,8 +42,10 @@ from typing import Any, TypeAlias
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
+from vaultcore._ffi import event_push as _event_push
 from vaultcore._ffi import fast_open as _fast_open
 from vaultcore._ffi import ffi, lib
+from vaultcore._ffi import kw_run as _kw_run
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 
 __all__ = [
@@ -55,6 +59,8 @@ __all__ = [
     "AuditQueue",
     "DekCache",
     "EventTemplate",
+    "KeyContexts",
+    "KwKey",
     "RecordOpener",
     "constant_time_eq",
     "error_queue_pending",
@@ -76,6 +82,7 @@ __all__ = [
     "open_record",
     "open_records",
     "openssl_version",
+    "push_event",
     "random_bytes",
     "rewrap_dek_batch",
     "seal_record",
@@ -96,6 +103,7 @@ _OK = lib.VC_OK
 _ERR_AUTH = lib.VC_ERR_AUTH
 _ERR_PARAM = lib.VC_ERR_PARAM
 _ERR_NOMEM = lib.VC_ERR_NOMEM
+_ERR_GONE = lib.VC_ERR_GONE
 
 # size_t arrays are passed as array.array buffers (built in C from a map, no per-item
 # cffi conversion).
@@ -460,6 +468,144 @@ def kw_wrapper(kek: Buf) -> Callable[[bytes], bytes]:
         return buffer(out)[:]
 
     return kw_wrap_bound
+
+
+class KeyContexts:
+    """The keyed C contexts (:class:`KwKey`) made for one vault's keys: wiped together when
+    the keyring changes or records are purged (:meth:`wipe`: each context is made again on
+    its next use) and when the vault closes (:meth:`close`: none is made any more)."""
+
+    __slots__ = ("_live", "_lock", "closed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: weakref.WeakSet[KwKey] = weakref.WeakSet()
+        self.closed = False
+
+    def add(self, context: KwKey) -> bool:
+        """Track *context*; False (and *context* wiped) once closed."""
+        with self._lock:
+            if not self.closed:
+                self._live.add(context)
+                return True
+        context.wipe()
+        return False
+
+    def wipe(self) -> None:
+        with self._lock:
+            live = list(self._live)
+            self._live.clear()
+        for context in live:
+            context.wipe()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+        self.wipe()
+
+
+class KwKey:
+    """RFC 3394 under one KEK with its AES key schedules kept in C (``vc_kwkey``: a locked
+    page, AES-NI rounds): :func:`kw_wrap` / :func:`kw_unwrap` for a vault key used many
+    times, same bytes and errors. The KEK is checked once.
+
+    The C context is wiped by :meth:`wipe` (and by *contexts*, see :class:`KeyContexts`)
+    and refused in a forked child; a call that finds it gone makes it again (while
+    *contexts* is open) or runs :func:`kw_wrap` on the KEK, which the caller's key
+    material holds anyway (this object keeps a reference to it, not a copy).
+    """
+
+    __slots__ = ("__weakref__", "_addr", "_contexts", "_flags", "_k", "_kek", "_kl")
+
+    def __init__(self, kek: Buf, contexts: KeyContexts | None = None, *, portable: bool = False) -> None:
+        self._kl = _check_key(kek, "key-encryption key")
+        self._kek = bytes(kek)
+        self._contexts = contexts
+        self._flags = lib.VC_KWKEY_PORTABLE if portable else 0
+        self._k: Any = None
+        self._addr = 0
+        self._new()
+
+    def _new(self) -> None:
+        """Make the C context (``_k`` keeps it alive as long as this object, ``_addr`` is
+        what ``kw_run`` takes)."""
+        ptr = ffi.new("vc_kwkey **")
+        rc = lib.vc_kwkey_new(self._kek, self._kl, self._flags, ptr)
+        if rc:
+            _raise(rc)
+        self._k, self._addr = ffi.gc(ptr[0], lib.vc_kwkey_free), int(ffi.cast("uintptr_t", ptr[0]))
+        if self._contexts is not None:
+            self._contexts.add(self)  # (wipes it at once if the owner has closed)
+
+    @property
+    def locked(self) -> bool:
+        """The C context's page is mlock()ed (else only excluded from core dumps)."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_LOCKED)
+
+    @property
+    def aesni(self) -> bool:
+        """The C context runs AES-NI rounds on kept key schedules (else ``vc_kw_wrap``)."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_AESNI)
+
+    @property
+    def live(self) -> bool:
+        """The C context is usable now: not wiped, not inherited through fork()."""
+        return bool(lib.vc_kwkey_info(self._k) & lib.VC_KWKEY_LIVE)
+
+    def wipe(self) -> None:
+        """Wipe the C context now (calls in flight finish first)."""
+        lib.vc_kwkey_wipe(self._k)
+
+    def _renew(self) -> bool:
+        """Key the C context again after a wipe or a fork, unless *contexts* closed (the
+        same context: its address, which calls may hold, never changes)."""
+        contexts = self._contexts
+        if contexts is not None and contexts.closed:
+            return False
+        rc = lib.vc_kwkey_reset(self._k, self._kek, self._kl)
+        if rc:
+            _raise(rc)
+        if contexts is not None:
+            contexts.add(self)  # (wipes it again at once if the owner closed meanwhile)
+        return True
+
+    def wrap(self, key: bytes) -> bytes:
+        """:func:`kw_wrap` under this KEK."""
+        out = _kw_run(self._addr, key, True) if key.__class__ is bytes else _ERR_PARAM
+        if out.__class__ is bytes:
+            return out  # type: ignore[no-any-return]
+        return self._slow(key, True)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        """:func:`kw_unwrap` under this KEK (:class:`IntegrityError` if the check fails)."""
+        out = _kw_run(self._addr, wrapped, False) if wrapped.__class__ is bytes else _ERR_PARAM
+        if out.__class__ is bytes:
+            return out  # type: ignore[no-any-return]
+        return self._slow(wrapped, False)
+
+    def _slow(self, data: Buf, wrap: bool) -> bytes:
+        """Input other than bytes, a wiped or inherited context, or a failure."""
+        if data.__class__ is not bytes:
+            data = bytes(memoryview(data).cast("B"))
+        out = _kw_run(self._addr, data, wrap)
+        if out == _ERR_GONE and self._renew():
+            out = _kw_run(self._addr, data, wrap)
+        if out == _ERR_GONE:  # closed (or wiped again at once): the stateless call, on the
+            # KEK the caller's key material holds anyway
+            return kw_wrap(self._kek, data) if wrap else kw_unwrap(self._kek, data)
+        if out.__class__ is not bytes:
+            if not wrap and out == _ERR_PARAM:
+                raise IntegrityError()
+            if wrap and out == _ERR_PARAM:
+                raise InvalidParameterError("the key to wrap must be >= 16 bytes and a multiple of 8")
+            _raise(out)
+        return out  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> Any:
+        raise TypeError("KwKey holds key material and cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"<KwKey {self._kl * 8}-bit>"
 
 
 def kw_unwrap(kek: Buf, wrapped: Buf) -> bytes:
@@ -894,6 +1040,12 @@ class EventTemplate:
         self._t: Any = ffi.gc(ptr[0], lib.vc_event_tpl_free)
         self._queue = queue
         self.address = int(ffi.cast("uintptr_t", self._t))
+
+
+#: ``push_event(template.address, object_id)``: one event of the template's kind for the
+#: object id (printable ASCII bytes without ``"`` or ``\\``) queued in C; the events waiting, or
+#: -1 if the id was refused (nothing queued). The caller holds the template for the call.
+push_event: Callable[[int, bytes], int] = _event_push
 
 
 class RecordOpener:

@@ -86,6 +86,8 @@ class Envelope:
         self._native: tuple[Keyring | None, dict[bytes, tuple[Any, bytes, int, bytes]]] = (None, {})
         #: Native readers holding a KEK copy (``storage._mdb.Reader``): wiped on close.
         self.readers: list[Any] = []
+        #: Keyed C contexts of the vault's keys (``_bindings.KwKey``): wiped with the DEKs.
+        self.key_contexts = _bindings.KeyContexts()
 
     def native_key(self, rtype: bytes) -> tuple[Any, bytes, int, bytes] | None:
         """What the store's fused read needs to open a record of *rtype* in C: the DEK
@@ -113,13 +115,15 @@ class Envelope:
         return term, ring.kek(term), _AAD_PREFIX + ring.vault_id + rtype
 
     def forget_keys(self) -> None:
-        """Wipe the cached DEKs (keyring rotation, purge)."""
+        """Wipe the cached DEKs and the keys' C contexts (keyring rotation, purge)."""
         self.deks.wipe()
+        self.key_contexts.wipe()
 
     def close(self) -> None:
         """Wipe and free the cached DEKs (vault closed); opening then bypasses the cache."""
         self._native = (None, {})
         self.deks.close()
+        self.key_contexts.close()
         for reader in self.readers:
             reader.wipe()
         self.readers.clear()

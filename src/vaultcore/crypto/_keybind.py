@@ -10,6 +10,7 @@ is plainly fine (bytes of a size the algorithm takes) goes straight to the opera
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
 
 from vaultcore.crypto._jwk import KeyWrapAlgorithm, SignatureAlgorithm
 from vaultcore.crypto._keymaterial import KeyMaterial
@@ -21,7 +22,6 @@ from vaultcore.crypto._keyops import (
     _data,
     _digest,
     _hash,
-    _kw_wrapper_of,
     _lookup,
     _oct,
     _signature,
@@ -32,20 +32,39 @@ from vaultcore.crypto._keyops import (
     _wrapper,
 )
 
+if TYPE_CHECKING:
+    from vaultcore.crypto._bindings import KwKey
+
 __all__ = ["bind_sign", "bind_sign_data", "bind_unwrap_key", "bind_verify", "bind_verify_data", "bind_wrap_key"]
 
+#: Makes (or hands back) the keyed C context of a KEK (``_bindings.KwKey``).
+Keyed: TypeAlias = Callable[[bytes], "KwKey"]
 
-def bind_wrap_key(key: Key, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike], bytes]:
+
+def _kw_context(key: Key, cipher: _AesCipher, keyed: Keyed | None) -> KwKey:
+    """The keyed C context of an AxxxKW key: from *keyed*, else an untracked one."""
+    kek = _oct(key, cipher.name, cipher.key_bytes)
+    if keyed is not None:
+        return keyed(kek)
+    from vaultcore.crypto._bindings import KwKey
+
+    return KwKey(kek)
+
+
+def bind_wrap_key(key: Key, alg: KeyWrapAlgorithm | str, keyed: Keyed | None = None) -> Callable[[BytesLike], bytes]:
     """:func:`wrap_key` with *key* and *alg* fixed: the algorithm is looked up and the key
     checked here, once (``InvalidParameterError`` if they do not fit), not on every call.
 
     Input that is plainly fine (bytes of a size the algorithm takes) goes straight to the
     operation; anything else through the checks of :func:`wrap_key`, with its messages.
+    AxxxKW runs on a keyed C context (its key schedules kept in locked memory, see
+    ``_bindings.KwKey``) that *keyed* makes or hands back (a key handle keeps one per key,
+    tracked by the vault, which wipes it with its other C key material).
     """
     cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
     wrap = _wrapper(key, cipher)
     if isinstance(cipher, _AesCipher) and cipher.mode == "kw":
-        kw = _kw_wrapper_of(_oct(key, cipher.name, cipher.key_bytes))
+        kw = _kw_context(key, cipher, keyed).wrap
 
         def bound_kw(key_to_wrap: BytesLike) -> bytes:
             if key_to_wrap.__class__ is bytes and len(key_to_wrap) >= 16 and not len(key_to_wrap) % 8:
@@ -60,9 +79,21 @@ def bind_wrap_key(key: Key, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike]
     return bound
 
 
-def bind_unwrap_key(key: KeyMaterial, alg: KeyWrapAlgorithm | str) -> Callable[[BytesLike], bytes]:
+def bind_unwrap_key(
+    key: KeyMaterial, alg: KeyWrapAlgorithm | str, keyed: Keyed | None = None
+) -> Callable[[BytesLike], bytes]:
     """:func:`unwrap_key` with *key* and *alg* fixed (see :func:`bind_wrap_key`)."""
-    unwrap = _unwrapper(key, _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm))
+    cipher = _lookup(_WRAP, alg, "a key wrap", KeyWrapAlgorithm)
+    unwrap = _unwrapper(key, cipher)
+    if isinstance(cipher, _AesCipher) and cipher.mode == "kw":
+        kw = _kw_context(key, cipher, keyed).unwrap
+
+        def bound_kw(wrapped: BytesLike) -> bytes:
+            if wrapped.__class__ is bytes and len(wrapped) >= 24 and not len(wrapped) % 8:
+                return kw(wrapped)  # type: ignore[arg-type]  # bytes, checked above
+            return unwrap(wrapped if wrapped.__class__ is bytes and wrapped else _data(wrapped, "wrapped key"))  # type: ignore[arg-type]
+
+        return bound_kw
 
     def bound(wrapped: BytesLike) -> bytes:
         return unwrap(wrapped if wrapped.__class__ is bytes and wrapped else _data(wrapped, "wrapped key"))  # type: ignore[arg-type]

@@ -68,6 +68,7 @@ __all__ = [
     "decrypt",
     "encrypt",
     "hash_for",
+    "raw_signature",
     "sign",
     "sign_data",
     "unwrap_key",
@@ -547,10 +548,23 @@ def _signing(key: KeyMaterial, signer: _Signer) -> Callable[[bytes], bytes]:
     width = _jwk.CURVES[signer.curve][1]
 
     def sign_ec(d: bytes) -> bytes:
-        r, s = decode_dss_signature(private_ec.sign(d, ecdsa))
-        return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+        return raw_signature(private_ec.sign(d, ecdsa), width)
 
     return sign_ec
+
+
+def raw_signature(der: bytes, width: int) -> bytes:
+    """JOSE's ``r || s`` (each *width* bytes) of a DER ECDSA signature: with one-byte
+    lengths (curves up to 384 bits) the two INTEGERs are sliced out (DER's leading zero
+    dropped, short ones padded), a third of the cost of decoding them; else (P-521) decoded."""
+    n = len(der)
+    if n > 8 and der[0] == 0x30 and der[1] == n - 2 and der[2] == 0x02:
+        rl = der[3]
+        sl = n - 6 - rl
+        if 0 < rl <= width + 1 and 0 < sl <= width + 1 and der[4 + rl] == 0x02 and der[5 + rl] == sl:
+            return der[4 : 4 + rl][-width:].rjust(width, b"\0") + der[6 + rl :][-width:].rjust(width, b"\0")
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(width, "big") + s.to_bytes(width, "big")
 
 
 def _verifying(key: Key, signer: _Signer) -> Callable[[bytes, bytes], bool]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from vaultcore.engine._backup import ObjectBackup
 from vaultcore.engine._durations import parse_duration
 from vaultcore.engine._lifecycle import Lifecycle, NewVersion
 from vaultcore.engine._models import base_properties, deleted_fields
-from vaultcore.engine._reads import CachedVersion
+from vaultcore.engine._reads import VERSIONS, CachedVersion
 from vaultcore.engine._records import DeletedRecord, Kind, VersionRecord
 from vaultcore.engine._validation import UNSET, attribute_changes, check_bool, check_tags, to_timestamp
 from vaultcore.exceptions import ForbiddenError, InvalidParameterError, NotFoundError, UnsupportedError
@@ -87,6 +88,8 @@ class KeyClient(KeyRotationOperations):
         self._records: dict[tuple[int, str, str | None], CachedVersion] = {}
         #: id of a record of ``_records`` -> what key operations need of it (see ``_usable``).
         self._views: dict[int, UsableVersion] = {}
+        #: The cryptography clients made here: a purge drops what their fast paths keep.
+        self._crypto_clients: weakref.WeakSet[CryptographyClient] = weakref.WeakSet()
 
     @property
     def vault_url(self) -> str:
@@ -119,7 +122,7 @@ class KeyClient(KeyRotationOperations):
         if rec.extra.get("hsm"):
             handle = HsmHandle(self._token(), hsm_ref_from_payload(rec.payload))
         else:
-            handle = SoftwareHandle(km.KeyMaterial.from_bytes(rec.payload))
+            handle = SoftwareHandle(km.KeyMaterial.from_bytes(rec.payload), self._ctx.envelope.key_contexts)
         with self._cache_lock:
             self._cache[key] = handle
             while len(self._cache) > 128:
@@ -430,6 +433,8 @@ class KeyClient(KeyRotationOperations):
                 self._cache.pop((rec.name.lower(), rec.version), None)
         self._records.clear()  # opened records of purged keys leave this process too
         self._views.clear()
+        for client in list(self._crypto_clients):  # and what their fast paths kept (handles)
+            client._forget()
 
     # -- backup / restore --------------------------------------------------------------
 
@@ -482,7 +487,9 @@ class KeyClient(KeyRotationOperations):
         """A client for encrypt/decrypt, wrap/unwrap and sign/verify with this key."""
         from vaultcore.keys._crypto_client import CryptographyClient
 
-        return CryptographyClient(self, name, version)
+        client = CryptographyClient(self, name, version)
+        self._crypto_clients.add(client)
+        return client
 
     # used by the cryptography client
     def _resolve(self, name: str, version: str | None) -> VersionRecord:
@@ -515,6 +522,22 @@ class KeyClient(KeyRotationOperations):
         if handle is None:
             handle = view.handle = self.handle(rec)
         return handle, view.kid
+
+    def _fast_view(
+        self, name: str, version: str | None, op: str
+    ) -> tuple[Callable[[], int], tuple[float, float], KeyHandle, str] | None:
+        """For the version :meth:`_usable` just returned for *op*: the store's check that its
+        sealed record is unchanged (a call without arguments), *op*'s time window on it, its
+        handle and key id, all from the one record read; None if the store has no watches
+        (PostgreSQL) or the record is too large for one."""
+        hit = self._records.get((_KIND.byte, name, version))
+        watch_check = getattr(self._ctx.store, "watch_check", None)
+        if hit is None or hit.watch is None or watch_check is None:
+            return None
+        view = self._views.get(id(hit.rec))
+        if view is None or view.rec is not hit.rec or view.handle is None:
+            return None
+        return watch_check(VERSIONS, hit.watch), view.windows.get(op, _NEVER), view.handle, view.kid
 
 
 class UsableVersion:

@@ -6,15 +6,26 @@ are the ones opened before), checks ``key_ops``/enabled/``nbf``/``exp`` against 
 worked out once per opened record, then runs the operation on the key material, which is
 parsed once per version and cached with each algorithm bound to it (a version's material
 never changes). Results carry ``key_id`` and ``algorithm`` like the SDK's.
+
+Wrap, unwrap, sign and verify (and the ``_data`` forms) learn on their decorated path what
+the next call with the same algorithm needs (``access._operations.FastOp``: the store's
+check that the version's sealed record is unchanged, the operation's time window, the
+bound operation, the audit template's key) and then run through
+``access._operations.run_fast``, which checks the same conditions in a few comparisons and
+one C call and queues the success event in C; any other case (a changed record, a session
+with roles, a failure, ...) takes the decorated path, which checks, raises and audits as
+before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from vaultcore.access._operations import Session, operation
+from vaultcore.access._operations import FastOp, Session, operation, run_fast
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
+from vaultcore.engine._context import utc_now
 from vaultcore.exceptions import InvalidParameterError
 from vaultcore.keys._models import (
     DecryptResult,
@@ -48,6 +59,10 @@ class KeySource(Protocol):
 
     def _usable(self, name: str, version: str | None, op: str) -> tuple[KeyHandle, str]: ...
 
+    def _fast_view(
+        self, name: str, version: str | None, op: str
+    ) -> tuple[Callable[[], int], tuple[float, float], KeyHandle, str] | None: ...
+
 
 _Alg = TypeVar("_Alg", EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm)
 #: Members by value; a str-valued member hashes and compares as its value, so one dict
@@ -79,6 +94,15 @@ def _key_path(result: object) -> str | None:
     return kid[marker:] if marker > 0 else kid
 
 
+def _fast_key(algorithm: object) -> bool:
+    """Whether *algorithm* can key a client's table of fast operations (hashable)."""
+    try:
+        hash(algorithm)
+    except TypeError:
+        return False
+    return True
+
+
 class CryptographyClient:
     """Operations with one key (latest version unless *version* is given)."""
 
@@ -90,10 +114,44 @@ class CryptographyClient:
         self._version = version
         #: The scope every operation of this client acts on (for role checks and audit).
         self._default_scope = f"/keys/{name.lower()}"
+        #: Operations learnt on the decorated path, per method, by the algorithm passed.
+        self._fast: dict[str, dict[object, FastOp]] = {
+            op: {} for op in ("wrapKey", "unwrapKey", "sign", "verify", "sign_data", "verify_data")
+        }
+
+    def _forget(self) -> None:
+        """Drop every learnt operation (and the key handles they hold): after a purge."""
+        for table in self._fast.values():
+            table.clear()
 
     @property
     def key_id(self) -> str:
         return f"{self._ctx.settings.url}/keys/{self._name}" + (f"/{self._version}" if self._version else "")
+
+    def _learn(
+        self, method: str, algorithm: object, event: str, op: str, alg: Any, handle: KeyHandle, make: Any
+    ) -> None:
+        """After *method* ran (decorated) with *algorithm* on *handle*: keep what its next
+        call needs to run through :func:`run_fast`, when that path can serve it (an
+        administrator, the audit grouped or off, a store with watches, a software key)."""
+        ctx = self._ctx
+        if (
+            self._session._authorizer is not None
+            or ctx.clock is not utc_now
+            or ctx.audit.mode == "sync"
+            or not _fast_key(algorithm)
+        ):
+            return
+        bound = getattr(handle, "bound", None)
+        fn: Callable[..., Any] | None = None if bound is None else bound(method, alg)
+        view = None if fn is None else self._keys._fast_view(self._name, self._version, op)
+        if fn is None or view is None or view[2] is not handle:
+            return
+        same, window, _, kid = view
+        oid = _key_path(new_wrap_result(kid, alg, b""))
+        if oid is None or not oid.isascii() or not oid.isprintable() or '"' in oid or "\\" in oid:
+            return
+        self._fast[method][algorithm] = FastOp(same, window, fn, self._session, event, oid.encode(), kid, alg, make)
 
     @operation("KeyEncrypt", A.KEY_ENCRYPT, object_id=_key_path, pure=True)
     def encrypt(
@@ -124,38 +182,116 @@ class CryptographyClient:
         plain = handle.decrypt(alg, ciphertext, iv=iv, aad=additional_authenticated_data, tag=authentication_tag)
         return new_decrypt_result(kid, alg, plain)
 
-    @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path, pure=True)
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
+        try:
+            fast = self._fast["wrapKey"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: WrapResult | None = run_fast(self, fast, (key,))
+            if result is not None:
+                return result
+        return self._wrap_key(algorithm, key)
+
+    @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path, pure=True)
+    def _wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "wrapKey")
-        return new_wrap_result(kid, alg, handle.wrap_key(alg, key))
+        result = new_wrap_result(kid, alg, handle.wrap_key(alg, key))
+        self._learn("wrapKey", algorithm, "KeyWrap", "wrapKey", alg, handle, new_wrap_result)
+        return result
+
+    def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
+        try:
+            fast = self._fast["unwrapKey"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: UnwrapResult | None = run_fast(self, fast, (encrypted_key,))
+            if result is not None:
+                return result
+        return self._unwrap_key(algorithm, encrypted_key)
 
     @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=_key_path, pure=True)
-    def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
+    def _unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
         alg = _enum(KeyWrapAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "unwrapKey")
-        return new_unwrap_result(kid, alg, handle.unwrap_key(alg, encrypted_key))
+        result = new_unwrap_result(kid, alg, handle.unwrap_key(alg, encrypted_key))
+        self._learn("unwrapKey", algorithm, "KeyUnwrap", "unwrapKey", alg, handle, new_unwrap_result)
+        return result
 
-    @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
-        alg = _enum(SignatureAlgorithm, algorithm)
-        handle, kid = self._keys._usable(self._name, self._version, "sign")
-        return new_sign_result(kid, alg, handle.sign(alg, digest))
-
-    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
-    def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
-        alg = _enum(SignatureAlgorithm, algorithm)
-        handle, kid = self._keys._usable(self._name, self._version, "verify")
-        return new_verify_result(kid, alg, handle.verify(alg, digest, signature))
+        try:
+            fast = self._fast["sign"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: SignResult | None = run_fast(self, fast, (digest,))
+            if result is not None:
+                return result
+        return self._sign(algorithm, digest)
 
     @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
-    def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
+    def _sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "sign")
-        return new_sign_result(kid, alg, handle.sign_data(alg, data))
+        result = new_sign_result(kid, alg, handle.sign(alg, digest))
+        self._learn("sign", algorithm, "KeySign", "sign", alg, handle, new_sign_result)
+        return result
+
+    def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
+        try:
+            fast = self._fast["verify"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: VerifyResult | None = run_fast(self, fast, (digest, signature))
+            if result is not None:
+                return result
+        return self._verify(algorithm, digest, signature)
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
-    def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
+    def _verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
         alg = _enum(SignatureAlgorithm, algorithm)
         handle, kid = self._keys._usable(self._name, self._version, "verify")
-        return new_verify_result(kid, alg, handle.verify_data(alg, data, signature))
+        result = new_verify_result(kid, alg, handle.verify(alg, digest, signature))
+        self._learn("verify", algorithm, "KeyVerify", "verify", alg, handle, new_verify_result)
+        return result
+
+    def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
+        try:
+            fast = self._fast["sign_data"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: SignResult | None = run_fast(self, fast, (data,))
+            if result is not None:
+                return result
+        return self._sign_data(algorithm, data)
+
+    @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
+    def _sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
+        alg = _enum(SignatureAlgorithm, algorithm)
+        handle, kid = self._keys._usable(self._name, self._version, "sign")
+        result = new_sign_result(kid, alg, handle.sign_data(alg, data))
+        self._learn("sign_data", algorithm, "KeySign", "sign", alg, handle, new_sign_result)
+        return result
+
+    def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
+        try:
+            fast = self._fast["verify_data"][algorithm]
+        except (KeyError, TypeError):
+            pass
+        else:
+            result: VerifyResult | None = run_fast(self, fast, (data, signature))
+            if result is not None:
+                return result
+        return self._verify_data(algorithm, data, signature)
+
+    @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
+    def _verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
+        alg = _enum(SignatureAlgorithm, algorithm)
+        handle, kid = self._keys._usable(self._name, self._version, "verify")
+        result = new_verify_result(kid, alg, handle.verify_data(alg, data, signature))
+        self._learn("verify_data", algorithm, "KeyVerify", "verify", alg, handle, new_verify_result)
+        return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 
@@ -22,6 +22,9 @@ from vaultcore.crypto import _keybind, _keyops
 from vaultcore.crypto._keymaterial import KeyMaterial, PublicKeyMaterial
 from vaultcore.crypto._keyops import EncryptOutput
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, UnsupportedError
+
+if TYPE_CHECKING:
+    from vaultcore.crypto._bindings import KeyContexts, KwKey
 
 __all__ = [
     "HsmHandle",
@@ -59,10 +62,15 @@ class SoftwareHandle:
     function runs and reports the error as it always did.
     """
 
-    __slots__ = ("_bound", "material")
+    __slots__ = ("_bound", "_contexts", "_kw", "material")
 
-    def __init__(self, material: KeyMaterial) -> None:
+    def __init__(self, material: KeyMaterial, contexts: KeyContexts | None = None) -> None:
         self.material = material
+        #: Where the keyed C contexts of AxxxKW wrap/unwrap are tracked (and wiped: the
+        #: vault's ``envelope.key_contexts``); None: untracked.
+        self._contexts = contexts
+        #: The keyed C context of an oct key's KEK, shared by its wrap and unwrap bindings.
+        self._kw: KwKey | None = None
         #: (operation, algorithm) -> bound function; at most one per operation and algorithm.
         self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
 
@@ -77,6 +85,26 @@ class SoftwareHandle:
         self._bound[(op, alg)] = fn
         return fn
 
+    def bound(self, op: str, alg: str) -> Callable[..., Any] | None:
+        """The function bound for *op* ("wrapKey", "sign_data", ...) with *alg*, if a call
+        made it (the cryptography client's fast path keeps it)."""
+        return self._bound.get((op, alg))
+
+    def _wrap_binder(self, material: KeyMaterial, alg: str) -> Callable[..., Any]:
+        return _keybind.bind_wrap_key(material, alg, self._keyed)
+
+    def _unwrap_binder(self, material: KeyMaterial, alg: str) -> Callable[..., Any]:
+        return _keybind.bind_unwrap_key(material, alg, self._keyed)
+
+    def _keyed(self, kek: bytes) -> KwKey:
+        """This key's keyed C context (an oct key has one KEK), made on first use."""
+        kw = self._kw
+        if kw is None:
+            from vaultcore.crypto._bindings import KwKey
+
+            kw = self._kw = KwKey(kek, self._contexts)
+        return kw
+
     def public_jwk(self, kid: str, key_ops: list[str]) -> dict[str, Any]:
         return dict(self.material.public_jwk(kid, key_ops=key_ops))
 
@@ -90,7 +118,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("wrapKey", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("wrapKey", alg, _keybind.bind_wrap_key)
+            fn = self._bind("wrapKey", alg, self._wrap_binder)
         if fn is None:
             return _keyops.wrap_key(self.material, alg, key)
         out: bytes = fn(key)
@@ -100,7 +128,7 @@ class SoftwareHandle:
         try:
             fn = self._bound[("unwrapKey", alg)]
         except (KeyError, TypeError):  # first use, or not an algorithm name
-            fn = self._bind("unwrapKey", alg, _keybind.bind_unwrap_key)
+            fn = self._bind("unwrapKey", alg, self._unwrap_binder)
         if fn is None:
             return _keyops.unwrap_key(self.material, alg, wrapped)
         out: bytes = fn(wrapped)

@@ -306,6 +306,12 @@ class LmdbStore:
         would not, or cannot tell (a resize or fork under way): then read it again."""
         return bool(self._shared.env.unchanged(db, watch))
 
+    def watch_check(self, db: bytes, watch: Any) -> Callable[[], int]:
+        """:meth:`unchanged` of *watch* in *db* as a call without arguments (1: unchanged, 0:
+        read it again), for a caller that asks many times; it answers 0 for good once this
+        environment is closed, reopened or inherited through fork()."""
+        return self._shared.env.watch_check(db, watch)  # type: ignore[no-any-return]
+
     def find(self, db: bytes, prefix: bytes, key: bytes | None = None) -> tuple[bytes, bytes] | None:
         """One read without a ``read()`` block (the hot path of key operations).
 

@@ -16,10 +16,11 @@ the plaintext (``csrc/vaultcore_store.c``), with the GIL released throughout.
 from __future__ import annotations
 
 import errno
+import functools
 import threading
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
@@ -218,6 +219,12 @@ class Env:
         """True if :meth:`find` in *db* would return the watched record's key and bytes now
         (one C call, its own read transaction); False if anything differs or it cannot tell."""
         return bool(lib.vc_watch_same(self._gate, self.dbs[db], watch))
+
+    def watch_check(self, db: bytes, watch: Any) -> Callable[[], int]:
+        """:meth:`unchanged` of *watch* as a call without arguments (1 or 0): the hot path of
+        key operations keeps it. It holds this environment's gate, which stays blocked once
+        the environment is closed or inherited through fork(): then it answers 0."""
+        return functools.partial(lib.vc_watch_same, self._gate, self.dbs[db], watch)
 
     def _status(self, rc: int) -> Any:
         """None, FALLBACK or the exception for a fused call's status other than found."""
