@@ -7,10 +7,11 @@ can tamper with stored bytes the way an attacker with file access would.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,3 +102,26 @@ def spawn_script(code: str, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=child_env(),
     )
+
+
+def run_in_child(check: Callable[[], object]) -> object:
+    """Run *check* in a forked child and return what it returned (JSON-able); the test fails
+    if it raised. The child leaves through ``os._exit``, never back into pytest."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            try:
+                payload = {"result": check()}
+            except BaseException as exc:
+                payload = {"crash": repr(exc)}
+            os.write(write_fd, json.dumps(payload).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        answer = json.loads(pipe.read() or b"{}")
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert "result" in answer, answer.get("crash", "the child reported nothing")
+    return answer["result"]

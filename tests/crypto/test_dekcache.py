@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from corehelpers import run_in_child
 from vaultcore.crypto import _bindings as b
 from vaultcore.exceptions import IntegrityError, InvalidParameterError
 
@@ -112,19 +113,10 @@ def test_a_forked_child_starts_with_an_empty_cache() -> None:
     blob = _record(kek, b"aad", b"value")
     cache.open_record(kek, blob, 5, b"aad")
     assert len(cache) == 1
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            ok = len(cache) == 0 and cache.open_record(kek, blob, 5, b"aad") == b"value" and len(cache) == 1
-            os.write(write, b"1" if ok else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    assert os.read(read, 1) == b"1"
-    os.close(read)
-    assert status == 0
+    in_child = run_in_child(
+        lambda: len(cache) == 0 and cache.open_record(kek, blob, 5, b"aad") == b"value" and len(cache) == 1
+    )
+    assert in_child is True
     assert len(cache) == 1  # the parent keeps its entries
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from corehelpers import FakeClock
+from corehelpers import FakeClock, run_in_child
 from vaultcore import (
     ForbiddenError,
     IntegrityError,
@@ -146,17 +146,7 @@ def test_a_forked_child_inherits_no_cached_dek(vault: Vault) -> None:
     vault.secrets.get_secret("f")
     deks = _deks(vault)
     assert len(deks) >= 1
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.write(write, b"1" if len(deks) == 0 else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    assert os.read(read, 1) == b"1"
-    os.close(read)
+    assert run_in_child(lambda: len(deks)) == 0
     assert len(deks) >= 1
 
 

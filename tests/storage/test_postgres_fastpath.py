@@ -6,7 +6,6 @@ fork child never touches its parent's connections."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import pghelpers
-from corehelpers import dump
+from corehelpers import dump, run_in_child
 from vaultcore import RawKeyCredential, StorageError, Vault
 
 KEY = b"\x42" * 32
@@ -116,29 +115,21 @@ def test_a_vault_used_in_a_fork_child_says_open_it_again(url: str) -> None:
     with Vault.create(url, RawKeyCredential(KEY)) as vault:
         vault.secrets.set_secret("s", "parent")
         assert vault.secrets.get_secret("s").value == "parent"  # an idle connection in the front
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report through the pipe, never return into pytest
+
+        def in_child() -> dict[str, object]:
             result: dict[str, object] = {}
             try:
-                try:
-                    vault.secrets.get_secret("s")
-                    result["use"] = "no error"
-                except StorageError as exc:
-                    result["use"] = str(exc)
-                vault.close()
-                with Vault.open(url, RawKeyCredential(KEY)) as again:
-                    result["reopened"] = again.secrets.get_secret("s").value
-            except BaseException as exc:
-                result["crash"] = repr(exc)
-            finally:
-                os.write(write_fd, json.dumps(result).encode())
-                os._exit(0)
-        os.close(write_fd)
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_fd) as pipe:
-            result = json.loads(pipe.read())
-        assert os.waitstatus_to_exitcode(status) == 0
+                vault.secrets.get_secret("s")
+                result["use"] = "no error"
+            except StorageError as exc:
+                result["use"] = str(exc)
+            vault.close()
+            with Vault.open(url, RawKeyCredential(KEY)) as again:
+                result["reopened"] = again.secrets.get_secret("s").value
+            return result
+
+        result = run_in_child(in_child)
+        assert isinstance(result, dict)
         assert "open the vault again in the child" in str(result["use"]), result
         assert result["reopened"] == "parent"
         vault.secrets.set_secret("s", "after")  # the parent's connections are intact

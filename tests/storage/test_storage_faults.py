@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from corehelpers import run_in_child
 from vaultcore import RawKeyCredential, Vault
 from vaultcore.exceptions import IntegrityError, StorageError
 from vaultcore.storage import _lmdb
@@ -280,35 +281,27 @@ def test_vault_used_in_a_forked_child_says_open_it_again(tmp_path: Path) -> None
     vault_dir = tmp_path / "vault"
     values = _filled(vault_dir, 5)
     vault = Vault.open(vault_dir, RawKeyCredential(KEY))
+
+    def in_child() -> dict[str, object]:
+        result: dict[str, object] = {}
+        try:
+            vault.secrets.get_secret("s1")
+            result["use"] = "no error"
+        except StorageError as exc:
+            result["use"] = str(exc)
+        try:
+            vault.close()
+            result["close"] = "ok"
+        except Exception as exc:
+            result["close"] = type(exc).__name__
+        with Vault.open(vault_dir, RawKeyCredential(KEY)) as again:
+            result["reopened"] = again.secrets.get_secret("s1").value
+            again.secrets.set_secret("from-child", "c")
+        return result
+
     try:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report through the pipe, never return into pytest
-            result: dict[str, object] = {}
-            try:
-                try:
-                    vault.secrets.get_secret("s1")
-                    result["use"] = "no error"
-                except StorageError as exc:
-                    result["use"] = str(exc)
-                try:
-                    vault.close()
-                    result["close"] = "ok"
-                except Exception as exc:
-                    result["close"] = type(exc).__name__
-                with Vault.open(vault_dir, RawKeyCredential(KEY)) as again:
-                    result["reopened"] = again.secrets.get_secret("s1").value
-                    again.secrets.set_secret("from-child", "c")
-            except BaseException as exc:
-                result["crash"] = repr(exc)
-            finally:
-                os.write(write_fd, json.dumps(result).encode())
-                os._exit(0)
-        os.close(write_fd)
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_fd) as pipe:
-            result = json.loads(pipe.read())
-        assert os.waitstatus_to_exitcode(status) == 0
+        result = run_in_child(in_child)
+        assert isinstance(result, dict)
         assert "open the vault again in the child" in str(result["use"]), result
         assert result["close"] == "ok"
         assert result["reopened"] == values["s1"]
