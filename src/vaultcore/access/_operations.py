@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from vaultcore.crypto._bindings import EventTemplate
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["ADMIN", "FastOp", "Session", "operation", "read_event", "run_fast"]
+__all__ = ["ADMIN", "FastOp", "Session", "operation", "read_event", "run_fast", "url_path"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -231,15 +231,25 @@ def read_event(client: Any, operation: str, id_prefix: str) -> EventTemplate | N
     not the system's (the event's time is taken in C), or ``audit="sync"``."""
     session: Session = client._session
     ctx: VaultContext = client._ctx
-    if session._authorizer is not None or ctx.clock is not utc_now or current_request_id.get() is not None:
-        return None
     audit: AuditLog = ctx.audit
-    if getattr(audit._local, "event", None) is not None:
+    if not _plain_call(session, ctx, audit):
         return None
     template = audit._templates.get((session, operation))  # (read_template's first step, inline)
     if template is not None and audit.mode == "group":
         return template
     return audit.read_template(session, operation, id_prefix)
+
+
+def _plain_call(session: Session, ctx: VaultContext, audit: AuditLog) -> bool:
+    """Whether a call may skip the decorated path (what :func:`read_event` and :func:`run_fast`
+    both require): no roles to check, the system clock (the event's time is taken in C), no
+    front end's request id, and no enclosing operation."""
+    return (
+        session._authorizer is None
+        and ctx.clock is utc_now
+        and _get_request_id() is None
+        and getattr(audit._local, "event", None) is None
+    )
 
 
 class FastOp:
@@ -301,14 +311,7 @@ def run_fast(client: Any, fast: FastOp, args: tuple[Any, ...]) -> Any:
         template = None
     else:
         return None
-    if (
-        ctx._closed
-        or client._session._authorizer is not None
-        or ctx.clock is not utc_now
-        or _get_request_id() is not None
-        or getattr(audit._local, "event", None) is not None
-        or not fast.same()
-    ):
+    if ctx._closed or not _plain_call(client._session, ctx, audit) or not fast.same():
         return None
     now = _time()
     if not fast.lo <= now < fast.hi:  # (integer bounds: the same as int(now))
@@ -351,7 +354,10 @@ def id_of(result: Any) -> str | None:
     if ident is None:
         props = getattr(result, "properties", None)
         ident = getattr(props, "id", None)
-    if not isinstance(ident, str):
-        return None
+    return url_path(ident) if isinstance(ident, str) else None
+
+
+def url_path(ident: str) -> str:
+    """The path of an object id URL (``https://vault/keys/k/v`` -> ``/keys/k/v``): the audited object."""
     marker = ident.find("/", ident.find("//") + 2)
     return ident[marker:] if marker > 0 else ident

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from vaultcore.access._operations import FastOp, Session, operation, run_fast
+from vaultcore.access._operations import FastOp, Session, operation, run_fast, url_path
 from vaultcore.access._roles import DataAction as A
 from vaultcore.crypto._jwk import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 from vaultcore.engine._context import utc_now
@@ -88,10 +88,7 @@ def _key_path(result: object) -> str | None:
     """The audited object of a result: :func:`~vaultcore.access._operations.id_of` for
     results that carry ``key_id`` (every result here), without its ``id`` probe."""
     kid = getattr(result, "key_id", None)
-    if not isinstance(kid, str):
-        return None
-    marker = kid.find("/", kid.find("//") + 2)
-    return kid[marker:] if marker > 0 else kid
+    return url_path(kid) if isinstance(kid, str) else None
 
 
 def _fast_key(algorithm: object) -> bool:
@@ -118,6 +115,15 @@ class CryptographyClient:
         self._fast: dict[str, dict[object, FastOp]] = {
             op: {} for op in ("wrapKey", "unwrapKey", "sign", "verify", "sign_data", "verify_data")
         }
+
+    def _run_fast(self, method: str, algorithm: object, args: tuple[Any, ...]) -> Any:
+        """*method*'s learnt fast path for *algorithm* (:func:`run_fast`), or None: then the
+        caller runs the decorated operation."""
+        try:
+            fast = self._fast[method][algorithm]
+        except (KeyError, TypeError):  # not learnt, or an unhashable algorithm
+            return None
+        return run_fast(self, fast, args)
 
     def _forget(self) -> None:
         """Drop every learnt operation (and the key handles they hold): after a purge."""
@@ -183,15 +189,8 @@ class CryptographyClient:
         return new_decrypt_result(kid, alg, plain)
 
     def wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
-        try:
-            fast = self._fast["wrapKey"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: WrapResult | None = run_fast(self, fast, (key,))
-            if result is not None:
-                return result
-        return self._wrap_key(algorithm, key)
+        result: WrapResult | None = self._run_fast("wrapKey", algorithm, (key,))
+        return result if result is not None else self._wrap_key(algorithm, key)
 
     @operation("KeyWrap", A.KEY_WRAP, object_id=_key_path, pure=True)
     def _wrap_key(self, algorithm: KeyWrapAlgorithm | str, key: bytes) -> WrapResult:
@@ -202,15 +201,8 @@ class CryptographyClient:
         return result
 
     def unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
-        try:
-            fast = self._fast["unwrapKey"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: UnwrapResult | None = run_fast(self, fast, (encrypted_key,))
-            if result is not None:
-                return result
-        return self._unwrap_key(algorithm, encrypted_key)
+        result: UnwrapResult | None = self._run_fast("unwrapKey", algorithm, (encrypted_key,))
+        return result if result is not None else self._unwrap_key(algorithm, encrypted_key)
 
     @operation("KeyUnwrap", A.KEY_UNWRAP, object_id=_key_path, pure=True)
     def _unwrap_key(self, algorithm: KeyWrapAlgorithm | str, encrypted_key: bytes) -> UnwrapResult:
@@ -221,15 +213,8 @@ class CryptographyClient:
         return result
 
     def sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
-        try:
-            fast = self._fast["sign"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: SignResult | None = run_fast(self, fast, (digest,))
-            if result is not None:
-                return result
-        return self._sign(algorithm, digest)
+        result: SignResult | None = self._run_fast("sign", algorithm, (digest,))
+        return result if result is not None else self._sign(algorithm, digest)
 
     @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
     def _sign(self, algorithm: SignatureAlgorithm | str, digest: bytes) -> SignResult:
@@ -240,15 +225,8 @@ class CryptographyClient:
         return result
 
     def verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
-        try:
-            fast = self._fast["verify"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: VerifyResult | None = run_fast(self, fast, (digest, signature))
-            if result is not None:
-                return result
-        return self._verify(algorithm, digest, signature)
+        result: VerifyResult | None = self._run_fast("verify", algorithm, (digest, signature))
+        return result if result is not None else self._verify(algorithm, digest, signature)
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
     def _verify(self, algorithm: SignatureAlgorithm | str, digest: bytes, signature: bytes) -> VerifyResult:
@@ -259,15 +237,8 @@ class CryptographyClient:
         return result
 
     def sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
-        try:
-            fast = self._fast["sign_data"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: SignResult | None = run_fast(self, fast, (data,))
-            if result is not None:
-                return result
-        return self._sign_data(algorithm, data)
+        result: SignResult | None = self._run_fast("sign_data", algorithm, (data,))
+        return result if result is not None else self._sign_data(algorithm, data)
 
     @operation("KeySign", A.KEY_SIGN, object_id=_key_path, pure=True)
     def _sign_data(self, algorithm: SignatureAlgorithm | str, data: bytes) -> SignResult:
@@ -278,15 +249,8 @@ class CryptographyClient:
         return result
 
     def verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
-        try:
-            fast = self._fast["verify_data"][algorithm]
-        except (KeyError, TypeError):
-            pass
-        else:
-            result: VerifyResult | None = run_fast(self, fast, (data, signature))
-            if result is not None:
-                return result
-        return self._verify_data(algorithm, data, signature)
+        result: VerifyResult | None = self._run_fast("verify_data", algorithm, (data, signature))
+        return result if result is not None else self._verify_data(algorithm, data, signature)
 
     @operation("KeyVerify", A.KEY_VERIFY, object_id=_key_path, pure=True)
     def _verify_data(self, algorithm: SignatureAlgorithm | str, data: bytes, signature: bytes) -> VerifyResult:
