@@ -38,7 +38,8 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 6, /* 6: vc_hkdf_sha256; 5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
+    VC_ABI_VERSION = 7, /* 7: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+                           vc_reader_names; fast_get takes a kind byte); 6: vc_hkdf_sha256; 5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
                            record watches */
     VC_GCM_NONCE_SIZE = 12,

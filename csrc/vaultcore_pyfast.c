@@ -51,25 +51,39 @@ static PyObject *make_result(PyObject *cls, PyObject *value, PyObject *plain, Py
 }
 
 /* One read: what fast_get and fast_open share. key/blob: the prefix (get) or the store key
- * and sealed record (open, blob != NULL). Returns (secret, waiting), None or NULL (raised). */
-static PyObject *run(vc_reader *reader, const char *key, Py_ssize_t key_len, const char *blob, Py_ssize_t blob_len,
-                     PyObject *const *args)
+ * and sealed record (open, blob != NULL); kind >= 0 (get): key is NULL and the prefix is
+ * computed from the name (vc_reader_objkey), a name it refuses (not a str, not 1-127
+ * characters of [0-9A-Za-z-]) answering None. Returns (secret, waiting), None or NULL
+ * (raised). */
+static PyObject *run(vc_reader *reader, int kind, const char *key, Py_ssize_t key_len, const char *blob,
+                     Py_ssize_t blob_len, PyObject *const *args)
 {
-    uint8_t local[LOCAL_OUT], *out = local;
+    uint8_t local[LOCAL_OUT], *out = local, okey[VC_OBJKEY_SIZE];
     size_t cap = sizeof(local), n = 0, at = 0, queued = 0;
     const char *name;
     Py_ssize_t name_len = 0;
     vc_event_tpl *event;
     PyObject *value, *plain, *obj = NULL, *result = NULL;
-    int rc, retried = 0;
+    int rc = VC_OK, retried = 0;
+    if (kind >= 0 && !PyUnicode_Check(args[0]))
+        return Py_BuildValue("");
     name = PyUnicode_AsUTF8AndSize(args[0], &name_len);
-    if (name == NULL)
-        return NULL;
+    if (name == NULL) {
+        if (kind < 0 || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return NULL;
+        PyErr_Clear(); /* a lone surrogate: not a name check_name accepts */
+        return Py_BuildValue("");
+    }
     event = PyLong_AsVoidPtr(args[1]);
     if (event == NULL && PyErr_Occurred())
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    for (;;) {
+    if (kind >= 0) {
+        rc = vc_reader_objkey(reader, (uint8_t)kind, (const uint8_t *)name, (size_t)name_len, okey);
+        key = (const char *)okey;
+        key_len = VC_OBJKEY_SIZE;
+    }
+    while (rc == VC_OK) { /* (kind >= 0: only if the prefix was computed) */
         if (blob != NULL)
             rc = vc_reader_open(reader, (const uint8_t *)key, (size_t)key_len, (const uint8_t *)blob, (size_t)blob_len,
                                 (const uint8_t *)name, (size_t)name_len, event, out, cap, &n, &at, &queued);
@@ -80,6 +94,7 @@ static PyObject *run(vc_reader *reader, const char *key, Py_ssize_t key_len, con
             break;
         cap = n;
         retried = 1;
+        rc = VC_OK; /* again, into the larger buffer */
     }
     Py_END_ALLOW_THREADS
     if (out == NULL)
@@ -103,22 +118,35 @@ static PyObject *run(vc_reader *reader, const char *key, Py_ssize_t key_len, con
     return result;
 }
 
-/* fast_get(reader: int, prefix: bytes, name: str, event: int, cls, make, id_prefix) ->
- * (secret, events waiting) or None (the general path must serve this read). */
+/* fast_get(reader: int, prefix: bytes | kind: int, name: str, event: int, cls, make,
+ * id_prefix) -> (secret, events waiting) or None (the general path must serve this read).
+ * Given a kind byte instead of the object's prefix, the reader computes the prefix from the
+ * name. */
 static PyObject *fast_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     char *prefix = NULL;
     Py_ssize_t prefix_len = 0;
     vc_reader *reader;
+    long kind = -1;
     (void)self;
     if (nargs != 7 || !PyType_Check(args[4])) {
         PyErr_SetString(PyExc_TypeError, "fast_get(reader, prefix, name, event, cls, make, id_prefix)");
         return NULL;
     }
     reader = PyLong_AsVoidPtr(args[0]);
-    if (reader == NULL || PyBytes_AsStringAndSize(args[1], &prefix, &prefix_len) < 0)
+    if (reader == NULL)
         return PyErr_Occurred() ? NULL : Py_BuildValue("");
-    return run(reader, prefix, prefix_len, NULL, 0, args + 2);
+    if (PyLong_Check(args[1])) {
+        kind = PyLong_AsLong(args[1]);
+        if (kind < 0 || kind > 255) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "fast_get: a kind is one byte");
+            return NULL;
+        }
+    } else if (PyBytes_AsStringAndSize(args[1], &prefix, &prefix_len) < 0) {
+        return NULL;
+    }
+    return run(reader, (int)kind, prefix, prefix_len, NULL, 0, args + 2);
 }
 
 /* fast_open(reader: int, key: bytes, blob: bytes, name: str, event: int, cls, make,
@@ -137,7 +165,7 @@ static PyObject *fast_open(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (reader == NULL || PyBytes_AsStringAndSize(args[1], &key, &key_len) < 0 ||
         PyBytes_AsStringAndSize(args[2], &blob, &blob_len) < 0)
         return PyErr_Occurred() ? NULL : Py_BuildValue("");
-    return run(reader, key, key_len, blob, blob_len, args + 3);
+    return run(reader, -1, key, key_len, blob, blob_len, args + 3);
 }
 
 /* Keys of more bytes than this are wrapped with the GIL released (the AES rounds of a

@@ -16,7 +16,21 @@
  *
  * vc_reader_open does the same for a sealed record the caller read from another store
  * (PostgreSQL): a reader made without a store (s NULL) serves only that call.
+ *
+ * vc_reader_objkey computes the store prefix of a name (engine._reads' objkey: kind byte ||
+ * HMAC-SHA256(index key, kind || lowercased name)[:16]) so that get_secret need not hash the
+ * name in Python. The HMAC's inner and outer SHA-256 states, keyed once with the vault's
+ * index key, live in the KEK's locked page (and are wiped with it); a call copies them to
+ * the stack and runs OpenSSL's SHA-256 over the short message: two compression-function
+ * runs, no key setup. The states are SHA256_CTX structures, because an EVP digest context
+ * keeps its state in a heap block of OpenSSL's that cannot be locked, kept out of core dumps
+ * or zeroed in a forked child; SHA256_Init/Update/Final are deprecated in OpenSSL 3.0 (not
+ * removed). Built against an OpenSSL without them, the reader hashes no names
+ * (vc_reader_names answers 0) and Python computes the prefix as before.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX: see above */
+#include <openssl/opensslconf.h>
+
 #include <lmdb.h>
 
 #include "vaultcore_native.h"
@@ -32,6 +46,12 @@
 
 #include <stdatomic.h>
 
+#include <openssl/crypto.h>
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+#include <openssl/sha.h>
+#define VC_NAME_HASH 1
+#endif
+
 #define V2_FORMAT 0x02
 #define V2_HEAD 52 /* format, vid(16), flags, created, updated, nbf, exp (4 x i64), name length */
 #define F_ENABLED 1
@@ -40,13 +60,25 @@
 #define TPL_PARTS 3
 #define TPL_MAX 4096
 
+#define HMAC_BLOCK 64
+
+/* The reader's own page: mlock()ed where RLIMIT_MEMLOCK allows, MADV_DONTDUMP,
+ * MADV_WIPEONFORK; vc_reader_wipe zeroes all of it (named becomes 0). */
+struct reader_keys {
+    uint8_t kek[64];
+#ifdef VC_NAME_HASH
+    SHA256_CTX inner, outer; /* HMAC-SHA256 keyed with the index key (RFC 2104) */
+#endif
+    int named; /* 1 while inner and outer hold the index key's states */
+};
+
 struct vc_reader {
     vc_store *store;
     MDB_dbi dbi;
     vc_dek_cache *cache;
     uint32_t term;
     size_t kek_len;
-    uint8_t *kek; /* in its own locked page */
+    struct reader_keys *keys; /* in its own locked page */
     size_t page;
     int locked;
     size_t aad_head_len;
@@ -61,13 +93,48 @@ struct vc_event_tpl {
 
 static atomic_uint_fast64_t g_request_counter = 1;
 
+_Static_assert(sizeof(struct reader_keys) <= 4096, "the reader's keys fit in one page");
+
+static int name_char(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+}
+
+#ifdef VC_NAME_HASH
+/* The HMAC-SHA256 states keyed with key into k (RFC 2104: a key longer than a block is
+ * hashed first); the padded key blocks are wiped. 1 on success. */
+static int key_names(struct reader_keys *k, const uint8_t *key, size_t key_len)
+{
+    uint8_t k0[HMAC_BLOCK], pad[HMAC_BLOCK];
+    SHA256_CTX c;
+    int ok = 1, j;
+    memset(k0, 0, sizeof(k0));
+    if (key_len > HMAC_BLOCK)
+        ok = SHA256_Init(&c) && SHA256_Update(&c, key, key_len) && SHA256_Final(k0, &c);
+    else
+        memcpy(k0, key, key_len);
+    for (j = 0; j < HMAC_BLOCK; j++)
+        pad[j] = k0[j] ^ 0x36;
+    ok = ok && SHA256_Init(&k->inner) && SHA256_Update(&k->inner, pad, HMAC_BLOCK);
+    for (j = 0; j < HMAC_BLOCK; j++)
+        pad[j] = k0[j] ^ 0x5c;
+    ok = ok && SHA256_Init(&k->outer) && SHA256_Update(&k->outer, pad, HMAC_BLOCK);
+    OPENSSL_cleanse(&c, sizeof(c));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(k0, sizeof(k0));
+    k->named = ok;
+    return ok;
+}
+#endif
+
 int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *kek, size_t kek_len,
-                  uint32_t term, const uint8_t *aad_head, size_t aad_head_len, vc_reader **out)
+                  uint32_t term, const uint8_t *aad_head, size_t aad_head_len, const uint8_t *index_key,
+                  size_t index_key_len, vc_reader **out)
 {
     vc_reader *r;
     void *p;
     if (cache == NULL || kek == NULL || out == NULL || kek_len == 0 || kek_len > 64 || aad_head == NULL ||
-        aad_head_len > VC_STORE_MAX_AAD - VC_STORE_MAX_KEY)
+        aad_head_len > VC_STORE_MAX_AAD - VC_STORE_MAX_KEY || (index_key == NULL && index_key_len != 0))
         return VC_ERR_PARAM;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -83,9 +150,15 @@ int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *
     (void)madvise(p, r->page, MADV_WIPEONFORK);
 #endif
     r->locked = mlock(p, r->page) == 0;
-    r->kek = p;
-    memcpy(r->kek, kek, kek_len);
+    r->keys = p;
+    memcpy(r->keys->kek, kek, kek_len);
     r->kek_len = kek_len;
+#ifdef VC_NAME_HASH
+    if (index_key_len != 0 && !key_names(r->keys, index_key, index_key_len)) {
+        vc_reader_free(r);
+        return VC_ERR_INTERNAL;
+    }
+#endif
     r->store = s;
     r->dbi = dbi;
     r->cache = cache;
@@ -100,19 +173,59 @@ void vc_reader_free(vc_reader *r)
 {
     if (r == NULL)
         return;
-    vc_cleanse(r->kek, r->page);
+    vc_cleanse(r->keys, r->page);
     if (r->locked)
-        munlock(r->kek, r->page);
-    munmap(r->kek, r->page);
+        munlock(r->keys, r->page);
+    munmap(r->keys, r->page);
     free(r);
 }
 
 int vc_reader_locked(const vc_reader *r) { return r->locked; }
 
+int vc_reader_names(const vc_reader *r) { return r->keys->named; }
+
 void vc_reader_wipe(vc_reader *r)
 {
-    /* The page stays mapped: a read racing with this fails authentication and falls back. */
-    vc_cleanse(r->kek, r->page);
+    /* The page stays mapped: a read racing with this fails authentication and falls back;
+     * a store key computed from half-wiped states finds nothing, or a record whose stored
+     * name differs from the one asked for, which vc_reader_get refuses. */
+    vc_cleanse(r->keys, r->page);
+}
+
+int vc_reader_objkey(vc_reader *r, uint8_t kind, const uint8_t *name, size_t name_len, uint8_t *okey)
+{
+#ifdef VC_NAME_HASH
+    uint8_t msg[1 + VC_NAME_MAX], inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
+    SHA256_CTX c;
+    size_t i;
+    int ok;
+#endif
+    size_t j;
+    if (r == NULL || okey == NULL || name == NULL || name_len == 0 || name_len > VC_NAME_MAX)
+        return VC_ERR_PARAM;
+    for (j = 0; j < name_len; j++) /* engine._validation.check_name: [0-9A-Za-z-]{1,127} */
+        if (!name_char(name[j]))
+            return VC_ERR_PARAM;
+#ifdef VC_NAME_HASH
+    if (!r->keys->named)
+        return VC_ERR_GONE;
+    msg[0] = kind;
+    for (i = 0; i < name_len; i++) /* str.lower() of these characters */
+        msg[1 + i] = name[i] >= 'A' && name[i] <= 'Z' ? (uint8_t)(name[i] + 32) : name[i];
+    c = r->keys->inner;
+    ok = SHA256_Update(&c, msg, 1 + name_len) && SHA256_Final(inner, &c);
+    c = r->keys->outer;
+    ok = ok && SHA256_Update(&c, inner, sizeof(inner)) && SHA256_Final(mac, &c);
+    okey[0] = kind;
+    memcpy(okey + 1, mac, VC_OBJKEY_SIZE - 1);
+    OPENSSL_cleanse(&c, sizeof(c));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return ok ? VC_OK : VC_ERR_INTERNAL;
+#else
+    (void)kind;
+    return VC_ERR_GONE;
+#endif
 }
 
 int vc_event_tpl_new(vc_auditq *q, const uint8_t *head, size_t head_len, const uint8_t *middle,
@@ -183,11 +296,6 @@ static int utf8_valid(const uint8_t *s, size_t n)
         }
     }
     return 1;
-}
-
-static int name_char(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
 }
 
 /* Where the value starts in a format 2 version record of n bytes, after checking it is
@@ -326,7 +434,7 @@ int vc_reader_get(vc_reader *r, const uint8_t *prefix, size_t prefix_len, const 
     *queued = 0;
     rc = vc_store_lookup(r->store, r->dbi, prefix, prefix_len, NULL, 0, &txn, &k, &v);
     if (rc == 0) {
-        rc = vc_store_open_found(&k, &v, r->cache, r->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
+        rc = vc_store_open_found(&k, &v, r->cache, r->keys->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
                                  out_cap, out_len);
         vc_store_done(r->store, txn);
     }
@@ -348,7 +456,7 @@ int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8
     k.mv_size = key_len;
     v.mv_data = (void *)blob;
     v.mv_size = blob_len;
-    rc = vc_store_open_found(&k, &v, r->cache, r->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
+    rc = vc_store_open_found(&k, &v, r->cache, r->keys->kek, r->kek_len, r->term, r->aad_head, r->aad_head_len, out,
                              out_cap, out_len);
     return finish(rc, out, out_cap, out_len, name, name_len, event, value_at, queued);
 }

@@ -77,14 +77,28 @@ int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, co
 /* The bound reader (vaultcore_reader.c): one record type of one store with its DEK cache,
  * keyring term, KEK (copied into a locked page, wiped by vc_reader_free) and AAD head.
  * Free it before the store's gate and the cache. Made with s NULL (dbi unused), it serves
- * vc_reader_open only. */
+ * vc_reader_open only. With an index key (index_key_len > 0; ABI 7) the page also holds
+ * the HMAC-SHA256 states keyed with it, and vc_reader_objkey computes store prefixes. */
 typedef struct vc_reader vc_reader;
 int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *kek, size_t kek_len,
-                  uint32_t term, const uint8_t *aad_head, size_t aad_head_len, vc_reader **out);
+                  uint32_t term, const uint8_t *aad_head, size_t aad_head_len, const uint8_t *index_key,
+                  size_t index_key_len, vc_reader **out);
 void vc_reader_free(vc_reader *r);
 int vc_reader_locked(const vc_reader *r);
-/* Wipe the KEK now (the vault closed); reads then fail over to the general path. */
+/* 1 if vc_reader_objkey can compute store prefixes now (an index key was given and has not
+ * been wiped, in this process), else 0. Not a status. */
+int vc_reader_names(const vc_reader *r);
+/* Wipe the KEK and the index key's states now (the vault closed); reads then fail over to
+ * the general path. */
 void vc_reader_wipe(vc_reader *r);
+
+/* The store prefix of an object: okey (VC_OBJKEY_SIZE bytes) = kind || the first 16 bytes
+ * of HMAC-SHA256(index key, kind || name lowercased), engine._reads' objkey. VC_ERR_PARAM if
+ * name is not 1..VC_NAME_MAX characters of [0-9A-Za-z-] (engine._validation.check_name);
+ * VC_ERR_GONE if the reader has no index key (none given, wiped, inherited through fork(),
+ * or an OpenSSL without SHA256_Init); the caller then computes it. */
+enum { VC_OBJKEY_SIZE = 17, VC_NAME_MAX = 127 };
+int vc_reader_objkey(vc_reader *r, uint8_t kind, const uint8_t *name, size_t name_len, uint8_t *okey);
 
 /* A read's audit event: body = head || object id || middle || request counter (12 hex
  * digits) || tail || time "%lld.%06ld}", queued on q (the template does not own q). */
@@ -113,9 +127,9 @@ int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8
                    const uint8_t *name, size_t name_len, vc_event_tpl *event, uint8_t *out, size_t out_cap,
                    size_t *out_len, size_t *value_at, size_t *queued);
 
-/* Adds fast_get and fast_open, the CPython entry points of vc_reader_get and
- * vc_reader_open (vaultcore_pyfast.c), to the vaultcore._native module. VC_OK or
- * VC_ERR_INTERNAL. */
+/* Adds fast_get and fast_open, the CPython entry points of vc_reader_get (with
+ * vc_reader_objkey when given a kind byte instead of a prefix) and vc_reader_open
+ * (vaultcore_pyfast.c), to the vaultcore._native module. VC_OK or VC_ERR_INTERNAL. */
 int vc_py_export(void);
 
 /* Watches (vaultcore_watch.c): a copy of one record as found (its key and sealed bytes) and

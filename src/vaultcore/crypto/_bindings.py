@@ -1058,7 +1058,7 @@ class RecordOpener:
 
     def __init__(self, cache: Any, kek: bytes, term: int, aad_head: bytes) -> None:
         ptr = ffi.new("vc_reader **")
-        rc = lib.vc_reader_new(ffi.NULL, 0, cache, kek, len(kek), term, aad_head, len(aad_head), ptr)
+        rc = lib.vc_reader_new(ffi.NULL, 0, cache, kek, len(kek), term, aad_head, len(aad_head), ffi.NULL, 0, ptr)
         if rc:
             _raise(rc)
         self._r: Any = ffi.gc(ptr[0], lib.vc_reader_free)

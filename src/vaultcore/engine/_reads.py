@@ -37,6 +37,11 @@ __all__ = [
 #: Names whose store key the engine remembers (LRU); ~0.2 KB each.
 OBJKEY_MEMO = 32_768
 
+# What the bound native reader of versions does (LifecycleReads._bind): reads the store and
+# computes the prefix from the name; reads the store given the prefix; opens a record
+# another store read.
+_HASHES, _READS, _OPENS = 2, 1, 0
+
 OBJECTS, VERSIONS, DELETED, DVERSIONS, PURGEQ = b"objects", b"versions", b"deleted", b"dversions", b"purgeq"
 
 
@@ -54,7 +59,7 @@ class LifecycleReads:
         self._find_open = getattr(ctx.store, "find_open", None)
         self._opener = ctx.envelope.opener(RecordType.VERSION)
         # The store's bound native reader of versions and the key material it was bound to.
-        self._bound: tuple[object, Any, int, Any, bool] | None = None
+        self._bound: tuple[object, Any, int, Any, int] | None = None
         #: Called after a purge commits with the erased versions (HSM keys free token objects).
         self.on_erased: Callable[[Kind, list[VersionRecord]], None] | None = None
 
@@ -190,18 +195,25 @@ class LifecycleReads:
         disabled, under another term, an older format, damaged, a resize or close under
         way): :meth:`get` then decides and raises.
 
-        A name found in the memo is not moved to its recent end here (that costs as much as
-        the lookup): a name read only this way may be hashed again after 32k others.
+        On LMDB the native reader also computes the object's store prefix from *name* (the
+        keyed states of the index key in its locked page, the name checked as
+        :func:`~vaultcore.engine._validation.check_name` does; an invalid name answers None
+        and :meth:`get` raises), so the memo of :meth:`objkey` is neither consulted nor
+        filled: the C hash costs less than the memo's lookup, and with more names than the
+        memo holds most reads would miss it. Otherwise a name found in the memo is not moved
+        to its recent end here (that costs as much as the lookup).
         """
         bound = self._bound
         if bound is None or bound[0] is not self._ctx._keyring:
             bound = self._bind()
             if bound is None:
                 return None
+        if bound[4] == _HASHES:  # the store reads in the same call, which hashes the name
+            return bound[1](bound[2], kind.byte, name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
         okey = self._objkeys.get((kind.byte, name))
         if okey is None:
             okey = self.objkey(kind, name)
-        if bound[4]:  # the store reads in the same call
+        if bound[4] == _READS:  # the store reads in the same call
             return bound[1](bound[2], okey, name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
         self._ctx.check_open()
         found = self._ctx.store.find(VERSIONS, okey)  # (another store: one round trip)
@@ -209,19 +221,24 @@ class LifecycleReads:
             return None
         return bound[1](bound[2], found[0], found[1], name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
 
-    def _bind(self) -> tuple[object, Any, int, Any, bool] | None:
+    def _bind(self) -> tuple[object, Any, int, Any, int] | None:
         """The native reader of versions bound to the current keyring, as (keyring, entry
-        point, its first argument, the reader, whether it reads from the store itself): the
-        store's own (LMDB) or, for other stores, an opener of the records they return."""
+        point, its first argument, the reader, what it does: ``_HASHES``, ``_READS`` or
+        ``_OPENS``): the store's own (LMDB), which also hashes names with the index key, or,
+        for other stores, an opener of the records they return."""
         ring = self._ctx.keyring
         native = self._ctx.envelope.native_key(RecordType.VERSION)
         if native is None:
             return None
         make = getattr(self._ctx.store, "reader", None)
-        reader = make(VERSIONS, *native) if make is not None else _bindings.RecordOpener(*native)
-        self._ctx.envelope.readers.append(reader)  # its KEK copy is wiped with the vault
+        if make is not None:
+            reader = make(VERSIONS, *native, index_key=ring.index_key)
+            mode = _HASHES if reader.names else _READS
+        else:
+            reader, mode = _bindings.RecordOpener(*native), _OPENS
+        self._ctx.envelope.readers.append(reader)  # its key copies are wiped with the vault
         entry, handle = reader.entry
-        self._bound = (ring, entry, handle, reader, make is not None)
+        self._bound = (ring, entry, handle, reader, mode)
         return self._bound
 
     def get_cached(

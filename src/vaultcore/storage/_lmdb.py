@@ -337,12 +337,13 @@ class LmdbStore:
         except MdbError as exc:
             raise _translate(exc, "read failed") from None
 
-    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes) -> Any:
+    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes, index_key: bytes = b"") -> Any:
         """A native reader of *db* bound to this store and the given key material (the fused
-        ``get_secret``: see ``storage._mdb.Reader``). Its reads fall back (None) once the
-        environment is closed, resized by another process or inherited through fork()."""
+        ``get_secret``: see ``storage._mdb.Reader``; with *index_key* it hashes names
+        itself). Its reads fall back (None) once the environment is closed, resized by
+        another process or inherited through fork()."""
         try:
-            return self._shared.env.reader(db, cache, kek, term, aad_head)
+            return self._shared.env.reader(db, cache, kek, term, aad_head, index_key)
         except MdbError as exc:
             raise _translate(exc, "read failed") from None
 

@@ -203,9 +203,9 @@ class Env:
                 return kview[0 : ksize[0]], ffi.buffer(out, size[0])[:]
         return self._status(rc)
 
-    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes) -> Reader:
+    def reader(self, db: bytes, cache: Any, kek: bytes, term: int, aad_head: bytes, index_key: bytes = b"") -> Reader:
         """A :class:`Reader` of *db* bound to this environment and the given key material."""
-        return Reader(self, self.dbs[db], cache, kek, term, aad_head)
+        return Reader(self, self.dbs[db], cache, kek, term, aad_head, index_key)
 
     def watch(self, prefix: bytes, key: bytes | None, found_key: bytes, blob: bytes) -> Any:
         """A watch on the record that :meth:`find` (*prefix*, *key*) just returned as
@@ -467,13 +467,19 @@ class Reader:
     It keeps the environment's gate, the database, the DEK cache, the keyring term, a copy
     of that term's KEK in a locked C page (wiped when the reader is freed) and the AAD head,
     so a read passes only the object's prefix, its name and the audit event's template.
+    Given the vault's *index_key*, the same page holds the HMAC-SHA256 states keyed with it
+    and a read may pass the object's kind byte instead of its prefix (:attr:`names`).
     """
 
     __slots__ = ("_addr", "_cache", "_env", "_r")
 
-    def __init__(self, env: Env, dbi: int, cache: Any, kek: bytes, term: int, aad_head: bytes) -> None:
+    def __init__(
+        self, env: Env, dbi: int, cache: Any, kek: bytes, term: int, aad_head: bytes, index_key: bytes = b""
+    ) -> None:
         ptr = ffi.new("vc_reader **")
-        rc = lib.vc_reader_new(env._gate, dbi, cache, kek, len(kek), term, aad_head, len(aad_head), ptr)
+        rc = lib.vc_reader_new(
+            env._gate, dbi, cache, kek, len(kek), term, aad_head, len(aad_head), index_key, len(index_key), ptr
+        )
         if rc:
             raise InvalidParameterError("key material out of range for the native reader")
         self._r: Any = ffi.gc(ptr[0], lib.vc_reader_free)
@@ -486,8 +492,27 @@ class Reader:
         """Whether the KEK's page is locked in memory (mlock)."""
         return bool(lib.vc_reader_locked(self._r))
 
+    @property
+    def names(self) -> bool:
+        """Whether the reader computes store prefixes from names (:meth:`objkey`): it was
+        given an index key, has not been wiped and the core was built with OpenSSL's
+        ``SHA256_CTX`` functions."""
+        return bool(lib.vc_reader_names(self._r))
+
+    def objkey(self, kind: int, name: str) -> bytes | None:
+        """The store prefix of object *name* of kind byte *kind* (``vc_reader_objkey``, what
+        ``engine._reads``' ``objkey`` computes in Python); None if *name* is not a valid
+        object name or the reader hashes no names. For tests: reads compute it inside
+        ``fast_get``."""
+        raw = name.encode("utf-8", "surrogatepass")
+        out = ffi.new("uint8_t[]", lib.VC_OBJKEY_SIZE)
+        if lib.vc_reader_objkey(self._r, kind, raw, len(raw), out):
+            return None
+        return bytes(ffi.buffer(out))
+
     def wipe(self) -> None:
-        """Wipe the KEK copy (the vault closed); later reads take the general path."""
+        """Wipe the KEK copy and the index key's states (the vault closed); later reads take
+        the general path."""
         lib.vc_reader_wipe(self._r)
 
     @property
@@ -497,10 +522,14 @@ class Reader:
         reader alive)."""
         return _fast_get, self._addr
 
-    def get(self, prefix: bytes, name: str, event: int, cls: type, make: Any, id_prefix: str) -> tuple[Any, int] | None:
+    def get(
+        self, prefix: bytes | int, name: str, event: int, cls: type, make: Any, id_prefix: str
+    ) -> tuple[Any, int] | None:
         """The latest record under *prefix* if the fast path may serve it (see
         ``vc_reader_get``; *name* must be the record's, case aside): (an instance of *cls*
         holding the value and the record, audit events now waiting), its event queued
         through the template at address *event* (0: none). None: take the general path. One
-        CPython-level call (``fast_get``), the GIL released inside."""
+        CPython-level call (``fast_get``), the GIL released inside. *prefix* may be the
+        object's kind byte instead: the prefix is then computed from *name* in the same call
+        (:meth:`objkey`), and a name that is not valid answers None."""
         return _fast_get(self._addr, prefix, name, event, cls, make, id_prefix)  # type: ignore[no-any-return]
