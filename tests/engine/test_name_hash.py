@@ -23,6 +23,7 @@ from corehelpers import run_in_child
 from vaultcore import InvalidParameterError, KeyVaultSecret, RawKeyCredential, Vault
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._models import FusedSecret
+from vaultcore.engine._reads import _HASHES, _READS
 from vaultcore.engine._records import Kind
 from vaultcore.engine._validation import check_name
 
@@ -177,3 +178,24 @@ def test_a_forked_child_inherits_no_index_key_states(tmp_path: Any) -> None:
         assert reader.names
         assert run_in_child(lambda: [reader.names, reader.objkey(1, "s")]) == [False, None]  # MADV_WIPEONFORK
         assert reader.names
+
+
+def test_a_reader_that_hashes_no_names_is_given_the_prefix(tmp_path: Any) -> None:
+    """An OpenSSL without ``SHA256_CTX`` functions: the engine computes the prefix in Python
+    (its memo) and passes it to the same native call."""
+    with Vault.create(tmp_path / "v", RawKeyCredential(KEY)) as v:
+        v.secrets.set_secret("Some-Name", "v")
+        engine = v.secrets._engine  # type: ignore[attr-defined]
+        ring, _, _, _, mode = engine._bind()
+        assert mode == _HASHES
+        ctx = v._ctx  # type: ignore[attr-defined]
+        plain = ctx.store.reader(b"versions", *ctx.envelope.native_key(RecordType.VERSION))
+        ctx.envelope.readers.append(plain)
+        engine._bound = (ring, *plain.entry, plain, _READS)
+        engine._objkeys.clear()
+        got = v.secrets.get_secret("some-name")
+        assert type(got) is FusedSecret and got.value == "v"
+        assert (Kind.SECRET.byte, "some-name") in engine._objkeys
+        with pytest.raises(InvalidParameterError):
+            v.secrets.get_secret("bad name")
+        assert engine._bound[3] is plain
