@@ -244,19 +244,15 @@ class Lifecycle(LifecycleReads):
             objs = ObjectRecord.new_many([new_names[i] for i in oorder], now)
             okeys_sorted = [new_okeys[i] for i in oorder]
             for i in range(0, len(okeys_sorted), _CHUNK):
-                part = okeys_sorted[i : i + _CHUNK]
                 insert(
-                    OBJECTS, zip(part, envelope.seal_many(RecordType.OBJECT, part, objs[i : i + _CHUNK]), strict=True)
+                    OBJECTS, envelope.seal_keyed(RecordType.OBJECT, okeys_sorted[i : i + _CHUNK], objs[i : i + _CHUNK])
                 )
         plain = template.to_bytes_many(
             [displays[i] for i in order], [vids[i] for i in order], [payloads[i] for i in order]
         )
         keys = [keys[i] for i in order]
         for i in range(0, count, _CHUNK):
-            part = keys[i : i + _CHUNK]
-            insert(
-                VERSIONS, zip(part, envelope.seal_many(RecordType.VERSION, part, plain[i : i + _CHUNK]), strict=True)
-            )
+            insert(VERSIONS, envelope.seal_keyed(RecordType.VERSION, keys[i : i + _CHUNK], plain[i : i + _CHUNK]))
         versions = [vid.hex() for vid in vids]
         self._ctx.emit_same_in(
             txn, f"{kind.title}NewVersionCreated", kind.title, displays, versions, new.not_before, new.expires_on

@@ -76,15 +76,13 @@ class SecretClient:
         base = self._props(done.record).__dict__
         prefix = f"{self._ctx.settings.url}/{_KIND.collection}/"
         tags = done.record.tags
-        out = []
-        for name, version in zip(done.names, done.versions, strict=True):
-            fields = base.copy()
-            fields["id"] = f"{prefix}{name}/{version}"
-            fields["name"] = name
-            fields["version"] = version
-            fields["tags"] = dict(tags)
-            out.append(fast_init(SecretProperties, fields))
-        return out
+        return [
+            fast_init(
+                SecretProperties,
+                {**base, "id": f"{prefix}{name}/{version}", "name": name, "version": version, "tags": dict(tags)},
+            )
+            for name, version in zip(done.names, done.versions, strict=True)
+        ]
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
         return DeletedSecret(
