@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from vaultcore._frozen import Frozen
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._reads import (
@@ -66,19 +66,55 @@ _CHUNK = 512  # records sealed and handed to the store at a time by a bulk write
 _DAY = 86400
 
 
-@dataclass(frozen=True)
-class NewVersion:
+class NewVersion(Frozen):
     """What a client supplies to create one version."""
 
-    payload: bytes = field(repr=False)  # the secret value or key material
-    enabled: bool = True
-    not_before: int | None = None
-    expires_on: int | None = None
-    tags: dict[str, str] | None = None
-    content_type: str | None = None
-    managed: bool = False
-    extra: dict[str, Any] | None = None
-    version: str | None = None  # only for restore: keep the original id
+    _fields = (
+        "payload",
+        "enabled",
+        "not_before",
+        "expires_on",
+        "tags",
+        "content_type",
+        "managed",
+        "extra",
+        "version",
+    )
+    _unprinted = frozenset({"payload"})  # the secret value or key material
+
+    payload: bytes
+    enabled: bool
+    not_before: int | None
+    expires_on: int | None
+    tags: dict[str, str] | None
+    content_type: str | None
+    managed: bool
+    extra: dict[str, Any] | None
+    version: str | None  # only for restore: keep the original id
+
+    def __init__(
+        self,
+        payload: bytes,
+        enabled: bool = True,
+        not_before: int | None = None,
+        expires_on: int | None = None,
+        tags: dict[str, str] | None = None,
+        content_type: str | None = None,
+        managed: bool = False,
+        extra: dict[str, Any] | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.__dict__.update(
+            payload=payload,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            tags=tags,
+            content_type=content_type,
+            managed=managed,
+            extra=extra,
+            version=version,
+        )
 
     def record(self, name: str, vid: bytes, now: int) -> VersionRecord:
         """The stored version this describes, named *name*, with id *vid*, created *now*."""
