@@ -1,25 +1,47 @@
-"""Immutable value objects for internal records, without :mod:`dataclasses`.
+"""Immutable value objects without importing :mod:`dataclasses` (issue 12's cold start).
 
 A frozen dataclass generates its methods with ``exec`` when its module is imported (~0.8 ms
-each on this project's machine), and six internal types on the path of an open and a first
-read paid ~5 ms of a new process's cold start for it (issue 12). Their ``__init__`` is
-written by hand; the rest is shared here: immutability, equality and hash by fields, a
-``repr`` that leaves out what must not be printed, and :meth:`Frozen.evolve` (what
-``dataclasses.replace`` did). Public result types stay dataclasses.
+each on this project's machine), and ``dataclasses`` imports ``inspect`` (with ``ast``,
+``dis`` and ``tokenize``): together ~60M instructions, a third of an open and a first read
+in a new process. The records and result types on that path write their ``__init__`` by
+hand; the rest is shared here: immutability, equality and hash by fields, a ``repr`` that
+leaves out what must not be printed, :meth:`Frozen.evolve`, and for public types
+(:class:`DataclassView`) everything ``dataclasses.fields`` / ``replace`` / ``asdict`` /
+``is_dataclass`` need, built on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NoReturn, Self
+from collections.abc import Callable
+from typing import Any, ClassVar, NoReturn, Self, dataclass_transform
 
-__all__ = ["Frozen"]
+__all__ = ["DataclassView", "Frozen", "field"]
 
 
+class _Factory:
+    """A default made per instance (what :func:`field` returns)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
+def field(*, default_factory: Callable[[], Any]) -> Any:
+    """``dataclasses.field(default_factory=...)`` for a :class:`Frozen` class: the class
+    attribute says what ``__init__`` defaults to (for type checkers and the dataclass view);
+    ``__init__`` makes the value."""
+    return _Factory(default_factory)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 class Frozen:
     """Base of an immutable record whose fields live in its ``__dict__``.
 
     A subclass names its fields in :attr:`_fields` (in order) and fills ``self.__dict__`` in
-    its ``__init__``, which takes every field as a keyword (``evolve`` calls it).
+    its ``__init__``, which takes every field as a keyword (``evolve`` calls it). Assigning
+    or deleting a field raises ``dataclasses.FrozenInstanceError``, as a frozen dataclass
+    does (imported only then).
     """
 
     __slots__ = ()
@@ -29,11 +51,19 @@ class Frozen:
     #: Fields left out of ``repr`` (values, key material).
     _unprinted: ClassVar[frozenset[str]] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        type.__setattr__(cls, "__match_args__", cls._fields)
+
     def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is immutable")
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}: {type(self).__name__} is immutable")
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def _values(self) -> tuple[Any, ...]:
         d = self.__dict__
@@ -50,7 +80,7 @@ class Frozen:
     def __repr__(self) -> str:
         d, hidden = self.__dict__, self._unprinted
         shown = ", ".join(f"{name}={d[name]!r}" for name in self._fields if name not in hidden)
-        return f"{type(self).__name__}({shown})"
+        return f"{type(self).__qualname__}({shown})"
 
     def evolve(self, **changes: Any) -> Self:
         """A copy with *changes* (field names as keywords), made through ``__init__``."""
@@ -59,3 +89,50 @@ class Frozen:
             raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
         d = self.__dict__
         return type(self)(**{name: changes.get(name, d[name]) for name in self._fields})
+
+
+class _Fields:
+    """``__dataclass_fields__`` (or ``__dataclass_params__``) of a :class:`DataclassView`
+    class, from a dataclass of the same fields made on first use and kept per class."""
+
+    def __init__(self, attr: str) -> None:
+        self._attr = attr
+
+    def __get__(self, obj: object, owner: type[DataclassView]) -> Any:
+        shadow = owner.__dict__.get("_shadow")
+        if shadow is None:
+            shadow = _shadow_of(owner)
+            type.__setattr__(owner, "_shadow", shadow)
+        return getattr(shadow, self._attr)
+
+
+def _shadow_of(cls: type[DataclassView]) -> type:
+    import dataclasses
+    import inspect  # (dataclasses imports it anyway)
+
+    declared: dict[str, tuple[Any, Any]] = {}  # name -> (annotation, default) where declared
+    for klass in reversed(cls.__mro__):
+        for name, hint in inspect.get_annotations(klass).items():
+            declared[name] = (hint, klass.__dict__.get(name, dataclasses.MISSING))
+    spec = []
+    for name in cls._fields:
+        hint, default = declared[name]
+        shown = name not in cls._unprinted
+        if isinstance(default, _Factory):
+            spec.append((name, hint, dataclasses.field(default_factory=default.make, repr=shown)))
+        else:
+            spec.append((name, hint, dataclasses.field(default=default, repr=shown)))
+    return dataclasses.make_dataclass(cls.__name__, spec, frozen=True)
+
+
+class DataclassView(Frozen):
+    """A :class:`Frozen` public type that ``dataclasses`` functions accept as a dataclass
+    (``fields``, ``replace``, ``asdict``, ``astuple``, ``is_dataclass``), so that a result
+    type can stop being a dataclass without its users noticing: ``__dataclass_fields__`` and
+    ``__dataclass_params__`` are those of a frozen dataclass of the same fields and defaults
+    (the class attributes), made the first time one of them is read."""
+
+    __slots__ = ()
+
+    __dataclass_fields__: ClassVar[Any] = _Fields("__dataclass_fields__")
+    __dataclass_params__: ClassVar[Any] = _Fields("__dataclass_params__")

@@ -27,7 +27,7 @@ import hmac
 import json
 from typing import Any, NoReturn
 
-from vaultcore._frozen import Frozen
+from vaultcore._frozen import Frozen, field
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import IntegrityError
 
@@ -69,8 +69,8 @@ class Keyring(Frozen):
     index_key: bytes
     domain_id: bytes
     domain_key: bytes
-    retired_audit_keys: dict[int, bytes]
-    _cache: dict[tuple[str, int], bytes]
+    retired_audit_keys: dict[int, bytes] = field(default_factory=dict)
+    _cache: dict[tuple[str, int], bytes] = field(default_factory=dict)
 
     def __init__(
         self,

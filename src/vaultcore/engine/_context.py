@@ -76,7 +76,7 @@ class VaultSettings(Frozen):
     retention_days: int
     purge_protection: bool
     created_on: int
-    allow_software_oct: bool
+    allow_software_oct: bool = False
 
     def __init__(
         self,

@@ -83,14 +83,14 @@ class NewVersion(Frozen):
     _unprinted = frozenset({"payload"})  # the secret value or key material
 
     payload: bytes
-    enabled: bool
-    not_before: int | None
-    expires_on: int | None
-    tags: dict[str, str] | None
-    content_type: str | None
-    managed: bool
-    extra: dict[str, Any] | None
-    version: str | None  # only for restore: keep the original id
+    enabled: bool = True
+    not_before: int | None = None
+    expires_on: int | None = None
+    tags: dict[str, str] | None = None
+    content_type: str | None = None
+    managed: bool = False
+    extra: dict[str, Any] | None = None
+    version: str | None = None  # only for restore: keep the original id
 
     def __init__(
         self,

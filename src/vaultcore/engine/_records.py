@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from vaultcore._frozen import Frozen
+from vaultcore._frozen import Frozen, field
 from vaultcore.exceptions import IntegrityError
 
 __all__ = ["DeletedRecord", "Kind", "ObjectRecord", "VersionRecord", "decode", "encode"]
@@ -95,11 +95,11 @@ class VersionRecord(Frozen):
     expires_on: int | None
     created_on: int
     updated_on: int
-    tags: dict[str, str]
-    content_type: str | None
-    managed: bool
-    extra: dict[str, Any]
-    payload: bytes
+    tags: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    managed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    payload: bytes = b""
 
     def __init__(
         self,
@@ -245,7 +245,7 @@ class ObjectRecord(Frozen):
 
     name: str
     created_on: int
-    extra: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, name: str, created_on: int, extra: dict[str, Any] | None = None) -> None:
         self.__dict__.update(name=name, created_on=created_on, extra={} if extra is None else extra)

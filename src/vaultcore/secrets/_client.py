@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -243,7 +242,7 @@ class SecretClient:
         value, content_type = convert_secret_value(
             secret.value, props.content_type, out_content_type, managed=props.managed
         )
-        return KeyVaultSecret(dataclasses.replace(props, content_type=content_type), value)
+        return KeyVaultSecret(props.evolve(content_type=content_type), value)
 
     @operation("SecretList", A.SECRET_READ_METADATA)
     def list_properties_of_secrets(self) -> Iterator[SecretProperties]:
