@@ -8,7 +8,7 @@ from vaultcore.events._outbox import _uuid4_strs
 
 
 def test_event_ids_are_distinct_random_uuid4s_in_canonical_text() -> None:
-    for count in (0, 1, 2, 1000):
+    for count in (0, 1, 2, 31, 32, 33, 1000):  # both ways of laying them out
         ids = _uuid4_strs(count)
         assert len(ids) == count == len(set(ids))
         for ident in ids:
