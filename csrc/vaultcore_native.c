@@ -899,13 +899,53 @@ int vc_open_record(const uint8_t *kek, size_t kek_len, const uint8_t *blob, size
     return ok ? VC_OK : VC_ERR_AUTH;
 }
 
+/* The AAD of each record: either one per record (aads, aad_lens), or head || key with
+ * fixed-length keys (keys != NULL; a bulk write binds each record to its store key without
+ * building N AADs in Python). */
+typedef struct {
+    const uint8_t *aads;
+    const size_t *aad_lens;
+    const uint8_t *head;
+    size_t head_len;
+    const uint8_t *keys;
+    size_t key_len;
+} aad_src;
+
+static int seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                        size_t prefix_len, aad_src a, const uint8_t *pts, const size_t *pt_lens,
+                        uint8_t *out, size_t out_len);
+
 int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
                     size_t prefix_len, const uint8_t *aads, const size_t *aad_lens,
                     const uint8_t *pts, const size_t *pt_lens, uint8_t *out, size_t out_len)
 {
+    aad_src a = {aads, aad_lens, NULL, 0, NULL, 0};
+    size_t tot_aad, dummy;
+    if (n > 0 && !sum_lens(n, aad_lens, 0, &tot_aad, &dummy))
+        return VC_ERR_PARAM;
+    return seal_records(n, kek, kek_len, prefix, prefix_len, a, pts, pt_lens, out, out_len);
+}
+
+int vc_seal_records_keyed(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                          size_t prefix_len, const uint8_t *head, size_t head_len,
+                          const uint8_t *keys, size_t key_len, const uint8_t *pts,
+                          const size_t *pt_lens, uint8_t *out, size_t out_len)
+{
+    aad_src a = {NULL, NULL, head, head_len, keys, key_len};
+    if (head_len + key_len > VC_MAX_AAD || head_len + key_len < head_len)
+        return VC_ERR_PARAM;
+    return seal_records(n, kek, kek_len, prefix, prefix_len, a, pts, pt_lens, out, out_len);
+}
+
+static int seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                        size_t prefix_len, aad_src a, const uint8_t *pts, const size_t *pt_lens,
+                        uint8_t *out, size_t out_len)
+{
+    const uint8_t *aads = a.aads;
+    uint8_t aad_buf[VC_MAX_AAD];
     EVP_CIPHER_CTX *wctx, *gctx;
     uint8_t *mem, *blk, *rnd, *work, local[SCRATCH_LOCAL];
-    size_t done, k, tot_pt, tot_aad, dummy, need;
+    size_t done, k, tot_pt, dummy, need;
     const size_t per = (16 + REC_RAND + VC_DEK_SIZE);
     size_t chunk = 0, memsz = 0;
     int st = VC_OK;
@@ -914,8 +954,10 @@ int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t 
         return VC_ERR_PARAM;
     if (n == 0)
         return out_len == 0 ? VC_OK : VC_ERR_PARAM;
-    if (!sum_lens(n, pt_lens, 0, &tot_pt, &dummy) || !sum_lens(n, aad_lens, 0, &tot_aad, &dummy))
+    if (!sum_lens(n, pt_lens, 0, &tot_pt, &dummy))
         return VC_ERR_PARAM;
+    if (a.keys != NULL)
+        memcpy(aad_buf, a.head, a.head_len);
     if (!mul_ok(n, prefix_len + VC_RECORD_OVERHEAD, &need) || !add_ok(&need, tot_pt) ||
         need != out_len)
         return VC_ERR_PARAM;
@@ -956,9 +998,15 @@ int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t 
             memcpy(o + prefix_len + 8, work + k * VC_DEK_SIZE, VC_DEK_SIZE);
             memcpy(o + prefix_len + REC_WRAP, nonce, REC_NONCE);
             ct = o + prefix_len + REC_WRAP + REC_NONCE;
-            st = gcm_run(gctx, 1, rnd + k * VC_DEK_SIZE, nonce, aads, aad_lens[i], pts, pl, ct,
-                         ct + pl);
-            aads += aad_lens[i];
+            if (a.keys == NULL) {
+                st = gcm_run(gctx, 1, rnd + k * VC_DEK_SIZE, nonce, aads, a.aad_lens[i], pts, pl,
+                             ct, ct + pl);
+                aads += a.aad_lens[i];
+            } else {
+                memcpy(aad_buf + a.head_len, a.keys + i * a.key_len, a.key_len);
+                st = gcm_run(gctx, 1, rnd + k * VC_DEK_SIZE, nonce, aad_buf,
+                             a.head_len + a.key_len, pts, pl, ct, ct + pl);
+            }
             pts += pl;
             o = ct + pl + 16;
         }

@@ -38,8 +38,9 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 7, /* 7: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
-                           vc_reader_names; fast_get takes a kind byte); 6: vc_hkdf_sha256; 5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
+    VC_ABI_VERSION = 8, /* 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+                           vc_reader_names; fast_get takes a kind byte); 7: vc_seal_records_keyed; 6: vc_hkdf_sha256;
+                           5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
                            record watches */
     VC_GCM_NONCE_SIZE = 12,
@@ -47,7 +48,8 @@ enum {
     VC_DEK_SIZE = 32,
     VC_WRAPPED_DEK_SIZE = 40,
     VC_RECORD_OVERHEAD = 68, /* wrapped DEK (40) + nonce (12) + tag (16) */
-    VC_MAX_PREFIX = 64
+    VC_MAX_PREFIX = 64,
+    VC_MAX_AAD = 192 /* head + key of vc_seal_records_keyed */
 };
 
 /* Version of this contract; the bindings refuse a mismatching build. */
@@ -160,6 +162,12 @@ int vc_open_record(const uint8_t *kek, size_t kek_len, const uint8_t *blob, size
 int vc_seal_records(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
                     size_t prefix_len, const uint8_t *aads, const size_t *aad_lens,
                     const uint8_t *pts, const size_t *pt_lens, uint8_t *out, size_t out_len);
+/* vc_seal_records with record i's AAD = head || keys[i * key_len ..] (head_len + key_len
+ * <= VC_MAX_AAD): a bulk write binds each record to its store key in one call. */
+int vc_seal_records_keyed(size_t n, const uint8_t *kek, size_t kek_len, const uint8_t *prefix,
+                          size_t prefix_len, const uint8_t *head, size_t head_len,
+                          const uint8_t *keys, size_t key_len, const uint8_t *pts,
+                          const size_t *pt_lens, uint8_t *out, size_t out_len);
 /* n blobs packed with lengths; out receives the plaintexts packed, record i taking
  * max(0, blob_lens[i] - prefix_len - 68) bytes (out_len = sum of those); ok[i] = 1 if
  * record i opened (failed slots zeroed). */

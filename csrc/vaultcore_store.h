@@ -77,7 +77,7 @@ int vc_txn_put_many(MDB_txn *txn, MDB_dbi dbi, size_t n, const uint8_t *keys, co
 /* The bound reader (vaultcore_reader.c): one record type of one store with its DEK cache,
  * keyring term, KEK (copied into a locked page, wiped by vc_reader_free) and AAD head.
  * Free it before the store's gate and the cache. Made with s NULL (dbi unused), it serves
- * vc_reader_open only. With an index key (index_key_len > 0; ABI 7) the page also holds
+ * vc_reader_open only. With an index key (index_key_len > 0; ABI 8) the page also holds
  * the HMAC-SHA256 states keyed with it, and vc_reader_objkey computes store prefixes. */
 typedef struct vc_reader vc_reader;
 int vc_reader_new(vc_store *s, MDB_dbi dbi, vc_dek_cache *cache, const uint8_t *kek, size_t kek_len,

@@ -55,6 +55,10 @@ NOT_ON_THE_COLD_PATH = (
     "cryptography",  # HKDF and the keyring's GCM run in the C core; ~12 ms of import saved
     "importlib.metadata",
     "logging",
+    # The records and result types are _frozen.Frozen classes, not dataclasses: ~60M
+    # instructions of generated methods and of inspect/ast/dis/tokenize not run.
+    "dataclasses",
+    "inspect",
 )
 
 _SCRIPT = """

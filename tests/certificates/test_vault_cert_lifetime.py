@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -219,7 +218,7 @@ def test_premium_hsm_key_types_are_unsupported(vault: Vault) -> None:
     assert not isinstance(info.value, UnsupportedError)
     ctx = vault.certificates._ctx
     settings = ctx.settings
-    ctx.settings = dataclasses.replace(settings, tier="premium")  # what a PKCS#11-rooted vault reports
+    ctx.settings = settings.evolve(tier="premium")  # what a PKCS#11-rooted vault reports
     try:
         with pytest.raises(UnsupportedError, match="PKCS#11"):
             vault.certificates.create_certificate("h", policy(key_type="EC-HSM"))
@@ -231,7 +230,7 @@ def test_premium_hsm_key_types_are_unsupported(vault: Vault) -> None:
 def test_managed_hsm_refuses_certificates(vault: Vault) -> None:
     ctx = vault.certificates._ctx
     settings = ctx.settings
-    ctx.settings = dataclasses.replace(settings, kind="managed_hsm")  # a managed HSM needs a token to create
+    ctx.settings = settings.evolve(kind="managed_hsm")  # a managed HSM needs a token to create
     try:
         with pytest.raises(ForbiddenError):
             vault.certificates.create_certificate("x", policy())

@@ -341,6 +341,50 @@ def test_records_batch_equals_singles(n: int, kek: bytes, prefix: bytes, seed: i
     assert _bindings.open_records(kek, mixed, p, aads) == [None if i in bad else pt for i, pt in enumerate(pts)]
 
 
+@settings(max_examples=40)
+@given(
+    n=counts,
+    kek=aes_keys,
+    prefix=prefixes,
+    head=st.binary(max_size=60),
+    key_len=st.integers(1, 64),
+    seed=st.integers(0, 2**32),
+)
+def test_keyed_records_bind_head_and_key(
+    n: int, kek: bytes, prefix: bytes, head: bytes, key_len: int, seed: int
+) -> None:
+    """vc_seal_records_keyed: record i opens with AAD head + key i (built in C) and with no
+    other key; the rows come back packed with their lengths, in order."""
+    rnd = random.Random(seed)
+    keys = [rnd.randbytes(key_len) for _ in range(n)]
+    pts = [rnd.randbytes(rnd.randrange(150)) for _ in range(n)]
+    values, lengths = _bindings.seal_records_keyed(kek, prefix, head, b"".join(keys), key_len, pts)
+    assert list(lengths) == [len(prefix) + 68 + len(pt) for pt in pts]
+    assert len(values) == sum(lengths)
+    blobs, pos = [], 0
+    for size in lengths:
+        blobs.append(bytes(values[pos : pos + size]))
+        pos += size
+    assert [_bindings.open_record(kek, b, len(prefix), head + k) for b, k in zip(blobs, keys, strict=True)] == pts
+    if n:  # the same bytes a reference AES-KW + AES-GCM opens
+        assert _reference_open(kek, blobs[0], len(prefix), head + keys[0]) == pts[0]
+    if n > 1 and keys[1] != keys[0]:  # a record moved under another key does not open
+        with pytest.raises(IntegrityError):
+            _bindings.open_record(kek, blobs[0], len(prefix), head + keys[1])
+
+
+def test_keyed_records_argument_checks() -> None:
+    kek = bytes(32)
+    with pytest.raises(InvalidParameterError):  # keys not one per plaintext
+        _bindings.seal_records_keyed(kek, b"", b"h", bytes(33), 17, [b"a", b"b"])
+    with pytest.raises(InvalidParameterError):  # head + key longer than the C bound
+        _bindings.seal_records_keyed(kek, b"", bytes(180), bytes(17), 17, [b"a"])
+    with pytest.raises(InvalidParameterError):
+        _bindings.seal_records_keyed(kek, b"", b"h", b"", 0, [])
+    values, lengths = _bindings.seal_records_keyed(kek, b"", b"h", b"", 1, [])
+    assert (bytes(values), list(lengths)) == (b"", [])
+
+
 def test_records_argument_checks() -> None:
     kek = bytes(32)
     with pytest.raises(InvalidParameterError):

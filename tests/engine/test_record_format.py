@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from vaultcore import KeyVaultSecret, RawKeyCredential, SecretProperties, Vault
-from vaultcore.engine._records import VersionRecord, encode
+from vaultcore.engine._records import DeletedRecord, ObjectRecord, VersionRecord, encode
 
 _ts = st.one_of(st.none(), st.integers(min_value=-(2**62), max_value=2**62))
 _text = st.text(max_size=40)
@@ -48,7 +49,7 @@ def test_version_record_round_trips(**kw: object) -> None:
     assert data[0] == 2
     back = VersionRecord.from_bytes(data)
     assert back == rec
-    assert set(back.__dict__) == {f.name for f in dataclasses.fields(VersionRecord)}
+    assert set(back.__dict__) == set(VersionRecord._fields)
 
 
 def test_format_1_records_still_decode() -> None:
@@ -124,8 +125,28 @@ def test_bulk_encoders_match_the_single_record_encoders() -> None:
     vids = [os.urandom(16) for _ in names]
     payloads = [b"", b"x" * 100, "välue".encode()]
     expected = [
-        dataclasses.replace(template, name=n, version=v.hex(), payload=p).to_bytes()
+        template.evolve(name=n, version=v.hex(), payload=p).to_bytes()
         for n, v, p in zip(names, vids, payloads, strict=True)
     ]
     assert template.to_bytes_many(names, vids, payloads) == expected
     assert ObjectRecord.new_many(names, 42) == [ObjectRecord(name=n, created_on=42).to_bytes() for n in names]
+
+
+def test_internal_records_are_immutable_values() -> None:
+    """The engine's records (``_frozen.Frozen``, not dataclasses: cheaper to import) keep what
+    frozen dataclasses gave: no assignment, equality by fields, ``evolve`` through
+    ``__init__``, a repr without the payload, no default shared between instances."""
+    rec = VersionRecord("a", "00" * 16, True, None, None, 1, 2, payload=b"secret-value")
+    with pytest.raises(AttributeError):
+        rec.name = "b"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del rec.name  # type: ignore[misc]
+    same = VersionRecord("a", "00" * 16, True, None, None, 1, 2, payload=b"secret-value")
+    assert rec == same and rec != rec.evolve(enabled=False) and rec != ("a",)
+    assert rec.evolve(enabled=False).enabled is False and rec.enabled is True
+    assert "secret-value" not in repr(rec) and "name='a'" in repr(rec)
+    with pytest.raises(TypeError):
+        rec.evolve(colour="red")
+    obj = ObjectRecord("n", 5)
+    assert DeletedRecord(obj, 1, 2) == DeletedRecord(ObjectRecord("n", 5), 1, 2)
+    assert obj.extra == {} and ObjectRecord("m", 5).extra is not obj.extra  # no shared default

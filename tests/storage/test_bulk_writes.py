@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from array import array
 
 import pytest
 
@@ -12,6 +13,7 @@ from corehelpers import dump
 from vaultcore import InvalidParameterError, StorageError, Vault
 from vaultcore.crypto import _bindings
 from vaultcore.secrets._client import _KIND
+from vaultcore.storage._rows import PackedRows
 
 
 def test_bulk_set_writes_what_single_sets_write(vault: Vault) -> None:
@@ -52,6 +54,32 @@ def test_insert_many_writes_every_row(vault: Vault) -> None:
     store.write(lambda txn: txn.insert_many(b"evstate", rows))
     with store.read() as txn:
         assert txn.get_many(b"evstate", [k for k, _ in rows] + [b"zz-absent"]) == {k: bytes(v) for k, v in rows}
+
+
+def _packed(rows: list[tuple[bytes, bytes]]) -> PackedRows:
+    lengths = array(next(c for c in "LQI" if array(c).itemsize == 8), [len(v) for _, v in rows])
+    return PackedRows(b"".join(k for k, _ in rows), len(rows[0][0]), bytearray(b"".join(v for _, v in rows)), lengths)
+
+
+def test_packed_rows_are_written_whole_and_iterate_as_pairs(vault: Vault) -> None:
+    """Rows as the C sealer packs them (fixed-length keys, values back to back) go to the
+    store's bulk insert as buffers (LMDB: one C call; PostgreSQL: COPY blocks)."""
+    rows = [(b"zz-%04d" % i, b"v" * (i % 7)) for i in range(300)]
+    packed = _packed(rows)
+    assert len(packed) == 300
+    assert [(k, bytes(v)) for k, v in packed] == rows
+    vault._ctx.store.write(lambda txn: txn.insert_many(b"evstate", packed))
+    with vault._ctx.store.read() as txn:
+        assert txn.get_many(b"evstate", [k for k, _ in rows]) == dict(rows)
+
+
+def test_packed_rows_of_a_key_that_exists_fail_the_whole_write(vault: Vault) -> None:
+    store = vault._ctx.store
+    store.write(lambda txn: txn.put(b"evstate", b"zz-0007", b"old"))
+    with pytest.raises(StorageError):
+        store.write(lambda txn: txn.insert_many(b"evstate", _packed([(b"zz-%04d" % i, b"new") for i in range(20)])))
+    with store.read() as txn:
+        assert [(k, v) for k, v in txn.scan(b"evstate", b"zz-")] == [(b"zz-0007", b"old")]
 
 
 def test_store_keys_of_many_names_match_one_at_a_time(vault: Vault) -> None:

@@ -241,9 +241,9 @@ class CertificateIssuance:
             refuse_if_pending(obj)
         display = obj.name
         vid = self._engine.new_version_id_in(txn, ALL, display)
-        rec = self._engine.add_version_in(txn, KIND, display, dataclasses.replace(issued.cert, version=vid))
-        self._engine.add_version_in(txn, Kind.KEY, display, dataclasses.replace(issued.key, version=vid))
-        secret = dataclasses.replace(issued.secret, version=vid, extra={"kid": self._id("keys", display, vid)})
+        rec = self._engine.add_version_in(txn, KIND, display, issued.cert.evolve(version=vid))
+        self._engine.add_version_in(txn, Kind.KEY, display, issued.key.evolve(version=vid))
+        secret = issued.secret.evolve(version=vid, extra={"kid": self._id("keys", display, vid)})
         self._engine.add_version_in(txn, Kind.SECRET, display, secret)
         obj = self._engine.update_object_in(txn, KIND, display, object_changes)
         return obj, rec

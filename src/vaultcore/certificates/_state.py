@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -83,7 +82,7 @@ def policy_doc_in(engine: Lifecycle, txn: ReadTxn, name: str) -> dict[str, Any] 
 
 
 def with_policy(new: NewVersion, doc: dict[str, Any]) -> NewVersion:
-    return dataclasses.replace(new, extra={**(new.extra or {}), "policy": doc})
+    return new.evolve(extra={**(new.extra or {}), "policy": doc})
 
 
 def refuse_if_pending(obj: ObjectRecord) -> None:

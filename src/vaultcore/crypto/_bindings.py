@@ -802,6 +802,43 @@ def seal_records(kek: Buf, prefix: Buf, aads: Sequence[Buf], plaintexts: Sequenc
     return [mv[a:b] for a, b in pairwise(offs)]
 
 
+def seal_records_keyed(
+    kek: Buf, prefix: Buf, head: bytes, keys: bytes, key_len: int, plaintexts: Sequence[Buf]
+) -> tuple[bytearray, array[int]]:
+    """:func:`seal_records` with record i's AAD ``head + keys[i * key_len:][:key_len]``,
+    built in C (*keys* holds one fixed-length key per plaintext): the blobs back to back in
+    one ``bytearray`` and their byte lengths (a ``size_t`` array)."""
+    kl = _check_key(kek, "key-encryption key")
+    pl = _nbytes(prefix)
+    _check_prefix_len(pl)
+    n = len(plaintexts)
+    if key_len < 1 or len(keys) != n * key_len or len(head) + key_len > lib.VC_MAX_AAD:
+        raise InvalidParameterError("keys must be one key of key_len bytes per plaintext")
+    if n == 0:
+        return bytearray(), array(_SIZE_T)
+    pts, pt_lens = _pack(plaintexts, "plaintexts")
+    rec = pl + RECORD_OVERHEAD
+    out = bytearray(len(pts) + n * rec)
+    rc = lib.vc_seal_records_keyed(
+        n,
+        _in(kek),
+        kl,
+        _in(prefix),
+        pl,
+        head,
+        len(head),
+        keys,
+        key_len,
+        pts,
+        _from_buffer("size_t[]", pt_lens),
+        _from_buffer(out),
+        len(out),
+    )
+    if rc:
+        _raise(rc)
+    return out, array(_SIZE_T, map(rec.__add__, pt_lens))
+
+
 def open_records(
     kek: Buf,
     blobs: Sequence[Buf],

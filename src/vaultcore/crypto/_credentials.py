@@ -23,9 +23,9 @@ import contextlib
 import os
 import stat
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, ClassVar, NoReturn, Protocol
 
+from vaultcore._frozen import DataclassView
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import (
     IntegrityError,
@@ -61,18 +61,22 @@ class RootKey(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class KdfParameters:
+class KdfParameters(DataclassView):
     """Argon2id cost parameters (RFC 9106). ``memory_cost`` is in KiB."""
+
+    _fields = ("memory_cost", "iterations", "lanes")
 
     memory_cost: int = 65536
     iterations: int = 3
     lanes: int = 4
 
     #: Upper bounds enforced when parameters are read from a vault header.
-    MAX_MEMORY_COST = 1 << 20  # 1 GiB
-    MAX_ITERATIONS = 16
-    MAX_LANES = 16
+    MAX_MEMORY_COST: ClassVar[int] = 1 << 20  # 1 GiB
+    MAX_ITERATIONS: ClassVar[int] = 16
+    MAX_LANES: ClassVar[int] = 16
+
+    def __init__(self, memory_cost: int = 65536, iterations: int = 3, lanes: int = 4) -> None:
+        self.__dict__.update(memory_cost=memory_cost, iterations=iterations, lanes=lanes)
 
     def check(self) -> None:
         if not (1 <= self.lanes <= self.MAX_LANES):

@@ -30,7 +30,8 @@ from typing import Any
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._keyring import Keyring
-from vaultcore.exceptions import IntegrityError
+from vaultcore.exceptions import IntegrityError, InvalidParameterError
+from vaultcore.storage._rows import PackedRows
 
 __all__ = ["FORMAT_V1", "HEADER_SIZE", "Envelope", "RecordType"]
 
@@ -137,13 +138,20 @@ class Envelope:
         prefix = bytes([FORMAT_V1]) + _TERM.pack(term)
         return _bindings.seal_record(ring.kek(term), prefix, self._aad(ring, rtype, key), plaintext)
 
-    def seal_many(self, rtype: bytes, keys: Sequence[bytes], plaintexts: Sequence[bytes]) -> list[memoryview]:
-        """Seal N records in one native call (bulk writes)."""
+    def seal_keyed(self, rtype: bytes, keys: Sequence[bytes], plaintexts: Sequence[bytes]) -> PackedRows:
+        """Seal N records (one fresh DEK each) in one native call, each bound to its place
+        (its store key, of one length for all) by the AAD, which C builds: packed for a
+        store's bulk insert, no Python object per record."""
         ring = self._keyring()
         term = ring.active_term
         prefix = bytes([FORMAT_V1]) + _TERM.pack(term)
-        aads = [self._aad(ring, rtype, k) for k in keys]
-        return _bindings.seal_records(ring.kek(term), prefix, aads, plaintexts)
+        key_len = len(keys[0]) if keys else 1
+        if any(len(k) != key_len for k in keys):
+            raise InvalidParameterError("seal_keyed needs keys of one length")
+        packed = b"".join(keys)
+        head = _AAD_PREFIX + ring.vault_id + rtype
+        values, lengths = _bindings.seal_records_keyed(ring.kek(term), prefix, head, packed, key_len, plaintexts)
+        return PackedRows(packed, key_len, values, lengths)
 
     def opener(self, rtype: bytes) -> Callable[[bytes, bytes], bytes]:
         """:meth:`open` for one record type as a closure (the read path: fewer lookups)."""

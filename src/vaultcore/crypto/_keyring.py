@@ -25,9 +25,9 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
+from vaultcore._frozen import Frozen, field
 from vaultcore.crypto import _bindings
 from vaultcore.exceptions import IntegrityError
 
@@ -44,8 +44,24 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Keyring:
+class Keyring(Frozen):
+    """A vault's key material: the KEK terms, the index key that hides names, the domain key.
+
+    Immutable (a rotation makes a new one); never printed (``repr`` shows no key) nor pickled.
+    Derived keys are cached per instance.
+    """
+
+    _fields = (
+        "vault_id",
+        "generation",
+        "active_term",
+        "terms",
+        "index_key",
+        "domain_id",
+        "domain_key",
+        "retired_audit_keys",
+    )
+
     vault_id: bytes
     generation: int
     active_term: int
@@ -54,7 +70,34 @@ class Keyring:
     domain_id: bytes
     domain_key: bytes
     retired_audit_keys: dict[int, bytes] = field(default_factory=dict)
-    _cache: dict[tuple[str, int], bytes] = field(default_factory=dict, compare=False)
+    _cache: dict[tuple[str, int], bytes] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        *,
+        vault_id: bytes,
+        generation: int,
+        active_term: int,
+        terms: dict[int, bytes],
+        index_key: bytes,
+        domain_id: bytes,
+        domain_key: bytes,
+        retired_audit_keys: dict[int, bytes] | None = None,
+    ) -> None:
+        self.__dict__.update(
+            vault_id=vault_id,
+            generation=generation,
+            active_term=active_term,
+            terms=terms,
+            index_key=index_key,
+            domain_id=domain_id,
+            domain_key=domain_key,
+            retired_audit_keys={} if retired_audit_keys is None else retired_audit_keys,
+            _cache={},
+        )
+
+    __eq__ = object.__eq__  # compared by identity (key material)
+    __hash__ = object.__hash__
 
     # -- construction ------------------------------------------------------------------
 
@@ -76,7 +119,7 @@ class Keyring:
         term = max([*self.terms, *self.retired_audit_keys]) + 1
         terms = dict(self.terms)
         terms[term] = _bindings.random_bytes(32)
-        return replace(self, generation=self.generation + 1, active_term=term, terms=terms, _cache={})
+        return self.evolve(generation=self.generation + 1, active_term=term, terms=terms)
 
     def without_terms(self, retired: set[int]) -> Keyring:
         """Destroy the KEKs of *retired* terms, keeping only their audit keys."""
@@ -86,10 +129,10 @@ class Keyring:
         for term in retired:
             audit[term] = self.audit_key(term)
         terms = {t: s for t, s in self.terms.items() if t not in retired}
-        return replace(self, generation=self.generation + 1, terms=terms, retired_audit_keys=audit, _cache={})
+        return self.evolve(generation=self.generation + 1, terms=terms, retired_audit_keys=audit)
 
     def bumped(self) -> Keyring:
-        return replace(self, generation=self.generation + 1, _cache={})
+        return self.evolve(generation=self.generation + 1)
 
     # -- derived keys ------------------------------------------------------------------
 

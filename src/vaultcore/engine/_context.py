@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
+from vaultcore._frozen import Frozen
 from vaultcore.crypto._credentials import RootKey
 from vaultcore.crypto._envelope import Envelope
 from vaultcore.crypto._keyring import Keyring
@@ -55,9 +55,19 @@ def keyring_aad(header: bytes) -> bytes:
     return b"vaultcore keyring/1" + hashlib.sha256(header).digest()
 
 
-@dataclass(frozen=True)
-class VaultSettings:
+class VaultSettings(Frozen):
     """Settings fixed in the vault header (authenticated through the keyring's AAD)."""
+
+    _fields = (
+        "vault_id",
+        "name",
+        "kind",
+        "tier",
+        "retention_days",
+        "purge_protection",
+        "created_on",
+        "allow_software_oct",
+    )
 
     vault_id: bytes
     name: str
@@ -67,6 +77,28 @@ class VaultSettings:
     purge_protection: bool
     created_on: int
     allow_software_oct: bool = False
+
+    def __init__(
+        self,
+        vault_id: bytes,
+        name: str,
+        kind: str,
+        tier: str,
+        retention_days: int,
+        purge_protection: bool,
+        created_on: int,
+        allow_software_oct: bool = False,
+    ) -> None:
+        self.__dict__.update(
+            vault_id=vault_id,
+            name=name,
+            kind=kind,
+            tier=tier,
+            retention_days=retention_days,
+            purge_protection=purge_protection,
+            created_on=created_on,
+            allow_software_oct=allow_software_oct,
+        )
 
     @cached_property
     def url(self) -> str:

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from vaultcore._frozen import Frozen
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._reads import (
@@ -66,11 +66,23 @@ _CHUNK = 512  # records sealed and handed to the store at a time by a bulk write
 _DAY = 86400
 
 
-@dataclass(frozen=True)
-class NewVersion:
+class NewVersion(Frozen):
     """What a client supplies to create one version."""
 
-    payload: bytes = field(repr=False)  # the secret value or key material
+    _fields = (
+        "payload",
+        "enabled",
+        "not_before",
+        "expires_on",
+        "tags",
+        "content_type",
+        "managed",
+        "extra",
+        "version",
+    )
+    _unprinted = frozenset({"payload"})  # the secret value or key material
+
+    payload: bytes
     enabled: bool = True
     not_before: int | None = None
     expires_on: int | None = None
@@ -79,6 +91,30 @@ class NewVersion:
     managed: bool = False
     extra: dict[str, Any] | None = None
     version: str | None = None  # only for restore: keep the original id
+
+    def __init__(
+        self,
+        payload: bytes,
+        enabled: bool = True,
+        not_before: int | None = None,
+        expires_on: int | None = None,
+        tags: dict[str, str] | None = None,
+        content_type: str | None = None,
+        managed: bool = False,
+        extra: dict[str, Any] | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.__dict__.update(
+            payload=payload,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            tags=tags,
+            content_type=content_type,
+            managed=managed,
+            extra=extra,
+            version=version,
+        )
 
     def record(self, name: str, vid: bytes, now: int) -> VersionRecord:
         """The stored version this describes, named *name*, with id *vid*, created *now*."""
@@ -244,19 +280,15 @@ class Lifecycle(LifecycleReads):
             objs = ObjectRecord.new_many([new_names[i] for i in oorder], now)
             okeys_sorted = [new_okeys[i] for i in oorder]
             for i in range(0, len(okeys_sorted), _CHUNK):
-                part = okeys_sorted[i : i + _CHUNK]
                 insert(
-                    OBJECTS, zip(part, envelope.seal_many(RecordType.OBJECT, part, objs[i : i + _CHUNK]), strict=True)
+                    OBJECTS, envelope.seal_keyed(RecordType.OBJECT, okeys_sorted[i : i + _CHUNK], objs[i : i + _CHUNK])
                 )
         plain = template.to_bytes_many(
             [displays[i] for i in order], [vids[i] for i in order], [payloads[i] for i in order]
         )
         keys = [keys[i] for i in order]
         for i in range(0, count, _CHUNK):
-            part = keys[i : i + _CHUNK]
-            insert(
-                VERSIONS, zip(part, envelope.seal_many(RecordType.VERSION, part, plain[i : i + _CHUNK]), strict=True)
-            )
+            insert(VERSIONS, envelope.seal_keyed(RecordType.VERSION, keys[i : i + _CHUNK], plain[i : i + _CHUNK]))
         versions = [vid.hex() for vid in vids]
         self._ctx.emit_same_in(
             txn, f"{kind.title}NewVersionCreated", kind.title, displays, versions, new.not_before, new.expires_on

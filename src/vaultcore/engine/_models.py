@@ -1,14 +1,16 @@
 """Public result types shared by the clients, named after the Azure SDK's models.
 
-Frozen dataclasses; values and key material are kept out of ``repr``.
+Immutable, and seen by ``dataclasses`` as frozen dataclasses (``_frozen.DataclassView``:
+``fields``, ``replace``, ``asdict`` work) without importing it; values and key material are
+kept out of ``repr``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast, overload
 
+from vaultcore._frozen import DataclassView, field
 from vaultcore.engine._records import VersionRecord
 from vaultcore.engine._validation import from_timestamp
 
@@ -21,9 +23,24 @@ T = TypeVar("T")
 __all__ = ["DeletedSecret", "FusedSecret", "KeyVaultSecret", "ObjectProperties", "SecretProperties", "lazy_secret"]
 
 
-@dataclass(frozen=True)
-class ObjectProperties:
+class ObjectProperties(DataclassView):
     """Attributes every object version has (Azure's ``*Properties`` classes)."""
+
+    _fields: ClassVar[tuple[str, ...]] = (
+        "id",
+        "name",
+        "version",
+        "vault_url",
+        "enabled",
+        "not_before",
+        "expires_on",
+        "created_on",
+        "updated_on",
+        "recovery_level",
+        "recoverable_days",
+        "tags",
+        "managed",
+    )
 
     id: str
     name: str
@@ -39,15 +56,47 @@ class ObjectProperties:
     tags: dict[str, str] = field(default_factory=dict)
     managed: bool = False
 
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        version: str | None,
+        vault_url: str,
+        enabled: bool,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+        created_on: datetime | None,
+        updated_on: datetime | None,
+        recovery_level: str,
+        recoverable_days: int,
+        tags: dict[str, str] | None = None,
+        managed: bool = False,
+    ) -> None:
+        self.__dict__.update(
+            id=id,
+            name=name,
+            version=version,
+            vault_url=vault_url,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            created_on=created_on,
+            updated_on=updated_on,
+            recovery_level=recovery_level,
+            recoverable_days=recoverable_days,
+            tags={} if tags is None else tags,
+            managed=managed,
+        )
+
 
 _set = object.__setattr__
 
 
 def fast_init(cls: type[T], fields: dict[str, Any]) -> T:
-    """Build a frozen dataclass from a complete field dict without its ``__init__``.
+    """Build a result from a complete field dict without its ``__init__``.
 
-    For the hot read path: a frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``. *fields* must name every field (checked in the tests) and is
+    For the hot read path: the dict becomes the instance's ``__dict__`` as it is, where
+    ``__init__`` would take keywords and copy them. *fields* must name every field (checked in the tests) and is
     taken over: the caller hands in a dict of its own and does not change it afterwards.
     """
     obj = object.__new__(cls)
@@ -82,20 +131,61 @@ def deleted_fields(kind: Kind, name: str, deleted: DeletedRecord, settings: Vaul
     }
 
 
-@dataclass(frozen=True)
 class SecretProperties(ObjectProperties):
     """A secret version's attributes (no value)."""
+
+    _fields = (*ObjectProperties._fields, "content_type", "key_id")
 
     content_type: str | None = None
     key_id: str | None = None
 
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        version: str | None,
+        vault_url: str,
+        enabled: bool,
+        not_before: datetime | None,
+        expires_on: datetime | None,
+        created_on: datetime | None,
+        updated_on: datetime | None,
+        recovery_level: str,
+        recoverable_days: int,
+        tags: dict[str, str] | None = None,
+        managed: bool = False,
+        content_type: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            id,
+            name,
+            version,
+            vault_url,
+            enabled,
+            not_before,
+            expires_on,
+            created_on,
+            updated_on,
+            recovery_level,
+            recoverable_days,
+            tags,
+            managed,
+        )
+        self.__dict__.update(content_type=content_type, key_id=key_id)
 
-@dataclass(frozen=True)
-class KeyVaultSecret:
+
+class KeyVaultSecret(DataclassView):
     """A secret version with its value."""
 
+    _fields = ("properties", "value")
+    _unprinted = frozenset({"value"})
+
     properties: SecretProperties
-    value: str = field(repr=False)
+    value: str
+
+    def __init__(self, properties: SecretProperties, value: str) -> None:
+        self.__dict__.update(properties=properties, value=value)
 
     @property
     def name(self) -> str:
@@ -108,6 +198,12 @@ class KeyVaultSecret:
 
 class _LazyProperties:
     """Builds a lazy secret's ``properties`` on first access, then the instance keeps it."""
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> SecretProperties: ...
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -126,7 +222,6 @@ class _LazySecret(KeyVaultSecret):
     """
 
     __qualname__ = "KeyVaultSecret"
-    properties = _LazyProperties()  # type: ignore[assignment]
 
     @property
     def id(self) -> str:
@@ -151,6 +246,8 @@ class _LazySecret(KeyVaultSecret):
 
 
 _LazySecret.__name__ = "KeyVaultSecret"
+# Set after the class statement: a type checker would take a descriptor in its body for a field's default.
+type.__setattr__(_LazySecret, "properties", _LazyProperties())
 
 
 def lazy_secret(value: str, rec: VersionRecord, ident: str, make: Any) -> KeyVaultSecret:
@@ -162,6 +259,12 @@ def lazy_secret(value: str, rec: VersionRecord, ident: str, make: Any) -> KeyVau
 
 class _FusedProperties:
     """Builds a fused read's ``properties`` from the record's plaintext on first access."""
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> SecretProperties: ...
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -179,14 +282,13 @@ class FusedSecret(_LazySecret):
     properties' factory ``_make`` and the ids' prefix ``_prefix`` (``https://vault/secrets/``)."""
 
     __qualname__ = "KeyVaultSecret"
-    properties = _FusedProperties()  # type: ignore[assignment]
 
     @property
     def id(self) -> str:
         d = self.__dict__
         plain = d.get("_plain")
         if plain is None:
-            return cast(str, self.properties.id)
+            return self.properties.id
         name, version = VersionRecord.name_and_version(plain)
         return f"{d['_prefix']}{name}/{version}"
 
@@ -197,16 +299,32 @@ class FusedSecret(_LazySecret):
 
 
 FusedSecret.__name__ = "KeyVaultSecret"
+type.__setattr__(FusedSecret, "properties", _FusedProperties())
 
 
-@dataclass(frozen=True)
-class DeletedSecret:
+class DeletedSecret(DataclassView):
     """A soft-deleted secret (Azure's ``DeletedSecret``: no value)."""
+
+    _fields = ("properties", "recovery_id", "deleted_date", "scheduled_purge_date")
 
     properties: SecretProperties
     recovery_id: str
     deleted_date: datetime | None
     scheduled_purge_date: datetime | None
+
+    def __init__(
+        self,
+        properties: SecretProperties,
+        recovery_id: str,
+        deleted_date: datetime | None,
+        scheduled_purge_date: datetime | None,
+    ) -> None:
+        self.__dict__.update(
+            properties=properties,
+            recovery_id=recovery_id,
+            deleted_date=deleted_date,
+            scheduled_purge_date=scheduled_purge_date,
+        )
 
     @property
     def name(self) -> str:

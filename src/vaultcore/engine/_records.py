@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from vaultcore._frozen import Frozen, field
 from vaultcore.exceptions import IntegrityError
 
 __all__ = ["DeletedRecord", "Kind", "ObjectRecord", "VersionRecord", "decode", "encode"]
@@ -69,9 +69,24 @@ def decode(data: bytes) -> tuple[dict[str, Any], bytes]:
     return header, data[4 + size :]
 
 
-@dataclass(frozen=True)
-class VersionRecord:
+class VersionRecord(Frozen):
     """One immutable version of an object (its attributes may be updated)."""
+
+    _fields = (
+        "name",
+        "version",
+        "enabled",
+        "not_before",
+        "expires_on",
+        "created_on",
+        "updated_on",
+        "tags",
+        "content_type",
+        "managed",
+        "extra",
+        "payload",
+    )
+    _unprinted = frozenset({"payload"})
 
     name: str
     version: str
@@ -84,7 +99,37 @@ class VersionRecord:
     content_type: str | None = None
     managed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
-    payload: bytes = field(default=b"", repr=False)
+    payload: bytes = b""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        enabled: bool,
+        not_before: int | None,
+        expires_on: int | None,
+        created_on: int,
+        updated_on: int,
+        tags: dict[str, str] | None = None,
+        content_type: str | None = None,
+        managed: bool = False,
+        extra: dict[str, Any] | None = None,
+        payload: bytes = b"",
+    ) -> None:
+        self.__dict__.update(
+            name=name,
+            version=version,
+            enabled=enabled,
+            not_before=not_before,
+            expires_on=expires_on,
+            created_on=created_on,
+            updated_on=updated_on,
+            tags={} if tags is None else tags,
+            content_type=content_type,
+            managed=managed,
+            extra={} if extra is None else extra,
+            payload=payload,
+        )
 
     def _flags_and_middle(self) -> tuple[int, bytes]:
         """The flags byte and the optional parts between the name and the payload."""
@@ -143,8 +188,7 @@ class VersionRecord:
                 pos += 4 + size
             if pos > len(data):
                 raise ValueError("truncated")
-            # Hot read path: fill the frozen dataclass directly (its __init__ would go through
-            # object.__setattr__ once per field).
+            # Hot read path: fill the record's fields directly (no keyword call).
             rec = object.__new__(cls)
             rec.__dict__.update(
                 name=name,
@@ -192,17 +236,19 @@ class VersionRecord:
         except (KeyError, TypeError, ValueError):
             raise IntegrityError() from None
 
-    def evolve(self, **changes: Any) -> VersionRecord:
-        return replace(self, **changes)
 
-
-@dataclass(frozen=True)
-class ObjectRecord:
+class ObjectRecord(Frozen):
     """Per-object state shared by all versions (original name, kind-specific settings)."""
+
+    _fields = ("name", "created_on", "extra")
+    _unprinted = frozenset({"extra"})  # may hold a pending certificate key
 
     name: str
     created_on: int
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold a pending certificate key
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, name: str, created_on: int, extra: dict[str, Any] | None = None) -> None:
+        self.__dict__.update(name=name, created_on=created_on, extra={} if extra is None else extra)
 
     def to_bytes(self) -> bytes:
         """Format 2: ``0x02 | i64 created | u16 name length | name | JSON extra (if any)``."""
@@ -233,13 +279,17 @@ class ObjectRecord:
             raise IntegrityError() from None
 
 
-@dataclass(frozen=True)
-class DeletedRecord:
+class DeletedRecord(Frozen):
     """A soft-deleted object: its object record plus deletion dates."""
+
+    _fields = ("obj", "deleted_on", "scheduled_purge")
 
     obj: ObjectRecord
     deleted_on: int
     scheduled_purge: int
+
+    def __init__(self, obj: ObjectRecord, deleted_on: int, scheduled_purge: int) -> None:
+        self.__dict__.update(obj=obj, deleted_on=deleted_on, scheduled_purge=scheduled_purge)
 
     def to_bytes(self) -> bytes:
         return encode(

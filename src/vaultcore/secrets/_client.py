@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,15 +75,13 @@ class SecretClient:
         base = self._props(done.record).__dict__
         prefix = f"{self._ctx.settings.url}/{_KIND.collection}/"
         tags = done.record.tags
-        out = []
-        for name, version in zip(done.names, done.versions, strict=True):
-            fields = base.copy()
-            fields["id"] = f"{prefix}{name}/{version}"
-            fields["name"] = name
-            fields["version"] = version
-            fields["tags"] = dict(tags)
-            out.append(fast_init(SecretProperties, fields))
-        return out
+        return [
+            fast_init(
+                SecretProperties,
+                {**base, "id": f"{prefix}{name}/{version}", "name": name, "version": version, "tags": dict(tags)},
+            )
+            for name, version in zip(done.names, done.versions, strict=True)
+        ]
 
     def _deleted(self, deleted: DeletedRecord, rec: VersionRecord) -> DeletedSecret:
         return DeletedSecret(
@@ -245,7 +242,7 @@ class SecretClient:
         value, content_type = convert_secret_value(
             secret.value, props.content_type, out_content_type, managed=props.managed
         )
-        return KeyVaultSecret(dataclasses.replace(props, content_type=content_type), value)
+        return KeyVaultSecret(props.evolve(content_type=content_type), value)
 
     @operation("SecretList", A.SECRET_READ_METADATA)
     def list_properties_of_secrets(self) -> Iterator[SecretProperties]:

@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
+from vaultcore.storage._rows import PackedRows
+
 __all__ = [
     "FALLBACK",
+    "PackedRows",
     "ReadTxn",
     "Store",
     "WriteTxn",

@@ -35,6 +35,7 @@ from vaultcore.storage import _lmdb_env as _lenv
 from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir
 from vaultcore.storage._lmdb_env import translate as _translate
 from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn
+from vaultcore.storage._rows import PackedRows
 
 __all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -175,13 +176,16 @@ class WriteTxn(ReadTxn):
         """Put rows whose keys the caller found absent in this transaction (bulk writes), in one
         call into C. Should a key exist after all, the write fails with ``StorageError`` and
         nothing is written."""
-        keys: list[bytes] = []
-        values: list[bytes | memoryview] = []
-        for key, value in rows:
-            keys.append(key)
-            values.append(value)
         try:
-            self._txn.put_many(self._dbs[db], keys, values)
+            if isinstance(rows, PackedRows):  # sealed in C: the buffers go to C as they are
+                self._txn.put_packed(self._dbs[db], rows)
+            else:
+                keys: list[bytes] = []
+                values: list[bytes | memoryview] = []
+                for key, value in rows:
+                    keys.append(key)
+                    values.append(value)
+                self._txn.put_many(self._dbs[db], keys, values)
         except MdbError as exc:
             if exc.code == _lenv.CODES["KEYEXIST"]:
                 raise StorageError("a bulk write met a record that exists already; nothing was written") from None

@@ -28,6 +28,7 @@ from typing import Any
 from vaultcore._ffi import fast_get as _fast_get
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
+from vaultcore.storage._rows import PackedRows
 
 #: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).
 FALLBACK: Any = NotImplemented
@@ -381,6 +382,19 @@ class Txn:
         failed = ffi.new("size_t *")
         rc = lib.vc_txn_put_many(
             self._live(), dbi, len(keys), kpacked, klens, vpacked, vlens, lib.MDB_NOOVERWRITE, failed
+        )
+        _check(rc, "mdb_put")
+
+    def put_packed(self, dbi: int, rows: PackedRows) -> None:
+        """:meth:`put_many` of rows packed by the C sealer, their buffers passed as they are."""
+        n, kl = rows.count, rows.key_len
+        if len(rows.keys) != n * kl or len(rows.values) != sum(rows.lengths):
+            raise MdbError(lib.MDB_BAD_VALSIZE, "put_packed: inconsistent buffer sizes")
+        failed = ffi.new("size_t *")
+        klens = ffi.from_buffer("size_t[]", array(_SIZE_T, [kl]) * n)
+        vlens = ffi.from_buffer("size_t[]", rows.lengths)
+        rc = lib.vc_txn_put_many(
+            self._live(), dbi, n, rows.keys, klens, ffi.from_buffer(rows.values), vlens, lib.MDB_NOOVERWRITE, failed
         )
         _check(rc, "mdb_put")
 

@@ -11,6 +11,8 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 
+from vaultcore.storage._rows import PackedRows
+
 __all__ = ["COPY_SIGNATURE", "COPY_TRAILER", "TABLE", "Queries", "copy_data", "raw_find_statement"]
 
 TABLE = "vaultcore_records"
@@ -51,6 +53,9 @@ def copy_data(vault: str, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryv
     ~4x the cost per row)."""
     name = vault.encode()
     head = b"\x00\x04" + _U32(len(name)) + name + _U32(len(db)) + db
+    if isinstance(rows, PackedRows):
+        yield from _copy_packed(head, rows)
+        return
     parts: list[bytes | memoryview] = []
     count = 0
     for key, value in rows:
@@ -61,6 +66,22 @@ def copy_data(vault: str, db: bytes, rows: Iterable[tuple[bytes, bytes | memoryv
             parts = []
             count = 0
     if parts:
+        yield b"".join(parts)
+
+
+def _copy_packed(head: bytes, rows: PackedRows) -> Iterator[bytes]:
+    """:func:`copy_data` of rows packed by the C sealer (fixed-length keys: the per-row head
+    and key length are one constant)."""
+    kl = rows.key_len
+    head += _U32(kl)
+    keys, view, lengths = rows.keys, memoryview(rows.values), rows.lengths
+    pos = 0
+    for start in range(0, rows.count, _COPY_CHUNK):
+        parts: list[bytes | memoryview] = []
+        for i in range(start, min(start + _COPY_CHUNK, rows.count)):
+            size = lengths[i]
+            parts += (head, keys[i * kl : i * kl + kl], _U32(size), view[pos : pos + size])
+            pos += size
         yield b"".join(parts)
 
 
