@@ -216,7 +216,7 @@ class _LazyProperties:
 
 class _LazySecret(KeyVaultSecret):
     """What ``get_secret`` returns: a :class:`KeyVaultSecret` whose properties (an id string,
-    four datetimes, a tags dict, a frozen dataclass) are built only if they are used.
+    four datetimes, a tags dict, a SecretProperties) are built only if they are used.
 
     Equal to, and ``repr``-ed and pickled like, the eager :class:`KeyVaultSecret`.
     """
