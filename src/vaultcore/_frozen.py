@@ -136,3 +136,10 @@ class DataclassView(Frozen):
 
     __dataclass_fields__: ClassVar[Any] = _Fields("__dataclass_fields__")
     __dataclass_params__: ClassVar[Any] = _Fields("__dataclass_params__")
+
+    def evolve(self, **changes: Any) -> Self:
+        """``dataclasses.replace(self, **changes)``: right for a real dataclass that extends
+        this class too (``KeyProperties``), whose fields are more than :attr:`_fields`."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)

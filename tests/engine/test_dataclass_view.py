@@ -106,8 +106,13 @@ def test_a_dataclass_may_extend_them() -> None:
     """``KeyProperties`` is a real frozen dataclass on ``ObjectProperties``: it inherits the
     view's fields (in order, with their defaults) as from a dataclass base."""
     names = [f.name for f in dataclasses.fields(KeyProperties)]
-    assert names[: len(_OBJECT_FIELDS)] == _OBJECT_FIELDS
+    assert names[: len(_OBJECT_FIELDS)] == _OBJECT_FIELDS and len(names) > len(_OBJECT_FIELDS)
     assert issubclass(KeyProperties, ObjectProperties)
+    base = {f.name: getattr(_props(), f.name) for f in dataclasses.fields(ObjectProperties)}
+    extra = {f.name: None for f in dataclasses.fields(KeyProperties) if f.name not in base}
+    key_props = KeyProperties(**base, **extra)  # type: ignore[arg-type]
+    evolved = key_props.evolve(enabled=False)  # every field of the subclass carried over
+    assert type(evolved) is KeyProperties and evolved.enabled is False and evolved.name == "a"
 
 
 def test_results_of_a_vault_are_what_dataclasses_expect(tmp_path: object) -> None:
