@@ -222,3 +222,32 @@ def test_the_first_lookups_of_a_bulk_write_share_one_round_trip(vault: Vault, mo
     assert answers == [(True, {})]  # a soft-deleted secret exists, none of the sample does
     assert runs == [True, True]  # objects and versions guessed, one run
     assert vault.secrets.get_secret("n42").value == "42"
+
+
+def test_a_single_write_reads_what_it_announced_with_begin(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``set_secret`` announces its reads (the soft-deleted and object records, the newest
+    version): they come back with BEGIN and the lock, so the write function asks the server
+    nothing more; what they answer is what separate reads would (new secret, new version of
+    an existing one, a soft-deleted name refused)."""
+    from vaultcore import ConflictError
+    from vaultcore.storage import _postgres
+
+    server_reads: list[str] = []
+    for name in ("get", "_page", "get_many", "last_key"):
+        real = getattr(_postgres._Read, name)
+
+        def counted(self: object, *args: object, _real: object = real, _name: str = name) -> object:
+            server_reads.append(_name)
+            return _real(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(_postgres._Read, name, counted)
+    first = vault.secrets.set_secret("pre", "v1")
+    second = vault.secrets.set_secret("pre", "v2")
+    assert server_reads == []
+    assert second.properties.version > first.properties.version  # the newest version was seen
+    versions = [p.version for p in vault.secrets.list_properties_of_secret_versions("pre")]
+    assert sorted(versions) == sorted([first.properties.version, second.properties.version])
+    vault.secrets.delete_secret("pre")
+    with pytest.raises(ConflictError):  # the soft-deleted record was among the prefetched rows
+        vault.secrets.set_secret("pre", "v3")
+    assert vault.secrets.get_deleted_secret("pre").properties.version == second.properties.version

@@ -30,7 +30,7 @@ from vaultcore.exceptions import (
     UnauthorizedError,
     VaultLockedError,
 )
-from vaultcore.storage._interface import ReadTxn, Store, WriteTxn
+from vaultcore.storage._interface import Prefetch, ReadTxn, Store, WriteTxn
 
 __all__ = ["Clock", "VaultContext", "VaultSettings", "keyring_aad", "utc_now"]
 
@@ -319,10 +319,19 @@ class VaultContext:
         with self.store.read() as txn:
             yield txn
 
-    def write(self, fn: Callable[[WriteTxn], T], *, with_event: bool = True, durable: bool = True) -> T:
+    def write(
+        self,
+        fn: Callable[[WriteTxn], T],
+        *,
+        with_event: bool = True,
+        durable: bool = True,
+        prefetch: Prefetch | None = None,
+    ) -> T:
         """One write transaction, with the keyring refreshed if another process changed it.
 
         *durable*: see ``LmdbStore.write`` (False: a power loss may undo it, never corrupts).
+        *prefetch*: the reads *fn* will make (``Store.write``: a database server sends them
+        with the transaction's first round trip).
 
         The audit event of the operation in progress commits in the same transaction; it is
         marked written only once the transaction committed (*fn* may run more than once).
@@ -341,7 +350,7 @@ class VaultContext:
                 committed[0] = self.audit.commit_pending_in(txn, result)
             return result
 
-        result = self.store.write(run, durable=durable)
+        result = self.store.write(run, durable=durable, prefetch=prefetch)
         if committed[0] is not None:
             committed[0]()
         if self._events is not None:  # not made here: without an outbox no event was written

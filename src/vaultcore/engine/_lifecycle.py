@@ -41,7 +41,7 @@ from vaultcore.engine._reads import (
 )
 from vaultcore.engine._records import DeletedRecord, Kind, ObjectRecord, VersionRecord
 from vaultcore.exceptions import ConflictError, ForbiddenError
-from vaultcore.storage._interface import ReadTxn, WriteTxn
+from vaultcore.storage._interface import Prefetch, ReadTxn, WriteTxn
 
 __all__ = [
     "DELETED",
@@ -217,7 +217,13 @@ class Lifecycle(LifecycleReads):
         )
 
     def add_version(self, kind: Kind, name: str, new: NewVersion, *, durable: bool = True) -> VersionRecord:
-        return self.write(lambda txn: self.add_version_in(txn, kind, name, new), durable=durable)
+        okey = self.objkey(kind, name)
+        # What add_version_in reads, announced (PostgreSQL: fetched with BEGIN and the lock).
+        if new.version is None:
+            reads: Prefetch = ([(DELETED, okey), (OBJECTS, okey)], [(VERSIONS, okey)])
+        else:
+            reads = ([(DELETED, okey), (OBJECTS, okey), (VERSIONS, okey + bytes.fromhex(new.version))], [])
+        return self._ctx.write(lambda txn: self.add_version_in(txn, kind, name, new), durable=durable, prefetch=reads)
 
     def add_versions_bulk_in(
         self, txn: WriteTxn, kind: Kind, names: Sequence[str], payloads: Sequence[bytes], new: NewVersion

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,7 @@ from vaultcore.storage._rows import PackedRows
 __all__ = [
     "FALLBACK",
     "PackedRows",
+    "Prefetch",
     "ReadTxn",
     "Store",
     "WriteTxn",
@@ -40,6 +41,11 @@ _URL_PREFIXES = ("postgresql://", "postgres://")
 #: call (a map resize or fork under way, a record under another keyring term): the caller
 #: takes the general path (``find_open`` / ``find`` and the envelope).
 FALLBACK: Any = NotImplemented  # Python's "not handled here": backends need no import
+
+
+#: Reads a write function announces: ``(points, lasts)``, the records ``(db, key)`` and, for
+#: each ``(db, prefix)``, the last record under that prefix.
+Prefetch = tuple[Sequence[tuple[bytes, bytes]], Sequence[tuple[bytes, bytes]]]
 
 
 class ReadTxn(Protocol):
@@ -104,12 +110,14 @@ class Store(Protocol):
         """A consistent snapshot for reading."""
         ...
 
-    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True, prefetch: Prefetch | None = None) -> T:
         """Run *fn* in one serialised write transaction and commit it (durably unless
         *durable* is False: then a power loss may undo the last commits, never corrupt).
 
         *fn* may run more than once (the backend retries when that is safe), so it must not
-        have side effects outside the transaction before it returns.
+        have side effects outside the transaction before it returns. *prefetch*: the reads
+        *fn* is about to make, which a database server may fetch with the transaction's
+        first round trip (PostgreSQL); a store may ignore it.
         """
         ...
 

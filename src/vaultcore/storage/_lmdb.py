@@ -415,13 +415,14 @@ class LmdbStore:
             shared.leave()
             _lenv.txn_closed()
 
-    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True) -> T:
+    def write(self, fn: Callable[[WriteTxn], T], *, durable: bool = True, prefetch: object = None) -> T:
         """Run *fn* in one write transaction and commit it.
 
         *durable* (default): data and meta page are on disk when this returns. False: the
         meta page is flushed later (``MDB_NOMETASYNC``): a power loss may undo this commit,
         never corrupts. *fn* may run more than once (when the map must grow), so it must not
-        have side effects outside the transaction before it returns.
+        have side effects outside the transaction before it returns. *prefetch* (the reads
+        *fn* will make) is for a database server; reads here cost no round trip.
         """
         _lenv.txn_opened()
         try:

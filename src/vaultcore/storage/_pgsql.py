@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from vaultcore.storage._rows import PackedRows
 
-__all__ = ["COPY_SIGNATURE", "COPY_TRAILER", "TABLE", "Queries", "copy_data", "raw_find_statement"]
+__all__ = [
+    "COPY_SIGNATURE",
+    "COPY_TRAILER",
+    "TABLE",
+    "Queries",
+    "copy_data",
+    "prefetch_statements",
+    "raw_find_statement",
+]
 
 TABLE = "vaultcore_records"
 
@@ -100,6 +108,27 @@ def _begin_statement(table: str, vault: str, lock: int) -> str:
     # segment of a group commit is up to ~100 KB that every write would otherwise fetch.
     last = f"SELECT key FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
     return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
+
+
+def prefetch_statements(
+    table: str, vault: str, points: Sequence[tuple[bytes, bytes]], lasts: Sequence[tuple[bytes, bytes]]
+) -> str:
+    """The statements that read, after the lock, what a write function announced: the rows
+    *points* ``(db, key)`` in one result (when there are any), then for each ``(db, prefix)``
+    of *lasts* the last row under it (same literal rules as :func:`_begin_statement`)."""
+    where = f"vault = '{vault}' AND db = "
+    parts = []
+    if points:
+        either = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in points)
+        parts.append(f"SELECT db, key, value FROM {table} WHERE {either}")  # noqa: S608
+    for db, prefix in lasts:
+        upper = _prefix_upper(prefix)
+        bound = "" if upper is None else f" AND key < {_hex(upper)}"
+        parts.append(
+            f"SELECT key, value FROM {table} WHERE {where}{_hex(db)} AND key >= {_hex(prefix)}{bound} "  # noqa: S608
+            "ORDER BY key DESC LIMIT 1"
+        )
+    return "".join(f"; {part}" for part in parts)
 
 
 def raw_find_statement(table: str, vault: str, db: bytes, shape: str) -> tuple[bytes, bytes]:

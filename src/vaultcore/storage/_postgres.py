@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, TypeVar
 
@@ -50,6 +50,7 @@ from vaultcore.storage._pgsql import (
     _lock_key,
     _prefix_upper,
     copy_data,
+    prefetch_statements,
 )
 
 __all__ = ["PostgresStore", "parse_location"]
@@ -181,10 +182,16 @@ class _Write(_Read):
     buffer, are this transaction's state: nobody else writes the vault while we hold its lock).
     Rows of :meth:`insert_many` are streamed with ``COPY`` as they come."""
 
-    __slots__ = ("_cache", "_copy", "_copy_stack", "_pending", "guessed", "may_guess")
+    __slots__ = ("_cache", "_copy", "_copy_stack", "_lasts", "_pending", "guessed", "may_guess")
 
     def __init__(
-        self, cur: psycopg.Cursor[Any], q: Queries, vault: str, cache: dict[tuple[bytes, bytes], Any], may_guess: bool
+        self,
+        cur: psycopg.Cursor[Any],
+        q: Queries,
+        vault: str,
+        cache: dict[tuple[bytes, bytes], Any],
+        may_guess: bool,
+        lasts: dict[tuple[bytes, bytes], tuple[bytes, bytes] | None] | None = None,
     ) -> None:
         super().__init__(cur, q, vault)
         #: True if the caller may put rows it did not look up (insert_unchecked): this is the
@@ -193,6 +200,7 @@ class _Write(_Read):
         self.guessed = False
         self._pending: dict[tuple[bytes, bytes], bytes] = {}
         self._cache = cache  # (db, key) -> value | None; (db, b"*last*") -> (key, value) | None
+        self._lasts = lasts if lasts is not None else {}  # (db, prefix) -> the last row under it | None
         self._copy: psycopg.Copy | None = None  # the open COPY of insert_many
         self._copy_stack: ExitStack | None = None
 
@@ -232,6 +240,7 @@ class _Write(_Read):
             self._send_pending()
             self._pending = {}
         self._cache.clear()
+        self._lasts.clear()
 
     def _before_read(self, db: bytes, prefix: bytes | None = None) -> None:
         self.finish_copy()
@@ -256,6 +265,12 @@ class _Write(_Read):
         if rest:
             self.finish_copy()
         return {**super().get_many(db, rest), **found}
+
+    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        self._before_read(db, prefix)  # puts under the prefix are sent first (and the cache emptied)
+        if (db, prefix) in self._lasts:
+            return self._lasts[(db, prefix)]
+        return super().last_with_prefix(db, prefix)
 
     def last_key(self, db: bytes, prefix: bytes = b"") -> bytes | None:
         if prefix == b"" and (db, _LAST) in self._cache and not any(pdb == db for pdb, _ in self._pending):
@@ -287,8 +302,9 @@ class _Write(_Read):
         are streamed with ``COPY`` (no upsert: ~2x cheaper per row on the server), so the
         server inserts them while the caller goes on. Should a key exist after all, the
         transaction fails with ``StorageError`` and nothing is written."""
-        if any(cdb == db for cdb, _ in self._cache):
+        if any(cdb == db for cdb, _ in self._cache) or self._lasts:
             self._cache.clear()
+            self._lasts.clear()
         copy = self._copy
         if copy is None:
             self._copy_stack = stack = ExitStack()
@@ -336,6 +352,27 @@ class _Write(_Read):
                 self._send_pending()
             self._cur.execute("COMMIT")
         self._pending = {}
+
+
+def _prefetched(
+    cur: psycopg.Cursor[Any],
+    cache: dict[tuple[bytes, bytes], Any],
+    points: Sequence[tuple[bytes, bytes]],
+    lasts: Sequence[tuple[bytes, bytes]],
+) -> dict[tuple[bytes, bytes], tuple[bytes, bytes] | None]:
+    """Read the results of :func:`prefetch_statements` into *cache* (each point found or
+    None) and return the last rows by ``(db, prefix)``."""
+    if points:
+        cache.update(dict.fromkeys(points))
+        cur.nextset()
+        for db, key, value in cur.fetchall():
+            cache[(bytes(db), bytes(key))] = bytes(value)
+    found: dict[tuple[bytes, bytes], tuple[bytes, bytes] | None] = {}
+    for where in lasts:
+        cur.nextset()
+        row = cur.fetchone()
+        found[where] = None if row is None else (bytes(row[0]), bytes(row[1]))
+    return found
 
 
 class PostgresStore:
@@ -493,12 +530,24 @@ class PostgresStore:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[_Write], T], *, durable: bool = True) -> T:
+    def write(
+        self,
+        fn: Callable[[_Write], T],
+        *,
+        durable: bool = True,
+        prefetch: tuple[Sequence[tuple[bytes, bytes]], Sequence[tuple[bytes, bytes]]] | None = None,
+    ) -> T:
         """Run *fn* under the vault's advisory lock and commit; re-run it when that is safe.
 
         *durable* False: ``synchronous_commit = off`` for this transaction (a database crash
         may undo the last commits, never corrupt or half-apply one: PostgreSQL's own class).
+        *prefetch* ``(points, lasts)``: the rows *fn* will read, fetched with BEGIN and the
+        lock in the same round trip (a ``set_secret``: the soft-deleted and object records
+        and the newest version, which would take a round trip each).
         """
+        begin = self._begin_write
+        if prefetch is not None:
+            begin += prefetch_statements(self._q.table, self._vault, *prefetch)
         deadline = time.monotonic() + self._window
         attempt = 0
         may_guess = True
@@ -511,7 +560,7 @@ class PostgresStore:
                 cur = conn.cursor()
                 # One round trip: BEGIN, the vault's write lock, then (in a later statement,
                 # so under the lock) the rows nearly every write reads.
-                cur.execute(self._begin_write)
+                cur.execute(begin)
                 cur.nextset()
                 row = cur.fetchone()
                 xid = int(row[0]) if row else None
@@ -522,9 +571,10 @@ class PostgresStore:
                 cur.nextset()
                 last = cur.fetchone()
                 cache[(_PREFETCH_LAST, _LAST)] = None if last is None else bytes(last[0])
+                lasts = None if prefetch is None else _prefetched(cur, cache, *prefetch)
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
-                txn = _Write(cur, self._q, self._vault, cache, may_guess)
+                txn = _Write(cur, self._q, self._vault, cache, may_guess, lasts)
                 result = fn(txn)
                 txn.finish_copy()
                 committing = True  # from here a lost connection leaves the outcome to txid_status
