@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from vaultcore.storage._rows import PackedRows
 
@@ -21,6 +22,7 @@ __all__ = [
     "copy_data",
     "prefetch_statements",
     "raw_find_statement",
+    "read_prefetched",
 ]
 
 TABLE = "vaultcore_records"
@@ -129,6 +131,28 @@ def prefetch_statements(
             "ORDER BY key DESC LIMIT 1"
         )
     return "".join(f"; {part}" for part in parts)
+
+
+def read_prefetched(
+    cur: Any,
+    cache: dict[tuple[bytes, bytes], Any],
+    points: Sequence[tuple[bytes, bytes]],
+    lasts: Sequence[tuple[bytes, bytes]],
+) -> dict[tuple[bytes, bytes], tuple[bytes, bytes] | None]:
+    """Read the results of :func:`prefetch_statements` from the cursor *cur* (positioned on
+    the result before them) into *cache* (each point found or None) and return the last rows
+    by ``(db, prefix)``."""
+    if points:
+        cache.update(dict.fromkeys(points))
+        cur.nextset()
+        for db, key, value in cur.fetchall():
+            cache[(bytes(db), bytes(key))] = bytes(value)
+    found: dict[tuple[bytes, bytes], tuple[bytes, bytes] | None] = {}
+    for where in lasts:
+        cur.nextset()
+        row = cur.fetchone()
+        found[where] = None if row is None else (bytes(row[0]), bytes(row[1]))
+    return found
 
 
 def raw_find_statement(table: str, vault: str, db: bytes, shape: str) -> tuple[bytes, bytes]:

@@ -51,6 +51,7 @@ from vaultcore.storage._pgsql import (
     _prefix_upper,
     copy_data,
     prefetch_statements,
+    read_prefetched,
 )
 
 __all__ = ["PostgresStore", "parse_location"]
@@ -354,27 +355,6 @@ class _Write(_Read):
         self._pending = {}
 
 
-def _prefetched(
-    cur: psycopg.Cursor[Any],
-    cache: dict[tuple[bytes, bytes], Any],
-    points: Sequence[tuple[bytes, bytes]],
-    lasts: Sequence[tuple[bytes, bytes]],
-) -> dict[tuple[bytes, bytes], tuple[bytes, bytes] | None]:
-    """Read the results of :func:`prefetch_statements` into *cache* (each point found or
-    None) and return the last rows by ``(db, prefix)``."""
-    if points:
-        cache.update(dict.fromkeys(points))
-        cur.nextset()
-        for db, key, value in cur.fetchall():
-            cache[(bytes(db), bytes(key))] = bytes(value)
-    found: dict[tuple[bytes, bytes], tuple[bytes, bytes] | None] = {}
-    for where in lasts:
-        cur.nextset()
-        row = cur.fetchone()
-        found[where] = None if row is None else (bytes(row[0]), bytes(row[1]))
-    return found
-
-
 class PostgresStore:
     """One vault in a PostgreSQL database (see the module docstring)."""
 
@@ -571,7 +551,7 @@ class PostgresStore:
                 cur.nextset()
                 last = cur.fetchone()
                 cache[(_PREFETCH_LAST, _LAST)] = None if last is None else bytes(last[0])
-                lasts = None if prefetch is None else _prefetched(cur, cache, *prefetch)
+                lasts = None if prefetch is None else read_prefetched(cur, cache, *prefetch)
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit TO OFF")
                 txn = _Write(cur, self._q, self._vault, cache, may_guess, lasts)
