@@ -145,9 +145,10 @@ class Envelope:
         ring = self._keyring()
         term = ring.active_term
         prefix = bytes([FORMAT_V1]) + _TERM.pack(term)
-        key_len = len(keys[0]) if keys else 1
-        if any(len(k) != key_len for k in keys):
+        sizes = set(map(len, keys))
+        if len(sizes) > 1:
             raise InvalidParameterError("seal_keyed needs keys of one length")
+        key_len = sizes.pop() if sizes else 1
         packed = b"".join(keys)
         head = _AAD_PREFIX + ring.vault_id + rtype
         values, lengths = _bindings.seal_records_keyed(ring.kek(term), prefix, head, packed, key_len, plaintexts)

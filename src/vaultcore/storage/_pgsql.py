@@ -103,13 +103,20 @@ def _begin_statement(table: str, vault: str, lock: int) -> str:
     """BEGIN, the write lock and the prefetch as one multi-statement string (no parameters:
     the lock id is an int, the vault name is checked to [A-Za-z0-9_-], the rest is hex)."""
     where = f"vault = '{vault}' AND db = "
-    points = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in _PREFETCH_POINTS)
     # No caller input below: an int, a name checked to [A-Za-z0-9_-], hex and our identifiers.
-    prefetch = f"SELECT db, key, value FROM {table} WHERE {points}; "  # noqa: S608
+    prefetch = _points_query(table, vault, _PREFETCH_POINTS) + "; "
     # Only the key of the newest audit segment (where the chain continues), not its value: a
     # segment of a group commit is up to ~100 KB that every write would otherwise fetch.
     last = f"SELECT key FROM {table} WHERE {where}{_hex(_PREFETCH_LAST)} ORDER BY key DESC LIMIT 1"  # noqa: S608
     return f"BEGIN; SELECT txid_current(), pg_advisory_xact_lock({int(lock)}); " + prefetch + last
+
+
+def _points_query(table: str, vault: str, points: Sequence[tuple[bytes, bytes]]) -> str:
+    """One SELECT of the rows *points* ``(db, key)`` of *vault*, as (db, key, value); only
+    hex literals and a vault name checked to [A-Za-z0-9_-]."""
+    where = f"vault = '{vault}' AND db = "
+    either = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in points)
+    return f"SELECT db, key, value FROM {table} WHERE {either}"  # noqa: S608
 
 
 def prefetch_statements(
@@ -119,10 +126,7 @@ def prefetch_statements(
     *points* ``(db, key)`` in one result (when there are any), then for each ``(db, prefix)``
     of *lasts* the last row under it (same literal rules as :func:`_begin_statement`)."""
     where = f"vault = '{vault}' AND db = "
-    parts = []
-    if points:
-        either = " OR ".join(f"({where}{_hex(db)} AND key = {_hex(key)})" for db, key in points)
-        parts.append(f"SELECT db, key, value FROM {table} WHERE {either}")  # noqa: S608
+    parts = [_points_query(table, vault, points)] if points else []
     for db, prefix in lasts:
         upper = _prefix_upper(prefix)
         bound = "" if upper is None else f" AND key < {_hex(upper)}"

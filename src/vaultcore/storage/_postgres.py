@@ -132,6 +132,9 @@ class _Read:
 
     def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         self._before_read(db, prefix)
+        return self._last_row(db, prefix)
+
+    def _last_row(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
         rows = self._page(db, prefix, _prefix_upper(prefix), True, 1)
         return rows[0] if rows else None
 
@@ -267,11 +270,11 @@ class _Write(_Read):
             self.finish_copy()
         return {**super().get_many(db, rest), **found}
 
-    def last_with_prefix(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
-        self._before_read(db, prefix)  # puts under the prefix are sent first (and the cache emptied)
+    def _last_row(self, db: bytes, prefix: bytes) -> tuple[bytes, bytes] | None:
+        # (after _before_read: puts under the prefix were sent and the prefetched rows dropped)
         if (db, prefix) in self._lasts:
             return self._lasts[(db, prefix)]
-        return super().last_with_prefix(db, prefix)
+        return super()._last_row(db, prefix)
 
     def last_key(self, db: bytes, prefix: bytes = b"") -> bytes | None:
         if prefix == b"" and (db, _LAST) in self._cache and not any(pdb == db for pdb, _ in self._pending):
