@@ -41,6 +41,7 @@ SOURCE_READER = HERE / "vaultcore_reader.c"
 SOURCE_PYFAST = HERE / "vaultcore_pyfast.c"
 SOURCE_WATCH = HERE / "vaultcore_watch.c"
 SOURCE_KWKEY = HERE / "vaultcore_kwkey.c"
+SOURCE_AUDITCOMMIT = HERE / "vaultcore_auditcommit.c"
 SOURCES = (
     SOURCE,
     SOURCE_CACHE,
@@ -51,6 +52,7 @@ SOURCES = (
     SOURCE_PYFAST,
     SOURCE_WATCH,
     SOURCE_KWKEY,
+    SOURCE_AUDITCOMMIT,
 )
 
 # The subset of <lmdb.h> that storage/_lmdb.py uses (types opaque or partial; cffi takes

@@ -38,7 +38,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 8, /* 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+    VC_ABI_VERSION = 9, /* 9: vc_audit_commit (the audit flusher's commit in one call); 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
                            vc_reader_names; fast_get takes a kind byte); 7: vc_seal_records_keyed; 6: vc_hkdf_sha256;
                            5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and

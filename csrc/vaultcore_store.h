@@ -127,6 +127,21 @@ int vc_reader_open(vc_reader *r, const uint8_t *key, size_t key_len, const uint8
                    const uint8_t *name, size_t name_len, vc_event_tpl *event, uint8_t *out, size_t out_cap,
                    size_t *out_len, size_t *value_at, size_t *queued);
 
+/* The audit flusher's group commit in one call (vaultcore_auditcommit.c), GIL released: a
+ * write transaction on env that checks META's keyring generation (gen at gen_key) is the
+ * caller's, finds the chain's end (the head at head_key in meta: be64 seq || MAC, not behind
+ * the newest key of audit), seals every event waiting on q as vc_auditq_seal does, puts the
+ * segments (keyed be64 last seq) and the new head, commits, flushes the meta page if
+ * durable, and consumes the events (*committed: how many). VC_STORE_SLOW, nothing written
+ * or consumed: the Python path must do this commit (another generation, a chain to restart);
+ * a negative LMDB code (MAP_FULL, MAP_RESIZED: grow or adopt the map and retry) or
+ * VC_STORE_ERRNO + errno. */
+int vc_audit_commit(MDB_env *env, MDB_dbi meta, MDB_dbi audit, vc_auditq *q, size_t per_segment,
+                    const uint8_t *gen_key, size_t gen_key_len, const uint8_t *gen, size_t gen_len,
+                    const uint8_t *head_key, size_t head_key_len, const uint8_t *audit_key, size_t audit_key_len,
+                    uint32_t term, const uint8_t *kek, size_t kek_len, const uint8_t *aad_head, size_t aad_head_len,
+                    int durable, size_t *committed);
+
 /* Adds fast_get and fast_open, the CPython entry points of vc_reader_get (with
  * vc_reader_objkey when given a kind byte instead of a prefix) and vc_reader_open
  * (vaultcore_pyfast.c), to the vaultcore._native module. VC_OK or VC_ERR_INTERNAL. */

@@ -64,6 +64,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
+from vaultcore.engine._context import generation_record
 from vaultcore.engine._records import decode
 from vaultcore.exceptions import IntegrityError, InvalidParameterError
 from vaultcore.storage._interface import WriteTxn
@@ -404,6 +405,16 @@ class AuditLog:
                 self._start_flusher()
         return template
 
+    @property
+    def flush_batch(self) -> int:
+        """Events waiting that wake the flusher before ``max_delay``. A store that commits in
+        one native call (LMDB) lets it commit a segment's worth at a time beside the readers;
+        otherwise each commit's many calls into C hand the GIL back and forth with them, and
+        fewer, larger batches (``max_batch``) cost the readers less."""
+        if getattr(self._ctx.store, "commit_audit", None) is not None:
+            return min(self._max_batch, SEGMENT_EVENTS)
+        return self._max_batch
+
     def _start_flusher(self) -> None:
         with self._flusher_lock:
             if self._thread is None:
@@ -415,8 +426,9 @@ class AuditLog:
         """The flusher: waits in C (GIL released) for the first event of a round, then for a
         full batch or ``max_delay``, and commits; a push wakes it, so readers never do."""
         queue = self._queue
+        batch = self.flush_batch
         while True:
-            stopped = queue.wait(self._max_batch, self._max_delay)
+            stopped = queue.wait(batch, self._max_delay)
             try:
                 self.flush()
             except Exception:  # the events stay queued, in order: retry after a delay
@@ -433,9 +445,26 @@ class AuditLog:
             n, size = queue.pending()
             if not n or self._ctx.closed:
                 return
+            if self._commit_native(queue):
+                return
             # A failed write consumes nothing: the events stay queued, in order, for the next flush.
             self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
             queue.consume(n)
+
+    def _commit_native(self, queue: _bindings.AuditQueue) -> bool:
+        """Commit every queued event in one native call (GIL released once), if the store
+        can (LMDB) and the common case holds; False: :meth:`flush` writes them itself."""
+        ctx = self._ctx
+        commit = getattr(ctx.store, "commit_audit", None)
+        if commit is None:
+            return False
+        ring = ctx.keyring
+        term, kek, aad_head = ctx.envelope.seal_params(RecordType.AUDIT)
+        if ctx.keyring is not ring:  # (another thread adopted a new keyring meanwhile)
+            return False
+        keys = (ring.audit_key(term), term, kek, aad_head)
+        step = min(self._max_batch, SEGMENT_EVENTS)
+        return commit((META, AUDIT), queue.native, step, generation_record(ring), HEAD_KEY, keys) is not None
 
     def close(self) -> None:
         try:

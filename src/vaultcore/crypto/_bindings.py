@@ -974,6 +974,12 @@ class AuditQueue:
             _raise(rc)
         self._q: Any = ffi.gc(ptr[0], lib.vc_auditq_free)
 
+    @property
+    def native(self) -> Any:
+        """The ``vc_auditq`` pointer, for a store that commits the queue in one native call
+        (``vc_audit_commit``); valid while this object lives."""
+        return self._q
+
     def push(self, body: bytes) -> int:
         """Queue one event body; returns how many events wait now."""
         queued = ffi.new("size_t *")

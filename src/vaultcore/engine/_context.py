@@ -55,6 +55,12 @@ def keyring_aad(header: bytes) -> bytes:
     return b"vaultcore keyring/1" + hashlib.sha256(header).digest()
 
 
+def generation_record(ring: Keyring) -> tuple[bytes, bytes]:
+    """The META key and value of *ring*'s generation, as a keyring change stores it (a
+    writer compares it in its transaction to know it seals under the vault's keyring)."""
+    return GENERATION_KEY, _GEN.pack(ring.generation)
+
+
 class VaultSettings(Frozen):
     """Settings fixed in the vault header (authenticated through the keyring's AAD)."""
 
@@ -295,7 +301,7 @@ class VaultContext:
         """Store *ring* (wrapped by the root key) and its generation inside *txn*."""
         header = header_raw if header_raw is not None else self.header_raw
         txn.put(META, KEYRING_KEY, self.root.wrap(ring.to_bytes(), keyring_aad(header)))
-        txn.put(META, GENERATION_KEY, _GEN.pack(ring.generation))
+        txn.put(META, *generation_record(ring))
         if header_raw is not None:
             txn.put(META, HEADER_KEY, header_raw)
 

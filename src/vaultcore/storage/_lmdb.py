@@ -433,43 +433,67 @@ class LmdbStore:
     def _write(self, fn: Callable[[WriteTxn], T], durable: bool) -> T:
         shared = self._shared
         env = shared.env
+
+        def attempt() -> T:
+            txn = env.begin(write=True)
+            try:
+                result = fn(WriteTxn(txn, shared.dbs))
+                txn.commit()
+            except BaseException:
+                txn.abort()
+                raise
+            if durable:
+                try:
+                    env.sync()  # the meta page (MDB_NOMETASYNC left it to us)
+                except MdbError as exc:
+                    raise _translate(exc, "the commit could not be flushed to disk") from None
+            return result
+
+        return self._retrying(attempt, "write failed")
+
+    def _retrying(self, attempt: Callable[[], T], what: str) -> T:
+        """Run *attempt* (a whole write transaction) inside the resize gate; when the map is
+        full or another process resized it, grow or adopt the map and run it again."""
+        shared = self._shared
         for _ in range(24):
             resize: Callable[[], None] | None = None
             shared.enter()
             try:
-                try:
-                    txn = env.begin(write=True)
-                except MdbError as exc:
-                    if exc.code == _lenv.CODES["MAP_RESIZED"]:
-                        resize = self._adopt_resize
-                        continue
-                    raise _translate(exc, "write failed", shared.path) from None
-                try:
-                    result = fn(WriteTxn(txn, shared.dbs))
-                    txn.commit()
-                except MdbError as exc:
-                    txn.abort()
-                    if exc.code == _lenv.CODES["MAP_FULL"]:
-                        resize = functools.partial(self._grow, env.map_size())
-                    elif exc.code == _lenv.CODES["MAP_RESIZED"]:
-                        resize = self._adopt_resize
-                    else:
-                        raise _translate(exc, "write failed", shared.path) from None
-                except BaseException:
-                    txn.abort()
-                    raise
+                return attempt()
+            except MdbError as exc:
+                if exc.code == _lenv.CODES["MAP_FULL"]:
+                    resize = functools.partial(self._grow, shared.env.map_size())
+                elif exc.code == _lenv.CODES["MAP_RESIZED"]:
+                    resize = self._adopt_resize
                 else:
-                    if durable:
-                        try:
-                            env.sync()  # the meta page (MDB_NOMETASYNC left it to us)
-                        except MdbError as exc:
-                            raise _translate(exc, "the commit could not be flushed to disk") from None
-                    return result
+                    raise _translate(exc, what, shared.path) from None
             finally:
                 shared.leave()
                 if resize is not None:  # after leaving: a resize waits for open transactions
                     resize()
-        raise StorageError("write failed: the map could not grow enough")
+        raise StorageError(f"{what}: the map could not grow enough")
+
+    def commit_audit(
+        self,
+        dbs: tuple[bytes, bytes],
+        queue: Any,
+        per_segment: int,
+        generation: tuple[bytes, bytes],
+        head_key: bytes,
+        keys: tuple[bytes, int, bytes, bytes],
+    ) -> int | None:
+        """The audit log's group commit of *queue* in one native call, durable (see
+        ``Env.audit_commit``): the events committed, or None when the audit log must write
+        them itself (another keyring generation, a chain to restart)."""
+        env = self._shared.env
+        _lenv.txn_opened()
+        try:
+            return self._retrying(
+                lambda: env.audit_commit(dbs, queue, per_segment, generation, head_key, keys, True),
+                "the audit write failed",
+            )
+        finally:
+            _lenv.txn_closed()
 
     def reserve(self, nbytes: int) -> None:
         """Grow the map ahead of a write of about *nbytes* (a bulk import), so that the write

@@ -42,6 +42,7 @@ _FIRST, _LAST, _NEXT, _PREV, _SET_RANGE = lib.MDB_FIRST, lib.MDB_LAST, lib.MDB_N
 _ENV_FLAGS: int = lib.MDB_NOTLS | lib.MDB_NORDAHEAD | lib.MDB_NOMETASYNC
 _S_FOUND, _S_AUTH, _S_NOTFOUND = lib.VC_STORE_FOUND, lib.VC_STORE_AUTH, lib.VC_STORE_NOTFOUND
 _S_TERM, _S_SPACE, _S_BUSY, _S_ERRNO = lib.VC_STORE_TERM, lib.VC_STORE_SPACE, lib.VC_STORE_BUSY, lib.VC_STORE_ERRNO
+_S_SLOW = lib.VC_STORE_SLOW
 _SIZE_T = next(c for c in "LQI" if array(c).itemsize == ffi.sizeof("size_t"))
 _OUT_SIZE = 1024
 _FIND_KEEP = 16384  # the largest record buffer a thread keeps for find (an RSA-4096 key is ~2.4 KB sealed)
@@ -148,6 +149,36 @@ class Env:
 
     def sync(self) -> None:
         _check(lib.mdb_env_sync(self._env, 1), "mdb_env_sync")
+
+    def audit_commit(
+        self,
+        dbs: tuple[bytes, bytes],
+        queue: Any,
+        per_segment: int,
+        generation: tuple[bytes, bytes],
+        head_key: bytes,
+        keys: tuple[bytes, int, bytes, bytes],
+        durable: bool,
+    ) -> int | None:
+        """The audit queue's group commit in one C call, GIL released (``vc_audit_commit``):
+        *dbs* (meta, audit), *generation* (its key in meta, the caller's packed value),
+        *keys* (audit key, term, KEK, AAD head). The events committed, or None when the
+        caller's general path must commit (nothing was written)."""
+        audit_key, term, kek, aad_head = keys
+        gen_key, gen = generation
+        done = ffi.new("size_t *")
+        rc = lib.vc_audit_commit(
+            self._env, self.dbs[dbs[0]], self.dbs[dbs[1]], queue, per_segment, gen_key, len(gen_key), gen, len(gen),
+            head_key, len(head_key), audit_key, len(audit_key), term, kek, len(kek), aad_head, len(aad_head),
+            durable, done,
+        )  # fmt: skip
+        if rc == _S_SLOW:
+            return None
+        if rc < 0 or rc >= _S_ERRNO:
+            raise MdbError(rc - _S_ERRNO if rc >= _S_ERRNO else rc, "audit commit")
+        if rc:
+            raise VaultError(f"the native audit commit failed (status {rc})")
+        return int(done[0])
 
     def copy_to_fd(self, fd: int) -> None:
         """A compacting copy of the whole environment, as of one read transaction."""
