@@ -22,6 +22,7 @@
 
 #include "vaultcore_native.h"
 #include "vaultcore_store.h"
+#include "vaultcore_store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,35 @@ done:
     free(seg_lens);
     free(out);
     return rc;
+}
+
+int vc_audit_flusher(vc_store *s, MDB_dbi meta, MDB_dbi audit, vc_auditq *q, size_t per_segment,
+                     const uint8_t *gen_key, size_t gen_key_len, const uint8_t *gen, size_t gen_len,
+                     const uint8_t *head_key, size_t head_key_len, const uint8_t *audit_key, size_t audit_key_len,
+                     uint32_t term, const uint8_t *kek, size_t kek_len, const uint8_t *aad_head, size_t aad_head_len,
+                     size_t batch, double max_delay, int *stopped) {
+    MDB_env *env = NULL;
+    size_t committed = 0;
+    int rc;
+    if (s == NULL || q == NULL || stopped == NULL) {
+        return VC_ERR_PARAM;
+    }
+    for (;;) {
+        *stopped = vc_auditq_wait(q, batch, max_delay);
+        /* The flush lock first, then the gate: a resize or fork that blocks the gate waits
+         * only for a commit under way, never for a Python flush that holds the lock. */
+        vc_auditq_flush_begin(q);
+        if (vc_store_enter_env(s, &env) != 0) {
+            vc_auditq_flush_end(q);
+            return VC_STORE_BUSY; /* resize, fork or close under way: the caller's path waits */
+        }
+        rc = vc_audit_commit(env, meta, audit, q, per_segment, gen_key, gen_key_len, gen, gen_len, head_key,
+                             head_key_len, audit_key, audit_key_len, term, kek, kek_len, aad_head, aad_head_len, 1,
+                             &committed);
+        vc_store_leave_env(s);
+        vc_auditq_flush_end(q);
+        if (rc != VC_OK || *stopped) {
+            return rc;
+        }
+    }
 }

@@ -29,6 +29,7 @@
 
 struct vc_auditq {
     pthread_mutex_t lock;
+    pthread_mutex_t flushing; /* held by whoever commits events (vc_auditq_flush_begin) */
     pthread_cond_t cond; /* the flusher waits here (vc_auditq_wait) */
     size_t batch;        /* ... until this many events wait (or its delay ends) */
     int stop;
@@ -55,6 +56,12 @@ int vc_auditq_new(vc_auditq **out)
         free(q);
         return VC_ERR_INTERNAL;
     }
+    if (pthread_mutex_init(&q->flushing, NULL) != 0) {
+        pthread_cond_destroy(&q->cond);
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+        return VC_ERR_INTERNAL;
+    }
     q->batch = 1;
     *out = q;
     return VC_OK;
@@ -64,6 +71,7 @@ void vc_auditq_free(vc_auditq *q)
 {
     if (q == NULL)
         return;
+    pthread_mutex_destroy(&q->flushing);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
     free(q->buf);
@@ -171,6 +179,16 @@ void vc_auditq_stop(vc_auditq *q)
     q->stop = 1;
     pthread_cond_broadcast(&q->cond);
     pthread_mutex_unlock(&q->lock);
+}
+
+void vc_auditq_flush_begin(vc_auditq *q)
+{
+    pthread_mutex_lock(&q->flushing);
+}
+
+void vc_auditq_flush_end(vc_auditq *q)
+{
+    pthread_mutex_unlock(&q->flushing);
 }
 
 void vc_auditq_pending(vc_auditq *q, size_t *n, size_t *bytes)

@@ -236,6 +236,10 @@ void vc_auditq_free(vc_auditq *q);
 int vc_auditq_push(vc_auditq *q, const uint8_t *body, size_t len, size_t *queued);
 int vc_auditq_push_parts(vc_auditq *q, const uint8_t *const *parts, const size_t *lens, size_t nparts,
                          size_t *queued);
+/* One flush at a time, whoever runs it (the Python flush, the native flusher loop): held from
+ * pending to consume, so that no two commits take the same events. */
+void vc_auditq_flush_begin(vc_auditq *q);
+void vc_auditq_flush_end(vc_auditq *q);
 void vc_auditq_pending(vc_auditq *q, size_t *n, size_t *bytes);
 size_t vc_auditq_sealed_size(size_t n, size_t bytes, size_t per_segment);
 int vc_auditq_seal(vc_auditq *q, size_t n, size_t per_segment, const uint8_t *audit_key,

@@ -180,6 +180,16 @@ static int vc_store_enter(vc_store *s) {
     return 0;
 }
 
+int vc_store_enter_env(vc_store *s, MDB_env **env) {
+    int rc = vc_store_enter(s);
+    if (rc == 0) {
+        *env = s->env;
+    }
+    return rc;
+}
+
+void vc_store_leave_env(vc_store *s) { vc_store_leave(s); }
+
 /* Point get (key_len > 0) or last under prefix, in txn. 0 or an LMDB code. */
 static int vc_store_locate(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
                   size_t key_len, MDB_val *k, MDB_val *v) {

@@ -142,6 +142,18 @@ int vc_audit_commit(MDB_env *env, MDB_dbi meta, MDB_dbi audit, vc_auditq *q, siz
                     uint32_t term, const uint8_t *kek, size_t kek_len, const uint8_t *aad_head, size_t aad_head_len,
                     int durable, size_t *committed);
 
+/* The audit flusher thread's loop, GIL released throughout: wait as vc_auditq_wait, then
+ * commit every waiting event as vc_audit_commit does (durable), inside the store's gate and
+ * holding the queue's flush lock, and again; keys as for vc_audit_commit, valid for the
+ * whole call. Returns when stopped (*stopped = 1, after a last commit) or when a commit did
+ * not succeed: VC_STORE_BUSY (the gate is blocked), VC_STORE_SLOW or an error, with
+ * nothing consumed by that commit; the caller then flushes its own way and calls again. */
+int vc_audit_flusher(vc_store *s, MDB_dbi meta, MDB_dbi audit, vc_auditq *q, size_t per_segment,
+                     const uint8_t *gen_key, size_t gen_key_len, const uint8_t *gen, size_t gen_len,
+                     const uint8_t *head_key, size_t head_key_len, const uint8_t *audit_key, size_t audit_key_len,
+                     uint32_t term, const uint8_t *kek, size_t kek_len, const uint8_t *aad_head, size_t aad_head_len,
+                     size_t batch, double max_delay, int *stopped);
+
 /* Adds fast_get and fast_open, the CPython entry points of vc_reader_get (with
  * vc_reader_objkey when given a kind byte instead of a prefix) and vc_reader_open
  * (vaultcore_pyfast.c), to the vaultcore._native module. VC_OK or VC_ERR_INTERNAL. */

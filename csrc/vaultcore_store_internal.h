@@ -11,6 +11,10 @@
 int vc_store_lookup(vc_store *s, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len, const uint8_t *key,
                     size_t key_len, MDB_txn **txn, MDB_val *k, MDB_val *v);
 void vc_store_done(vc_store *s, MDB_txn *txn);
+/* Enter the gate for a native write (the audit flusher's loop): 0 with *env set, or
+ * VC_STORE_BUSY while the gate is blocked (resize, fork, close); vc_store_leave_env leaves. */
+int vc_store_enter_env(vc_store *s, MDB_env **env);
+void vc_store_leave_env(vc_store *s);
 /* The id of the last committed write transaction (by any process: LMDB's newer meta page,
  * read without a lock or a transaction), through the gate: 0 or VC_STORE_BUSY. Meta pages
  * are written before a commit returns, so an id equal to a read snapshot's means that no

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from vaultcore import ForbiddenError, IntegrityError, InvalidParameterError, NotFoundError, RawKeyCredential, Vault
+from vaultcore.access._audit_read import open_segment
 from vaultcore.access._operations import current_request_id
 from vaultcore.engine._lifecycle import NewVersion
 from vaultcore.engine._models import FusedSecret
@@ -83,7 +84,7 @@ def test_fused_events_are_canonical_json_with_unique_request_ids(vault: Vault) -
     seen = set()
     with vault._ctx.read() as txn:
         rows = list(txn.scan(b"audit"))
-    bodies = [body for key, blob in rows for _, body in vault._ctx.audit._segment(key, blob)[2]]
+    bodies = [body for key, blob in rows for _, body in open_segment(vault._ctx, key, blob)[3]]
     reads = [b for b in bodies if b'"o":"SecretGet"' in b]
     assert len(reads) == 300
     for body in reads:

@@ -89,6 +89,7 @@ def test_a_head_to_restart_from_writes_nothing(tmp_path: Path, damage: str) -> N
     vault = _new(tmp_path)
     try:
         vault.audit.flush()
+
         def edit(txn: Any) -> None:
             head = txn.get(META, HEAD_KEY)
             if damage == "missing":

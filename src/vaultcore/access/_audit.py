@@ -36,9 +36,13 @@ Durability: a mutation's event commits in the same write transaction as the muta
 Reads are *group-committed*: queued in C memory (``vc_auditq``: bodies in order; the fused
 ``get_secret`` queues its own event there, built in C from a template, with no Python step)
 and appended by a background flusher at most ``max_delay`` seconds after the first queued
-event, at once when ``max_batch`` events wait, and on ``close()``; a crash loses at most the
-reads of that window. A flush chains and seals the queued events in C with the GIL
-released; a failed flush leaves them queued, in order; a reader that finds ``16 x
+event, at once when ``flush_batch`` events wait (``max_batch``, or one segment's worth on LMDB),
+and on ``close()``; a crash loses at most the reads of that window. A flush chains and seals
+the queued events in C with the GIL released; on LMDB the flusher thread waits and commits in
+C (``vc_audit_flusher``: read the chain's end, seal, put, commit, flush, with no Python step)
+and returns to Python only for what the general commit must handle (another keyring
+generation, a chain to restart, a full map, a resize, fork or close under way), so it never
+takes the GIL from readers. A failed flush leaves the events queued, in order; a reader that finds ``16 x
 max_batch`` events waiting (the flusher lags) flushes them itself, so the queue never drops
 an event and never grows without bound. ``mode="sync"`` commits
 each read's event before the read returns; ``mode="off"`` does not record successful reads
@@ -49,39 +53,30 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hmac
 import json
 import os
-import struct
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from hashlib import sha256
 from json.encoder import encode_basestring_ascii
 from typing import IO, TYPE_CHECKING, Any
 
+from vaultcore.access._audit_read import AUDIT, HEAD, HEAD_KEY, META, SEQ, ZERO_MAC, open_segment, to_event, walk_chain
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._context import generation_record
-from vaultcore.engine._records import decode
-from vaultcore.exceptions import IntegrityError, InvalidParameterError
+from vaultcore.exceptions import InvalidParameterError, VaultError
 from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.access._audit_records import AuditEvent, AuditVerification
     from vaultcore.engine._context import VaultContext
 
-__all__ = ["AuditLog", "PendingEvent", "caller_json"]
+__all__ = ["AUDIT", "HEAD_KEY", "META", "AuditLog", "PendingEvent", "caller_json"]
 
-AUDIT = b"audit"
-META = b"meta"
-HEAD_KEY = b"audit_head"
-_SEQ = struct.Struct(">Q")
-_LEN = struct.Struct(">I")
-_HEAD = struct.Struct(">Q32s")  # last seq, its chain MAC
-_ZERO_MAC = bytes(32)
 #: The flusher may lag this many batches behind before a queuing thread flushes itself.
 _BACKLOG = 16
 #: Events per sealed segment of a group commit (a commit of more writes several segments).
@@ -328,8 +323,8 @@ class AuditLog:
         for blob in blobs:
             seq += min(step, n)
             n -= step
-            txn.put(AUDIT, _SEQ.pack(seq), blob)
-        txn.put(META, HEAD_KEY, _HEAD.pack(seq, mac))
+            txn.put(AUDIT, SEQ.pack(seq), blob)
+        txn.put(META, HEAD_KEY, HEAD.pack(seq, mac))
 
     def _mac(self, key: bytes) -> _Mac:
         mac = self._macs.get(key)
@@ -424,47 +419,62 @@ class AuditLog:
 
     def _run(self) -> None:
         """The flusher: waits in C (GIL released) for the first event of a round, then for a
-        full batch or ``max_delay``, and commits; a push wakes it, so readers never do."""
+        full batch or ``max_delay``, and commits; a push wakes it, so readers never do. On a
+        store with a native loop (LMDB) it waits and commits in C and comes back here only
+        to stop or for a commit that :meth:`flush` must make (it never takes the GIL from
+        the readers meanwhile)."""
         queue = self._queue
         batch = self.flush_batch
+        native = getattr(self._ctx.store, "run_audit_flusher", None)
         while True:
-            stopped = queue.wait(batch, self._max_delay)
+            args = None if native is None or self._ctx.closed else self._native_args(queue)
+            try:
+                stopped = queue.wait(batch, self._max_delay) if args is None else native(*args, batch, self._max_delay)
+            except VaultError:  # (the store closed under it: the checks below end the loop)
+                stopped = queue.wait(batch, self._max_delay)
             try:
                 self.flush()
             except Exception:  # the events stay queued, in order: retry after a delay
                 if self._stopping:
                     return
                 time.sleep(max(self._max_delay, 0.01))
-            if stopped:
+            if stopped or self._ctx.closed:
                 return
 
     def flush(self) -> None:
         """Commit queued read events now (called on close, before reading the log, at exit)."""
         with self._flush_lock:
             queue = self._queue
-            n, size = queue.pending()
-            if not n or self._ctx.closed:
+            if not queue.pending()[0] or self._ctx.closed:
                 return
-            if self._commit_native(queue):
-                return
-            # A failed write consumes nothing: the events stay queued, in order, for the next flush.
-            self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
-            queue.consume(n)
+            queue.flush_begin()
+            try:
+                n, size = queue.pending()  # (the native flusher may have committed some meanwhile)
+                if not n:
+                    return
+                commit = getattr(self._ctx.store, "commit_audit", None)
+                args = None if commit is None else self._native_args(queue)
+                if args is not None and commit(*args) is not None:
+                    return
+                # A failed write consumes nothing: the events stay queued, in order, for the next flush.
+                self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
+                queue.consume(n)
+            finally:
+                queue.flush_end()
 
-    def _commit_native(self, queue: _bindings.AuditQueue) -> bool:
-        """Commit every queued event in one native call (GIL released once), if the store
-        can (LMDB) and the common case holds; False: :meth:`flush` writes them itself."""
+    def _native_args(self, queue: _bindings.AuditQueue) -> tuple[Any, ...] | None:
+        """The arguments of a store's native commit of *queue* (``commit_audit``, and
+        ``run_audit_flusher`` before its batch and delay): databases, queue, events per
+        segment, the keyring generation it must find, the head's key, and the keys (audit
+        key, term, KEK, AAD head). None if another thread adopted a new keyring meanwhile."""
         ctx = self._ctx
-        commit = getattr(ctx.store, "commit_audit", None)
-        if commit is None:
-            return False
         ring = ctx.keyring
         term, kek, aad_head = ctx.envelope.seal_params(RecordType.AUDIT)
-        if ctx.keyring is not ring:  # (another thread adopted a new keyring meanwhile)
-            return False
+        if ctx.keyring is not ring:
+            return None
         keys = (ring.audit_key(term), term, kek, aad_head)
         step = min(self._max_batch, SEGMENT_EVENTS)
-        return commit((META, AUDIT), queue.native, step, generation_record(ring), HEAD_KEY, keys) is not None
+        return (META, AUDIT), queue.native, step, generation_record(ring), HEAD_KEY, keys
 
     def close(self) -> None:
         try:
@@ -478,29 +488,6 @@ class AuditLog:
             _open_logs.discard(self)
 
     # -- reading -----------------------------------------------------------------------
-
-    def _segment(self, key: bytes, blob: bytes) -> tuple[int, int, list[tuple[bytes, bytes]]]:
-        """(term, first seq, [(mac, body bytes)]) of one stored segment; bounds-checked."""
-        return self._segment_with_head(key, blob)[1:]
-
-    def _segment_with_head(self, key: bytes, blob: bytes) -> tuple[dict[str, Any], int, int, list[tuple[bytes, bytes]]]:
-        """The segment's header too (``"r"``: a restart after a rolled-back chain head)."""
-        head, payload = decode(self._ctx.envelope.open(RecordType.AUDIT, key, blob))
-        term, first, count = int(head["k"]), int(head["s"]), int(head["n"])
-        events: list[tuple[bytes, bytes]] = []
-        view = memoryview(payload)
-        pos, end = 0, len(view)
-        while pos < end:
-            if end - pos < 36:
-                raise ValueError("truncated event")
-            size = _LEN.unpack_from(view, pos + 32)[0]
-            if end - pos - 36 < size:
-                raise ValueError("truncated event")
-            events.append((bytes(view[pos : pos + 32]), bytes(view[pos + 36 : pos + 36 + size])))
-            pos += 36 + size
-        if count != len(events) or count < 1 or _SEQ.pack(first + count - 1) != key:
-            raise ValueError("segment header does not match its events")
-        return head, term, first, events
 
     def events(
         self,
@@ -518,7 +505,7 @@ class AuditLog:
             rows = list(txn.scan(AUDIT))
         out = []
         for key, blob in rows:
-            term, first, events = self._segment(key, blob)
+            _, term, first, events = open_segment(self._ctx, key, blob)
             for i, (mac, raw) in enumerate(events):
                 body = json.loads(raw)
                 if lo is not None and body["t"] < lo:
@@ -529,7 +516,7 @@ class AuditLog:
                     continue
                 if operation is not None and body["o"] != operation:
                     continue
-                out.append(_to_event(first + i, term, mac, body))
+                out.append(to_event(first + i, term, mac, body))
         return iter(out)
 
     def verify(self) -> AuditVerification:
@@ -539,71 +526,17 @@ class AuditLog:
         replaced log is reported at seq 1. The chain head must match the last event, so a
         truncated tail is reported at the first missing seq.
         """
-        from vaultcore.access._audit_records import AuditVerification
-
         self.flush()
         ring = self._ctx.keyring
-        mac = _ZERO_MAC
-        expected = 1
-        count = 0
         with self._ctx.read() as txn:  # events and head from one snapshot: writers may be busy
             rows = list(txn.scan(AUDIT))
             head = txn.get(META, HEAD_KEY)
-        if not rows:
-            return AuditVerification(False, 0, 1, "the log is empty: every event was removed")
-        for key, blob in rows:
-            if _SEQ.unpack(key)[0] < expected:
-                return AuditVerification(False, count, expected, f"a segment ending at event {expected} is misplaced")
-            try:
-                header, term, first, events = self._segment_with_head(key, blob)
-                chain = self._mac(ring.audit_key(term))
-            except (IntegrityError, KeyError, TypeError, ValueError):
-                return AuditVerification(
-                    False, count, expected, f"event {expected} was edited, removed or moved (authentication failed)"
-                )
-            if first > expected:
-                return AuditVerification(
-                    False, count, expected, f"event {expected} is missing (next stored is {first})"
-                )
-            if first < expected:
-                return AuditVerification(False, count, expected, f"event {expected} was moved")
-            rolled = header.get("r")
-            if isinstance(rolled, int) and 0 <= rolled < expected - 1:
-                return AuditVerification(
-                    False,
-                    count,
-                    rolled + 1,
-                    f"the chain head was rolled back to event {rolled}: events {rolled + 1}..{expected - 1} "
-                    "are no longer covered by it",
-                )
-            for stored_mac, body_bytes in events:
-                seq = expected
-                if not hmac.compare_digest(chain(mac + _SEQ.pack(seq) + body_bytes), stored_mac):
-                    return AuditVerification(
-                        False, count, seq, f"event {seq} was edited, or an earlier event was removed or reordered"
-                    )
-                if seq == 1 and _operation_of(body_bytes) != "VaultCreate":
-                    return AuditVerification(
-                        False, count, 1, "event 1 is not the vault's creation: the log was replaced"
-                    )
-                mac = stored_mac
-                expected += 1
-                count += 1
-        if head is not None and len(head) == _HEAD.size:
-            last, head_mac = _HEAD.unpack(head)
-            if last > count:
-                return AuditVerification(
-                    False, count, count + 1, f"events {count + 1}..{last} are missing (log truncated)"
-                )
-            if last < count:
-                return AuditVerification(False, count, last + 1, f"the chain head was rolled back to event {last}")
-            if not hmac.compare_digest(head_mac, mac):
-                return AuditVerification(False, count, last, "the chain head does not match the last event")
-        else:
-            return AuditVerification(
-                False, count, count + 1, f"the chain head is missing or damaged: events after {count} may be missing"
-            )
-        return AuditVerification(True, count)
+        return walk_chain(
+            rows,
+            head,
+            lambda key, blob: open_segment(self._ctx, key, blob),
+            lambda term: self._mac(ring.audit_key(term)),
+        )
 
     def export(self, fp: IO[str], **filters: Any) -> int:
         """Write events as JSON lines (same filters as :meth:`events`); returns the count."""
@@ -630,35 +563,10 @@ def _chain_end(txn: WriteTxn) -> tuple[int, bytes, int | None]:
     else:
         last = txn.last_with_prefix(AUDIT, b"")
         key = None if last is None else last[0]
-    stored = _SEQ.unpack(key)[0] if key is not None and len(key) == _SEQ.size else 0
-    if head is not None and len(head) == _HEAD.size:
-        seq, mac = _HEAD.unpack(head)
+    stored = SEQ.unpack(key)[0] if key is not None and len(key) == SEQ.size else 0
+    if head is not None and len(head) == HEAD.size:
+        seq, mac = HEAD.unpack(head)
         if seq >= stored:  # (greater: tail events were removed; verify() reports the gap)
             return int(seq), bytes(mac), None
-        return stored, _ZERO_MAC, int(seq)
-    return stored, _ZERO_MAC, None
-
-
-def _operation_of(body: bytes) -> object:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    return doc.get("o") if isinstance(doc, dict) else None
-
-
-def _to_event(seq: int, term: int, mac: bytes, body: dict[str, Any]) -> AuditEvent:
-    from vaultcore.access._audit_records import AuditEvent
-
-    return AuditEvent(
-        seq=seq,
-        time=datetime.fromtimestamp(body["t"], UTC),
-        principal=body["p"],
-        operation=body["o"],
-        object_id=body["id"],
-        result=body["r"],
-        request_id=body["q"],
-        caller=dict(body["c"]),
-        term=term,
-        mac=mac.hex(),
-    )
+        return stored, ZERO_MAC, int(seq)
+    return stored, ZERO_MAC, None

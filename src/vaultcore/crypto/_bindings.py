@@ -1029,6 +1029,14 @@ class AuditQueue:
             pos += lens[i]
         return blobs, _buffer(last, 32)[:]
 
+    def flush_begin(self) -> None:
+        """Take the queue's flush lock (GIL released while waiting): one commit at a time,
+        whoever makes it (a Python flush, the native flusher loop), from pending to consume."""
+        lib.vc_auditq_flush_begin(self._q)
+
+    def flush_end(self) -> None:
+        lib.vc_auditq_flush_end(self._q)
+
     def consume(self, n: int) -> None:
         """Drop the first *n* events (they have committed)."""
         lib.vc_auditq_consume(self._q, n)

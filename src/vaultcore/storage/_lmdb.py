@@ -495,6 +495,26 @@ class LmdbStore:
         finally:
             _lenv.txn_closed()
 
+    def run_audit_flusher(
+        self,
+        dbs: tuple[bytes, bytes],
+        queue: Any,
+        per_segment: int,
+        generation: tuple[bytes, bytes],
+        head_key: bytes,
+        keys: tuple[bytes, int, bytes, bytes],
+        batch: int,
+        max_delay: float,
+    ) -> bool:
+        """The audit flusher's loop in C (``Env.audit_flusher``): it commits as
+        :meth:`commit_audit` inside the fused reads' gate (which a resize, fork or close
+        blocks) and returns when stopped (True) or when the audit log must commit itself."""
+        try:
+            env = self._shared.env
+            return bool(env.audit_flusher(dbs, queue, per_segment, generation, head_key, keys, batch, max_delay))
+        except MdbError as exc:
+            raise _translate(exc, "the audit write failed") from None
+
     def reserve(self, nbytes: int) -> None:
         """Grow the map ahead of a write of about *nbytes* (a bulk import), so that the write
         does not fill the map and run a second time. Call it outside any transaction."""

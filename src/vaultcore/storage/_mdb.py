@@ -180,6 +180,30 @@ class Env:
             raise VaultError(f"the native audit commit failed (status {rc})")
         return int(done[0])
 
+    def audit_flusher(
+        self,
+        dbs: tuple[bytes, bytes],
+        queue: Any,
+        per_segment: int,
+        generation: tuple[bytes, bytes],
+        head_key: bytes,
+        keys: tuple[bytes, int, bytes, bytes],
+        batch: int,
+        max_delay: float,
+    ) -> bool:
+        """The audit flusher thread's loop in C (``vc_audit_flusher``): waits for *batch*
+        events or *max_delay* and commits them as :meth:`audit_commit`, again and again with
+        the GIL released, until stopped (True) or until a commit needs the caller (False)."""
+        audit_key, term, kek, aad_head = keys
+        gen_key, gen = generation
+        stopped = ffi.new("int *")
+        lib.vc_audit_flusher(
+            self._gate, self.dbs[dbs[0]], self.dbs[dbs[1]], queue, per_segment, gen_key, len(gen_key), gen, len(gen),
+            head_key, len(head_key), audit_key, len(audit_key), term, kek, len(kek), aad_head, len(aad_head),
+            batch, max_delay, stopped,
+        )  # fmt: skip
+        return bool(stopped[0])
+
     def copy_to_fd(self, fd: int) -> None:
         """A compacting copy of the whole environment, as of one read transaction."""
         _check(lib.mdb_env_copyfd2(self._env, fd, lib.MDB_CP_COMPACT), "mdb_env_copyfd2")
