@@ -8,6 +8,8 @@ import hmac
 from array import array
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corehelpers import dump
 from vaultcore import InvalidParameterError, StorageError, Vault
@@ -105,6 +107,20 @@ def test_hmac_of_many_messages_is_hmac_of_each() -> None:
     assert _bindings.hmac_sha256_many(key, []) == b""
     long_key = b"k" * 100  # longer than a block: hashed first, as RFC 2104 says
     assert _bindings.hmac_sha256_many(long_key, [b"m"]) == hmac.new(long_key, b"m", hashlib.sha256).digest()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    key=st.one_of(st.binary(max_size=200), st.sampled_from([b"", b"k" * 63, b"k" * 64, b"k" * 65])),
+    messages=st.lists(
+        st.one_of(st.binary(max_size=200), st.sampled_from([b"m" * n for n in (55, 56, 63, 64, 119, 120)]))
+    ),
+)
+def test_hmac_of_many_messages_matches_stdlib_hmac(key: bytes, messages: list[bytes]) -> None:
+    """Keys either side of a block (64: used as is, longer: hashed first), messages either side
+    of SHA-256's padding boundaries."""
+    macs = _bindings.hmac_sha256_many(key, messages)
+    assert macs == b"".join(hmac.new(key, m, hashlib.sha256).digest() for m in messages)
 
 
 def test_a_bulk_write_larger_than_the_map_grows_it_first_and_runs_once(
