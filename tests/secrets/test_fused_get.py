@@ -15,7 +15,7 @@ import pytest
 
 from vaultcore import ForbiddenError, IntegrityError, InvalidParameterError, NotFoundError, RawKeyCredential, Vault
 from vaultcore.access._audit_read import open_segment
-from vaultcore.access._operations import current_request_id
+from vaultcore.access._operations import current_request_id, read_event
 from vaultcore.engine._lifecycle import NewVersion
 from vaultcore.engine._models import FusedSecret
 from vaultcore.engine._records import Kind
@@ -275,3 +275,78 @@ def test_threads_making_the_first_read_at_once_share_one_template(tmp_path: Path
             assert len(v._ctx.audit._templates) == 1
             assert len(_reads(v)) == 600
             assert v.audit.verify().ok
+
+
+def test_what_a_client_keeps_between_reads_never_bypasses_a_check(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The template and native call a client keeps after its first fused read: every later
+    read still checks the audit mode, the request id, the clock and an enclosing operation."""
+    vault.secrets.set_secret("s", "v")
+    for _ in range(2):  # fused: the first read makes the template, the second keeps it
+        assert vault.secrets.get_secret("s").value == "v"
+    assert vault.secrets._known_event[0] is not None  # type: ignore[attr-defined]
+    calls = _count_operations(vault, monkeypatch)
+    audit = vault._ctx.audit  # type: ignore[attr-defined]
+    audit.mode = "sync"
+    vault.secrets.get_secret("s")
+    audit.mode = "group"
+    token = current_request_id.set("req-1")
+    try:
+        vault.secrets.get_secret("s")
+    finally:
+        current_request_id.reset(token)
+    ctx = vault._ctx  # type: ignore[attr-defined]
+    clock = ctx.clock
+    ctx.clock = lambda: datetime.now(UTC)
+    vault.secrets.get_secret("s")
+    ctx.clock = clock
+    audit._local.event = object()  # an enclosing operation
+    try:
+        vault.secrets.get_secret("s")
+    finally:
+        audit._local.event = None
+    assert len(calls) == 4
+    vault.secrets.get_secret("s")
+    assert len(calls) == 4  # fused again
+
+
+def test_a_read_in_a_new_thread_is_fused(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that never ran an operation has no pending event in the log's thread state."""
+    import threading
+
+    vault.secrets.set_secret("s", "v")
+    calls = _count_operations(vault, monkeypatch)
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.append(vault.secrets.get_secret("s").value))
+    thread.start()
+    thread.join(30)
+    assert got == ["v"] and calls == []
+    assert [e.result for e in _reads(vault)] == ["success"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_reads_with_its_own_template(vault: Vault) -> None:
+    """The template a client keeps belongs to the log's table of templates, which a fork
+    replaces (with the queue): in the child the client is given the child's template."""
+    from corehelpers import run_in_child
+
+    vault.secrets.set_secret("s", "v")
+    vault.secrets.get_secret("s")
+    vault.secrets.get_secret("s")
+    audit = vault._ctx.audit  # type: ignore[attr-defined]
+    parent = vault.secrets._known_event[0]  # type: ignore[attr-defined]
+    assert parent[0] is audit._templates
+
+    def child() -> list[object]:  # (the vault itself refuses use in a child: open it again)
+        known = vault.secrets._known_event  # type: ignore[attr-defined]
+        made = read_event(vault.secrets, "SecretGet", "/secrets/", known)  # made in the child
+        kept = read_event(vault.secrets, "SecretGet", "/secrets/", known)
+        return [
+            made is kept is audit._templates[(vault.secrets._session, "SecretGet")],  # type: ignore[attr-defined]
+            made is not parent[1] and known[0] == (audit._templates, made),
+            audit._templates is not parent[0],
+        ]
+
+    assert run_in_child(child) == [True, True, True]
+    assert vault.secrets._known_event[0] is parent  # type: ignore[attr-defined]

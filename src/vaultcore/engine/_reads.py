@@ -221,6 +221,21 @@ class LifecycleReads:
             return None
         return bound[1](bound[2], found[0], found[1], name, event, FusedSecret, make, id_prefix)  # type: ignore[no-any-return]
 
+    def latest_call(self) -> tuple[object, Any, int, Any] | None:
+        """:meth:`read_latest`'s one native call on LMDB, for a caller that makes it without
+        that method's frame: (the keyring it is bound to, entry point, its first argument,
+        the reader), which the caller keeps whole (it holds the reader alive) and uses while
+        that keyring is the vault's (``ctx._keyring``, as :meth:`read_latest` checks):
+        ``entry(first, kind.byte, name, event, FusedSecret, make, id_prefix)`` is then what
+        :meth:`read_latest` returns. None on other stores (or with no native key): call
+        :meth:`read_latest`."""
+        bound = self._bound
+        if bound is None or bound[0] is not self._ctx._keyring:
+            bound = self._bind()
+        if bound is None or bound[4] != _HASHES:
+            return None
+        return bound[:4]
+
     def _bind(self) -> tuple[object, Any, int, Any, int] | None:
         """The native reader of versions bound to the current keyring, as (keyring, entry
         point, its first argument, the reader, what it does: ``_HASHES``, ``_READS`` or

@@ -11,6 +11,7 @@ from vaultcore.access._roles import DataAction as A
 from vaultcore.engine._lifecycle import BulkVersions, Lifecycle, NewVersion
 from vaultcore.engine._models import (
     DeletedSecret,
+    FusedSecret,
     KeyVaultSecret,
     SecretProperties,
     base_properties,
@@ -41,6 +42,7 @@ MAX_SECRET_BYTES = 25 * 1024
 #: crash may undo the last commits, never corrupts the vault; a process crash loses nothing.
 DURABILITY = ("full", "meta_async")
 _KIND = Kind.SECRET
+_BYTE = _KIND.byte
 _UNSET = UNSET
 _name = name_scope("secrets")
 
@@ -56,6 +58,10 @@ class SecretClient:
         # Secrets can take the fused read (not in a managed HSM, which refuses secrets).
         self._fused = ctx.settings.kind != "managed_hsm"
         self._id_prefix = f"{ctx.settings.url}/secrets/"
+        # What the fused read keeps between calls: its event template (read_event's *known*)
+        # and, on LMDB, the engine's bound native call (Lifecycle.latest_call).
+        self._known_event: list[Any] = [None]
+        self._latest: tuple[object, Any, int, Any] | None = None
 
     @property
     def vault_url(self) -> str:
@@ -208,23 +214,36 @@ class SecretClient:
         secret as PEM (Azure's ``outContentType``).
 
         The latest version is read in one native call when it can succeed there (see
-        ``engine._reads.read_latest``): the C core reads, opens and checks the record and
-        queues the audit event; anything else takes the audited operation below, which
-        raises and records what went wrong.
+        ``engine._reads.read_latest``; on LMDB this method makes that call itself, kept from
+        ``latest_call``): the C core reads, opens and checks the record and queues the audit
+        event; anything else takes the audited operation below, which raises and records
+        what went wrong.
         """
         if version is None and out_content_type is None and type(name) is str and self._fused:
-            event = read_event(self, "SecretGet", "/secrets/")  # (held until the call returns)
+            event = read_event(self, "SecretGet", "/secrets/", self._known_event)  # (held for the call)
             if event is not None:
+                latest = self._latest  # (held for the call: it keeps the reader alive)
                 try:
-                    found = self._engine.read_latest(_KIND, name, event.address, self._props, self._id_prefix)
+                    if latest is not None and latest[0] is self._ctx._keyring:  # read_latest, no frame
+                        found = latest[1](
+                            latest[2], _BYTE, name, event.address, FusedSecret, self._props, self._id_prefix
+                        )
+                    else:
+                        found = self._read_latest(name, event.address)
                 except VaultError:  # (an invalid name: the operation raises it, audited)
                     found = None
                 if found is not None:
                     secret, waiting = found
-                    if waiting >= self._ctx.audit.backlog:  # the flusher lags: flush here
+                    # (waiting 0: nothing queued, audit off) the flusher lags: flush here
+                    if waiting and waiting >= self._ctx.audit.backlog:
                         self._ctx.audit.flush()
                     return secret  # type: ignore[no-any-return]
         return self._get_secret(name, version, out_content_type=out_content_type)
+
+    def _read_latest(self, name: str, event: int) -> tuple[Any, int] | None:
+        """The engine's read_latest, its native call (LMDB) kept for the next reads."""
+        self._latest = self._engine.latest_call()
+        return self._engine.read_latest(_KIND, name, event, self._props, self._id_prefix)
 
     @operation("SecretGet", A.SECRET_GET, _name, object_id=id_of)
     def _get_secret(
