@@ -265,7 +265,7 @@ class AuditLog:
 
     @property
     def pending(self) -> PendingEvent | None:
-        return getattr(self._local, "event", None)
+        return self._local.__dict__.get("event")  # (getattr raises and catches when unset)
 
     @pending.setter
     def pending(self, event: PendingEvent | None) -> None:
@@ -425,11 +425,14 @@ class AuditLog:
         the readers meanwhile)."""
         queue = self._queue
         batch = self.flush_batch
-        native = getattr(self._ctx.store, "run_audit_flusher", None)
+        native: Callable[..., bool] | None = getattr(self._ctx.store, "run_audit_flusher", None)
         while True:
             args = None if native is None or self._ctx.closed else self._native_args(queue)
             try:
-                stopped = queue.wait(batch, self._max_delay) if args is None else native(*args, batch, self._max_delay)
+                if native is None or args is None:
+                    stopped = queue.wait(batch, self._max_delay)
+                else:
+                    stopped = native(*args, batch, self._max_delay)
             except VaultError:  # (the store closed under it: the checks below end the loop)
                 stopped = queue.wait(batch, self._max_delay)
             try:
@@ -452,9 +455,9 @@ class AuditLog:
                 n, size = queue.pending()  # (the native flusher may have committed some meanwhile)
                 if not n:
                     return
-                commit = getattr(self._ctx.store, "commit_audit", None)
+                commit: Callable[..., int | None] | None = getattr(self._ctx.store, "commit_audit", None)
                 args = None if commit is None else self._native_args(queue)
-                if args is not None and commit(*args) is not None:
+                if commit is not None and args is not None and commit(*args) is not None:
                     return
                 # A failed write consumes nothing: the events stay queued, in order, for the next flush.
                 self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
