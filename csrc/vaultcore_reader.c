@@ -342,6 +342,33 @@ static size_t check_record(const uint8_t *rec, size_t n, const uint8_t *name, si
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The event's time as snprintf's "%lld.%06ld}" would write it (seconds since the epoch,
+ * microseconds, the body's closing brace), into out (at least 32 bytes); its length, or -1
+ * for a time before the epoch. Written by hand: snprintf was ~1,400 of the ~2,000
+ * instructions of queuing an event. */
+static int format_time(uint8_t *out, time_t sec, long usec)
+{
+    uint8_t digits[24];
+    int n = 0, len = 0, i;
+    unsigned long long s = (unsigned long long)sec;
+    if (sec < 0 || usec < 0 || usec > 999999)
+        return -1;
+    do {
+        digits[n++] = (uint8_t)('0' + s % 10);
+        s /= 10;
+    } while (s);
+    while (n)
+        out[len++] = digits[--n];
+    out[len++] = '.';
+    for (i = 5; i >= 0; i--) {
+        out[len + i] = (uint8_t)('0' + usec % 10);
+        usec /= 10;
+    }
+    len += 6;
+    out[len++] = '}';
+    return len;
+}
+
 /* Queue an event: the template's head, oid (oid_len bytes, its closing quote included), the
  * middle, a request counter, the tail and the time. */
 static int push_event(vc_event_tpl *t, const uint8_t *oid, size_t oid_len, size_t *queued)
@@ -355,8 +382,8 @@ static int push_event(vc_event_tpl *t, const uint8_t *oid, size_t oid_len, size_
     for (i = 0; i < 12; i++)
         req[i] = (uint8_t)HEX[(counter >> (44 - 4 * i)) & 15];
     clock_gettime(CLOCK_REALTIME, &ts);
-    wl = snprintf((char *)when, sizeof(when), "%lld.%06ld}", (long long)ts.tv_sec, ts.tv_nsec / 1000);
-    if (wl < 0 || (size_t)wl >= sizeof(when))
+    wl = format_time(when, ts.tv_sec, ts.tv_nsec / 1000);
+    if (wl < 0)
         return VC_ERR_INTERNAL;
     parts[0] = t->part[0];
     lens[0] = t->len[0];
