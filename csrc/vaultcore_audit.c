@@ -229,3 +229,47 @@ done:
         ERR_clear_error();
     return st;
 }
+
+int vc_objkeys_many(const uint8_t *key, size_t key_len, uint8_t kind, size_t n, const uint8_t *names,
+                    const size_t *lens, uint8_t *out, size_t *bad)
+{
+    struct hmac h;
+    uint8_t msg[1 + VC_NAME_MAX], mac[MAC_SIZE];
+    size_t i, j, off = 0;
+    int st = VC_ERR_INTERNAL;
+    if (key == NULL || bad == NULL || (n && (names == NULL || lens == NULL || out == NULL)))
+        return VC_ERR_PARAM;
+    *bad = n;
+    for (i = 0; i < n; i++) { /* engine._validation.check_name, in order: the first bad name */
+        int ok = lens[i] >= 1 && lens[i] <= VC_NAME_MAX;
+        for (j = 0; ok && j < lens[i]; j++) {
+            uint8_t c = names[off + j];
+            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+        }
+        if (!ok) {
+            *bad = i;
+            return VC_ERR_PARAM;
+        }
+        off += lens[i];
+    }
+    if (!hmac_key(&h, key, key_len))
+        goto done;
+    msg[0] = kind;
+    for (i = 0, off = 0; i < n; i++) {
+        for (j = 0; j < lens[i]; j++) /* str.lower() of these characters */
+            msg[1 + j] = names[off + j] >= 'A' && names[off + j] <= 'Z' ? (uint8_t)(names[off + j] + 32)
+                                                                       : names[off + j];
+        if (!hmac_mac(&h, msg, 1 + lens[i], NULL, 0, NULL, 0, mac))
+            goto done;
+        out[VC_OBJKEY_SIZE * i] = kind;
+        memcpy(out + VC_OBJKEY_SIZE * i + 1, mac, VC_OBJKEY_SIZE - 1);
+        off += lens[i];
+    }
+    st = VC_OK;
+done:
+    OPENSSL_cleanse(mac, sizeof(mac));
+    hmac_end(&h);
+    if (st != VC_OK)
+        ERR_clear_error();
+    return st;
+}

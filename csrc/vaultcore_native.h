@@ -38,7 +38,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 9, /* 9: vc_audit_commit (the audit flusher's commit in one call); 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+    VC_ABI_VERSION = 10, /* 10: vc_objkeys_many; 9: vc_audit_commit, vc_audit_flusher; 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
                            vc_reader_names; fast_get takes a kind byte); 7: vc_seal_records_keyed; 6: vc_hkdf_sha256;
                            5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
@@ -211,6 +211,15 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
  * keyed states are computed once: the store keys of a bulk write's names). */
 int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
                         const size_t *lens, uint8_t *out);
+
+/* The store prefixes of n object names packed with their lengths (bulk writes; engine._reads'
+ * objkey): out (VC_OBJKEY_SIZE bytes each) receives kind || the first 16 bytes of
+ * HMAC-SHA256(key, kind || name lowercased). A name that is not 1..VC_NAME_MAX characters
+ * of [0-9A-Za-z-] (engine._validation.check_name) stops it: VC_ERR_PARAM with *bad its
+ * index (else *bad = n), nothing hashed. */
+enum { VC_OBJKEY_SIZE = 17, VC_NAME_MAX = 127 };
+int vc_objkeys_many(const uint8_t *key, size_t key_len, uint8_t kind, size_t n, const uint8_t *names,
+                    const size_t *lens, uint8_t *out, size_t *bad);
 
 /* ---- Audit chain (vaultcore_audit.c) ---------------------------------------------------
  * For n events with bodies packed with lengths (each < 2^32) and seq_i = first_seq + i:

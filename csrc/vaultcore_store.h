@@ -97,7 +97,7 @@ void vc_reader_wipe(vc_reader *r);
  * name is not 1..VC_NAME_MAX characters of [0-9A-Za-z-] (engine._validation.check_name);
  * VC_ERR_GONE if the reader has no index key (none given, wiped, inherited through fork(),
  * or an OpenSSL without SHA256_Init); the caller then computes it. */
-enum { VC_OBJKEY_SIZE = 17, VC_NAME_MAX = 127 };
+/* (VC_OBJKEY_SIZE, VC_NAME_MAX: vaultcore_native.h) */
 int vc_reader_objkey(vc_reader *r, uint8_t kind, const uint8_t *name, size_t name_len, uint8_t *okey);
 
 /* A read's audit event: body = head || object id || middle || request counter (12 hex

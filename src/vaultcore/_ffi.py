@@ -16,7 +16,7 @@ ffi, lib = _native.ffi, _native.lib
 __all__ = ["EXPECTED_ABI", "event_push", "fast_get", "fast_open", "ffi", "kw_run", "lib"]
 
 #: The C contract version this Python is written against (``VC_ABI_VERSION`` in csrc/).
-EXPECTED_ABI = 9
+EXPECTED_ABI = 10
 
 if lib.vc_abi_version() != EXPECTED_ABI:  # pragma: no cover - stale build
     raise ImportError(f"vaultcore._native ABI {lib.vc_abi_version()} != {EXPECTED_ABI}: rebuild it with `make build`")

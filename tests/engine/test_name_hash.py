@@ -199,3 +199,36 @@ def test_a_reader_that_hashes_no_names_is_given_the_prefix(tmp_path: Any) -> Non
         with pytest.raises(InvalidParameterError):
             v.secrets.get_secret("bad name")
         assert engine._bound[3] is plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NAMES, max_size=8))
+def test_bulk_prefixes_match_objkey_and_refuse_the_first_bad_name(
+    live: tuple[Vault, Any, list[tuple[Any, ...]]], names: list[str]
+) -> None:
+    """``objkeys`` (bulk writes: ``vc_objkeys_many``) gives ``objkey``'s prefix for each name,
+    or raises ``check_name``'s error for the first name it refuses."""
+    engine = live[0].secrets._engine  # type: ignore[attr-defined]
+    first_bad = next((name for name in names if not _accepted(name)), None)
+    if first_bad is None:
+        assert engine.objkeys(Kind.SECRET, names) == [engine.objkey(Kind.SECRET, n) for n in names]
+        return
+    with pytest.raises(InvalidParameterError) as raised:
+        engine.objkeys(Kind.SECRET, names)
+    with pytest.raises(InvalidParameterError) as expected:
+        check_name(first_bad, Kind.SECRET)
+    assert str(raised.value) == str(expected.value)
+
+
+def test_bulk_prefixes_refuse_what_is_not_a_string(live: tuple[Vault, Any, list[tuple[Any, ...]]]) -> None:
+    engine = live[0].secrets._engine  # type: ignore[attr-defined]
+    with pytest.raises(InvalidParameterError, match="of type bytes"):
+        engine.objkeys(Kind.KEY, ["fine", b"bytes"])  # type: ignore[list-item]
+
+
+def _accepted(name: str) -> bool:
+    try:
+        check_name(name)
+    except InvalidParameterError:
+        return False
+    return True

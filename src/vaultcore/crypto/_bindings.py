@@ -72,6 +72,7 @@ __all__ = [
     "gcm_seal_into",
     "hkdf_sha256",
     "hmac_sha256_many",
+    "objkeys_many",
     "kw_unwrap",
     "kw_unwrap_batch",
     "kw_wrap",
@@ -187,6 +188,30 @@ def hmac_sha256_many(key: Buf, messages: Sequence[Buf]) -> bytes:
     if rc:
         _raise(rc)
     return _buffer(out)[:]
+
+
+def objkeys_many(key: Buf, kind: int, names: Sequence[str]) -> list[bytes] | int:
+    """The store prefixes of *names* (kind byte || first 16 bytes of HMAC-SHA256(*key*, kind
+    byte || name lowercased)) in one call, names checked as ``check_name`` does; or, if a
+    name is not 1-127 characters of ``[0-9A-Za-z-]``, the index of the first such name
+    (nothing hashed: the caller raises the check's error)."""
+    n = len(names)
+    if n == 0:
+        return []
+    try:  # (a character outside ASCII becomes '?', which no name may hold: C finds it in order)
+        encoded = [name.encode("ascii", "replace") for name in names]
+    except AttributeError:  # not a str: the same, as a name of one invalid character
+        encoded = [name.encode("ascii", "replace") if isinstance(name, str) else b"?" for name in names]
+    packed, lens = _pack(encoded, "names")
+    out = _raw_new("uint8_t[]", 17 * n)
+    bad = ffi.new("size_t *")
+    rc = lib.vc_objkeys_many(_in(key), _nbytes(key), kind, n, packed, _from_buffer("size_t[]", lens), out, bad)
+    if rc == lib.VC_ERR_PARAM and bad[0] < n:
+        return int(bad[0])
+    if rc:
+        _raise(rc)
+    raw = _buffer(out)[:]
+    return [raw[i : i + 17] for i in range(0, 17 * n, 17)]
 
 
 def openssl_version() -> str:
