@@ -426,15 +426,10 @@ class AuditLog:
         queue = self._queue
         batch = self.flush_batch
         native: Callable[..., bool] | None = getattr(self._ctx.store, "run_audit_flusher", None)
+        # The first wait before any other Python step: a thread that starts beside a first
+        # read (a cold start) does not take the GIL from it.
+        stopped = queue.wait(batch, self._max_delay)
         while True:
-            args = None if native is None or self._ctx.closed else self._native_args(queue)
-            try:
-                if native is None or args is None:
-                    stopped = queue.wait(batch, self._max_delay)
-                else:
-                    stopped = native(*args, batch, self._max_delay)
-            except VaultError:  # (the store closed under it: the checks below end the loop)
-                stopped = queue.wait(batch, self._max_delay)
             try:
                 self.flush()
             except Exception:  # the events stay queued, in order: retry after a delay
@@ -443,6 +438,14 @@ class AuditLog:
                 time.sleep(max(self._max_delay, 0.01))
             if stopped or self._ctx.closed:
                 return
+            args = None if native is None else self._native_args(queue)
+            try:
+                if native is None or args is None:
+                    stopped = queue.wait(batch, self._max_delay)
+                else:
+                    stopped = native(*args, batch, self._max_delay)
+            except VaultError:  # (the store closed under it: the checks above end the loop)
+                stopped = queue.wait(batch, self._max_delay)
 
     def flush(self) -> None:
         """Commit queued read events now (called on close, before reading the log, at exit)."""
