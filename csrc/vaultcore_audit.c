@@ -6,7 +6,7 @@
  * segment's event area, mac_i || be32(len_i) || body_i per event. The keyed inner and
  * outer SHA-256 states are computed once per call and copied per event; the padded key
  * blocks and the states are wiped. Called by the audit flusher with the GIL released (cffi
- * API mode). vc_hmac_sha256_many uses the same keyed states for many independent messages.
+ * API mode). vc_objkeys_many uses the same keyed states for many names (a bulk write's store keys).
  *
  * The states are SHA256_CTX structures, copied by assignment: an event costs its SHA-256
  * blocks (six with a ~220-byte body: five inner, one outer) and the buffer copies of
@@ -199,29 +199,6 @@ int vc_audit_chain(const uint8_t *key, size_t key_len, const uint8_t *prev_mac,
         off += len;
     }
     memcpy(last_mac, mac, MAC_SIZE);
-    st = VC_OK;
-done:
-    hmac_end(&h);
-    if (st != VC_OK)
-        ERR_clear_error();
-    return st;
-}
-
-int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
-                        const size_t *lens, uint8_t *out)
-{
-    struct hmac h;
-    size_t i, off = 0;
-    int st = VC_ERR_INTERNAL;
-    if (key == NULL || (n && (msgs == NULL || lens == NULL || out == NULL)))
-        return VC_ERR_PARAM;
-    if (!hmac_key(&h, key, key_len))
-        goto done;
-    for (i = 0; i < n; i++) {
-        if (!hmac_mac(&h, msgs + off, lens[i], NULL, 0, NULL, 0, out + MAC_SIZE * i))
-            goto done;
-        off += lens[i];
-    }
     st = VC_OK;
 done:
     hmac_end(&h);

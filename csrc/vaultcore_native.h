@@ -38,7 +38,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 10, /* 10: vc_objkeys_many; 9: vc_audit_commit, vc_audit_flusher; 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+    VC_ABI_VERSION = 10, /* 10: vc_objkeys_many (replaces vc_hmac_sha256_many); 9: vc_audit_commit, vc_audit_flusher; 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
                            vc_reader_names; fast_get takes a kind byte); 7: vc_seal_records_keyed; 6: vc_hkdf_sha256;
                            5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
@@ -206,11 +206,6 @@ size_t vc_dek_cache_slots(const vc_dek_cache *c);
 int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
                           const uint8_t *blob, size_t blob_len, size_t prefix_len,
                           const uint8_t *aad, size_t aad_len, uint8_t *out);
-
-/* HMAC-SHA256 under one key of n messages packed with lengths; out is n * 32 bytes (the
- * keyed states are computed once: the store keys of a bulk write's names). */
-int vc_hmac_sha256_many(const uint8_t *key, size_t key_len, size_t n, const uint8_t *msgs,
-                        const size_t *lens, uint8_t *out);
 
 /* The store prefixes of n object names packed with their lengths (bulk writes; engine._reads'
  * objkey): out (VC_OBJKEY_SIZE bytes each) receives kind || the first 16 bytes of

@@ -99,28 +99,35 @@ def test_store_keys_of_many_names_match_one_at_a_time(vault: Vault) -> None:
         engine.objkeys(_KIND, ["ok", "not a name!"])
 
 
-def test_hmac_of_many_messages_is_hmac_of_each() -> None:
+def _objkey(key: bytes, kind: int, name: str) -> bytes:
+    """The store prefix by the standard library: kind || HMAC-SHA256(key, kind || lower)[:16]."""
+    return bytes([kind]) + hmac.new(key, bytes([kind]) + name.lower().encode(), hashlib.sha256).digest()[:16]
+
+
+def test_store_keys_of_many_names_are_each_names_hmac() -> None:
     key = bytes(range(32))
-    messages = [b"", b"a", b"x" * 200, bytes(range(256))]
-    macs = _bindings.hmac_sha256_many(key, messages)
-    assert macs == b"".join(hmac.new(key, m, hashlib.sha256).digest() for m in messages)
-    assert _bindings.hmac_sha256_many(key, []) == b""
+    names = ["a", "Mixed-Case-9", "x" * 127, "0-0"]
+    assert _bindings.objkeys_many(key, 3, names) == [_objkey(key, 3, n) for n in names]
+    assert _bindings.objkeys_many(key, 3, []) == []
     long_key = b"k" * 100  # longer than a block: hashed first, as RFC 2104 says
-    assert _bindings.hmac_sha256_many(long_key, [b"m"]) == hmac.new(long_key, b"m", hashlib.sha256).digest()
+    assert _bindings.objkeys_many(long_key, 1, ["m"]) == [_objkey(long_key, 1, "m")]
+    assert _bindings.objkeys_many(key, 1, ["ok", "not ok", "\u00e9", ""]) == 1  # the first bad name's index
 
 
 @settings(max_examples=150, deadline=None)
 @given(
     key=st.one_of(st.binary(max_size=200), st.sampled_from([b"", b"k" * 63, b"k" * 64, b"k" * 65])),
-    messages=st.lists(
-        st.one_of(st.binary(max_size=200), st.sampled_from([b"m" * n for n in (55, 56, 63, 64, 119, 120)]))
+    names=st.lists(
+        st.one_of(
+            st.text("abcXYZ019-", min_size=1, max_size=127),
+            st.sampled_from(["n" * n for n in (54, 55, 62, 63, 118, 119, 127)]),
+        )
     ),
 )
-def test_hmac_of_many_messages_matches_stdlib_hmac(key: bytes, messages: list[bytes]) -> None:
-    """Keys either side of a block (64: used as is, longer: hashed first), messages either side
-    of SHA-256's padding boundaries."""
-    macs = _bindings.hmac_sha256_many(key, messages)
-    assert macs == b"".join(hmac.new(key, m, hashlib.sha256).digest() for m in messages)
+def test_store_keys_of_many_names_match_stdlib_hmac(key: bytes, names: list[str]) -> None:
+    """Keys either side of a block (64: used as is, longer: hashed first), kind byte + name
+    either side of SHA-256's padding boundaries."""
+    assert _bindings.objkeys_many(key, 2, names) == [_objkey(key, 2, n) for n in names]
 
 
 def test_a_bulk_write_larger_than_the_map_grows_it_first_and_runs_once(

@@ -71,7 +71,6 @@ __all__ = [
     "gcm_seal_batch",
     "gcm_seal_into",
     "hkdf_sha256",
-    "hmac_sha256_many",
     "kw_unwrap",
     "kw_unwrap_batch",
     "kw_wrap",
@@ -174,20 +173,6 @@ def _pack(items: Sequence[Any], what: str) -> tuple[bytes, Any]:
 
 
 # ---- utilities ---------------------------------------------------------------------------
-
-
-def hmac_sha256_many(key: Buf, messages: Sequence[Buf]) -> bytes:
-    """HMAC-SHA256 of each of *messages* under *key* in one call: the 32-byte MACs, concatenated
-    in order (the keyed hash of every name of a bulk write)."""
-    n = len(messages)
-    if n == 0:
-        return b""
-    packed, lens = _pack(messages, "messages")
-    out = _raw_new("uint8_t[]", 32 * n)
-    rc = lib.vc_hmac_sha256_many(_in(key), _nbytes(key), n, packed, _from_buffer("size_t[]", lens), out)
-    if rc:
-        _raise(rc)
-    return _buffer(out)[:]
 
 
 def objkeys_many(key: Buf, kind: int, names: Sequence[str]) -> list[bytes] | int:
