@@ -167,3 +167,30 @@ def test_the_flusher_commits_a_segment_at_a_time_beside_readers(tmp_path: Path) 
         assert vault.audit.verify().ok
     finally:
         vault.close()
+
+
+def test_a_rotation_by_another_handle_sends_the_flusher_through_the_general_commit(tmp_path: Path) -> None:
+    """The native loop seals under the keyring it was given; after another handle (as another
+    process would) rotates the keyring, its next commit finds another generation, writes
+    nothing, and the general commit reloads the keyring; the chain stays whole."""
+    cred = RawKeyCredential(os.urandom(32))
+    vault = Vault.create(tmp_path / "v", cred)
+    other = Vault.open(tmp_path / "v", cred)
+    try:
+        vault.secrets.set_secret("s", "v")
+        log = vault._ctx.audit
+        before = vault._ctx.keyring.generation
+        for _ in range(SEGMENT_EVENTS + 10):  # the flusher thread is running its native loop
+            vault.secrets.get_secret("s")
+        other.rotate_keyring()
+        for _ in range(SEGMENT_EVENTS + 10):
+            vault.secrets.get_secret("s")
+        log.flush()
+        assert vault._ctx.keyring.generation > before  # reloaded by the general commit
+        reads = vault.audit.events(operation="SecretGet")
+        assert len(reads) == 2 * (SEGMENT_EVENTS + 10)
+        assert {e.term for e in reads[-5:]} == {vault._ctx.keyring.active_term}
+        assert vault.audit.verify().ok and other.audit.verify().ok
+    finally:
+        other.close()
+        vault.close()
