@@ -13,7 +13,9 @@
  * epoch: a DEK whose unwrap began before the wipe is not inserted after it.
  *
  * Layout: a direct-mapped table of 2^k slots (bounded: a colliding entry replaces the
- * old one; never "cleared when full"), indexed by the first wrapped bytes (pseudo-random
+ * old one; never "cleared when full"; it doubles up to a maximum once an eighth of its
+ * slots' worth of entries were replaced, i.e. when the records read outnumber it, moving
+ * its entries and wiping the old table), indexed by the first wrapped bytes (pseudo-random
  * AES output) mixed with the KEK's table index. Up to VC_CACHE_KEKS KEKs are remembered;
  * a further KEK wipes the table. One mutex per cache; the unwrap and the GCM open run
  * outside it, so concurrent readers only serialise on a lookup or an insert.
@@ -54,6 +56,8 @@ struct vc_dek_cache {
     vc_cache_mem *mem;   /* the sensitive mapping */
     size_t map_len;
     size_t mask;
+    size_t max_slots;    /* the table doubles up to this many slots (vc_dek_cache_new) */
+    size_t evictions;    /* entries replaced by another since the table was last sized */
     size_t count;
     uint64_t epoch;      /* bumped by every wipe: an unwrap begun before it is not inserted */
     int closed;          /* vc_dek_cache_close: nothing is inserted any more */
@@ -69,7 +73,35 @@ static void wipe_locked(vc_dek_cache *c)
 {
     OPENSSL_cleanse(c->mem, c->map_len);
     c->count = 0;
+    c->evictions = 0;
     c->epoch++;
+}
+
+/* A mapping for n slots: excluded from core dumps, zeroed in a forked child, mlock()ed if
+ * the limit allows (*locked says). NULL if it cannot be mapped. */
+static vc_cache_mem *map_table(size_t n, size_t *len_out, int *locked)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = sizeof(vc_cache_mem) + n * sizeof(vc_slot);
+    void *p;
+    len = (len + page - 1) / page * page;
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, len, MADV_DONTDUMP);
+#ifdef MADV_WIPEONFORK
+    (void)madvise(p, len, MADV_WIPEONFORK);
+#endif
+    *locked = mlock(p, len) == 0;
+    *len_out = len;
+    return p;
+}
+
+static void unmap_table(vc_cache_mem *mem, size_t len, int locked)
+{
+    OPENSSL_cleanse(mem, len);
+    if (locked)
+        munlock(mem, len);
+    munmap(mem, len);
 }
 
 /* fork: hold every lock across the fork so no cache is mid-update in the child. */
@@ -104,44 +136,39 @@ static void reg_init(void)
     (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-int vc_dek_cache_new(size_t slots, vc_dek_cache **out)
+int vc_dek_cache_new(size_t slots, size_t max_slots, vc_dek_cache **out)
 {
     vc_dek_cache *c;
-    size_t n = 1, page, len;
-    void *p;
-    if (out == NULL || slots == 0 || slots > VC_CACHE_MAX_SLOTS)
+    size_t n = 1, max = 1, len;
+    vc_cache_mem *p;
+    int locked;
+    if (out == NULL || slots == 0 || slots > VC_CACHE_MAX_SLOTS || max_slots > VC_CACHE_MAX_SLOTS)
         return VC_ERR_PARAM;
     *out = NULL;
     while (n < slots)
         n <<= 1;
+    while (max < max_slots)
+        max <<= 1;
     if (pthread_once(&g_reg_once, reg_init) != 0)
         return VC_ERR_INTERNAL;
-    page = (size_t)sysconf(_SC_PAGESIZE);
-    len = sizeof(vc_cache_mem) + n * sizeof(vc_slot);
-    len = (len + page - 1) / page * page;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return VC_ERR_NOMEM;
-    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    p = map_table(n, &len, &locked);
+    if (p == NULL) {
         free(c);
         return VC_ERR_NOMEM;
     }
-    (void)madvise(p, len, MADV_DONTDUMP);
-#ifdef MADV_WIPEONFORK
-    (void)madvise(p, len, MADV_WIPEONFORK);
-#endif
-    c->locked = mlock(p, len) == 0;
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
-        if (c->locked)
-            munlock(p, len);
-        munmap(p, len);
+        unmap_table(p, len, locked);
         free(c);
         return VC_ERR_INTERNAL;
     }
+    c->locked = locked;
     c->mem = p;
     c->map_len = len;
     c->mask = n - 1;
+    c->max_slots = max > n ? max : n;
     pthread_mutex_lock(&g_reg_lock);
     c->next = g_caches;
     if (g_caches != NULL)
@@ -167,9 +194,7 @@ void vc_dek_cache_free(vc_dek_cache *c)
     pthread_mutex_lock(&c->lock);
     wipe_locked(c);
     pthread_mutex_unlock(&c->lock);
-    if (c->locked)
-        munlock(c->mem, c->map_len);
-    munmap(c->mem, c->map_len);
+    unmap_table(c->mem, c->map_len, c->locked);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -209,9 +234,15 @@ size_t vc_dek_cache_count(vc_dek_cache *c)
     return n;
 }
 
-size_t vc_dek_cache_slots(const vc_dek_cache *c)
+size_t vc_dek_cache_slots(vc_dek_cache *c)
 {
-    return c == NULL ? 0 : c->mask + 1;
+    size_t n;
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    n = c->mask + 1;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 /* Index of kek in the table, adding it (or wiping the table when full); under the lock. */
@@ -244,6 +275,41 @@ static vc_slot *slot_of(vc_dek_cache *c, const uint8_t *wrapped, int ki)
     h ^= (uint64_t)ki * 0x9E3779B97F4A7C15ull;
     h ^= h >> 29;
     return &c->mem->slots[h & c->mask];
+}
+
+/* Double the table (under the lock) once an eighth of its slots' worth of entries were
+ * replaced by others: the records read outnumber the slots. The entries move to the new
+ * table and the old one is wiped and unmapped. Never past max_slots, and never from locked
+ * memory to memory the limit would not lock: then the table stays as it is. */
+static void grow_locked(vc_dek_cache *c)
+{
+    size_t n = (c->mask + 1) * 2, old_n = c->mask + 1, old_len = c->map_len, len, i;
+    vc_cache_mem *old = c->mem, *p;
+    int locked, old_locked = c->locked;
+    c->evictions = 0;
+    p = n <= c->max_slots ? map_table(n, &len, &locked) : NULL;
+    if (p == NULL || (old_locked && !locked)) {
+        if (p != NULL)
+            unmap_table(p, len, locked);
+        c->max_slots = old_n; /* (stop trying) */
+        return;
+    }
+    memcpy(p->keks, old->keks, sizeof(old->keks));
+    c->mem = p;
+    c->map_len = len;
+    c->mask = n - 1;
+    c->locked = locked;
+    c->count = 0;
+    for (i = 0; i < old_n; i++) {
+        const vc_slot *o = &old->slots[i];
+        if (o->used) {
+            vc_slot *d = slot_of(c, o->wrapped, o->used - 1);
+            if (!d->used)
+                c->count++;
+            *d = *o;
+        }
+    }
+    unmap_table(old, old_len, old_locked);
 }
 
 int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
@@ -288,9 +354,13 @@ int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,
             s = slot_of(c, wrapped, ki);
             if (s->used == 0)
                 c->count++;
+            else
+                c->evictions++;
             s->used = (uint8_t)(ki + 1);
             memcpy(s->wrapped, wrapped, VC_WRAPPED_DEK_SIZE);
             memcpy(s->dek, dek, VC_DEK_SIZE);
+            if (c->evictions >= (c->mask + 1) / 8 && c->mask + 1 < c->max_slots)
+                grow_locked(c);
         }
         pthread_mutex_unlock(&c->lock);
     }

@@ -38,7 +38,7 @@ enum {
 };
 
 enum {
-    VC_ABI_VERSION = 10, /* 10: vc_objkeys_many (replaces vc_hmac_sha256_many); 9: vc_audit_commit, vc_audit_flusher; 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
+    VC_ABI_VERSION = 10, /* 10: vc_objkeys_many (replaces vc_hmac_sha256_many), the DEK cache grows (max_slots); 9: vc_audit_commit, vc_audit_flusher; 8: the bound reader hashes names (vc_reader_new's index key, vc_reader_objkey,
                            vc_reader_names; fast_get takes a kind byte); 7: vc_seal_records_keyed; 6: vc_hkdf_sha256;
                            5: keyed RFC 3394 contexts (vc_kwkey), vc_watch_same remembers
                            its snapshot; 4: the bound reader, the C audit queue (vaultcore_store.h) and
@@ -187,8 +187,11 @@ int vc_open_record_dek(const uint8_t *kek, size_t kek_len, const uint8_t *blob,
  */
 typedef struct vc_dek_cache vc_dek_cache;
 
-/* A cache of at least `slots` entries (rounded up to a power of two, at most 2^20). */
-int vc_dek_cache_new(size_t slots, vc_dek_cache **out);
+/* A cache of at least `slots` entries (rounded up to a power of two, at most 2^20) that
+ * doubles, up to max_slots (rounded up likewise; at most slots: it never grows), when the
+ * records read outnumber its slots (an eighth of its slots' worth of entries replaced), as
+ * long as the larger table can be locked as the smaller one was (ABI 10). */
+int vc_dek_cache_new(size_t slots, size_t max_slots, vc_dek_cache **out);
 /* Wipe every entry and unmap; c may be NULL. */
 void vc_dek_cache_free(vc_dek_cache *c);
 /* Wipe every entry and every remembered KEK (OPENSSL_cleanse). */
@@ -200,7 +203,7 @@ void vc_dek_cache_close(vc_dek_cache *c);
 int vc_dek_cache_locked(const vc_dek_cache *c);
 /* Entries held / slots (for tests; not statuses). */
 size_t vc_dek_cache_count(vc_dek_cache *c);
-size_t vc_dek_cache_slots(const vc_dek_cache *c);
+size_t vc_dek_cache_slots(vc_dek_cache *c);
 /* vc_open_record with the DEK taken from / remembered in c: same inputs, outputs and
  * statuses. A DEK is remembered only after it opened a record. */
 int vc_open_record_cached(vc_dek_cache *c, const uint8_t *kek, size_t kek_len,

@@ -146,3 +146,35 @@ def test_close_while_other_threads_open_records_is_safe_and_final() -> None:
     assert len(cache) == 0
     assert cache.open_record(kek, blobs[0], 5, b"aad") == b"v0"
     assert len(cache) == 0  # closed: nothing is cached any more
+
+
+def test_the_table_grows_to_its_maximum_when_reads_outnumber_it_and_stays_correct() -> None:
+    cache = b.DekCache(16, max_slots=64)
+    assert cache.slots == 16
+    kek = os.urandom(32)
+    blobs = [_record(kek, b"a%d" % i, b"v%d" % i) for i in range(200)]
+    for _ in range(3):
+        for i, blob in enumerate(blobs):
+            assert cache.open_record(kek, blob, 5, b"a%d" % i) == b"v%d" % i
+    assert cache.slots == 64 and 0 < len(cache) <= 64  # doubled twice, no further
+    hits_before = len(cache)
+    assert cache.open_record(kek, blobs[-1], 5, b"a199") == b"v199"  # the newest entry moved with it
+    assert len(cache) == hits_before
+    other = os.urandom(32)  # a DEK cached under one KEK is still never used under another
+    with pytest.raises(IntegrityError):
+        cache.open_record(other, blobs[0], 5, b"a0")
+    cache.wipe()
+    assert len(cache) == 0 and cache.slots == 64
+    assert not b.error_queue_pending()
+
+
+def test_a_small_working_set_does_not_grow_the_table() -> None:
+    """Eight records in 1,024 slots: even one colliding pair (a ~3% chance) replaces each
+    other only 100 times in these 50 rounds, under the 128 that double the table."""
+    cache = b.DekCache(1024, max_slots=4096)
+    kek = os.urandom(32)
+    blobs = [_record(kek, b"a%d" % i, b"v%d" % i) for i in range(8)]
+    for _ in range(50):
+        for i, blob in enumerate(blobs):
+            cache.open_record(kek, blob, 5, b"a%d" % i)
+    assert cache.slots == 1024

@@ -901,11 +901,15 @@ class DekCache:
 
     __slots__ = ("_c",)
 
-    def __init__(self, slots: int = 16384) -> None:
-        if not 0 < slots <= 1 << 20:
+    def __init__(self, slots: int = 16384, max_slots: int | None = None) -> None:
+        """*slots* to start with; the table doubles up to *max_slots* (default: *slots*, a
+        fixed size) while the records read outnumber it, if the larger table can be locked
+        as the first one was."""
+        max_slots = slots if max_slots is None else max_slots
+        if not 0 < slots <= 1 << 20 or not 0 < max_slots <= 1 << 20:
             raise InvalidParameterError("a DEK cache holds 1 to 2**20 slots")
         ptr = ffi.new("vc_dek_cache **")
-        rc = lib.vc_dek_cache_new(slots, ptr)
+        rc = lib.vc_dek_cache_new(slots, max_slots, ptr)
         if rc:
             _raise(rc)
         self._c: Any = ffi.gc(ptr[0], lib.vc_dek_cache_free)
