@@ -68,7 +68,7 @@ from vaultcore.access._audit_read import AUDIT, HEAD, HEAD_KEY, META, SEQ, ZERO_
 from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._context import generation_record
-from vaultcore.exceptions import InvalidParameterError, VaultError
+from vaultcore.exceptions import InvalidParameterError
 from vaultcore.storage._interface import WriteTxn
 
 if TYPE_CHECKING:
@@ -438,13 +438,13 @@ class AuditLog:
                 time.sleep(max(self._max_delay, 0.01))
             if stopped or self._ctx.closed:
                 return
-            args = None if native is None else self._native_args(queue)
             try:
+                args = None if native is None else self._native_args(queue)
                 if native is None or args is None:
                     stopped = queue.wait(batch, self._max_delay)
                 else:
                     stopped = native(*args, batch, self._max_delay)
-            except VaultError:  # (the store closed under it: the checks above end the loop)
+            except Exception:  # (the vault closed under it: the wait here, the checks above end the loop)
                 stopped = queue.wait(batch, self._max_delay)
 
     def flush(self) -> None:
