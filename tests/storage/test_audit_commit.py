@@ -16,6 +16,7 @@ from vaultcore import RawKeyCredential, Vault
 from vaultcore.access._audit import AUDIT, HEAD_KEY, META, SEGMENT_EVENTS
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._context import generation_record
+from vaultcore.storage._interface import AuditCommit
 
 
 def _new(tmp_path: Path, *, flusher: bool = False) -> Vault:
@@ -39,9 +40,10 @@ def _commit(vault: Vault, generation: tuple[bytes, bytes] | None = None) -> int 
     term, kek, aad_head = ctx.envelope.seal_params(RecordType.AUDIT)
     keys = (ring.audit_key(term), term, kek, aad_head)
     queue = ctx.audit._queue
-    result: int | None = ctx.store.commit_audit(  # type: ignore[attr-defined]
+    spec = AuditCommit(
         (META, AUDIT), queue.native, SEGMENT_EVENTS, generation or generation_record(ring), HEAD_KEY, keys
     )
+    result: int | None = ctx.store.commit_audit(spec)  # type: ignore[attr-defined]
     return result
 
 

@@ -69,7 +69,7 @@ from vaultcore.crypto import _bindings
 from vaultcore.crypto._envelope import RecordType
 from vaultcore.engine._context import generation_record
 from vaultcore.exceptions import InvalidParameterError
-from vaultcore.storage._interface import WriteTxn
+from vaultcore.storage._interface import AuditCommit, WriteTxn
 
 if TYPE_CHECKING:
     from vaultcore.access._audit_records import AuditEvent, AuditVerification
@@ -443,7 +443,7 @@ class AuditLog:
                 if native is None or args is None:
                     stopped = queue.wait(batch, self._max_delay)
                 else:
-                    stopped = native(*args, batch, self._max_delay)
+                    stopped = native(args, batch, self._max_delay)
             except Exception:  # (the vault closed under it: the wait here, the checks above end the loop)
                 stopped = queue.wait(batch, self._max_delay)
 
@@ -460,7 +460,7 @@ class AuditLog:
                     return
                 commit: Callable[..., int | None] | None = getattr(self._ctx.store, "commit_audit", None)
                 args = None if commit is None else self._native_args(queue)
-                if commit is not None and args is not None and commit(*args) is not None:
+                if commit is not None and args is not None and commit(args) is not None:
                     return
                 # A failed write consumes nothing: the events stay queued, in order, for the next flush.
                 self._ctx.write(lambda txn: self._seal_in(txn, queue, n, size), with_event=False)
@@ -468,7 +468,7 @@ class AuditLog:
             finally:
                 queue.flush_end()
 
-    def _native_args(self, queue: _bindings.AuditQueue) -> tuple[Any, ...] | None:
+    def _native_args(self, queue: _bindings.AuditQueue) -> AuditCommit | None:
         """The arguments of a store's native commit of *queue* (``commit_audit``, and
         ``run_audit_flusher`` before its batch and delay): databases, queue, events per
         segment, the keyring generation it must find, the head's key, and the keys (audit
@@ -480,7 +480,7 @@ class AuditLog:
             return None
         keys = (ring.audit_key(term), term, kek, aad_head)
         step = min(self._max_batch, SEGMENT_EVENTS)
-        return (META, AUDIT), queue.native, step, generation_record(ring), HEAD_KEY, keys
+        return AuditCommit((META, AUDIT), queue.native, step, generation_record(ring), HEAD_KEY, keys)
 
     def close(self) -> None:
         try:

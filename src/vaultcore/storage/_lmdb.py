@@ -28,7 +28,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vaultcore.exceptions import NotAVaultError, StorageError
 from vaultcore.storage import _lmdb_env as _lenv
@@ -36,6 +36,9 @@ from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir
 from vaultcore.storage._lmdb_env import translate as _translate
 from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn
 from vaultcore.storage._rows import PackedRows
+
+if TYPE_CHECKING:
+    from vaultcore.storage._interface import AuditCommit
 
 __all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 
@@ -473,45 +476,23 @@ class LmdbStore:
                     resize()
         raise StorageError(f"{what}: the map could not grow enough")
 
-    def commit_audit(
-        self,
-        dbs: tuple[bytes, bytes],
-        queue: Any,
-        per_segment: int,
-        generation: tuple[bytes, bytes],
-        head_key: bytes,
-        keys: tuple[bytes, int, bytes, bytes],
-    ) -> int | None:
-        """The audit log's group commit of *queue* in one native call, durable (see
+    def commit_audit(self, spec: AuditCommit) -> int | None:
+        """The audit log's group commit of *spec*'s queue in one native call, durable (see
         ``Env.audit_commit``): the events committed, or None when the audit log must write
         them itself (another keyring generation, a chain to restart)."""
         env = self._shared.env
         _lenv.txn_opened()
         try:
-            return self._retrying(
-                lambda: env.audit_commit(dbs, queue, per_segment, generation, head_key, keys, True),
-                "the audit write failed",
-            )
+            return self._retrying(lambda: env.audit_commit(spec, True), "the audit write failed")
         finally:
             _lenv.txn_closed()
 
-    def run_audit_flusher(
-        self,
-        dbs: tuple[bytes, bytes],
-        queue: Any,
-        per_segment: int,
-        generation: tuple[bytes, bytes],
-        head_key: bytes,
-        keys: tuple[bytes, int, bytes, bytes],
-        batch: int,
-        max_delay: float,
-    ) -> bool:
+    def run_audit_flusher(self, spec: AuditCommit, batch: int, max_delay: float) -> bool:
         """The audit flusher's loop in C (``Env.audit_flusher``): it commits as
         :meth:`commit_audit` inside the fused reads' gate (which a resize, fork or close
         blocks) and returns when stopped (True) or when the audit log must commit itself."""
         try:
-            env = self._shared.env
-            return bool(env.audit_flusher(dbs, queue, per_segment, generation, head_key, keys, batch, max_delay))
+            return bool(self._shared.env.audit_flusher(spec, batch, max_delay))
         except MdbError as exc:
             raise _translate(exc, "the audit write failed") from None
 

@@ -21,7 +21,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
@@ -29,6 +29,9 @@ from vaultcore._ffi import fast_get as _fast_get
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
 from vaultcore.storage._rows import PackedRows
+
+if TYPE_CHECKING:
+    from vaultcore.storage._interface import AuditCommit
 
 #: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).
 FALLBACK: Any = NotImplemented
@@ -150,28 +153,12 @@ class Env:
     def sync(self) -> None:
         _check(lib.mdb_env_sync(self._env, 1), "mdb_env_sync")
 
-    def audit_commit(
-        self,
-        dbs: tuple[bytes, bytes],
-        queue: Any,
-        per_segment: int,
-        generation: tuple[bytes, bytes],
-        head_key: bytes,
-        keys: tuple[bytes, int, bytes, bytes],
-        durable: bool,
-    ) -> int | None:
+    def audit_commit(self, spec: AuditCommit, durable: bool) -> int | None:
         """The audit queue's group commit in one C call, GIL released (``vc_audit_commit``):
-        *dbs* (meta, audit), *generation* (its key in meta, the caller's packed value),
-        *keys* (audit key, term, KEK, AAD head). The events committed, or None when the
-        caller's general path must commit (nothing was written)."""
-        audit_key, term, kek, aad_head = keys
-        gen_key, gen = generation
+        the events committed, or None when the caller's general path must commit (nothing
+        was written)."""
         done = ffi.new("size_t *")
-        rc = lib.vc_audit_commit(
-            self._env, self.dbs[dbs[0]], self.dbs[dbs[1]], queue, per_segment, gen_key, len(gen_key), gen, len(gen),
-            head_key, len(head_key), audit_key, len(audit_key), term, kek, len(kek), aad_head, len(aad_head),
-            durable, done,
-        )  # fmt: skip
+        rc = lib.vc_audit_commit(self._env, *self._audit_args(spec), durable, done)
         if rc == _S_SLOW:
             return None
         if rc < 0 or rc >= _S_ERRNO:
@@ -180,29 +167,22 @@ class Env:
             raise VaultError(f"the native audit commit failed (status {rc})")
         return int(done[0])
 
-    def audit_flusher(
-        self,
-        dbs: tuple[bytes, bytes],
-        queue: Any,
-        per_segment: int,
-        generation: tuple[bytes, bytes],
-        head_key: bytes,
-        keys: tuple[bytes, int, bytes, bytes],
-        batch: int,
-        max_delay: float,
-    ) -> bool:
+    def audit_flusher(self, spec: AuditCommit, batch: int, max_delay: float) -> bool:
         """The audit flusher thread's loop in C (``vc_audit_flusher``): waits for *batch*
         events or *max_delay* and commits them as :meth:`audit_commit`, again and again with
         the GIL released, until stopped (True) or until a commit needs the caller (False)."""
-        audit_key, term, kek, aad_head = keys
-        gen_key, gen = generation
         stopped = ffi.new("int *")
-        lib.vc_audit_flusher(
-            self._gate, self.dbs[dbs[0]], self.dbs[dbs[1]], queue, per_segment, gen_key, len(gen_key), gen, len(gen),
-            head_key, len(head_key), audit_key, len(audit_key), term, kek, len(kek), aad_head, len(aad_head),
-            batch, max_delay, stopped,
-        )  # fmt: skip
+        lib.vc_audit_flusher(self._gate, *self._audit_args(spec), batch, max_delay, stopped)
         return bool(stopped[0])
+
+    def _audit_args(self, spec: AuditCommit) -> tuple[Any, ...]:
+        """The arguments both audit entry points take after their first, in C order."""
+        (meta, audit), (gen_key, gen), head = spec.dbs, spec.generation, spec.head_key
+        audit_key, term, kek, aad_head = spec.keys
+        return (
+            self.dbs[meta], self.dbs[audit], spec.queue, spec.per_segment, gen_key, len(gen_key), gen, len(gen),
+            head, len(head), audit_key, len(audit_key), term, kek, len(kek), aad_head, len(aad_head),
+        )  # fmt: skip
 
     def copy_to_fd(self, fd: int) -> None:
         """A compacting copy of the whole environment, as of one read transaction."""
