@@ -15,9 +15,9 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from vaultcore.storage._rows import PackedRows
+from vaultcore.storage._rows import AuditCommit, PackedRows
 
 __all__ = [
     "FALLBACK",
@@ -42,18 +42,6 @@ _URL_PREFIXES = ("postgresql://", "postgres://")
 #: call (a map resize or fork under way, a record under another keyring term): the caller
 #: takes the general path (``find_open`` / ``find`` and the envelope).
 FALLBACK: Any = NotImplemented  # Python's "not handled here": backends need no import
-
-
-class AuditCommit(NamedTuple):
-    """What a store's native group commit of the audit queue needs (LMDB's ``commit_audit``
-    and ``run_audit_flusher``; the layout is ``access._audit``'s)."""
-
-    dbs: tuple[bytes, bytes]  #: (meta, audit)
-    queue: Any  #: the ``vc_auditq`` pointer (``AuditQueue.native``)
-    per_segment: int  #: events per sealed segment
-    generation: tuple[bytes, bytes]  #: the keyring generation's key in meta and the value it must hold
-    head_key: bytes  #: the chain head's key in meta
-    keys: tuple[bytes, int, bytes, bytes]  #: audit key, term, KEK, AAD head
 
 
 #: Reads a write function announces: ``(points, lasts)``, the records ``(db, key)`` and, for

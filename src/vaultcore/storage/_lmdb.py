@@ -28,17 +28,14 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from vaultcore.exceptions import NotAVaultError, StorageError
 from vaultcore.storage import _lmdb_env as _lenv
 from vaultcore.storage._files import DATA_FILE, check_data_file, fsync_dir
 from vaultcore.storage._lmdb_env import translate as _translate
 from vaultcore.storage._mdb import FALLBACK, Cursor, Env, MdbError, Txn
-from vaultcore.storage._rows import PackedRows
-
-if TYPE_CHECKING:
-    from vaultcore.storage._interface import AuditCommit
+from vaultcore.storage._rows import AuditCommit, PackedRows
 
 __all__ = ["DATABASES", "LmdbStore", "MdbError", "ReadTxn", "WriteTxn", "is_vault_dir"]
 

@@ -21,17 +21,14 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # The compiled core (through its one importer, vaultcore._ffi) has no stubs: everything
 # from it is Any and stays in this module.
 from vaultcore._ffi import fast_get as _fast_get
 from vaultcore._ffi import ffi, lib
 from vaultcore.exceptions import IntegrityError, InvalidParameterError, VaultError
-from vaultcore.storage._rows import PackedRows
-
-if TYPE_CHECKING:
-    from vaultcore.storage._interface import AuditCommit
+from vaultcore.storage._rows import AuditCommit, PackedRows
 
 #: storage._interface.FALLBACK (not imported: the interface opens this backend lazily).
 FALLBACK: Any = NotImplemented

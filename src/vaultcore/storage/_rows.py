@@ -1,12 +1,13 @@
-"""Rows of a bulk write packed in buffers (the C sealer's output), shared by the engine and
-the stores; imports nothing, so every backend can take it without an import cycle."""
+"""What the engine hands a store in one piece: the rows of a bulk write packed in buffers
+(the C sealer's output) and what a native audit commit needs; imports nothing, so every
+backend can take it without an import cycle."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["PackedRows"]
+__all__ = ["AuditCommit", "PackedRows"]
 
 
 class PackedRows:
@@ -30,3 +31,15 @@ class PackedRows:
         for i, size in enumerate(self.lengths):
             yield keys[i * kl : (i + 1) * kl], view[pos : pos + size]
             pos += size
+
+
+class AuditCommit(NamedTuple):
+    """What a store's native group commit of the audit queue needs (LMDB's ``commit_audit``
+    and ``run_audit_flusher``; the layout is ``access._audit``'s)."""
+
+    dbs: tuple[bytes, bytes]  #: (meta, audit)
+    queue: Any  #: the ``vc_auditq`` pointer (``AuditQueue.native``)
+    per_segment: int  #: events per sealed segment
+    generation: tuple[bytes, bytes]  #: the keyring generation's key in meta and the value it must hold
+    head_key: bytes  #: the chain head's key in meta
+    keys: tuple[bytes, int, bytes, bytes]  #: audit key, term, KEK, AAD head
