@@ -196,3 +196,9 @@ def test_a_rotation_by_another_handle_sends_the_flusher_through_the_general_comm
     finally:
         other.close()
         vault.close()
+
+
+def test_the_commit_spec_never_shows_its_keys() -> None:
+    spec = AuditCommit((META, AUDIT), None, 512, (b"generation", bytes(8)), HEAD_KEY, (b"A" * 32, 7, b"K" * 32, b"h"))
+    shown = repr(spec) + str(spec)
+    assert "AAAA" not in shown and "KKKK" not in shown and "term=7" in shown

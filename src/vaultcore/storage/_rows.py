@@ -43,3 +43,6 @@ class AuditCommit(NamedTuple):
     generation: tuple[bytes, bytes]  #: the keyring generation's key in meta and the value it must hold
     head_key: bytes  #: the chain head's key in meta
     keys: tuple[bytes, int, bytes, bytes]  #: audit key, term, KEK, AAD head
+
+    def __repr__(self) -> str:  # the keys are never printed
+        return f"AuditCommit(dbs={self.dbs!r}, per_segment={self.per_segment}, term={self.keys[1]}, keys=<hidden>)"
