@@ -129,8 +129,8 @@ int vc_audit_commit(MDB_env *env, MDB_dbi meta, MDB_dbi audit, vc_auditq *q, siz
     if (rc == VC_OK) {
         rc = chain_end(txn, meta, audit, head_key, head_key_len, &seq, mac);
     }
-    if (rc == VC_OK && seq + n >= ((uint64_t)1 << 63)) {
-        rc = VC_STORE_SLOW; /* (the Python path refuses the position) */
+    if (rc == VC_OK && (seq >= ((uint64_t)1 << 62) || n >= ((uint64_t)1 << 62))) {
+        rc = VC_STORE_SLOW; /* (no overflow of seq + n; the Python path refuses such a position) */
     }
     if (rc == VC_OK) {
         rc = vc_auditq_seal(q, n, per_segment, audit_key, audit_key_len, mac, seq + 1, term, -1, kek, kek_len,

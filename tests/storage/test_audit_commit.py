@@ -141,10 +141,31 @@ def test_a_full_map_grows_and_the_commit_runs_again(tmp_path: Path, monkeypatch:
 
 
 def test_the_flusher_commits_a_segment_at_a_time_beside_readers(tmp_path: Path) -> None:
-    vault = _new(tmp_path, flusher=True)
+    """The flusher thread commits in its native loop: the segments appear while readers read,
+    and neither the loop returned to Python nor did the flusher write through Python."""
+    vault = Vault.create(tmp_path / "v", RawKeyCredential(os.urandom(32)))
+    store = vault._ctx.store
+    loop = store.run_audit_flusher  # type: ignore[attr-defined]
+    entered: list[int] = []
+    returned: list[int] = []
+    python_writes: list[str] = []
+    write = vault._ctx.write
+
+    def counting_loop(*args: Any) -> bool:
+        entered.append(1)
+        stopped = bool(loop(*args))
+        returned.append(1)
+        return stopped
+
+    def watched_write(fn: Any, **kwargs: Any) -> Any:
+        python_writes.append(threading.current_thread().name)
+        return write(fn, **kwargs)
+
+    store.run_audit_flusher = counting_loop  # type: ignore[attr-defined]
+    vault._ctx.write = watched_write  # type: ignore[method-assign]
     try:
+        vault.secrets.set_secret("s", "v")
         log = vault._ctx.audit
-        log._max_delay = 3600.0  # only the batch wakes the flusher
         assert log.flush_batch == min(log._max_batch, SEGMENT_EVENTS)
         stop = threading.Event()
 
@@ -166,6 +187,8 @@ def test_the_flusher_commits_a_segment_at_a_time_beside_readers(tmp_path: Path) 
             for thread in readers:
                 thread.join()
         assert len(_stored(vault)) > 3
+        assert entered and not returned  # committed by the loop in C, which is still running
+        assert "vaultcore-audit" not in python_writes
         assert vault.audit.verify().ok
     finally:
         vault.close()
